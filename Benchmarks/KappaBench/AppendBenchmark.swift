@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import Kappa
+import KappaPostgres
+import Logging
+import PostgresNIO
+
+struct AppendBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "append",
+        abstract: "Events/s appended through PostgresEventStore, beside plain SQL and COPY of the same rows.",
+        discussion: """
+            Four cases: one event per transaction with 1 and 32 writers, batches of 100 with 1 and 4 writers.
+            Each case writes the same rows three ways, in fresh tables of the same shape:
+              kappa  PostgresEventStore.append with an exact expected version
+              sql    a plain INSERT through the same driver and pool (VALUES for one row, unnest for a batch)
+              copy   COPY FROM STDIN of the same rows, one COPY per transaction
+            Each figure is the median of --rounds runs.
+            """
+    )
+
+    @Option(help: "Events per writer for the single-event cases.") var singleEvents = 1_500
+    @Option(help: "Batches per writer for the batched cases.") var batches = 150
+    @Option(help: "Runs per figure; the median is printed.") var rounds = 3
+
+    struct Case { let name: String; let writers: Int; let batchSize: Int; let operations: Int; let target: Double }
+
+    func run() async throws {
+        let cases = [
+            Case(name: "1 event/txn,   1 writer ", writers: 1, batchSize: 1, operations: singleEvents, target: 0.85),
+            Case(name: "1 event/txn,  32 writers", writers: 32, batchSize: 1, operations: max(1, singleEvents / 4), target: 0.85),
+            Case(name: "100 events/txn, 1 writer ", writers: 1, batchSize: 100, operations: batches, target: 0.70),
+            Case(name: "100 events/txn, 4 writers", writers: 4, batchSize: 100, operations: batches / 2, target: 0.70),
+        ]
+        let payload = Data(#"{"cartId":"c-000001","sku":"SKU-00042","quantity":2,"unitPrice":1299}"#.utf8)
+        try await BenchDatabase.withClient(connections: 34) { client in
+            print("server: \(try await BenchDatabase.settings(client))")
+            print("case                       kappa ev/s    sql ev/s   copy ev/s   kappa/sql  target")
+            for benchCase in cases {
+                var kappa: [Double] = [], sql: [Double] = [], copy: [Double] = []
+                for round in 0..<rounds {
+                    let tables = try await AppendTables.make(client, round: round)
+                    sql.append(try await tables.plainSQL(benchCase, payload: payload))
+                    kappa.append(try await tables.kappa(benchCase, payload: payload))
+                    copy.append(try await tables.copy(benchCase, payload: payload))
+                    try await tables.drop()
+                }
+                let k = median(kappa), s = median(sql), c = median(copy)
+                print("\(benchCase.name)  \(formatRate(k))   \(formatRate(s))   \(formatRate(c))   \(String(format: "%6.1f%%", 100 * k / s))   ≥\(Int(benchCase.target * 100))%")
+            }
+        }
+    }
+
+    private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import Kappa
+import KappaPostgres
+import Logging
+import PostgresNIO
+
+/// Fresh tables for one round: the framework's schema, and a plain table of the same shape
+/// (`LIKE … INCLUDING ALL`: the same columns, defaults, keys and indexes) for the baselines.
+struct AppendTables: Sendable {
+    let client: PostgresClient
+    let store: PostgresEventStore
+    let plain: String
+    let logger = Logger(label: "kappa.bench")
+
+    static func make(_ client: PostgresClient, round: Int) async throws -> AppendTables {
+        let schema = "kappa_bench_\(round)"
+        try await client.query("DROP SCHEMA IF EXISTS \(unescaped: schema) CASCADE")
+        try await client.query("DROP TABLE IF EXISTS public.\(unescaped: schema)_plain")
+        let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: Logger(label: "kappa.bench"))
+        try await store.migrate()
+        // In `public`, so COPY (which quotes the name it is given as one identifier) finds it unqualified.
+        try await client.query("CREATE TABLE public.\(unescaped: schema)_plain (LIKE \(unescaped: schema).events INCLUDING ALL)")
+        try await client.query("CHECKPOINT")
+        return AppendTables(client: client, store: store, plain: "\(schema)_plain")
+    }
+
+    func drop() async throws {
+        try await client.query("DROP SCHEMA \(unescaped: store.configuration.schema) CASCADE")
+        try await client.query("DROP TABLE public.\(unescaped: plain)")
+    }
+
+    /// Writer `w`'s operation `i` goes to stream `bench-w-(i / 50)`, so streams have 50 transactions each.
+    private func stream(_ writer: Int, _ index: Int) -> (String, Int64) {
+        ("bench-\(writer)-\(index / 50)", Int64(index % 50))
+    }
+
+    func kappa(_ c: AppendBenchmark.Case, payload: Data) async throws -> Double {
+        let store = self.store
+        return try await measure(writers: c.writers, perWriter: c.operations) { writer, index in
+            let (name, transactions) = stream(writer, index)
+            let events = (0..<c.batchSize).map { _ in
+                NewEvent(id: UUID(), eventType: "ItemAddedToCart", schemaVersion: 1, payload: payload, recordedAt: Date())
+            }
+            _ = try await store.append(events, to: StreamID(name), expectedVersion: .exact(transactions * Int64(c.batchSize)))
+        } * Double(c.batchSize)
+    }
+
+    func plainSQL(_ c: AppendBenchmark.Case, payload: Data) async throws -> Double {
+        let client = self.client, plain = self.plain
+        let json = String(decoding: payload, as: UTF8.self)
+        return try await measure(writers: c.writers, perWriter: c.operations) { writer, index in
+            let (name, transactions) = stream(writer, index)
+            let first = transactions * Int64(c.batchSize) + 1
+            if c.batchSize == 1 {
+                try await client.query("""
+                    INSERT INTO \(unescaped: plain) (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
+                    VALUES (\(UUID()), \(name), \(first), 'ItemAddedToCart', 1, \(json)::jsonb, '{}'::jsonb, \(Date()))
+                    """)
+            } else {
+                try await client.query("""
+                    INSERT INTO \(unescaped: plain) (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
+                    SELECT e.id, \(name), \(first) + e.n - 1, 'ItemAddedToCart', 1, \(json)::jsonb, '{}'::jsonb, \(Date())
+                    FROM unnest(\((0..<c.batchSize).map { _ in UUID() })::uuid[]) WITH ORDINALITY AS e(id, n)
+                    """)
+            }
+        } * Double(c.batchSize)
+    }
+
+    func copy(_ c: AppendBenchmark.Case, payload: Data) async throws -> Double {
+        let client = self.client, plain = self.plain, logger = self.logger
+        let json = String(decoding: payload, as: UTF8.self)
+        let stamp = ISO8601DateFormatter().string(from: Date())
+        return try await measure(writers: c.writers, perWriter: c.operations) { writer, index in
+            let (name, transactions) = stream(writer, index)
+            let first = transactions * Int64(c.batchSize) + 1
+            var text = ""
+            for n in 0..<Int64(c.batchSize) {
+                text += "\(UUID())\t\(name)-copy\t\(first + n)\tItemAddedToCart\t1\t\(json)\t{}\t\(stamp)\n"
+            }
+            var buffer = ByteBuffer()
+            buffer.writeString(text)
+            try await client.withConnection { connection in
+                try await connection.copyFrom(
+                    table: plain,
+                    columns: ["event_id", "stream_id", "stream_version", "event_type", "schema_version", "payload", "metadata", "recorded_at"],
+                    logger: logger
+                ) { writer in try await writer.write(buffer) }
+            }
+        } * Double(c.batchSize)
+    }
+}

@@ -1,0 +1,54 @@
+import Kappa
+import PostgresNIO
+
+extension PostgresEventStore {
+    /// Maps a driver error to an ``EventStoreError`` that names the stream.
+    static func translate(_ error: PSQLError, stream: StreamID?) -> EventStoreError {
+        let name = stream?.rawValue
+        switch error.code {
+        case .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .connectionError, .poolClosed:
+            return EventStoreError(.connectionLost, stream: name,
+                message: "the connection to PostgreSQL was lost; an append either happened fully or not at all, and re-sending it with the same event ids is safe",
+                underlying: DriverError(error))
+        default:
+            break
+        }
+        let state = error.serverInfo?[.sqlState] ?? ""
+        let constraint = error.serverInfo?[.constraintName]
+        let detail = error.serverInfo?[.message] ?? "\(error.code)"
+        switch (state, constraint) {
+        case ("23505", "events_stream_version_key"):
+            var conflict = EventStoreError(.versionConflict, stream: name,
+                message: "another append took the same version of stream '\(name ?? "?")'")
+            conflict.underlying = DriverError(error)
+            return conflict
+        case ("23505", "events_event_id_key"):
+            return EventStoreError(.duplicateEventID, stream: name, message: "an event id is already stored", underlying: DriverError(error))
+        case ("42P01", _), ("3F000", _):
+            return EventStoreError(.database, stream: name,
+                message: "the event log's tables are missing (\(detail)); run PostgresEventStore.migrate() first", underlying: DriverError(error))
+        case ("57P01", _), ("57P02", _), ("57P03", _), ("08000", _), ("08003", _), ("08006", _):
+            return EventStoreError(.connectionLost, stream: name,
+                message: "the connection to PostgreSQL was lost (\(detail)); an append either happened fully or not at all, and re-sending it with the same event ids is safe",
+                underlying: DriverError(error))
+        case (let state, _) where state.hasPrefix("22"):
+            return EventStoreError(.encodingFailed, stream: name, message: "PostgreSQL refused a value: \(detail)", underlying: DriverError(error))
+        default:
+            return EventStoreError(.database, stream: name, message: detail, underlying: DriverError(error))
+        }
+    }
+}
+
+/// A driver error kept as text: `PSQLError` carries the query and its binds, which are not ours to keep.
+struct DriverError: Error, Sendable, CustomStringConvertible {
+    let description: String
+    init(_ error: PSQLError) {
+        let info = error.serverInfo
+        description = [info?[.sqlState], info?[.message], info?[.detail]].compactMap { $0 }.joined(separator: ": ")
+            .nonEmpty ?? "\(error.code)"
+    }
+}
+
+extension String {
+    fileprivate var nonEmpty: String? { isEmpty ? nil : self }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import Kappa
+import Logging
+import PostgresNIO
+
+/// The event log in PostgreSQL: append-only (enforced by triggers), idempotent on event id,
+/// read in one gap-free global order.
+///
+/// ```swift
+/// let client = PostgresClient(configuration: …)
+/// let store = try PostgresEventStore(client: client, logger: logger)
+/// try await store.migrate()                        // creates or updates the schema
+/// let result = try await store.append(events, to: "cart-1", expectedVersion: .noStream)
+/// for try await batch in store.logEvents(after: .start) { … }
+/// ```
+/// The client must be running (`client.run()` in a task or a service group).
+public struct PostgresEventStore: EventStore {
+    /// Where and how the log is stored.
+    public struct Configuration: Sendable {
+        /// The schema that holds the log's tables. Default `kappa`.
+        /// 1…63 lower-case ASCII letters, digits and `_`.
+        public var schema = "kappa"
+        /// How often an `.any` append retries when a concurrent append took the same stream version. Default 5.
+        public var anyVersionRetries = 5
+
+        public init(schema: String = "kappa") {
+            self.schema = schema
+        }
+    }
+
+    public let client: PostgresClient
+    public let configuration: Configuration
+    let schema: SQLIdentifier
+    let queries: EventLogQueries
+    let logger: Logger
+
+    /// - Throws: ``KappaPostgresError/Code/invalidIdentifier`` when the schema name is not safe.
+    public init(client: PostgresClient, configuration: Configuration = .init(), logger: Logger) throws {
+        self.client = client
+        self.configuration = configuration
+        self.schema = try SQLIdentifier(configuration.schema, role: "schema")
+        self.queries = EventLogQueries(schema: schema)
+        var logger = logger
+        logger[metadataKey: "kappa.schema"] = "\(configuration.schema)"
+        self.logger = logger
+    }
+
+    /// Creates or updates the log's tables (the embedded `Migrations/*.sql`), under an advisory lock.
+    /// - Returns: The migrations applied by this call.
+    @discardableResult
+    public func migrate() async throws -> [Migration] {
+        try await Migrator(client: client, schema: configuration.schema, logger: logger).migrate(Migration.eventLog)
+    }
+
+    public func readStream(_ stream: StreamID, from version: Int64, limit: Int) async throws -> [RecordedEvent] {
+        try await read(queries.readStream(stream, from: version, limit: limit), stream: stream)
+    }
+
+    public func readLog(after position: LogPosition, limit: Int) async throws -> [RecordedEvent] {
+        try await read(queries.readLog(after: position, limit: limit), stream: nil)
+    }
+
+    private func read(_ query: PostgresQuery, stream: StreamID?) async throws -> [RecordedEvent] {
+        do {
+            var events: [RecordedEvent] = []
+            for try await row in try await client.query(query, logger: logger).decode(EventLogQueries.EventRow.self) {
+                events.append(try EventLogQueries.decodeEvent(row))
+            }
+            return events
+        } catch let error as PSQLError {
+            throw Self.translate(error, stream: stream)
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import Logging
+import PostgresNIO
+
+/// Applies versioned SQL migrations to one schema: in order, each once, checksummed.
+///
+/// A run takes a transaction-scoped advisory lock for the schema, so two processes starting at once
+/// apply each file once; the second waits, then finds nothing to do. All pending files are applied
+/// in that one transaction with `search_path` set to the schema, and recorded in `kappa_migrations`.
+/// A run refuses to start when an applied file has been edited since (its SHA-256 differs).
+public struct Migrator: Sendable {
+    public let client: PostgresClient
+    let schema: SQLIdentifier
+    let logger: Logger
+
+    /// - Throws: ``KappaPostgresError/Code/invalidIdentifier`` when `schema` is not a safe name.
+    public init(client: PostgresClient, schema: String, logger: Logger) throws {
+        self.client = client
+        self.schema = try SQLIdentifier(schema, role: "schema")
+        var logger = logger
+        logger[metadataKey: "kappa.schema"] = "\(schema)"
+        self.logger = logger
+    }
+
+    /// Applies whichever of `migrations` are not yet applied.
+    /// - Returns: The migrations this call applied (empty when all were applied already).
+    @discardableResult
+    public func migrate(_ migrations: [Migration]) async throws -> [Migration] {
+        let migrations = try Migration.ordered(migrations)
+        let schema = self.schema
+        let logger = self.logger
+        do {
+            return try await client.withTransaction(logger: logger) { connection in
+                try await connection.run("SELECT pg_advisory_xact_lock(hashtext('kappa.migrate.' || \(schema.name)))", logger: logger)
+                try await connection.run("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema.quoted)", logger: logger)
+                try await connection.run("""
+                    CREATE TABLE IF NOT EXISTS \(unescaped: schema.quoted).kappa_migrations (
+                        version integer PRIMARY KEY,
+                        name text NOT NULL,
+                        checksum text NOT NULL,
+                        applied_at timestamptz NOT NULL DEFAULT now()
+                    )
+                    """, logger: logger)
+                let checksums = try await Self.checksums(of: migrations, on: connection, logger: logger)
+                var applied: [Int: (name: String, checksum: String)] = [:]
+                for try await (version, name, checksum) in try await connection.query(
+                    "SELECT version, name, checksum FROM \(unescaped: schema.quoted).kappa_migrations", logger: logger
+                ).decode((Int, String, String).self) {
+                    applied[version] = (name, checksum)
+                }
+                let known = Dictionary(uniqueKeysWithValues: migrations.map { ($0.version, $0) })
+                for (version, record) in applied.sorted(by: { $0.key < $1.key }) {
+                    guard let migration = known[version] else {
+                        throw KappaPostgresError(.unknownAppliedMigration, file: record.name,
+                            message: "schema \(schema.name) has migration '\(record.name)' applied, but no such file was given")
+                    }
+                    guard checksums[version] == record.checksum else {
+                        throw KappaPostgresError(.migrationChecksumMismatch, file: migration.name,
+                            message: "migration '\(migration.name)' was edited after it was applied to schema \(schema.name); applied files must never change — add a new file instead")
+                    }
+                }
+                var done: [Migration] = []
+                // A file holds many statements; the extended protocol takes one, so run it through
+                // PL/pgSQL's EXECUTE, which takes a script, and the script stays a bound parameter.
+                try await connection.run(
+                    "CREATE OR REPLACE FUNCTION pg_temp.kappa_run_script(script text) RETURNS void LANGUAGE plpgsql AS $$ BEGIN EXECUTE script; END $$",
+                    logger: logger)
+                try await connection.run("SET LOCAL search_path TO \(unescaped: schema.quoted), pg_catalog", logger: logger)
+                for migration in migrations where applied[migration.version] == nil {
+                    do {
+                        try await connection.run("SELECT pg_temp.kappa_run_script(\(migration.sql))", logger: logger)
+                    } catch {
+                        throw KappaPostgresError(.migrationFailed, file: migration.name,
+                            message: "migration '\(migration.name)' failed: \(String(reflecting: error))")
+                    }
+                    try await connection.run("""
+                        INSERT INTO \(unescaped: schema.quoted).kappa_migrations (version, name, checksum)
+                        VALUES (\(migration.version), \(migration.name), \(checksums[migration.version]!))
+                        """, logger: logger)
+                    logger.info("applied migration", metadata: ["kappa.migration": "\(migration.name)"])
+                    done.append(migration)
+                }
+                return done
+            }
+        } catch let error as PostgresTransactionError {
+            throw error.cause { $0 }
+        }
+    }
+
+    /// SHA-256 of each migration's SQL, hex, computed by the server (no crypto library needed).
+    private static func checksums(of migrations: [Migration], on connection: PostgresConnection, logger: Logger) async throws -> [Int: String] {
+        var result: [Int: String] = [:]
+        let rows = try await connection.query("""
+            SELECT v, encode(sha256(convert_to(s, 'UTF8')), 'hex')
+            FROM unnest(\(migrations.map(\.version))::int8[], \(migrations.map(\.sql))::text[]) AS m(v, s)
+            """, logger: logger)
+        for try await (version, checksum) in rows.decode((Int, String).self) {
+            result[version] = checksum
+        }
+        return result
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A throw-away schema on the PostgreSQL server named by the standard `PG*` environment variables
+/// (`PGHOST`, default `localhost`; `PGPORT`, default 5432; `PGUSER`, default `postgres`; `PGPASSWORD`;
+/// `PGDATABASE`, default `postgres`) — what `pg_virtualenv` sets.
+///
+/// ```swift
+/// try await TestDatabase.withSchema { client, schema in
+///     let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: logger)
+///     …
+/// }
+/// ```
+/// Tests that need the database fail, never skip, when it cannot be reached.
+public enum TestDatabase {
+    /// The client configuration from the environment.
+    public static func configuration(environment: [String: String] = ProcessInfo.processInfo.environment) -> PostgresClient.Configuration {
+        var configuration = PostgresClient.Configuration(
+            host: environment["PGHOST"].flatMap { $0.isEmpty || $0.hasPrefix("/") ? nil : $0 } ?? "localhost",
+            port: environment["PGPORT"].flatMap(Int.init) ?? 5432,
+            username: environment["PGUSER"] ?? "postgres",
+            password: environment["PGPASSWORD"],
+            database: environment["PGDATABASE"] ?? "postgres",
+            tls: .disable
+        )
+        configuration.options.maximumConnections = 40
+        return configuration
+    }
+
+    /// Runs `body` with a running client; the client shuts down afterwards.
+    public static func withClient<Result: Sendable>(
+        configuration: PostgresClient.Configuration = TestDatabase.configuration(),
+        logger: Logger = Logger(label: "kappa.test"),
+        _ body: @Sendable (PostgresClient) async throws -> Result
+    ) async throws -> Result {
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            // Fail fast, with a clear message, when no server is there.
+            do {
+                try await client.query("SELECT 1", logger: logger)
+            } catch {
+                throw TestDatabaseUnavailable(configuration: configuration, underlying: "\(String(reflecting: error))")
+            }
+            return try await body(client)
+        }
+    }
+
+    /// Runs `body` with a running client and a new, empty schema, dropped afterwards.
+    public static func withSchema<Result: Sendable>(
+        prefix: String = "test",
+        logger: Logger = Logger(label: "kappa.test"),
+        _ body: @Sendable (PostgresClient, String) async throws -> Result
+    ) async throws -> Result {
+        let schema = "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())"
+        return try await withClient(logger: logger) { client in
+            try await client.query("CREATE SCHEMA \(unescaped: "\"\(schema)\"")", logger: logger)
+            do {
+                let result = try await body(client, schema)
+                try await client.query("DROP SCHEMA \(unescaped: "\"\(schema)\"") CASCADE", logger: logger)
+                return result
+            } catch {
+                _ = try? await client.query("DROP SCHEMA \(unescaped: "\"\(schema)\"") CASCADE", logger: logger)
+                throw error
+            }
+        }
+    }
+}
+
+/// The test database could not be reached.
+public struct TestDatabaseUnavailable: Error, CustomStringConvertible {
+    let configuration: PostgresClient.Configuration
+    let underlying: String
+
+    public var description: String {
+        "cannot reach the test database at \(configuration.host ?? "?"):\(configuration.port ?? 0) as \(configuration.username)"
+            + " (set PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, or run the tests through scripts/test): \(underlying)"
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+@testable import KappaPostgres
+import KappaTesting
+import PostgresNIO
+import Testing
+
+@Suite("Migrator", .serialized)
+struct MigratorTests {
+    /// A folder of migration files, removed afterwards.
+    func withFiles<R>(_ files: [String: String], _ body: (URL) async throws -> R) async throws -> R {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "kappa-migrations-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (name, sql) in files { try sql.write(to: directory.appending(path: name), atomically: true, encoding: .utf8) }
+        return try await body(directory)
+    }
+
+    let files = [
+        "0001_accounts.sql": "CREATE TABLE accounts (id int PRIMARY KEY);\nINSERT INTO accounts VALUES (1);",
+        "0002_owners.sql": "CREATE TABLE owners (id int PRIMARY KEY); CREATE FUNCTION two() RETURNS int LANGUAGE sql AS $$ SELECT 2 $$;",
+    ]
+
+    @Test func appliesInOrderOnceAndRecordsEachFile() async throws {
+        try await withFiles(files) { directory in
+            try await TestDatabase.withSchema { client, schema in
+                let migrator = try Migrator(client: client, schema: schema, logger: testLogger)
+                let first = try await migrator.migrate(try Migration.load(directory: directory))
+                #expect(first.map(\.name) == ["0001_accounts.sql", "0002_owners.sql"])
+                let second = try await migrator.migrate(try Migration.load(directory: directory))
+                #expect(second.isEmpty)
+                #expect(try await scalar("SELECT count(*) FROM \(unescaped: schema).kappa_migrations", on: client) == 2)
+                #expect(try await scalar("SELECT count(*) FROM \(unescaped: schema).accounts", on: client) == 1)
+            }
+        }
+    }
+
+    @Test func twoRacingMigratorsApplyEachFileOnce() async throws {
+        try await withFiles(files) { directory in
+            let migrations = try Migration.load(directory: directory)
+            try await TestDatabase.withSchema { client, schema in
+                // Two clients: two processes' worth of connections, racing for the advisory lock.
+                try await TestDatabase.withClient { other in
+                    async let a = Migrator(client: client, schema: schema, logger: testLogger).migrate(migrations)
+                    async let b = Migrator(client: other, schema: schema, logger: testLogger).migrate(migrations)
+                    let (appliedA, appliedB) = try await (a, b)
+                    // One of them did all the work, the other found nothing left to do.
+                    #expect(Set([appliedA.count, appliedB.count]) == [0, 2])
+                }
+                #expect(try await scalar("SELECT count(*) FROM \(unescaped: schema).kappa_migrations", on: client) == 2)
+                #expect(try await scalar("SELECT count(*) FROM \(unescaped: schema).accounts", on: client) == 1)
+            }
+        }
+    }
+
+    @Test func theEventLogMigrationRacesSafely() async throws {
+        try await TestDatabase.withSchema { client, schema in
+            try await TestDatabase.withClient { other in
+                async let c = PostgresEventStore(client: client, configuration: .init(schema: schema), logger: testLogger).migrate()
+                async let d = PostgresEventStore(client: other, configuration: .init(schema: schema), logger: testLogger).migrate()
+                let (appliedC, appliedD) = try await (c, d)
+                #expect(appliedC.count + appliedD.count == Migration.eventLog.count)
+            }
+            #expect(try await scalar("SELECT count(*) FROM \(unescaped: schema).kappa_migrations", on: client) == Int64(Migration.eventLog.count))
+        }
+    }
+
+    @Test func anEditedAppliedFileIsRefusedByName() async throws {
+        try await withFiles(files) { directory in
+            try await TestDatabase.withSchema { client, schema in
+                let migrator = try Migrator(client: client, schema: schema, logger: testLogger)
+                try await migrator.migrate(try Migration.load(directory: directory))
+                try "CREATE TABLE owners (id bigint PRIMARY KEY);".write(
+                    to: directory.appending(path: "0002_owners.sql"), atomically: true, encoding: .utf8)
+                let error = await #expect(throws: KappaPostgresError.self) {
+                    try await migrator.migrate(try Migration.load(directory: directory))
+                }
+                #expect(error?.code == .migrationChecksumMismatch)
+                #expect(error?.file == "0002_owners.sql")
+                #expect(error?.description.contains("0002_owners.sql") == true)
+            }
+        }
+    }
+
+    @Test func aFailingFileLeavesNothingBehindAndIsNamed() async throws {
+        try await withFiles(["0001_ok.sql": "CREATE TABLE fine (id int);", "0002_broken.sql": "CREATE TABLE broken (id nosuchtype);"]) { directory in
+            try await TestDatabase.withSchema { client, schema in
+                let error = await #expect(throws: KappaPostgresError.self) {
+                    try await Migrator(client: client, schema: schema, logger: testLogger).migrate(try Migration.load(directory: directory))
+                }
+                #expect(error?.code == .migrationFailed)
+                #expect(error?.file == "0002_broken.sql")
+                let tables = try await scalar("SELECT count(*) FROM pg_tables WHERE schemaname = \(schema)", on: client)
+                #expect(tables == 0)
+            }
+        }
+    }
+
+    @Test func badFileNamesAndSchemaNamesAreRefused() async throws {
+        #expect(throws: KappaPostgresError.self) { try Migration(name: "create_tables.sql", sql: "") }
+        #expect(throws: KappaPostgresError.self) { try Migration(name: "0001.sql", sql: "") }
+        #expect(throws: KappaPostgresError.self) {
+            try Migration.ordered([Migration(name: "0001_a.sql", sql: ""), Migration(name: "0001_b.sql", sql: "")])
+        }
+        try await TestDatabase.withClient { client in
+            for bad in ["Kappa", "kappa; drop", "", "a\"b", String(repeating: "k", count: 64)] {
+                let error = #expect(throws: KappaPostgresError.self) { try Migrator(client: client, schema: bad, logger: testLogger) }
+                #expect(error?.code == .invalidIdentifier)
+            }
+        }
+    }
+
+    @Test func theEventLogMigrationIsEmbedded() {
+        #expect(Migration.eventLog.map(\.name).first == "0001_event_log.sql")
+        #expect(Migration.eventLog.first?.sql.contains("CREATE TABLE events") == true)
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+import Kappa
+import KappaPostgres
+import KappaTesting
+import Logging
+import PostgresNIO
+import Synchronization
+
+let testLogger = Logger(label: "kappa.test")
+
+/// A migrated event store in a schema of its own, dropped afterwards.
+func withEventStore(
+    _ body: @Sendable (PostgresEventStore, PostgresClient) async throws -> Void
+) async throws {
+    try await TestDatabase.withSchema(prefix: "kappa_test") { client, schema in
+        let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: testLogger)
+        try await store.migrate()
+        try await body(store, client)
+    }
+}
+
+/// `count` encoded deposits, for appends that need some events.
+func deposits(_ count: Int, startingAt first: Int = 1) throws -> [NewEvent] {
+    try (0..<count).map {
+        try AccountEvent.registry.encode(.deposited(MoneyDeposited(cents: first + $0)), id: UUID(), recordedAt: Date())
+    }
+}
+
+/// Runs a query and decodes a single Int64 (a count or a version).
+func scalar(_ query: PostgresQuery, on client: PostgresClient) async throws -> Int64 {
+    var value: Int64 = -1
+    for try await v in try await client.query(query, logger: testLogger).decode(Int64.self) { value = v }
+    return value
+}
+
+/// A value shared between test tasks.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<R: Sendable>(_ body: (inout sending Value) throws -> sending R) rethrows -> R {
+        try mutex.withLock(body)
+    }
+}
