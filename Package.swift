@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // The core: events, deciders, the command handler, the EventStore protocol. No database.
@@ -33,6 +35,8 @@ let package = Package(
                 "Kappa",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict,
             plugins: ["KappaMigrationsPlugin"]
@@ -60,9 +64,31 @@ let package = Package(
             path: "Benchmarks/KappaBench",
             swiftSettings: strict
         ),
+        // Test fixtures: a cart-shaped projection, and a projector process to crash and pause.
+        .target(
+            name: "KappaFixtures",
+            dependencies: ["Kappa", "KappaPostgres", .product(name: "PostgresNIO", package: "postgres-nio")],
+            path: "Tests/Fixtures/KappaFixtures",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "kappa-fixture-projector",
+            dependencies: [
+                "Kappa", "KappaPostgres", "KappaFixtures",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/Fixtures/FixtureProjector",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "KappaTests",
-            dependencies: ["Kappa", "KappaPostgres", "KappaTesting", .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: [
+                "Kappa", "KappaPostgres", "KappaTesting", "KappaFixtures", "kappa-fixture-projector",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/KappaTests",
             swiftSettings: strict
         ),
     ]

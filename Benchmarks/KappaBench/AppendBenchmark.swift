@@ -34,8 +34,8 @@ struct AppendBenchmark: AsyncParsableCommand {
         ]
         let payload = Data(#"{"cartId":"c-000001","sku":"SKU-00042","quantity":2,"unitPrice":1299}"#.utf8)
         try await BenchDatabase.withClient(connections: 34) { client in
-            print("server: \(try await BenchDatabase.settings(client))")
-            print("case                       kappa ev/s    sql ev/s   copy ev/s   kappa/sql  target")
+            emit("server: \(try await BenchDatabase.settings(client))")
+            emit("case                       kappa ev/s    sql ev/s   copy ev/s   kappa/sql  target")
             for benchCase in cases {
                 var kappa: [Double] = [], sql: [Double] = [], copy: [Double] = []
                 for round in 0..<rounds {
@@ -46,7 +46,7 @@ struct AppendBenchmark: AsyncParsableCommand {
                     try await tables.drop()
                 }
                 let k = median(kappa), s = median(sql), c = median(copy)
-                print("\(benchCase.name)  \(formatRate(k))   \(formatRate(s))   \(formatRate(c))   \(String(format: "%6.1f%%", 100 * k / s))   ≥\(Int(benchCase.target * 100))%")
+                emit("\(benchCase.name)  \(formatRate(k))   \(formatRate(s))   \(formatRate(c))   \(String(format: "%6.1f%%", 100 * k / s))   ≥\(Int(benchCase.target * 100))%")
             }
         }
     }

@@ -10,13 +10,13 @@ struct AppendTables: Sendable {
     let client: PostgresClient
     let store: PostgresEventStore
     let plain: String
-    let logger = Logger(label: "kappa.bench")
+    let logger = quietLogger
 
     static func make(_ client: PostgresClient, round: Int) async throws -> AppendTables {
         let schema = "kappa_bench_\(round)"
         try await client.query("DROP SCHEMA IF EXISTS \(unescaped: schema) CASCADE")
         try await client.query("DROP TABLE IF EXISTS public.\(unescaped: schema)_plain")
-        let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: Logger(label: "kappa.bench"))
+        let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: quietLogger)
         try await store.migrate()
         // In `public`, so COPY (which quotes the name it is given as one identifier) finds it unqualified.
         try await client.query("CREATE TABLE public.\(unescaped: schema)_plain (LIKE \(unescaped: schema).events INCLUDING ALL)")

@@ -51,3 +51,10 @@ func measure(writers: Int, perWriter: Int, _ operation: @escaping @Sendable (_ w
 func formatRate(_ rate: Double) -> String {
     String(format: "%9.0f", rate)
 }
+
+/// The benchmarks log warnings only, so their figures stay readable.
+let quietLogger: Logger = {
+    var logger = Logger(label: "kappa.bench")
+    logger.logLevel = .warning
+    return logger
+}()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct KappaBench: AsyncParsableCommand {
@@ -12,4 +13,9 @@ struct KappaBench: AsyncParsableCommand {
             """,
         subcommands: [AppendBenchmark.self]
     )
+}
+
+/// Prints a line at once (unbuffered), so figures appear as they are measured, also into a file.
+func emit(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

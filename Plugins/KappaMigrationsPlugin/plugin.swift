@@ -1,16 +1,19 @@
 import Foundation
 import PackagePlugin
 
-/// Embeds the package's `Migrations/*.sql` files into the target as Swift string literals,
+/// Embeds the package's `Migrations/*/*.sql` files into the target as Swift string literals,
 /// so an application linking `KappaPostgres` carries its schema without a resource bundle.
 @main
 struct KappaMigrationsPlugin: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: any Target) throws -> [Command] {
-        let directory = context.package.directoryURL.appending(path: "Migrations")
-        let files = try FileManager.default
-            .contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
+        // Migrations/<set>/NNNN_name.sql: one set per schema the framework manages (log, projections).
+        let root = context.package.directoryURL.appending(path: "Migrations")
+        let fileManager = FileManager.default
+        let files = try fileManager.contentsOfDirectory(at: root, includingPropertiesForKeys: nil)
+            .filter { (try? $0.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true }
+            .flatMap { try fileManager.contentsOfDirectory(at: $0, includingPropertiesForKeys: nil) }
             .filter { $0.pathExtension == "sql" }
-            .sorted { $0.lastPathComponent < $1.lastPathComponent }
+            .sorted { $0.path < $1.path }
         let output = context.pluginWorkDirectoryURL.appending(path: "EmbeddedMigrations.swift")
         return [
             .buildCommand(

@@ -10,9 +10,11 @@ extension PostgresEventStore {
         while true {
             attempt += 1
             do {
-                return try await client.withConnection { connection in
+                let result = try await client.withConnection { connection in
                     try await self.append(query, events, to: stream, expectedVersion: expectedVersion, on: connection)
                 }
+                if !result.wasAlreadyAppended { notifier?.appended() }
+                return result
             } catch let error as EventStoreError where error.code == .versionConflict && expectedVersion == .any
                 && attempt <= configuration.anyVersionRetries {
                 continue
@@ -23,9 +25,11 @@ extension PostgresEventStore {
     /// Runs `body` in one transaction whose appends commit or roll back together.
     public func withTransaction<Result: Sendable>(_ body: (Transaction) async throws -> Result) async throws -> Result {
         do {
-            return try await client.withTransaction(logger: logger) { connection in
+            let result = try await client.withTransaction(logger: logger) { connection in
                 try await body(Transaction(store: self, connection: connection))
             }
+            notifier?.appended()
+            return result
         } catch let error as PostgresTransactionError {
             throw error.cause { Self.translate($0, stream: nil) }
         }

@@ -6,9 +6,11 @@ import PostgresNIO
 /// into SQL is the schema, a validated and quoted identifier.
 struct EventLogQueries: Sendable {
     let events: String
+    let appendFunction: String
 
     init(schema: SQLIdentifier) {
         events = "\(schema.quoted).events"
+        appendFunction = "\(schema.quoted).append_events"
     }
 
     /// The columns of a stored event, in the order `decodeEvent` reads them.
@@ -18,9 +20,10 @@ struct EventLogQueries: Sendable {
         """
     typealias EventRow = (Int64, Int64, UUID, String, Int64, String, Int32, String, String, Date)
 
-    /// Appends in one statement: the stream's head and the expected-version check are read in the
-    /// same statement, and the unique key on (stream_id, stream_version) turns a concurrent append
-    /// to the same version into a 23505 error. Returns no rows when the expectation does not hold.
+    /// Appends through `append_events` (Migrations/log/0002): the head and the expected-version check
+    /// are read in the same statement as the insert, and the unique key on (stream_id, stream_version)
+    /// turns a concurrent append of the same version into a 23505 error. Returns no rows when the
+    /// expectation does not hold.
     func append(_ events: [NewEvent], metadata: [String], stream: StreamID, expected: ExpectedVersion) -> PostgresQuery {
         let (mode, version): (String, Int64?) = switch expected {
         case .any: ("any", nil)
@@ -29,18 +32,11 @@ struct EventLogQueries: Sendable {
         case .exact(let version): ("exact", version)
         }
         return """
-            WITH head AS (
-                SELECT coalesce(max(stream_version), 0) AS version FROM \(unescaped: self.events) WHERE stream_id = \(stream.rawValue)
-            )
-            INSERT INTO \(unescaped: self.events)
-                (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
-            SELECT e.event_id, \(stream.rawValue), head.version + e.n, e.event_type, e.schema_version, e.payload, e.metadata, e.recorded_at
-            FROM head, unnest(
-                \(events.map(\.id))::uuid[], \(events.map(\.eventType.rawValue))::text[], \(events.map { Int32($0.schemaVersion) })::int4[],
-                \(events.map { String(decoding: $0.payload, as: UTF8.self) })::jsonb[], \(metadata)::jsonb[], \(events.map(\.recordedAt))::timestamptz[]
-            ) WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, metadata, recorded_at, n)
-            WHERE CASE \(mode)::text WHEN 'any' THEN true WHEN 'exists' THEN head.version > 0 ELSE head.version = \(version)::int8 END
-            RETURNING position, transaction_id::text::int8, stream_version
+            SELECT out_position, out_transaction_id, out_stream_version FROM \(unescaped: appendFunction)(
+                \(stream.rawValue), \(events.map(\.id))::uuid[], \(events.map(\.eventType.rawValue))::text[],
+                \(events.map { Int32($0.schemaVersion) })::int4[], \(events.map { String(decoding: $0.payload, as: UTF8.self) })::jsonb[],
+                \(metadata)::jsonb[], \(events.map(\.recordedAt))::timestamptz[], \(mode)::text, \(version)::int8)
+            ORDER BY out_position
             """
     }
 
@@ -70,6 +66,33 @@ struct EventLogQueries: Sendable {
           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
         ORDER BY transaction_id, position LIMIT \(limit)
         """
+    }
+
+    /// The last event readers can be handed now (below the transaction horizon).
+    func head() -> PostgresQuery {
+        """
+        SELECT transaction_id::text::int8, position FROM \(unescaped: events)
+        WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY transaction_id DESC, position DESC LIMIT 1
+        """
+    }
+
+    /// How far a reader at `position` is behind: events after it, and the oldest one's age in seconds.
+    func lag(after position: LogPosition) -> PostgresQuery {
+        """
+        SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at)), 0)::float8 FROM \(unescaped: events)
+        WHERE (transaction_id, position) > (\(String(position.transactionID))::xid8, \(position.globalPosition))
+        """
+    }
+
+    /// How long the oldest open writing transaction has held the horizon back, in seconds.
+    static let horizonHeldBack: PostgresQuery = """
+        SELECT coalesce(extract(epoch FROM now() - min(xact_start)), 0)::float8
+        FROM pg_stat_activity WHERE backend_xid IS NOT NULL
+        """
+
+    func eventByID(_ id: UUID) -> PostgresQuery {
+        "SELECT \(unescaped: Self.eventColumns) FROM \(unescaped: events) WHERE event_id = \(id)"
     }
 
     /// Decodes a row selected with ``eventColumns``.

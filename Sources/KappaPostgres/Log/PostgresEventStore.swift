@@ -33,10 +33,15 @@ public struct PostgresEventStore: EventStore {
     let schema: SQLIdentifier
     let queries: EventLogQueries
     let logger: Logger
+    /// Rung after every append, to wake followers; see ``LogNotifier``.
+    public let notifier: LogNotifier?
 
+    /// - Parameters:
+    ///   - notifier: Rung after every append so projections wake at once; `nil` leaves them to poll.
     /// - Throws: ``KappaPostgresError/Code/invalidIdentifier`` when the schema name is not safe.
-    public init(client: PostgresClient, configuration: Configuration = .init(), logger: Logger) throws {
+    public init(client: PostgresClient, configuration: Configuration = .init(), notifier: LogNotifier? = nil, logger: Logger) throws {
         self.client = client
+        self.notifier = notifier
         self.configuration = configuration
         self.schema = try SQLIdentifier(configuration.schema, role: "schema")
         self.queries = EventLogQueries(schema: schema)
@@ -60,7 +65,24 @@ public struct PostgresEventStore: EventStore {
         try await read(queries.readLog(after: position, limit: limit), stream: nil)
     }
 
-    private func read(_ query: PostgresQuery, stream: StreamID?) async throws -> [RecordedEvent] {
+    /// The position of the last event a reader can be handed now (``LogPosition/start`` for an empty log).
+    public func head() async throws -> LogPosition {
+        do {
+            for try await (transaction, position) in try await client.query(queries.head(), logger: logger).decode((Int64, Int64).self) {
+                return LogPosition(transactionID: UInt64(transaction), globalPosition: position)
+            }
+            return .start
+        } catch let error as PSQLError {
+            throw Self.translate(error, stream: nil)
+        }
+    }
+
+    /// The stored event with id `id`, if any.
+    public func event(id: UUID) async throws -> RecordedEvent? {
+        try await read(queries.eventByID(id), stream: nil).first
+    }
+
+    func read(_ query: PostgresQuery, stream: StreamID?) async throws -> [RecordedEvent] {
         do {
             var events: [RecordedEvent] = []
             for try await row in try await client.query(query, logger: logger).decode(EventLogQueries.EventRow.self) {

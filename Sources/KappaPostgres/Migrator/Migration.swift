@@ -40,12 +40,18 @@ public struct Migration: Hashable, Sendable {
         return sorted
     }
 
-    /// The event log's own schema (the package's `Migrations/*.sql`, embedded at build time).
-    public static let eventLog: [Migration] = {
+    /// The event log's own schema (the package's `Migrations/log/*.sql`, embedded at build time).
+    public static let eventLog: [Migration] = embedded("log")
+
+    /// The projection runtime's schema: checkpoints, leases, dead letters, status
+    /// (`Migrations/projections/*.sql`, embedded at build time).
+    public static let projectionRuntime: [Migration] = embedded("projections")
+
+    private static func embedded(_ set: String) -> [Migration] {
         do {
-            return try ordered(EmbeddedMigrations.files.map { try Migration(name: $0.name, sql: $0.sql) })
+            return try ordered(EmbeddedMigrations.files.filter { $0.set == set }.map { try Migration(name: $0.name, sql: $0.sql) })
         } catch {
-            preconditionFailure("the embedded migrations are invalid: \(error)")
+            preconditionFailure("the embedded migrations of Migrations/\(set) are invalid: \(error)")
         }
-    }()
+    }
 }

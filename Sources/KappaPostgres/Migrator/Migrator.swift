@@ -59,15 +59,9 @@ public struct Migrator: Sendable {
                     }
                 }
                 var done: [Migration] = []
-                // A file holds many statements; the extended protocol takes one, so run it through
-                // PL/pgSQL's EXECUTE, which takes a script, and the script stays a bound parameter.
-                try await connection.run(
-                    "CREATE OR REPLACE FUNCTION pg_temp.kappa_run_script(script text) RETURNS void LANGUAGE plpgsql AS $$ BEGIN EXECUTE script; END $$",
-                    logger: logger)
-                try await connection.run("SET LOCAL search_path TO \(unescaped: schema.quoted), pg_catalog", logger: logger)
                 for migration in migrations where applied[migration.version] == nil {
                     do {
-                        try await connection.run("SELECT pg_temp.kappa_run_script(\(migration.sql))", logger: logger)
+                        try await connection.runScript(migration.sql, in: schema, logger: logger)
                     } catch {
                         throw KappaPostgresError(.migrationFailed, file: migration.name,
                             message: "migration '\(migration.name)' failed: \(String(reflecting: error))")

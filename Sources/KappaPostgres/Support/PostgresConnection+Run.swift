@@ -11,3 +11,16 @@ extension PostgresConnection {
         for try await _ in try await self.query(query, logger: logger) {}
     }
 }
+
+extension PostgresConnection {
+    /// Runs a script of many statements inside the current transaction, with `search_path` set to
+    /// `schema` for the rest of the transaction. The extended protocol takes one statement per query,
+    /// so the script goes through PL/pgSQL's `EXECUTE` — as a bound parameter, never spliced into SQL.
+    func runScript(_ script: String, in schema: SQLIdentifier, logger: Logger) async throws {
+        try await run(
+            "CREATE OR REPLACE FUNCTION pg_temp.kappa_run_script(script text) RETURNS void LANGUAGE plpgsql AS $$ BEGIN EXECUTE script; END $$",
+            logger: logger)
+        try await run("SET LOCAL search_path TO \(unescaped: schema.quoted), pg_catalog", logger: logger)
+        try await run("SELECT pg_temp.kappa_run_script(\(script))", logger: logger)
+    }
+}

@@ -98,7 +98,7 @@ struct ConcurrencyTests {
                 // Wait for the follower to reach the head (it must not stall behind a finished gap).
                 let reached = await withTaskGroup(of: Bool.self) { race in
                     race.addTask { for await count in progress where count >= expected { return true }; return false }
-                    race.addTask { try? await Task.sleep(for: .seconds(30)); return false }
+                    race.addTask { try? await Task.sleep(for: .seconds(20)); return false }
                     defer { race.cancelAll() }
                     return await race.next() ?? false
                 }
@@ -109,7 +109,10 @@ struct ConcurrencyTests {
             let events = seen.withLock { $0 }
             let ids = events.map(\.id)
             #expect(Set(ids).count == ids.count, "no event handed out twice")
-            #expect(Set(ids) == Set(committed.withLock { $0 }), "every committed event, and only those")
+            let expected = Set(committed.withLock { $0 })
+            let missed = expected.subtracting(ids), extra = Set(ids).subtracting(expected)
+            #expect(missed.isEmpty, "\(missed.count) of \(expected.count) committed events were never handed out")
+            #expect(extra.isEmpty, "\(extra.count) events handed out that were never committed")
             #expect(rolledBack.withLock { $0 }.isDisjoint(with: ids))
             #expect(events.map(\.position) == events.map(\.position).sorted(), "in log order")
             let order = commitOrder.withLock { $0 }
@@ -132,7 +135,7 @@ struct ConcurrencyTests {
                 while pid == nil && ContinuousClock.now < deadline {
                     for try await found in try await client.query("""
                         SELECT pid FROM pg_stat_activity
-                        WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO%' AND query LIKE \("%\(store.configuration.schema)%")
+                        WHERE wait_event_type = 'Lock' AND query LIKE '%append_events%' AND query LIKE \("%\(store.configuration.schema)%")
                         """, logger: testLogger).decode(Int32.self) { pid = found }
                     if pid == nil { try await Task.sleep(for: .milliseconds(5)) }
                 }

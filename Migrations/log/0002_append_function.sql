@@ -1,0 +1,34 @@
+-- Appending through a function: PL/pgSQL keeps the insert's plan for the session, so an append
+-- costs the server no more planning than a one-row INSERT (planning the statement each time cost
+-- ~0.25 ms, more than half of a small append). SET search_path FROM CURRENT binds the function to
+-- the schema the migrator created it in.
+
+CREATE FUNCTION append_events(
+    p_stream          text,
+    p_ids             uuid[],
+    p_types           text[],
+    p_schema_versions integer[],
+    p_payloads        jsonb[],
+    p_metadata        jsonb[],
+    p_recorded_at     timestamptz[],
+    p_mode            text,      -- 'any' | 'exists' | 'exact'
+    p_expected        bigint     -- the expected version, for 'exact'
+) RETURNS TABLE (out_position bigint, out_transaction_id bigint, out_stream_version bigint)
+LANGUAGE plpgsql
+SET search_path FROM CURRENT
+AS $$
+BEGIN
+    -- The head and the expectation are read in the same statement as the insert; a concurrent append
+    -- of the same version fails on events_stream_version_key (23505). No rows: the expectation failed.
+    RETURN QUERY
+    WITH head AS (
+        SELECT coalesce(max(e.stream_version), 0) AS version FROM events e WHERE e.stream_id = p_stream
+    )
+    INSERT INTO events AS ev (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
+    SELECT u.event_id, p_stream, head.version + u.n, u.event_type, u.schema_version, u.payload, u.metadata, u.recorded_at
+    FROM head, unnest(p_ids, p_types, p_schema_versions, p_payloads, p_metadata, p_recorded_at)
+        WITH ORDINALITY AS u(event_id, event_type, schema_version, payload, metadata, recorded_at, n)
+    WHERE CASE p_mode WHEN 'any' THEN true WHEN 'exists' THEN head.version > 0 ELSE head.version = p_expected END
+    RETURNING ev.position, ev.transaction_id::text::bigint, ev.stream_version;
+END
+$$;

@@ -1,0 +1,51 @@
+import Kappa
+import Logging
+import PostgresNIO
+
+/// A held lease on a projection version or reactor: who holds it, its fencing token, and the
+/// checkpoint it was taken at (then moved by the holder).
+struct Lease: Sendable {
+    let table: LeaseTable
+    let key: LeaseKey
+    let owner: String
+    let token: Int64
+    var checkpoint: LogPosition
+
+    /// Takes the lease if it is free, expired or ours; `nil` while another runner holds it.
+    static func acquire(_ table: LeaseTable, _ key: LeaseKey, core: RuntimeCore) async throws -> Lease? {
+        let owner = core.configuration.owner
+        let query = core.queries.acquireLease(table, key, owner: owner, milliseconds: core.configuration.leaseMilliseconds)
+        for try await (token, transaction, position) in try await core.readModels.query(query, logger: core.logger).decode((Int64, Int64, Int64).self) {
+            return Lease(table: table, key: key, owner: owner, token: token,
+                         checkpoint: LogPosition(transactionID: UInt64(transaction), globalPosition: position))
+        }
+        return nil
+    }
+
+    /// Moves the checkpoint inside the caller's transaction; throws ``LeaseLost`` (so the transaction
+    /// rolls back) when the token is no longer current.
+    func advance(to position: LogPosition, applied: Int, state: String, on connection: PostgresConnection, core: RuntimeCore) async throws {
+        let query = core.queries.advanceCheckpoint(table, key, owner: owner, token: token, to: position, applied: applied,
+                                                   state: state, milliseconds: core.configuration.leaseMilliseconds)
+        var moved = false
+        for try await _ in try await connection.query(query, logger: core.logger) { moved = true }
+        if !moved { throw LeaseLost() }
+    }
+
+    /// Extends the lease while idle; throws ``LeaseLost`` when it is gone.
+    func renew(state: String, core: RuntimeCore) async throws {
+        let query = core.queries.renewLease(table, key, owner: owner, token: token, milliseconds: core.configuration.leaseMilliseconds, state: state)
+        var renewed = false
+        for try await _ in try await core.readModels.query(query, logger: core.logger) { renewed = true }
+        if !renewed { throw LeaseLost() }
+    }
+
+    /// Gives the lease up so another runner can take over at once. Best effort.
+    func release(core: RuntimeCore) async {
+        do {
+            for try await _ in try await core.readModels.query(core.queries.releaseLease(table, key, owner: owner, token: token), logger: core.logger) {}
+        } catch {
+            core.logger.debug("could not release a lease; it expires by itself", metadata: ["error": "\(String(reflecting: error))"])
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import Kappa
+import Logging
+import PostgresNIO
+
+/// A read model built from the log: its tables, and how events change them.
+///
+/// Each version of a projection owns a PostgreSQL schema, `<name>_v<version>`, in the read-model
+/// database; ``setupSQL`` creates its tables there (it runs with `search_path` set to that schema,
+/// so write table names unqualified). The runtime hands ``apply(_:in:)`` batches of events in log
+/// order inside a transaction that also moves the projection's checkpoint: the batch's writes and
+/// the checkpoint commit together or not at all, so every event takes effect exactly once.
+///
+/// Projections must have no side effects outside that transaction — they are replayed whenever a
+/// read model is rebuilt. Side effects belong in a ``Reactor``.
+public protocol Projection: Sendable {
+    /// 1…40 lower-case ASCII letters, digits and `_`, starting with a letter.
+    var name: String { get }
+    /// 1 or more; a new version is a new read model, built from the log beside the old one.
+    var version: Int { get }
+    /// DDL for the read-model tables, run once when this version is first set up.
+    var setupSQL: String { get }
+    /// The event types ``apply(_:in:)`` is given; `nil` (the default) means every event.
+    /// Other events still move the checkpoint.
+    var eventTypes: Set<String>? { get }
+    /// Applies events, in log order, inside the runtime's transaction. Fold many events into few
+    /// writes where you can (many events for one row → one upsert). Throwing rolls the batch back;
+    /// the runtime then retries or applies the projection's poison-event policy.
+    func apply(_ events: [RecordedEvent], in context: ProjectionContext) async throws
+}
+
+extension Projection {
+    public var eventTypes: Set<String>? { nil }
+}
+
+/// What a projection's ``Projection/apply(_:in:)`` writes with.
+public struct ProjectionContext: Sendable {
+    /// The connection, inside the transaction that also moves the checkpoint.
+    public let connection: PostgresConnection
+    /// This version's schema, quoted, ready to interpolate: `"\(unescaped: context.schema).cart_summary"`.
+    public let schema: String
+    public let projection: String
+    public let version: Int
+    public let logger: Logger
+
+    /// Runs a statement to completion (reading and dropping any rows), so its errors surface here.
+    public func execute(_ query: PostgresQuery) async throws {
+        try await connection.run(query, logger: logger)
+    }
+}
+
+/// A projection written one event at a time, for simple read models:
+///
+/// ```swift
+/// let counts = EventProjection(name: "event_counts", version: 1,
+///     setupSQL: "CREATE TABLE counts (event_type text PRIMARY KEY, n bigint NOT NULL)") { event, context in
+///     try await context.execute("""
+///         INSERT INTO \(unescaped: context.schema).counts VALUES (\(event.eventType), 1)
+///         ON CONFLICT (event_type) DO UPDATE SET n = counts.n + 1
+///         """)
+/// }
+/// ```
+public struct EventProjection: Projection {
+    public let name: String
+    public let version: Int
+    public let setupSQL: String
+    public let eventTypes: Set<String>?
+    let handle: @Sendable (RecordedEvent, ProjectionContext) async throws -> Void
+
+    public init(
+        name: String, version: Int, setupSQL: String, eventTypes: Set<String>? = nil,
+        handle: @escaping @Sendable (RecordedEvent, ProjectionContext) async throws -> Void
+    ) {
+        self.name = name
+        self.version = version
+        self.setupSQL = setupSQL
+        self.eventTypes = eventTypes
+        self.handle = handle
+    }
+
+    public func apply(_ events: [RecordedEvent], in context: ProjectionContext) async throws {
+        for event in events { try await handle(event, context) }
+    }
+}
+
+/// A projection's identity, validated: the name and version, and the schema they own.
+struct ProjectionID: Hashable, Sendable, CustomStringConvertible {
+    let name: String
+    let version: Int
+    let schema: SQLIdentifier
+
+    init(name: String, version: Int) throws {
+        guard name.utf8.count <= 40, let first = name.unicodeScalars.first, ("a"..."z").contains(first) else {
+            throw KappaPostgresError(.invalidIdentifier,
+                message: "projection name '\(name)' must be 1…40 lower-case ASCII letters, digits and _, starting with a letter")
+        }
+        guard version >= 1 else {
+            throw KappaPostgresError(.invalidIdentifier, message: "projection '\(name)' has version \(version); versions start at 1")
+        }
+        self.name = name
+        self.version = version
+        self.schema = try SQLIdentifier("\(name)_v\(version)", role: "projection schema")
+    }
+
+    var description: String { "\(name) v\(version)" }
+}

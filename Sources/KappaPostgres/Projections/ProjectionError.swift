@@ -1,0 +1,64 @@
+import Kappa
+
+/// An error from the projection runtime, naming the projection and, where there is one, the event.
+public struct ProjectionError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong. New codes may be added in minor releases, so switch with a `default`.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+        public var description: String { name }
+
+        /// A projection's or reactor's handler threw for an event.
+        public static let handlerFailed = Code("handlerFailed")
+        /// A projection's `setupSQL` failed.
+        public static let setupFailed = Code("setupFailed")
+        /// A read-your-writes wait ran out of time before the projection passed the position.
+        public static let timedOut = Code("timedOut")
+        /// No projection of that name (and version) is registered.
+        public static let unknownProjection = Code("unknownProjection")
+        /// Two projections (or reactors) share a name and version.
+        public static let duplicateProjection = Code("duplicateProjection")
+    }
+
+    public var code: Code
+    public var projection: String
+    public var version: Int?
+    public var eventType: String?
+    public var position: LogPosition?
+    public var message: String
+
+    public init(_ code: Code, projection: String, version: Int? = nil, eventType: String? = nil, position: LogPosition? = nil, message: String) {
+        self.code = code
+        self.projection = projection
+        self.version = version
+        self.eventType = eventType
+        self.position = position
+        self.message = message
+    }
+
+    public var description: String {
+        var text = "ProjectionError.\(code): projection \(projection)"
+        if let version { text += " v\(version)" }
+        if let eventType { text += ", event type \(eventType)" }
+        if let position { text += ", position \(position)" }
+        return text + ": \(message)"
+    }
+}
+
+/// The lease moved to another runner: stop writing, roll back.
+struct LeaseLost: Error {}
+
+/// A handler threw (not a transient database fault): the batch is suspect.
+struct HandlerFailure: Error {
+    let event: RecordedEvent?
+    let underlying: any Error
+}
+
+/// What to do with an event a projection's handler keeps rejecting (a poison event).
+public enum PoisonEventPolicy: Sendable, Hashable {
+    /// Stop the projection at that event; its status shows the position, event and error. The default.
+    case stop
+    /// Record the event and error in the dead-letter table, move past it and carry on.
+    /// ``ProjectionRuntime/retryDeadLetters(projection:version:)`` tries them again later.
+    case deadLetter
+}

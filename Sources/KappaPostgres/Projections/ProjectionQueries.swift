@@ -1,0 +1,149 @@
+import Foundation
+import Kappa
+import PostgresNIO
+
+/// Every statement the projection runtime sends to the read-model database. Values are bound
+/// parameters; the only text put into SQL is the runtime's schema, validated and quoted.
+struct ProjectionQueries: Sendable {
+    let projections: String
+    let deadLetters: String
+    let reactors: String
+    let status: String
+
+    init(schema: SQLIdentifier) {
+        projections = "\(schema.quoted).projections"
+        deadLetters = "\(schema.quoted).dead_letters"
+        reactors = "\(schema.quoted).reactors"
+        status = "\(schema.quoted).projection_status"
+    }
+
+    func isRegistered(_ id: ProjectionID) -> PostgresQuery {
+        "SELECT count(*) FROM \(unescaped: projections) WHERE name = \(id.name) AND version = \(id.version)"
+    }
+
+    func register(_ id: ProjectionID) -> PostgresQuery {
+        "INSERT INTO \(unescaped: projections) (name, version) VALUES (\(id.name), \(id.version)) ON CONFLICT DO NOTHING"
+    }
+
+    /// Takes the lease when it is free, expired, or already ours; the token goes up when it changes hands.
+    /// Returns no row when another owner holds it.
+    func acquireLease(_ table: LeaseTable, _ key: LeaseKey, owner: String, milliseconds: Int64) -> PostgresQuery {
+        """
+        UPDATE \(unescaped: table.name(in: self)) SET
+            lease_token = CASE WHEN lease_owner = \(owner) THEN lease_token ELSE lease_token + 1 END,
+            lease_owner = \(owner),
+            lease_expires_at = now() + \(milliseconds) * interval '1 millisecond'
+        WHERE name = \(key.name) AND version = \(key.version)
+          AND (lease_owner IS NULL OR lease_owner = \(owner) OR lease_expires_at < now())
+        RETURNING lease_token, checkpoint_xid::text::int8, checkpoint_position
+        """
+    }
+
+    /// Keeps a held lease alive and records the state. No row: the lease was lost.
+    func renewLease(_ table: LeaseTable, _ key: LeaseKey, owner: String, token: Int64, milliseconds: Int64, state: String) -> PostgresQuery {
+        """
+        UPDATE \(unescaped: table.name(in: self)) SET
+            lease_expires_at = now() + \(milliseconds) * interval '1 millisecond', state = \(state), updated_at = now()
+        WHERE name = \(key.name) AND version = \(key.version) AND lease_owner = \(owner) AND lease_token = \(token)
+        RETURNING 1
+        """
+    }
+
+    func releaseLease(_ table: LeaseTable, _ key: LeaseKey, owner: String, token: Int64) -> PostgresQuery {
+        """
+        UPDATE \(unescaped: table.name(in: self)) SET lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+        WHERE name = \(key.name) AND version = \(key.version) AND lease_owner = \(owner) AND lease_token = \(token)
+        """
+    }
+
+    /// Moves the checkpoint, only while the lease's token is still ours (fencing). Runs in the
+    /// transaction of the read-model writes it covers. No row: the lease was lost, roll back.
+    func advanceCheckpoint(
+        _ table: LeaseTable, _ key: LeaseKey, owner: String, token: Int64, to position: LogPosition,
+        applied: Int, state: String, milliseconds: Int64
+    ) -> PostgresQuery {
+        """
+        UPDATE \(unescaped: table.name(in: self)) SET
+            checkpoint_xid = \(String(position.transactionID))::xid8,
+            checkpoint_position = \(position.globalPosition),
+            events_applied = events_applied + \(applied),
+            state = \(state),
+            lease_expires_at = now() + \(milliseconds) * interval '1 millisecond',
+            updated_at = now()
+        WHERE name = \(key.name) AND version = \(key.version) AND lease_owner = \(owner) AND lease_token = \(token)
+        RETURNING 1
+        """
+    }
+
+    func markFailed(_ id: ProjectionID, owner: String, token: Int64, event: RecordedEvent, error: String) -> PostgresQuery {
+        """
+        UPDATE \(unescaped: projections) SET state = 'failed', failed_position = \(event.position.globalPosition),
+            failed_event_id = \(event.id), failed_event_type = \(event.eventType), failed_error = \(error), updated_at = now()
+        WHERE name = \(id.name) AND version = \(id.version) AND lease_owner = \(owner) AND lease_token = \(token)
+        """
+    }
+
+    func clearFailure(_ id: ProjectionID) -> PostgresQuery {
+        """
+        UPDATE \(unescaped: projections) SET state = 'catching_up', failed_position = NULL, failed_event_id = NULL,
+            failed_event_type = NULL, failed_error = NULL, updated_at = now()
+        WHERE name = \(id.name) AND version = \(id.version) AND state = 'failed'
+        """
+    }
+
+    func recordDeadLetter(_ id: ProjectionID, event: RecordedEvent, error: String) -> PostgresQuery {
+        """
+        INSERT INTO \(unescaped: deadLetters)
+            (projection, version, event_id, stream_id, stream_version, event_type, transaction_id, position, error)
+        VALUES (\(id.name), \(id.version), \(event.id), \(event.streamID.rawValue), \(event.streamVersion), \(event.eventType),
+                \(String(event.position.transactionID))::xid8, \(event.position.globalPosition), \(error))
+        ON CONFLICT (projection, version, event_id) DO UPDATE
+            SET error = excluded.error, attempts = dead_letters.attempts + 1, recorded_at = now(), resolved_at = NULL
+        """
+    }
+
+    func unresolvedDeadLetters(_ id: ProjectionID) -> PostgresQuery {
+        "SELECT event_id FROM \(unescaped: deadLetters) WHERE projection = \(id.name) AND version = \(id.version) AND resolved_at IS NULL ORDER BY transaction_id, position"
+    }
+
+    func resolveDeadLetter(_ id: ProjectionID, eventID: UUID) -> PostgresQuery {
+        "UPDATE \(unescaped: deadLetters) SET resolved_at = now() WHERE projection = \(id.name) AND version = \(id.version) AND event_id = \(eventID)"
+    }
+
+    func checkpoint(_ id: ProjectionID) -> PostgresQuery {
+        "SELECT checkpoint_xid::text::int8, checkpoint_position, state FROM \(unescaped: projections) WHERE name = \(id.name) AND version = \(id.version)"
+    }
+
+    func registerReactor(_ name: String, start: LogPosition) -> PostgresQuery {
+        """
+        INSERT INTO \(unescaped: reactors) (name, checkpoint_xid, checkpoint_position)
+        VALUES (\(name), \(String(start.transactionID))::xid8, \(start.globalPosition)) ON CONFLICT DO NOTHING
+        """
+    }
+
+    typealias StatusRow = (String, Int32, String, Int64, Int64, Int64, String?, Int64, Int64?, String?, String?)
+
+    func statusRows() -> PostgresQuery {
+        """
+        SELECT p.name, p.version, p.state, p.checkpoint_xid::text::int8, p.checkpoint_position, p.events_applied,
+               p.lease_owner, s.dead_letters, p.failed_position, p.failed_event_type, p.failed_error
+        FROM \(unescaped: projections) p JOIN \(unescaped: status) s USING (name, version)
+        ORDER BY p.name, p.version
+        """
+    }
+}
+
+/// The two tables that hold leases and checkpoints.
+enum LeaseTable: Sendable {
+    case projections, reactors
+
+    func name(in queries: ProjectionQueries) -> String {
+        self == .projections ? queries.projections : queries.reactors
+    }
+}
+
+/// The row a lease belongs to: a projection version, or a reactor (version 0).
+struct LeaseKey: Hashable, Sendable {
+    let name: String
+    let version: Int
+}

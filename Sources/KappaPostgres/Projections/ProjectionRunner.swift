@@ -1,0 +1,188 @@
+import Foundation
+import Kappa
+import Logging
+import Metrics
+import PostgresNIO
+
+/// Runs one projection version: takes its lease, then applies the log batch by batch, each batch in
+/// one read-model transaction with the checkpoint, until the runtime stops.
+struct ProjectionRunner: Sendable {
+    let projection: any Projection
+    let id: ProjectionID
+    let core: RuntimeCore
+    let policy: PoisonEventPolicy
+    let logger: Logger
+    let eventsCounter: Counter
+    let batchTimer: Metrics.Timer
+
+    init(projection: any Projection, core: RuntimeCore) throws {
+        self.projection = projection
+        self.id = try ProjectionID(name: projection.name, version: projection.version)
+        self.core = core
+        self.policy = (projection as? any PoisonPolicyProviding)?.poisonEventPolicy ?? core.configuration.poisonEventPolicy
+        var logger = core.logger
+        logger[metadataKey: "kappa.projection"] = "\(id.name)"
+        logger[metadataKey: "kappa.version"] = "\(id.version)"
+        self.logger = logger
+        let dimensions = [("projection", id.name), ("version", "\(id.version)")]
+        self.eventsCounter = Counter(label: "kappa_projection_events_total", dimensions: dimensions)
+        self.batchTimer = Metrics.Timer(label: "kappa_projection_batch_duration_seconds", dimensions: dimensions)
+    }
+
+    var key: LeaseKey { LeaseKey(name: id.name, version: id.version) }
+
+    /// Creates the version's schema and tables once (under an advisory lock, so racing processes
+    /// agree), registers it, and clears a failure left by an earlier run so it is tried again.
+    func setUp() async throws {
+        let queries = core.queries, id = self.id, projection = self.projection, logger = self.logger
+        try await core.withReadModelTransaction { connection in
+            try await connection.run("SELECT pg_advisory_xact_lock(hashtext('kappa.projection.' || \(id.schema.name)))", logger: logger)
+            var registered: Int64 = 0
+            for try await count in try await connection.query(queries.isRegistered(id), logger: logger).decode(Int64.self) {
+                registered = count
+            }
+            if registered == 0 {
+                try await connection.run("CREATE SCHEMA IF NOT EXISTS \(unescaped: id.schema.quoted)", logger: logger)
+                do {
+                    try await connection.runScript(projection.setupSQL, in: id.schema, logger: logger)
+                } catch {
+                    throw ProjectionError(.setupFailed, projection: id.name, version: id.version,
+                                          message: "setupSQL failed: \(String(reflecting: error))")
+                }
+                try await connection.run("RESET search_path", logger: logger)
+                try await connection.run(queries.register(id), logger: logger)
+                logger.info("projection version set up", metadata: ["kappa.schema": "\(id.schema.name)"])
+            }
+            try await connection.run(queries.clearFailure(id), logger: logger)
+        }
+    }
+
+    func run() async {
+        let bell = core.makeRunnerBell()
+        defer { core.dropRunnerBell(bell) }
+        var backoff = Backoff(initial: core.configuration.initialBackoff, maximum: core.configuration.maximumBackoff)
+        while !Task.isCancelled && !core.isStopping {
+            do {
+                guard var lease = try await Lease.acquire(.projections, key, core: core) else {
+                    await bell.wait(timeout: core.configuration.leaseDuration / 3)
+                    continue
+                }
+                logger.info("took the lease", metadata: ["kappa.token": "\(lease.token)", "kappa.position": "\(lease.checkpoint)"])
+                defer { backoff.reset() }
+                let stopped = try await follow(&lease, bell: bell)
+                await lease.release(core: core)
+                if stopped { return }
+            } catch is LeaseLost {
+                logger.warning("lost the lease to another runner")
+            } catch {
+                let pause = backoff.next()
+                logger.warning("projection runner fault; retrying", metadata: [
+                    "error": "\(String(reflecting: error))", "kappa.retry_in_ms": "\(pause.components.seconds * 1000 + pause.components.attoseconds / 1_000_000_000_000_000)",
+                ])
+                try? await Task.sleep(for: pause)
+            }
+        }
+    }
+
+    /// Applies the log from the lease's checkpoint until stopped. Returns `true` when the projection
+    /// stopped on a poison event; throws on a transient fault or a lost lease.
+    private func follow(_ lease: inout Lease, bell: Doorbell) async throws -> Bool {
+        let batchSize = core.configuration.batchSize
+        var lastRenewal = ContinuousClock.now
+        var state = "catching_up"
+        while !Task.isCancelled && !core.isStopping {
+            let events = try await core.log.readLog(after: lease.checkpoint, limit: batchSize)
+            if events.isEmpty {
+                if state != "live" || ContinuousClock.now - lastRenewal > core.configuration.leaseDuration / 3 {
+                    state = "live"
+                    try await lease.renew(state: state, core: core)
+                    lastRenewal = .now
+                }
+                await bell.wait(timeout: core.configuration.idlePollInterval)
+                continue
+            }
+            state = events.count == batchSize ? "catching_up" : "live"
+            if try await applyIsolatingPoison(events, lease: &lease, state: state) { return true }
+            lastRenewal = .now
+        }
+        return false
+    }
+
+    /// Applies a batch; when the handler rejects it, applies its events one by one to find the
+    /// poison event and deal with it by policy. Returns `true` when the projection stopped.
+    private func applyIsolatingPoison(_ events: [RecordedEvent], lease: inout Lease, state: String) async throws -> Bool {
+        do {
+            try await apply(events, lease: &lease, state: state)
+            return false
+        } catch let failure as HandlerFailure where !isTransient(failure) {
+            guard events.count > 1 else { return try await poison(events[0], failure.underlying, lease: &lease, state: state) }
+        }
+        for event in events {
+            do {
+                try await apply([event], lease: &lease, state: state)
+            } catch let failure as HandlerFailure where !isTransient(failure) {
+                if try await poison(event, failure.underlying, lease: &lease, state: state) { return true }
+            }
+        }
+        return false
+    }
+
+    /// One read-model transaction: the handler's writes and the fenced checkpoint move.
+    private func apply(_ events: [RecordedEvent], lease: inout Lease, state: String) async throws {
+        let wanted = projection.eventTypes
+        let relevant = wanted.map { types in events.filter { types.contains($0.eventType) } } ?? events
+        let last = events[events.count - 1].position
+        let started = ContinuousClock.now
+        let current = lease, projection = self.projection, id = self.id, logger = self.logger
+        try await core.withReadModelTransaction { connection in
+            if !relevant.isEmpty {
+                let context = ProjectionContext(connection: connection, schema: id.schema.quoted, projection: id.name,
+                                                version: id.version, logger: logger)
+                do {
+                    try await projection.apply(relevant, in: context)
+                } catch {
+                    throw HandlerFailure(event: relevant.count == 1 ? relevant[0] : nil, underlying: error)
+                }
+            }
+            try await current.advance(to: last, applied: relevant.count, state: state, on: connection, core: core)
+        }
+        lease.checkpoint = last
+        core.checkpointCommitted()
+        eventsCounter.increment(by: events.count)
+        batchTimer.record(duration: ContinuousClock.now - started)
+        logger.trace("applied a batch", metadata: ["kappa.position": "\(last)", "kappa.events": "\(events.count)"])
+    }
+
+    /// Deals with one event the handler rejects, by policy. Returns `true` when the projection stopped.
+    private func poison(_ event: RecordedEvent, _ error: any Error, lease: inout Lease, state: String) async throws -> Bool {
+        let message = ProjectionError(.handlerFailed, projection: id.name, version: id.version, eventType: event.eventType,
+                                      position: event.position, message: String(reflecting: error)).description
+        var logger = self.logger
+        logger[metadataKey: "kappa.position"] = "\(event.position)"
+        logger[metadataKey: "kappa.event_type"] = "\(event.eventType)"
+        logger[metadataKey: "kappa.event_id"] = "\(event.id)"
+        let queries = core.queries, id = self.id, current = lease
+        switch policy {
+        case .stop:
+            try await core.withReadModelTransaction { connection in
+                try await connection.run(queries.markFailed(id, owner: current.owner, token: current.token, event: event, error: message), logger: logger)
+            }
+            logger.error("projection stopped on an event its handler rejects", metadata: ["error": "\(message)"])
+            return true
+        case .deadLetter:
+            try await core.withReadModelTransaction { connection in
+                try await connection.run(queries.recordDeadLetter(id, event: event, error: message), logger: logger)
+                try await current.advance(to: event.position, applied: 0, state: state, on: connection, core: core)
+            }
+            lease.checkpoint = event.position
+            core.checkpointCommitted()
+            logger.error("event moved to the dead-letter table", metadata: ["error": "\(message)"])
+            return false
+        }
+    }
+}
+
+/// A projection that chooses its own poison-event policy instead of the runtime's.
+public protocol PoisonPolicyProviding {
+    var poisonEventPolicy: PoisonEventPolicy { get }
+}

@@ -1,0 +1,35 @@
+import Foundation
+
+extension ProjectionRuntime {
+    /// How the runtime runs projections and reactors. Every value has a documented default.
+    public struct Configuration: Sendable {
+        /// The schema, in the read-model database, of the runtime's own tables (checkpoints, leases,
+        /// dead letters, the `projection_status` view). Default `kappa_projections`.
+        public var schema = "kappa_projections"
+        /// Events read from the log per batch, and so per read-model transaction. Default 1,000.
+        public var batchSize = 1_000
+        /// How long a lease lasts without renewal: the longest a crashed runner blocks the projection
+        /// before another process takes over. Renewed every third of it. Default 10 s.
+        public var leaseDuration: Duration = .seconds(10)
+        /// The longest a live runner waits for a wake-up before it looks at the log anyway. Appends in
+        /// this process (through a ``LogNotifier``) and `NOTIFY`s from others wake it at once. Default 500 ms.
+        public var idlePollInterval: Duration = .milliseconds(500)
+        /// The first pause after a transient fault (connection lost, deadlock); doubles, with jitter. Default 50 ms.
+        public var initialBackoff: Duration = .milliseconds(50)
+        /// The longest pause after repeated transient faults. Default 5 s.
+        public var maximumBackoff: Duration = .seconds(5)
+        /// What a projection does with an event its handler rejects, unless it says otherwise. Default ``PoisonEventPolicy/stop``.
+        public var poisonEventPolicy: PoisonEventPolicy = .stop
+        /// Whether to `LISTEN` for appends made by other processes. Default `true`.
+        public var listenForAppends = true
+        /// This runtime's name in leases; unique per process. Default `<host>-<pid>-<random>`.
+        public var owner = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
+
+        public init() {}
+
+        var leaseMilliseconds: Int64 {
+            let (seconds, attoseconds) = leaseDuration.components
+            return seconds * 1_000 + attoseconds / 1_000_000_000_000_000
+        }
+    }
+}

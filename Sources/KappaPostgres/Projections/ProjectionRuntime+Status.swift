@@ -1,0 +1,137 @@
+import Foundation
+import Kappa
+import PostgresNIO
+
+/// Where a projection version stands. Also readable from SQL: `SELECT * FROM kappa_projections.projection_status`.
+public struct ProjectionStatus: Sendable, Hashable {
+    public enum State: String, Sendable, Hashable {
+        case catchingUp = "catching_up", live, stopped, failed
+    }
+
+    public var name: String
+    public var version: Int
+    public var state: State
+    /// The last event applied.
+    public var checkpoint: LogPosition
+    public var eventsApplied: Int64
+    /// The runtime holding the lease, if any.
+    public var leaseOwner: String?
+    /// Unresolved dead letters.
+    public var deadLetters: Int64
+    /// For a failed projection: the position, type and error of the event it stopped at.
+    public var failedPosition: Int64?
+    public var failedEventType: String?
+    public var failedError: String?
+    /// Events in the log after the checkpoint.
+    public var lagEvents: Int64
+    /// Age of the oldest of those events, in seconds (0 when none).
+    public var lagSeconds: Double
+    /// How long the oldest open writing transaction has held the log's horizon back, in seconds:
+    /// followers cannot pass an open transaction's events until it ends.
+    public var horizonHeldBackSeconds: Double
+}
+
+extension ProjectionRuntime {
+    /// The status of every projection version registered in the read-model database.
+    /// Empty until the runtime's tables exist.
+    public func status() async throws -> [ProjectionStatus] {
+        var rows: [ProjectionQueries.StatusRow] = []
+        do {
+            for try await row in try await core.readModels.query(core.queries.statusRows(), logger: core.logger).decode(ProjectionQueries.StatusRow.self) {
+                rows.append(row)
+            }
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
+            return []
+        }
+        var held = 0.0
+        for try await seconds in try await core.log.client.query(EventLogQueries.horizonHeldBack, logger: core.logger).decode(Double.self) {
+            held = seconds
+        }
+        var result: [ProjectionStatus] = []
+        for (name, version, state, transaction, position, applied, owner, deadLetters, failedPosition, failedType, failedError) in rows {
+            let checkpoint = LogPosition(transactionID: UInt64(transaction), globalPosition: position)
+            var lag: (Int64, Double) = (0, 0)
+            for try await row in try await core.log.client.query(core.log.queries.lag(after: checkpoint), logger: core.logger).decode((Int64, Double).self) {
+                lag = row
+            }
+            result.append(ProjectionStatus(
+                name: name, version: Int(version), state: ProjectionStatus.State(rawValue: state) ?? .stopped, checkpoint: checkpoint,
+                eventsApplied: applied, leaseOwner: owner, deadLetters: deadLetters, failedPosition: failedPosition,
+                failedEventType: failedType, failedError: failedError, lagEvents: lag.0, lagSeconds: lag.1, horizonHeldBackSeconds: held))
+        }
+        return result
+    }
+
+    /// Read your own writes: returns once projection `name` (its version registered in this runtime,
+    /// or `version`) has applied everything up to `position` — usually the last position an append
+    /// returned.
+    /// - Throws: ``ProjectionError/Code/timedOut`` after `timeout`; ``ProjectionError/Code/unknownProjection``.
+    public func waitUntil(_ name: String, version: Int? = nil, hasPassed position: LogPosition, timeout: Duration = .seconds(5)) async throws {
+        guard let version = version ?? projections.filter({ $0.name == name }).map(\.version).max() else {
+            throw ProjectionError(.unknownProjection, projection: name, message: "not registered in this runtime")
+        }
+        let id = try ProjectionID(name: name, version: version)
+        let deadline = ContinuousClock.now + timeout
+        try await core.withCheckpointBell { bell in
+            while true {
+                // Missing while the runtime is still starting (its tables or this version not set up yet).
+                let checkpoint = try await self.checkpoint(of: id)
+                if let checkpoint, checkpoint >= position { return }
+                let now = ContinuousClock.now
+                guard now < deadline else {
+                    throw ProjectionError(.timedOut, projection: name, version: version, position: position,
+                                          message: "still at \(checkpoint.map { "\($0)" } ?? "no checkpoint (not set up yet)") after \(timeout)")
+                }
+                // Woken by this process's runners at once; polls for runners in other processes.
+                await bell.wait(timeout: min(deadline - now, .milliseconds(25)))
+            }
+        }
+    }
+
+    /// The checkpoint of a projection version; `nil` when it is not set up (yet).
+    func checkpoint(of id: ProjectionID) async throws -> LogPosition? {
+        do {
+            for try await (transaction, globalPosition, _) in try await core.readModels.query(core.queries.checkpoint(id), logger: core.logger)
+                .decode((Int64, Int64, String).self) {
+                return LogPosition(transactionID: UInt64(transaction), globalPosition: globalPosition)
+            }
+            return nil
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
+            return nil
+        }
+    }
+
+    /// Applies the unresolved dead letters of a projection version again, oldest first, each in its
+    /// own transaction; those that now succeed are marked resolved, the others keep their place with
+    /// the new error and one more attempt counted.
+    /// - Returns: How many were resolved.
+    @discardableResult
+    public func retryDeadLetters(projection name: String, version: Int) async throws -> Int {
+        guard let projection = projections.first(where: { $0.name == name && $0.version == version }) else {
+            throw ProjectionError(.unknownProjection, projection: name, version: version, message: "not registered in this runtime")
+        }
+        let id = try ProjectionID(name: name, version: version)
+        var ids: [UUID] = []
+        for try await eventID in try await core.readModels.query(core.queries.unresolvedDeadLetters(id), logger: core.logger).decode(UUID.self) {
+            ids.append(eventID)
+        }
+        var resolved = 0
+        for eventID in ids {
+            guard let event = try await core.log.event(id: eventID) else { continue }
+            let queries = core.queries, logger = core.logger
+            do {
+                try await core.withReadModelTransaction { connection in
+                    try await projection.apply([event], in: ProjectionContext(
+                        connection: connection, schema: id.schema.quoted, projection: id.name, version: id.version, logger: logger))
+                    try await connection.run(queries.resolveDeadLetter(id, eventID: eventID), logger: logger)
+                }
+                resolved += 1
+            } catch {
+                if isTransient(error) { throw error }
+                for try await _ in try await core.readModels.query(
+                    queries.recordDeadLetter(id, event: event, error: String(reflecting: error)), logger: logger) {}
+            }
+        }
+        return resolved
+    }
+}

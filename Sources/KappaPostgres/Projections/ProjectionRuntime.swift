@@ -1,0 +1,90 @@
+import Foundation
+import Kappa
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// Keeps read models up to date from the log: a `Service` that runs every registered projection and
+/// reactor, catching up from its checkpoint and then following the log live.
+///
+/// ```swift
+/// let runtime = try ProjectionRuntime(log: store, readModels: readModelClient,
+///                                     projections: [CartSummary()], notifier: notifier, logger: logger)
+/// let group = ServiceGroup(services: [logClient, readModelClient, notifier, runtime], logger: logger)
+/// try await group.run()
+/// ```
+/// - Exactly once: a batch's read-model writes and its checkpoint commit in one transaction of the
+///   read-model database (the log's own database, or another).
+/// - One runner per projection across processes: a lease with a fencing token; the token is checked
+///   in the statement that moves the checkpoint, so a runner that lost its lease cannot commit.
+/// - On graceful shutdown it finishes the batch in flight, commits, and releases its leases.
+public struct ProjectionRuntime: Service {
+    let core: RuntimeCore
+    let projections: [any Projection]
+    let reactors: [any Reactor]
+
+    /// - Parameters:
+    ///   - log: The event store to read.
+    ///   - readModels: The read-model database's client (may be the log's client).
+    ///   - notifier: The ``LogNotifier`` the store rings, for immediate wake-ups in this process.
+    /// - Throws: ``KappaPostgresError`` for an invalid name, ``ProjectionError/Code/duplicateProjection``.
+    public init(
+        log: PostgresEventStore, readModels: PostgresClient, projections: [any Projection], reactors: [any Reactor] = [],
+        notifier: LogNotifier? = nil, configuration: Configuration = .init(), logger: Logger
+    ) throws {
+        var seen = Set<LeaseKey>()
+        for projection in projections {
+            let id = try ProjectionID(name: projection.name, version: projection.version)
+            guard seen.insert(LeaseKey(name: id.name, version: id.version)).inserted else {
+                throw ProjectionError(.duplicateProjection, projection: id.name, version: id.version, message: "registered twice")
+            }
+        }
+        for reactor in reactors {
+            _ = try ProjectionID(name: reactor.name, version: 1)
+            guard seen.insert(LeaseKey(name: "reactor:\(reactor.name)", version: 0)).inserted else {
+                throw ProjectionError(.duplicateProjection, projection: reactor.name, message: "reactor registered twice")
+            }
+        }
+        self.core = try RuntimeCore(log: log, readModels: readModels, notifier: notifier, configuration: configuration, logger: logger)
+        self.projections = projections
+        self.reactors = reactors
+    }
+
+    /// Creates or updates the runtime's tables in the read-model database (idempotent; ``run()`` does it too).
+    public func migrate() async throws {
+        try await Migrator(client: core.readModels, schema: core.configuration.schema, logger: core.logger)
+            .migrate(Migration.projectionRuntime)
+    }
+
+    /// Sets up every projection, then runs them all until cancelled or shut down gracefully.
+    /// - Throws: at start-up only, when the runtime's tables or a projection's `setupSQL` cannot be created.
+    public func run() async throws {
+        try await migrate()
+        let runners = try projections.map { try ProjectionRunner(projection: $0, core: core) }
+        for runner in runners { try await runner.setUp() }
+        let reactorRunners = try reactors.map { try ReactorRunner(reactor: $0, core: core) }
+        for runner in reactorRunners { try await runner.setUp() }
+        core.logger.info("projection runtime started", metadata: [
+            "kappa.owner": "\(core.configuration.owner)", "kappa.projections": "\(projections.count)", "kappa.reactors": "\(reactors.count)",
+        ])
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { outer in
+                if core.configuration.listenForAppends {
+                    outer.addTask { await core.listenForAppends() }
+                }
+                await withDiscardingTaskGroup { group in
+                    for runner in runners { group.addTask { await runner.run() } }
+                    for runner in reactorRunners { group.addTask { await runner.run() } }
+                }
+                // A projection stopped on a poison event leaves the others (and read-your-writes
+                // waits, and status) running: the runtime itself stops only when told to.
+                await core.waitUntilStopped()
+                outer.cancelAll()
+            }
+        } onGracefulShutdown: {
+            core.stop()
+        }
+        core.logger.info("projection runtime stopped", metadata: ["kappa.owner": "\(core.configuration.owner)"])
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import Kappa
+import Logging
+import PostgresNIO
+
+/// Runs one reactor: takes its lease, then hands it each new event and moves its own checkpoint
+/// after each, live only — a reactor has no rebuild mode.
+struct ReactorRunner: Sendable {
+    let reactor: any Reactor
+    let key: LeaseKey
+    let core: RuntimeCore
+    let logger: Logger
+
+    init(reactor: any Reactor, core: RuntimeCore) throws {
+        _ = try ProjectionID(name: reactor.name, version: 1)
+        self.reactor = reactor
+        self.key = LeaseKey(name: reactor.name, version: 0)
+        self.core = core
+        var logger = core.logger
+        logger[metadataKey: "kappa.reactor"] = "\(reactor.name)"
+        self.logger = logger
+    }
+
+    /// Registers the reactor once, starting at the log's current horizon (``ReactorStart/now``)
+    /// or at the beginning.
+    func setUp() async throws {
+        let start = reactor.start == .now ? try await core.log.head() : .start
+        for try await _ in try await core.readModels.query(core.queries.registerReactor(reactor.name, start: start), logger: logger) {}
+    }
+
+    func run() async {
+        let bell = core.makeRunnerBell()
+        defer { core.dropRunnerBell(bell) }
+        var backoff = Backoff(initial: core.configuration.initialBackoff, maximum: core.configuration.maximumBackoff)
+        while !Task.isCancelled && !core.isStopping {
+            do {
+                guard var lease = try await Lease.acquire(.reactors, key, core: core) else {
+                    await bell.wait(timeout: core.configuration.leaseDuration / 3)
+                    continue
+                }
+                try await follow(&lease, bell: bell)
+                await lease.release(core: core)
+                backoff.reset()
+            } catch is LeaseLost {
+                logger.warning("lost the lease to another runner")
+            } catch {
+                logger.warning("reactor fault; retrying", metadata: ["error": "\(String(reflecting: error))"])
+                try? await Task.sleep(for: backoff.next())
+            }
+        }
+    }
+
+    private func follow(_ lease: inout Lease, bell: Doorbell) async throws {
+        var lastRenewal = ContinuousClock.now
+        while !Task.isCancelled && !core.isStopping {
+            let events = try await core.log.readLog(after: lease.checkpoint, limit: core.configuration.batchSize)
+            if events.isEmpty {
+                if ContinuousClock.now - lastRenewal > core.configuration.leaseDuration / 3 {
+                    try await lease.renew(state: "live", core: core)
+                    lastRenewal = .now
+                }
+                await bell.wait(timeout: core.configuration.idlePollInterval)
+                continue
+            }
+            for event in events {
+                if reactor.eventTypes?.contains(event.eventType) ?? true {
+                    try await react(to: event)
+                }
+                let current = lease
+                try await core.withReadModelTransaction { connection in
+                    try await current.advance(to: event.position, applied: 1, state: "live", on: connection, core: core)
+                }
+                lease.checkpoint = event.position
+                lastRenewal = .now
+                if core.isStopping { return }
+            }
+        }
+    }
+
+    /// Hands the reactor one event, retrying failures with backoff: a reactor's effect is at least once.
+    private func react(to event: RecordedEvent) async throws {
+        var backoff = Backoff(initial: core.configuration.initialBackoff, maximum: core.configuration.maximumBackoff)
+        while true {
+            do {
+                try await reactor.react(to: event)
+                return
+            } catch {
+                if Task.isCancelled || core.isStopping { throw error }
+                logger.warning("reactor rejected an event; retrying", metadata: [
+                    "kappa.position": "\(event.position)", "kappa.event_type": "\(event.eventType)", "error": "\(String(reflecting: error))",
+                ])
+                try await Task.sleep(for: backoff.next())
+            }
+        }
+    }
+}

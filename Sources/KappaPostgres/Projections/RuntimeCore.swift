@@ -1,0 +1,109 @@
+import Foundation
+import Kappa
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// What every runner of one ``ProjectionRuntime`` shares: connections, configuration, the stop flag
+/// and the doorbells that wake runners and read-your-writes waiters.
+final class RuntimeCore: Sendable {
+    let log: PostgresEventStore
+    let readModels: PostgresClient
+    let notifier: LogNotifier?
+    let configuration: ProjectionRuntime.Configuration
+    let queries: ProjectionQueries
+    let logger: Logger
+    private let stopping = Atomic<Bool>(false)
+    private let runnerBells = Mutex<[ObjectIdentifier: Doorbell]>([:])
+    private let checkpointBells = Mutex<[ObjectIdentifier: Doorbell]>([:])
+
+    init(log: PostgresEventStore, readModels: PostgresClient, notifier: LogNotifier?, configuration: ProjectionRuntime.Configuration, logger: Logger) throws {
+        self.log = log
+        self.readModels = readModels
+        self.notifier = notifier
+        self.configuration = configuration
+        self.queries = ProjectionQueries(schema: try SQLIdentifier(configuration.schema, role: "projection runtime schema"))
+        var logger = logger
+        logger[metadataKey: "kappa.owner"] = "\(configuration.owner)"
+        self.logger = logger
+    }
+
+    var isStopping: Bool { stopping.load(ordering: .relaxed) }
+
+    /// Graceful shutdown: runners finish the batch in flight, commit, release their leases and return.
+    func stop() {
+        stopping.store(true, ordering: .relaxed)
+        for bell in runnerBells.withLock({ Array($0.values) }) { bell.ring() }
+        stopBell.ring()
+    }
+
+    private let stopBell = Doorbell()
+
+    /// Returns once ``stop()`` was called or the task is cancelled.
+    func waitUntilStopped() async {
+        while !isStopping && !Task.isCancelled {
+            await stopBell.wait(timeout: .seconds(60))
+        }
+    }
+
+    /// A doorbell rung when the log grows (in this process or, via LISTEN, another) and on stop.
+    func makeRunnerBell() -> Doorbell {
+        let bell = Doorbell()
+        runnerBells.withLock { $0[ObjectIdentifier(bell)] = bell }
+        notifier?.subscribe(bell)
+        return bell
+    }
+
+    func dropRunnerBell(_ bell: Doorbell) {
+        runnerBells.withLock { $0[ObjectIdentifier(bell)] = nil }
+        notifier?.unsubscribe(bell)
+    }
+
+    private func ringRunners() {
+        for bell in runnerBells.withLock({ Array($0.values) }) { bell.ring() }
+    }
+
+    /// Runs `body` with a doorbell rung whenever a runner of this runtime commits a checkpoint.
+    func withCheckpointBell<R>(_ body: (Doorbell) async throws -> R) async rethrows -> R {
+        let bell = Doorbell()
+        checkpointBells.withLock { $0[ObjectIdentifier(bell)] = bell }
+        defer { checkpointBells.withLock { $0[ObjectIdentifier(bell)] = nil } }
+        return try await body(bell)
+    }
+
+    func checkpointCommitted() {
+        for bell in checkpointBells.withLock({ Array($0.values) }) { bell.ring() }
+    }
+
+    /// Wakes runners on the log's `NOTIFY`s (sent by other processes' ``LogNotifier``s);
+    /// reconnects with backoff when the listening connection drops. Ends when cancelled.
+    func listenForAppends() async {
+        let channel = "kappa_log_\(log.configuration.schema)"
+        var backoff = Backoff(initial: configuration.initialBackoff, maximum: configuration.maximumBackoff)
+        while !Task.isCancelled && !isStopping {
+            do {
+                try await log.client.withConnection { connection in
+                    try await connection.listen(on: channel) { notifications in
+                        backoff.reset()
+                        self.ringRunners()   // anything appended while we were not listening
+                        for try await _ in notifications { self.ringRunners() }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.debug("listening for appends failed; runners poll until it reconnects",
+                             metadata: ["error": "\(String(reflecting: error))"])
+                try? await Task.sleep(for: backoff.next())
+            }
+        }
+    }
+
+    /// Runs `body` in a read-model transaction, unwrapping the driver's transaction error.
+    func withReadModelTransaction<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
+        do {
+            return try await readModels.withTransaction(logger: logger) { connection in try await body(connection) }
+        } catch let error as PostgresTransactionError {
+            throw error.cause { $0 }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import Kappa
+import KappaPostgres
+import PostgresNIO
+
+/// The cart events the projection tests and benchmarks write: the sample app's shape.
+public enum CartEvents {
+    public struct ItemAdded: Codable, Sendable { public var cartId: String; public var sku: String; public var quantity: Int; public var unitPrice: Int }
+    public struct ItemRemoved: Codable, Sendable { public var cartId: String; public var sku: String; public var quantity: Int; public var unitPrice: Int }
+    public struct CheckedOut: Codable, Sendable { public var cartId: String }
+
+    /// An `ItemAddedToCart` event; `sku: "POISON"` makes ``CartSummaryProjection`` reject it.
+    public static func added(cart: Int, sku: String = "SKU-1", quantity: Int = 1, unitPrice: Int = 100) -> NewEvent {
+        encode("ItemAddedToCart", ItemAdded(cartId: "c\(cart)", sku: sku, quantity: quantity, unitPrice: unitPrice))
+    }
+
+    public static func removed(cart: Int, sku: String = "SKU-1", quantity: Int = 1, unitPrice: Int = 100) -> NewEvent {
+        encode("ItemRemovedFromCart", ItemRemoved(cartId: "c\(cart)", sku: sku, quantity: quantity, unitPrice: unitPrice))
+    }
+
+    public static func checkedOut(cart: Int) -> NewEvent {
+        encode("CartCheckedOut", CheckedOut(cartId: "c\(cart)"))
+    }
+
+    static func encode(_ type: EventTypeName, _ payload: some Encodable) -> NewEvent {
+        // Only fixed, encodable shapes come here.
+        NewEvent(id: UUID(), eventType: type, schemaVersion: 1, payload: try! JSONEncoder().encode(payload), recordedAt: Date())
+    }
+
+    /// Appends `count` events spread over `carts` carts (adds, some removals, a checkout per cart
+    /// at its end), `perAppend` events per append, streams `cart-<n>`. Returns the last append's position.
+    @discardableResult
+    public static func seed(_ store: some EventStore, carts: Int, eventsPerCart: Int) async throws -> LogPosition {
+        var last = LogPosition.start
+        for cart in 0..<carts {
+            var events: [NewEvent] = []
+            for n in 0..<eventsPerCart - 1 {
+                events.append(n % 5 == 4 ? removed(cart: cart, sku: "SKU-\(n - 1)", unitPrice: 100 + n - 1)
+                                         : added(cart: cart, sku: "SKU-\(n)", quantity: 1 + n % 3, unitPrice: 100 + n))
+            }
+            events.append(checkedOut(cart: cart))
+            last = try await store.append(events, to: StreamID("cart-\(cart)"), expectedVersion: .any).lastPosition ?? last
+        }
+        return last
+    }
+}
+
+/// One row per cart: item count, total, checked out, events applied — folded in memory per batch
+/// into one multi-row upsert.
+public struct CartSummaryProjection: Projection, PoisonPolicyProviding {
+    public let name: String
+    public let version: Int
+    /// Written into every row, so tests can tell which runner wrote.
+    public let writer: String
+    /// Held open inside each batch's transaction, so tests can crash or stop a runner mid-batch.
+    public let delayPerBatch: Duration
+    public let poisonEventPolicy: PoisonEventPolicy
+    /// Items with this SKU are rejected (a poison event); `nil` accepts everything.
+    public let poisonSKU: String?
+
+    public init(name: String = "cart_summary", version: Int = 1, writer: String = "", delayPerBatch: Duration = .zero,
+                poisonEventPolicy: PoisonEventPolicy = .stop, poisonSKU: String? = "POISON") {
+        self.poisonSKU = poisonSKU
+        self.name = name
+        self.version = version
+        self.writer = writer
+        self.delayPerBatch = delayPerBatch
+        self.poisonEventPolicy = poisonEventPolicy
+    }
+
+    public var eventTypes: Set<String>? { ["ItemAddedToCart", "ItemRemovedFromCart", "CartCheckedOut"] }
+
+    public var setupSQL: String {
+        """
+        CREATE TABLE carts (
+            cart_id      text PRIMARY KEY,
+            items        integer NOT NULL,
+            total_cents  bigint  NOT NULL,
+            checked_out  boolean NOT NULL,
+            events       bigint  NOT NULL,
+            written_by   text    NOT NULL
+        );
+        """
+    }
+
+    public struct Rejected: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    struct Row { var items = 0; var total = 0; var checkedOut = false; var events = 0 }
+
+    public func apply(_ events: [RecordedEvent], in context: ProjectionContext) async throws {
+        let decoder = JSONDecoder()
+        var rows: [String: Row] = [:]
+        for event in events {
+            switch event.eventType {
+            case "ItemAddedToCart":
+                let e = try decoder.decode(CartEvents.ItemAdded.self, from: event.payload)
+                if e.sku == poisonSKU { throw Rejected(description: "cart \(e.cartId): SKU \(e.sku) is refused") }
+                rows[e.cartId, default: Row()].items += e.quantity
+                rows[e.cartId, default: Row()].total += e.quantity * e.unitPrice
+                rows[e.cartId, default: Row()].events += 1
+            case "ItemRemovedFromCart":
+                let e = try decoder.decode(CartEvents.ItemRemoved.self, from: event.payload)
+                rows[e.cartId, default: Row()].items -= e.quantity
+                rows[e.cartId, default: Row()].total -= e.quantity * e.unitPrice
+                rows[e.cartId, default: Row()].events += 1
+            default:
+                let e = try decoder.decode(CartEvents.CheckedOut.self, from: event.payload)
+                rows[e.cartId, default: Row()].checkedOut = true
+                rows[e.cartId, default: Row()].events += 1
+            }
+        }
+        if delayPerBatch > .zero {
+            let seconds = Double(delayPerBatch.components.seconds) + Double(delayPerBatch.components.attoseconds) / 1e18
+            try await context.execute("SELECT pg_sleep(\(seconds))")
+        }
+        let ids = Array(rows.keys)
+        try await context.execute("""
+            INSERT INTO \(unescaped: context.schema).carts AS c (cart_id, items, total_cents, checked_out, events, written_by)
+            SELECT id, i, t, co, n, \(writer) FROM unnest(\(ids)::text[], \(ids.map { rows[$0]!.items })::int8[],
+                \(ids.map { rows[$0]!.total })::int8[], \(ids.map { rows[$0]!.checkedOut })::bool[], \(ids.map { rows[$0]!.events })::int8[])
+                AS r(id, i, t, co, n)
+            ON CONFLICT (cart_id) DO UPDATE SET items = c.items + excluded.items, total_cents = c.total_cents + excluded.total_cents,
+                checked_out = c.checked_out OR excluded.checked_out, events = c.events + excluded.events, written_by = excluded.written_by
+            """)
+    }
+}

@@ -1,0 +1,170 @@
+import Foundation
+import Kappa
+import KappaFixtures
+import KappaPostgres
+import KappaTesting
+import PostgresNIO
+import Testing
+
+@Suite("Projection runtime", .serialized)
+struct ProjectionRuntimeTests {
+    @Test func catchesUpThenFollowsLiveExactlyOnce() async throws {
+        try await withProjectionFixture { f in
+            try await CartEvents.seed(f.store, carts: 40, eventsPerCart: 25)
+            let projection = CartSummaryProjection(name: f.name("carts"))
+            let table = "\(projection.name)_v1.carts"
+            let runtime = try f.runtime([projection])
+            try await withRunning(runtime) {
+                try await runtime.waitUntil(projection.name, hasPassed: try await f.store.head(), timeout: .seconds(30))
+                #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT sum(events)::int8 FROM \(table)"), on: f.client) == 1_000)
+                // Live: an append in this process wakes the runner at once.
+                let clock = ContinuousClock()
+                let elapsed = try await clock.measure {
+                    let result = try await f.store.append([CartEvents.added(cart: 7, quantity: 5, unitPrice: 10)], to: "cart-7", expectedVersion: .any)
+                    try await runtime.waitUntil(projection.name, hasPassed: result.lastPosition!, timeout: .seconds(5))
+                }
+                #expect(elapsed < .seconds(1), "live wake-up took \(elapsed)")
+                let status = try #require(try await runtime.status().first { $0.name == projection.name })
+                #expect(status.state == .live)
+                #expect(status.lagEvents == 0)
+                #expect(status.eventsApplied == 1_001)
+                #expect(status.leaseOwner == "test")
+            }
+            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT sum(events)::int8 FROM \(table)"), on: f.client) == 1_001)
+            // Graceful shutdown released the lease.
+            let owners = try await scalar(PostgresQuery(unsafeSQL: "SELECT count(lease_owner) FROM \(f.runtimeSchema).projections"), on: f.client)
+            #expect(owners == 0)
+            // And the read model matches an uninterrupted rebuild.
+            let reference = CartSummaryProjection(name: f.name("ref"))
+            try await f.buildReference(reference)
+            #expect(try await f.difference(table, "\(reference.name)_v1.carts") == 0)
+        }
+    }
+
+    @Test func readYourWritesWaitsAndTimesOutCleanly() async throws {
+        try await withProjectionFixture { f in
+            let projection = CartSummaryProjection(name: f.name("carts"))
+            let runtime = try f.runtime([projection])
+            try await withRunning(runtime) {
+                let result = try await f.store.append([CartEvents.added(cart: 1, quantity: 3, unitPrice: 7)], to: "cart-1", expectedVersion: .noStream)
+                try await runtime.waitUntil(projection.name, hasPassed: result.lastPosition!)
+                let total = try await scalar(PostgresQuery(unsafeSQL: "SELECT total_cents FROM \(projection.name)_v1.carts WHERE cart_id = 'c1'"), on: f.client)
+                #expect(total == 21)
+            }
+            // Nobody runs the projection now: a wait for a later position times out, cleanly.
+            let later = try await f.store.append([CartEvents.added(cart: 1)], to: "cart-1", expectedVersion: .any).lastPosition!
+            let clock = ContinuousClock()
+            let start = clock.now
+            let error = await #expect(throws: ProjectionError.self) {
+                try await runtime.waitUntil(projection.name, hasPassed: later, timeout: .milliseconds(300))
+            }
+            #expect(error?.code == .timedOut)
+            #expect(clock.now - start >= .milliseconds(300))
+            #expect(clock.now - start < .seconds(3))
+            let unknown = await #expect(throws: ProjectionError.self) { try await runtime.waitUntil("nope", hasPassed: later) }
+            #expect(unknown?.code == .unknownProjection)
+        }
+    }
+
+    @Test func aPoisonEventStopsTheProjectionWhereItIs() async throws {
+        try await withProjectionFixture { f in
+            try await CartEvents.seed(f.store, carts: 5, eventsPerCart: 10)
+            let poison = try await f.store.append([CartEvents.added(cart: 99, sku: "POISON")], to: "cart-99", expectedVersion: .any)
+            try await CartEvents.seed(f.store, carts: 3, eventsPerCart: 10)
+            let projection = CartSummaryProjection(name: f.name("carts"))
+            let runtime = try f.runtime([projection])
+            try await withRunning(runtime) {
+                try await eventually("the projection fails") {
+                    try await runtime.status().first { $0.name == projection.name }?.state == .failed
+                }
+            }
+            let status = try #require(try await runtime.status().first { $0.name == projection.name })
+            #expect(status.failedPosition == poison.positions[0].globalPosition)
+            #expect(status.failedEventType == "ItemAddedToCart")
+            #expect(status.failedError?.contains("POISON") == true)
+            #expect(status.failedError?.contains(projection.name) == true, "the error names the projection")
+            #expect(status.checkpoint < poison.positions[0])
+            #expect(status.eventsApplied == 50, "everything before the poison event, nothing after")
+        }
+    }
+
+    @Test func deadLetteredEventsAreRecordedSkippedAndRetried() async throws {
+        try await withProjectionFixture { f in
+            try await CartEvents.seed(f.store, carts: 5, eventsPerCart: 10)
+            _ = try await f.store.append([CartEvents.added(cart: 99, sku: "POISON", quantity: 2, unitPrice: 50)], to: "cart-99", expectedVersion: .any)
+            try await CartEvents.seed(f.store, carts: 3, eventsPerCart: 10)
+            let name = f.name("carts")
+            let table = "\(name)_v1.carts"
+            let projection = CartSummaryProjection(name: name, poisonEventPolicy: .deadLetter)
+            let runtime = try f.runtime([projection])
+            try await withRunning(runtime) {
+                try await runtime.waitUntil(name, hasPassed: try await f.store.head(), timeout: .seconds(30))
+            }
+            let status = try #require(try await runtime.status().first { $0.name == name })
+            #expect(status.deadLetters == 1)
+            #expect(status.state != .failed)
+            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table) WHERE cart_id = 'c99'"), on: f.client) == 0)
+            // Retrying with the handler still refusing keeps the letter, counting the attempt.
+            #expect(try await runtime.retryDeadLetters(projection: name, version: 1) == 0)
+            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT attempts FROM \(f.runtimeSchema).dead_letters"), on: f.client) == 2)
+            // Once the handler accepts it, the retry applies it and resolves the letter.
+            let fixed = try f.runtime([CartSummaryProjection(name: name, poisonEventPolicy: .deadLetter, poisonSKU: nil)])
+            #expect(try await fixed.retryDeadLetters(projection: name, version: 1) == 1)
+            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT total_cents FROM \(table) WHERE cart_id = 'c99'"), on: f.client) == 100)
+            #expect(try await fixed.status().first { $0.name == name }?.deadLetters == 0)
+        }
+    }
+
+    @Test func aConnectionKilledMidBatchLosesAndDuplicatesNothing() async throws {
+        try await withProjectionFixture { f in
+            try await CartEvents.seed(f.store, carts: 30, eventsPerCart: 20)
+            let projection = CartSummaryProjection(name: f.name("carts"), delayPerBatch: .milliseconds(150))
+            let runtime = try f.runtime([projection])
+            try await withRunning(runtime) {
+                var killed = 0
+                for _ in 0..<2 {
+                    // Find the runner's backend while it sits inside a batch's transaction, and kill it.
+                    let victim = Locked<Int32?>(nil)
+                    try await eventually("a batch in flight") {
+                        for try await pid in try await f.client.query(
+                            "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'", logger: testLogger
+                        ).decode(Int32.self) { victim.withLock { $0 = pid } }
+                        return victim.withLock { $0 } != nil
+                    }
+                    let pid = try #require(victim.withLock { $0 })
+                    for try await done in try await f.client.query("SELECT pg_terminate_backend(\(pid))", logger: testLogger).decode(Bool.self) {
+                        killed += done ? 1 : 0
+                    }
+                }
+                #expect(killed == 2)
+                try await runtime.waitUntil(projection.name, hasPassed: try await f.store.head(), timeout: .seconds(60))
+            }
+            let reference = CartSummaryProjection(name: f.name("ref"))
+            try await f.buildReference(reference)
+            #expect(try await f.difference("\(projection.name)_v1.carts", "\(reference.name)_v1.carts") == 0)
+            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT sum(events)::int8 FROM \(projection.name)_v1.carts"), on: f.client) == 600)
+        }
+    }
+
+    @Test func badProjectionNamesAndDuplicatesAreRefused() async throws {
+        try await withProjectionFixture { f in
+            for bad in ["Carts", "1carts", "carts-v2", String(repeating: "c", count: 41), ""] {
+                #expect(throws: KappaPostgresError.self) { try f.runtime([CartSummaryProjection(name: bad)]) }
+            }
+            #expect(throws: KappaPostgresError.self) { try f.runtime([CartSummaryProjection(name: "carts", version: 0)]) }
+            let duplicate = #expect(throws: ProjectionError.self) {
+                try f.runtime([CartSummaryProjection(name: "carts"), CartSummaryProjection(name: "carts")])
+            }
+            #expect(duplicate?.code == .duplicateProjection)
+        }
+    }
+
+    @Test func aBrokenSetupIsRefusedAtStartNamingTheProjection() async throws {
+        try await withProjectionFixture { f in
+            let broken = EventProjection(name: f.name("broken"), version: 1, setupSQL: "CREATE TABLE t (id nosuchtype);") { _, _ in }
+            let error = await #expect(throws: ProjectionError.self) { try await f.runtime([broken]).run() }
+            #expect(error?.code == .setupFailed)
+            #expect(error?.projection == broken.name)
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import Kappa
+import KappaFixtures
+import KappaPostgres
+import PostgresNIO
+import Testing
+
+/// Counts the events it is handed: stands for an e-mail sender.
+struct CountingReactor: Reactor {
+    let name: String
+    let handled: Locked<[UUID]>
+    var start: ReactorStart { .beginning }
+    var eventTypes: Set<String>? { ["CartCheckedOut"] }
+
+    func react(to event: RecordedEvent) async throws {
+        handled.withLock { $0.append(event.id) }
+    }
+}
+
+@Suite("Reactors", .serialized)
+struct ReactorTests {
+    @Test func aReactorDoesNotRunAgainWhenAProjectionIsRebuilt() async throws {
+        try await withProjectionFixture { f in
+            try await CartEvents.seed(f.store, carts: 10, eventsPerCart: 5)
+            let handled = Locked<[UUID]>([])
+            let reactor = CountingReactor(name: f.name("mailer"), handled: handled)
+            let v1 = CartSummaryProjection(name: f.name("carts"), version: 1)
+            let first = try f.runtime([v1], reactors: [reactor])
+            try await withRunning(first) {
+                try await first.waitUntil(v1.name, hasPassed: try await f.store.head())
+                try await eventually("the reactor handled every checkout") { handled.withLock { $0.count } == 10 }
+            }
+            // A new projection version replays the whole log from the start, beside the reactor.
+            let v2 = CartSummaryProjection(name: f.name("carts"), version: 2)
+            let second = try f.runtime([v1, v2], reactors: [reactor])
+            try await withRunning(second) {
+                try await second.waitUntil(v2.name, version: 2, hasPassed: try await f.store.head(), timeout: .seconds(30))
+                #expect(handled.withLock { $0.count } == 10, "the rebuild ran no side effect again")
+                // New events still reach it, once.
+                let last = try await f.store.append([CartEvents.checkedOut(cart: 50)], to: "cart-50", expectedVersion: .any).lastPosition!
+                try await eventually("the reactor handled the new checkout") { handled.withLock { $0.count } == 11 }
+                try await second.waitUntil(v1.name, version: 1, hasPassed: last)
+                try await second.waitUntil(v2.name, version: 2, hasPassed: last)
+            }
+            let ids = handled.withLock { $0 }
+            #expect(Set(ids).count == ids.count, "no event handled twice")
+            #expect(try await f.difference("\(v1.name)_v1.carts", "\(v2.name)_v2.carts") == 0)
+        }
+    }
+
+    @Test func aNewReactorStartsAtTheHeadByDefault() async throws {
+        struct Recent: Reactor {
+            let name: String
+            let handled: Locked<Int>
+            func react(to event: RecordedEvent) async throws { handled.withLock { $0 += 1 } }
+        }
+        try await withProjectionFixture { f in
+            try await CartEvents.seed(f.store, carts: 5, eventsPerCart: 4)
+            let handled = Locked(0)
+            let runtime = try f.runtime([], reactors: [Recent(name: f.name("recent"), handled: handled)])
+            try await runtime.migrate()
+            try await withRunning(runtime) {
+                try await eventually("the reactor is registered") {
+                    try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(f.runtimeSchema).reactors"), on: f.client) == 1
+                }
+                _ = try await f.store.append([CartEvents.added(cart: 1), CartEvents.added(cart: 1)], to: "cart-1", expectedVersion: .any)
+                try await eventually("the reactor saw the new events") { handled.withLock { $0 } == 2 }
+            }
+            #expect(handled.withLock { $0 } == 2, "history before registration was not acted on")
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import Kappa
+import KappaFixtures
+import KappaPostgres
+import KappaTesting
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import Testing
+
+/// A log, a projection runtime schema and unique projection names for one test.
+struct ProjectionFixture: Sendable {
+    let store: PostgresEventStore
+    let client: PostgresClient
+    let notifier: LogNotifier
+    let runtimeSchema: String
+    let suffix: String
+
+    /// A projection name unique to this test (projection schemas are per database, not per schema).
+    func name(_ base: String) -> String { "\(base)_\(suffix)" }
+
+    func configuration(owner: String = "test", batchSize: Int = 100, lease: Duration = .seconds(2)) -> ProjectionRuntime.Configuration {
+        var configuration = ProjectionRuntime.Configuration()
+        configuration.schema = runtimeSchema
+        configuration.owner = owner
+        configuration.batchSize = batchSize
+        configuration.leaseDuration = lease
+        configuration.idlePollInterval = .milliseconds(100)
+        configuration.initialBackoff = .milliseconds(20)
+        configuration.maximumBackoff = .milliseconds(200)
+        return configuration
+    }
+
+    func runtime(_ projections: [any Projection], reactors: [any Reactor] = [], configuration: ProjectionRuntime.Configuration? = nil) throws -> ProjectionRuntime {
+        try ProjectionRuntime(log: store, readModels: client, projections: projections, reactors: reactors,
+                              notifier: notifier, configuration: configuration ?? self.configuration(), logger: testLogger)
+    }
+
+    /// Rows of `table` that differ between two read models (0: equal, table for table), ignoring `written_by`.
+    func difference(_ a: String, _ b: String) async throws -> Int64 {
+        let columns = "cart_id, items, total_cents, checked_out, events"
+        return try await scalar(PostgresQuery(unsafeSQL: """
+            SELECT count(*) FROM ((SELECT \(columns) FROM \(a) EXCEPT ALL SELECT \(columns) FROM \(b))
+                            UNION ALL (SELECT \(columns) FROM \(b) EXCEPT ALL SELECT \(columns) FROM \(a))) d
+            """), on: client)
+    }
+
+    /// Builds `projection` in-process, uninterrupted, up to the log's head: the reference to compare with.
+    func buildReference(_ projection: any Projection) async throws {
+        let runtime = try runtime([projection], configuration: configuration(owner: "reference", batchSize: 1_000))
+        let head = try await store.head()
+        try await withRunning(runtime) { try await runtime.waitUntil(projection.name, hasPassed: head, timeout: .seconds(60)) }
+    }
+}
+
+func withProjectionFixture(_ body: @Sendable (ProjectionFixture) async throws -> Void) async throws {
+    try await withEventStore { store, client in
+        let suffix = String(UUID().uuidString.prefix(8)).lowercased()
+        let notifier = try LogNotifier(client: client, schema: store.configuration.schema, logger: testLogger)
+        let notifying = try PostgresEventStore(client: client, configuration: store.configuration, notifier: notifier, logger: testLogger)
+        let fixture = ProjectionFixture(store: notifying, client: client, notifier: notifier,
+                                        runtimeSchema: "\(store.configuration.schema)_rt", suffix: suffix)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await notifier.run() }
+            defer { group.cancelAll() }
+            try await body(fixture)
+        }
+        // Projection schemas live beside the log's; drop this test's.
+        for try await schema in try await client.query(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE \("%_\(suffix)_v%") OR nspname = \(fixture.runtimeSchema)", logger: testLogger
+        ).decode(String.self) {
+            try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \"\(schema)\" CASCADE"), logger: testLogger)
+        }
+    }
+}
+
+/// Runs `runtime` as a service while `body` runs, then shuts it down gracefully and waits for it.
+func withRunning<R: Sendable>(_ runtime: ProjectionRuntime, _ body: @Sendable () async throws -> R) async throws -> R {
+    let group = ServiceGroup(configuration: .init(services: [.init(service: runtime)], logger: testLogger))
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        do {
+            let result = try await body()
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            try? await tasks.waitForAll()
+            throw error
+        }
+    }
+}
+
+/// Waits until `condition` holds, checking every 20 ms, for at most `timeout`.
+func eventually(
+    _ what: String, timeout: Duration = .seconds(20), _ condition: @Sendable () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try await !condition() {
+        guard ContinuousClock.now < deadline else {
+            Issue.record("timed out after \(timeout) waiting for: \(what)")
+            throw CancellationError()
+        }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+}
