@@ -57,10 +57,15 @@ struct AppendTables: Sendable {
                     VALUES (\(UUID()), \(name), \(first), 'ItemAddedToCart', 1, \(json)::jsonb, '{}'::jsonb, \(Date()))
                     """)
             } else {
+                // Every per-event column sent per row, as the framework must: no constant shortcuts.
+                let n = c.batchSize
                 try await client.query("""
                     INSERT INTO \(unescaped: plain) (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
-                    SELECT e.id, \(name), \(first) + e.n - 1, 'ItemAddedToCart', 1, \(json)::jsonb, '{}'::jsonb, \(Date())
-                    FROM unnest(\((0..<c.batchSize).map { _ in UUID() })::uuid[]) WITH ORDINALITY AS e(id, n)
+                    SELECT e.id, \(name), \(first) + e.n - 1, e.type, e.sv, e.payload, e.metadata, e.at
+                    FROM unnest(\((0..<n).map { _ in UUID() })::uuid[], \(Array(repeating: "ItemAddedToCart", count: n))::text[],
+                                \(Array(repeating: Int32(1), count: n))::int4[], \(Array(repeating: json, count: n))::jsonb[],
+                                \(Array(repeating: "{}", count: n))::jsonb[], \(Array(repeating: Date(), count: n))::timestamptz[])
+                        WITH ORDINALITY AS e(id, type, sv, payload, metadata, at, n)
                     """)
             }
         } * Double(c.batchSize)

@@ -10,9 +10,7 @@ extension PostgresEventStore {
         while true {
             attempt += 1
             do {
-                let result = try await client.withConnection { connection in
-                    try await self.append(query, events, to: stream, expectedVersion: expectedVersion, on: connection)
-                }
+                let result = try await self.append(query, events, to: stream, expectedVersion: expectedVersion, on: nil)
                 if !result.wasAlreadyAppended { notifier?.appended() }
                 return result
             } catch let error as EventStoreError where error.code == .versionConflict && expectedVersion == .any
@@ -67,11 +65,11 @@ extension PostgresEventStore {
 
     func append(
         _ query: PostgresQuery, _ events: [NewEvent], to stream: StreamID, expectedVersion: ExpectedVersion,
-        on connection: PostgresConnection, inTransaction: Bool = false
+        on connection: PostgresConnection?, inTransaction: Bool = false
     ) async throws -> AppendResult {
         var rows: [(Int64, Int64, Int64)] = []
         do {
-            for try await row in try await connection.query(query, logger: logger).decode((Int64, Int64, Int64).self) {
+            for try await row in try await self.query(query, on: connection).decode((Int64, Int64, Int64).self) {
                 rows.append(row)
             }
         } catch let error as PSQLError {
@@ -96,11 +94,11 @@ extension PostgresEventStore {
     /// Why an append wrote nothing: a repeat of an earlier append (return its result), a partial
     /// repeat (duplicate ids), or a version conflict. Nothing was written either way.
     private func resolveRejected(
-        _ events: [NewEvent], to stream: StreamID, expectedVersion: ExpectedVersion, on connection: PostgresConnection
+        _ events: [NewEvent], to stream: StreamID, expectedVersion: ExpectedVersion, on connection: PostgresConnection?
     ) async throws -> AppendResult {
         var stored: [(stream: String, version: Int64, id: UUID, position: LogPosition)] = []
-        for try await (streamID, version, id, position, transaction) in try await connection.query(
-            queries.eventsByID(events.map(\.id)), logger: logger
+        for try await (streamID, version, id, position, transaction) in try await self.query(
+            queries.eventsByID(events.map(\.id)), on: connection
         ).decode((String, Int64, UUID, Int64, Int64).self) {
             stored.append((streamID, version, id, LogPosition(transactionID: UInt64(transaction), globalPosition: position)))
         }
@@ -113,9 +111,15 @@ extension PostgresEventStore {
             return AppendResult(streamVersion: stored.last!.version, positions: stored.map(\.position), wasAlreadyAppended: true)
         }
         var actual: Int64?
-        for try await version in try await connection.query(queries.streamVersion(stream), logger: logger).decode(Int64.self) {
+        for try await version in try await self.query(queries.streamVersion(stream), on: connection).decode(Int64.self) {
             actual = version
         }
         throw EventStoreError.versionConflict(stream: stream, expected: expectedVersion, actual: actual)
+    }
+
+    /// Runs `query` on `connection` (inside a transaction), or on any pooled connection.
+    private func query(_ query: PostgresQuery, on connection: PostgresConnection?) async throws -> PostgresRowSequence {
+        if let connection { return try await connection.query(query, logger: logger) }
+        return try await client.query(query, logger: logger)
     }
 }

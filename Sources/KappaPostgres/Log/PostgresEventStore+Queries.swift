@@ -7,10 +7,12 @@ import PostgresNIO
 struct EventLogQueries: Sendable {
     let events: String
     let appendFunction: String
+    let appendOneFunction: String
 
     init(schema: SQLIdentifier) {
         events = "\(schema.quoted).events"
         appendFunction = "\(schema.quoted).append_events"
+        appendOneFunction = "\(schema.quoted).append_event"
     }
 
     /// The columns of a stored event, in the order `decodeEvent` reads them.
@@ -20,7 +22,7 @@ struct EventLogQueries: Sendable {
         """
     typealias EventRow = (Int64, Int64, UUID, String, Int64, String, Int32, String, String, Date)
 
-    /// Appends through `append_events` (Migrations/log/0002): the head and the expected-version check
+    /// Appends through `append_event` or `append_events` (Migrations/log/0002): the head and the expected-version check
     /// are read in the same statement as the insert, and the unique key on (stream_id, stream_version)
     /// turns a concurrent append of the same version into a 23505 error. Returns no rows when the
     /// expectation does not hold.
@@ -30,6 +32,14 @@ struct EventLogQueries: Sendable {
         case .streamExists: ("exists", nil)
         case .noStream: ("exact", 0)
         case .exact(let version): ("exact", version)
+        }
+        if events.count == 1, let event = events.first {
+            return """
+                SELECT out_position, out_transaction_id, out_stream_version FROM \(unescaped: appendOneFunction)(
+                    \(stream.rawValue), \(event.id), \(event.eventType.rawValue), \(Int32(event.schemaVersion)),
+                    \(String(decoding: event.payload, as: UTF8.self))::jsonb, \(metadata[0])::jsonb, \(event.recordedAt),
+                    \(mode)::text, \(version)::int8)
+                """
         }
         return """
             SELECT out_position, out_transaction_id, out_stream_version FROM \(unescaped: appendFunction)(
