@@ -10,12 +10,12 @@ import Testing
 struct ProjectionRuntimeTests {
     @Test func catchesUpThenFollowsLiveExactlyOnce() async throws {
         try await withProjectionFixture { f in
-            try await CartEvents.seed(f.store, carts: 40, eventsPerCart: 25)
+            let seeded = try await CartEvents.seed(f.store, carts: 40, eventsPerCart: 25)
             let projection = CartSummaryProjection(name: f.name("carts"))
             let table = "\(projection.name)_v1.carts"
             let runtime = try f.runtime([projection])
-            try await withRunning(runtime) {
-                try await runtime.waitUntil(projection.name, hasPassed: try await f.store.head(), timeout: .seconds(30))
+            let last = try await withRunning(runtime) {
+                try await runtime.waitUntil(projection.name, hasPassed: seeded, timeout: .seconds(30))
                 #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT sum(events)::int8 FROM \(table)"), on: f.client) == 1_000)
                 // Live: an append in this process wakes the runner at once.
                 let clock = ContinuousClock()
@@ -24,11 +24,13 @@ struct ProjectionRuntimeTests {
                     try await runtime.waitUntil(projection.name, hasPassed: result.lastPosition!, timeout: .seconds(5))
                 }
                 #expect(elapsed < .seconds(1), "live wake-up took \(elapsed)")
+                let last = try await f.store.readStream("cart-7", from: 1, limit: 100).last!.position
                 let status = try #require(try await runtime.status().first { $0.name == projection.name })
                 #expect(status.state == .live)
                 #expect(status.lagEvents == 0)
                 #expect(status.eventsApplied == 1_001)
                 #expect(status.leaseOwner == "test")
+                return last
             }
             #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT sum(events)::int8 FROM \(table)"), on: f.client) == 1_001)
             // Graceful shutdown released the lease.
@@ -36,7 +38,7 @@ struct ProjectionRuntimeTests {
             #expect(owners == 0)
             // And the read model matches an uninterrupted rebuild.
             let reference = CartSummaryProjection(name: f.name("ref"))
-            try await f.buildReference(reference)
+            try await f.buildReference(reference, through: last)
             #expect(try await f.difference(table, "\(reference.name)_v1.carts") == 0)
         }
     }
@@ -92,13 +94,13 @@ struct ProjectionRuntimeTests {
         try await withProjectionFixture { f in
             try await CartEvents.seed(f.store, carts: 5, eventsPerCart: 10)
             _ = try await f.store.append([CartEvents.added(cart: 99, sku: "POISON", quantity: 2, unitPrice: 50)], to: "cart-99", expectedVersion: .any)
-            try await CartEvents.seed(f.store, carts: 3, eventsPerCart: 10)
+            let seeded = try await CartEvents.seed(f.store, carts: 3, eventsPerCart: 10)
             let name = f.name("carts")
             let table = "\(name)_v1.carts"
             let projection = CartSummaryProjection(name: name, poisonEventPolicy: .deadLetter)
             let runtime = try f.runtime([projection])
             try await withRunning(runtime) {
-                try await runtime.waitUntil(name, hasPassed: try await f.store.head(), timeout: .seconds(30))
+                try await runtime.waitUntil(name, hasPassed: seeded, timeout: .seconds(30))
             }
             let status = try #require(try await runtime.status().first { $0.name == name })
             #expect(status.deadLetters == 1)
@@ -117,7 +119,7 @@ struct ProjectionRuntimeTests {
 
     @Test func aConnectionKilledMidBatchLosesAndDuplicatesNothing() async throws {
         try await withProjectionFixture { f in
-            try await CartEvents.seed(f.store, carts: 30, eventsPerCart: 20)
+            let seeded = try await CartEvents.seed(f.store, carts: 30, eventsPerCart: 20)
             let projection = CartSummaryProjection(name: f.name("carts"), delayPerBatch: .milliseconds(150))
             let runtime = try f.runtime([projection])
             try await withRunning(runtime) {
@@ -137,10 +139,10 @@ struct ProjectionRuntimeTests {
                     }
                 }
                 #expect(killed == 2)
-                try await runtime.waitUntil(projection.name, hasPassed: try await f.store.head(), timeout: .seconds(60))
+                try await runtime.waitUntil(projection.name, hasPassed: seeded, timeout: .seconds(60))
             }
             let reference = CartSummaryProjection(name: f.name("ref"))
-            try await f.buildReference(reference)
+            try await f.buildReference(reference, through: seeded)
             #expect(try await f.difference("\(projection.name)_v1.carts", "\(reference.name)_v1.carts") == 0)
             #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT sum(events)::int8 FROM \(projection.name)_v1.carts"), on: f.client) == 600)
         }

@@ -71,9 +71,9 @@ struct ProjectorProcessTests {
         try await f.runtime([]).migrate()
     }
 
-    func expectEqualToReference(_ f: ProjectionFixture, events: Int64) async throws {
+    func expectEqualToReference(_ f: ProjectionFixture, events: Int64, through position: LogPosition) async throws {
         let reference = CartSummaryProjection(name: f.name("ref"))
-        try await f.buildReference(reference)
+        try await f.buildReference(reference, through: position)
         #expect(try await f.difference("cart_summary_v1.carts", "\(reference.name)_v1.carts") == 0)
         #expect(try await scalar("SELECT sum(events)::int8 FROM cart_summary_v1.carts", on: f.client) == events)
     }
@@ -81,7 +81,7 @@ struct ProjectorProcessTests {
     @Test func aProjectorKilledMidCatchUpResumesToAnExactReadModel() async throws {
         try await withProjectionFixture { f in
             try await resetSharedSchema(f)
-            try await CartEvents.seed(f.store, carts: 100, eventsPerCart: 40)
+            let seeded = try await CartEvents.seed(f.store, carts: 100, eventsPerCart: 40)
             let first = try ProjectorProcess(f, owner: "first")
             try await eventually("the first projector is part-way through") { try await applied(f) >= 800 }
             first.killHard()
@@ -92,7 +92,7 @@ struct ProjectorProcessTests {
             second.stopGracefully()
             #expect(try await owner(f) == nil, "a graceful stop releases the lease")
             #expect(second.log.contains("took the lease"))
-            try await expectEqualToReference(f, events: 4_000)
+            try await expectEqualToReference(f, events: 4_000, through: seeded)
         }
     }
 
@@ -121,12 +121,12 @@ struct ProjectorProcessTests {
             #expect(appliedWhenPaused < 1_000)
             #expect(try await owner(f) == standby.owner)
             // Killing the holder lets the other one finish.
-            try await CartEvents.seed(f.store, carts: 10, eventsPerCart: 10)
+            let seeded = try await CartEvents.seed(f.store, carts: 10, eventsPerCart: 10)
             standby.killHard()
             try await eventually("the other takes over after the lease expires", timeout: .seconds(60)) { try await applied(f) == 1_100 }
             #expect(try await owner(f) == active.owner)
             active.stopGracefully()
-            try await expectEqualToReference(f, events: 1_100)
+            try await expectEqualToReference(f, events: 1_100, through: seeded)
         }
     }
 }

@@ -21,20 +21,20 @@ struct CountingReactor: Reactor {
 struct ReactorTests {
     @Test func aReactorDoesNotRunAgainWhenAProjectionIsRebuilt() async throws {
         try await withProjectionFixture { f in
-            try await CartEvents.seed(f.store, carts: 10, eventsPerCart: 5)
+            let seeded = try await CartEvents.seed(f.store, carts: 10, eventsPerCart: 5)
             let handled = Locked<[UUID]>([])
             let reactor = CountingReactor(name: f.name("mailer"), handled: handled)
             let v1 = CartSummaryProjection(name: f.name("carts"), version: 1)
             let first = try f.runtime([v1], reactors: [reactor])
             try await withRunning(first) {
-                try await first.waitUntil(v1.name, hasPassed: try await f.store.head())
+                try await first.waitUntil(v1.name, hasPassed: seeded)
                 try await eventually("the reactor handled every checkout") { handled.withLock { $0.count } == 10 }
             }
             // A new projection version replays the whole log from the start, beside the reactor.
             let v2 = CartSummaryProjection(name: f.name("carts"), version: 2)
             let second = try f.runtime([v1, v2], reactors: [reactor])
             try await withRunning(second) {
-                try await second.waitUntil(v2.name, version: 2, hasPassed: try await f.store.head(), timeout: .seconds(30))
+                try await second.waitUntil(v2.name, version: 2, hasPassed: seeded, timeout: .seconds(30))
                 #expect(handled.withLock { $0.count } == 10, "the rebuild ran no side effect again")
                 // New events still reach it, once.
                 let last = try await f.store.append([CartEvents.checkedOut(cart: 50)], to: "cart-50", expectedVersion: .any).lastPosition!

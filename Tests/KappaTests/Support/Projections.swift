@@ -45,11 +45,10 @@ struct ProjectionFixture: Sendable {
             """), on: client)
     }
 
-    /// Builds `projection` in-process, uninterrupted, up to the log's head: the reference to compare with.
-    func buildReference(_ projection: any Projection) async throws {
+    /// Builds `projection` in-process, uninterrupted, through `position`: the reference to compare with.
+    func buildReference(_ projection: any Projection, through position: LogPosition) async throws {
         let runtime = try runtime([projection], configuration: configuration(owner: "reference", batchSize: 1_000))
-        let head = try await store.head()
-        try await withRunning(runtime) { try await runtime.waitUntil(projection.name, hasPassed: head, timeout: .seconds(60)) }
+        try await withRunning(runtime) { try await runtime.waitUntil(projection.name, hasPassed: position, timeout: .seconds(60)) }
     }
 }
 
