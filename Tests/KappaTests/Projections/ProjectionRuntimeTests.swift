@@ -124,16 +124,18 @@ struct ProjectionRuntimeTests {
             let runtime = try f.runtime([projection])
             try await withRunning(runtime) {
                 var killed = 0
+                let victims = Locked<Set<Int32>>([])
                 for _ in 0..<2 {
                     // Find the runner's backend while it sits inside a batch's transaction, and kill it.
                     let victim = Locked<Int32?>(nil)
                     try await eventually("a batch in flight") {
                         for try await pid in try await f.client.query(
                             "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'", logger: testLogger
-                        ).decode(Int32.self) { victim.withLock { $0 = pid } }
+                        ).decode(Int32.self) where !victims.withLock({ $0.contains(pid) }) { victim.withLock { $0 = pid } }
                         return victim.withLock { $0 } != nil
                     }
                     let pid = try #require(victim.withLock { $0 })
+                    victims.withLock { _ = $0.insert(pid) }
                     for try await done in try await f.client.query("SELECT pg_terminate_backend(\(pid))", logger: testLogger).decode(Bool.self) {
                         killed += done ? 1 : 0
                     }
