@@ -57,8 +57,9 @@ let package = Package(
         .executableTarget(
             name: "KappaBench",
             dependencies: [
-                "Kappa", "KappaPostgres",
+                "Kappa", "KappaPostgres", "KappaFixtures",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/KappaBench",

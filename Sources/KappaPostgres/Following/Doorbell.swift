@@ -32,7 +32,7 @@ final class Doorbell: Sendable {
             await group.next()
             group.cancelAll()
         }
-        state.withLock { $0.rung = false }
+        // A ring that arrives from here on is kept for the next wait: never lost, at worst early.
     }
 
     private func waitForRing() async {

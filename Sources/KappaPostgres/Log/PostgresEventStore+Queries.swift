@@ -17,7 +17,7 @@ struct EventLogQueries: Sendable {
 
     /// The columns of a stored event, in the order `decodeEvent` reads them.
     static let eventColumns = """
-        position, transaction_id::text::int8, event_id, stream_id, stream_version, event_type, schema_version,
+        position, transaction_id::text::int8 AS transaction_number, event_id, stream_id, stream_version, event_type, schema_version,
         payload::text, metadata::text, recorded_at
         """
     typealias EventRow = (Int64, Int64, UUID, String, Int64, String, Int32, String, String, Date)
@@ -81,7 +81,7 @@ struct EventLogQueries: Sendable {
     /// The last event readers can be handed now (below the transaction horizon).
     func head() -> PostgresQuery {
         """
-        SELECT transaction_id::text::int8, position FROM \(unescaped: events)
+        SELECT transaction_id::text::int8 AS transaction_number, position FROM \(unescaped: events)
         WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
         ORDER BY transaction_id DESC, position DESC LIMIT 1
         """

@@ -90,8 +90,15 @@ struct ProjectionRunner: Sendable {
         let batchSize = core.configuration.batchSize
         var lastRenewal = ContinuousClock.now
         var state = "catching_up"
+        var prefetched: [RecordedEvent]?
         while !Task.isCancelled && !core.isStopping {
-            let events = try await core.log.readLog(after: lease.checkpoint, limit: batchSize)
+            let events: [RecordedEvent]
+            if let page = prefetched {
+                events = page
+                prefetched = nil
+            } else {
+                events = try await core.log.readLog(after: lease.checkpoint, limit: batchSize)
+            }
             if events.isEmpty {
                 if state != "live" || ContinuousClock.now - lastRenewal > core.configuration.leaseDuration / 3 {
                     state = "live"
@@ -102,7 +109,19 @@ struct ProjectionRunner: Sendable {
                 continue
             }
             state = events.count == batchSize ? "catching_up" : "live"
-            if try await applyIsolatingPoison(events, lease: &lease, state: state) { return true }
+            if state == "catching_up" {
+                // Far behind: read the next page while this one is applied and committed.
+                let log = core.log, after = events[events.count - 1].position
+                async let next = log.readLog(after: after, limit: batchSize)
+                let stopped = try await applyIsolatingPoison(events, lease: &lease, state: state)
+                let page = try await next
+                if stopped { return true }
+                // Only when this page ended where the lease's checkpoint now is (it always does,
+                // unless a poison event stopped it, handled above).
+                prefetched = lease.checkpoint == after ? page : nil
+            } else if try await applyIsolatingPoison(events, lease: &lease, state: state) {
+                return true
+            }
             lastRenewal = .now
         }
         return false
@@ -147,7 +166,7 @@ struct ProjectionRunner: Sendable {
             try await current.advance(to: last, applied: relevant.count, state: state, on: connection, core: core)
         }
         lease.checkpoint = last
-        core.checkpointCommitted()
+        core.checkpointCommitted(key, at: last)
         eventsCounter.increment(by: events.count)
         batchTimer.record(duration: ContinuousClock.now - started)
         logger.trace("applied a batch", metadata: ["kappa.position": "\(last)", "kappa.events": "\(events.count)"])
@@ -175,7 +194,7 @@ struct ProjectionRunner: Sendable {
                 try await current.advance(to: event.position, applied: 0, state: state, on: connection, core: core)
             }
             lease.checkpoint = event.position
-            core.checkpointCommitted()
+            core.checkpointCommitted(key, at: event.position)
             logger.error("event moved to the dead-letter table", metadata: ["error": "\(message)"])
             return false
         }

@@ -73,17 +73,27 @@ extension ProjectionRuntime {
         let id = try ProjectionID(name: name, version: version)
         let deadline = ContinuousClock.now + timeout
         try await core.withCheckpointBell { bell in
+            let key = LeaseKey(name: id.name, version: id.version)
+            // When this runtime's own runner holds the lease, its commits answer at once; the table is
+            // read only when they have not within 25 ms (another process holds it, or it is starting).
+            var nextRead = ContinuousClock.now + (core.committedCheckpoint(key) == nil ? .zero : .milliseconds(25))
+            var checkpoint: LogPosition?
             while true {
-                // Missing while the runtime is still starting (its tables or this version not set up yet).
-                let checkpoint = try await self.checkpoint(of: id)
-                if let checkpoint, checkpoint >= position { return }
+                // This process's runners report their commits at once; runners in other processes are
+                // seen by reading the checkpoint table, at most every 25 ms.
+                if let committed = core.committedCheckpoint(key), committed >= position { return }
                 let now = ContinuousClock.now
+                if now >= nextRead {
+                    // Missing while the runtime is still starting (its tables or this version not set up yet).
+                    checkpoint = try await self.checkpoint(of: id)
+                    if let checkpoint, checkpoint >= position { return }
+                    nextRead = now + .milliseconds(25)
+                }
                 guard now < deadline else {
                     throw ProjectionError(.timedOut, projection: name, version: version, position: position,
                                           message: "still at \(checkpoint.map { "\($0)" } ?? "no checkpoint (not set up yet)") after \(timeout)")
                 }
-                // Woken by this process's runners at once; polls for runners in other processes.
-                await bell.wait(timeout: min(deadline - now, .milliseconds(25)))
+                await bell.wait(timeout: min(deadline, nextRead) - now)
             }
         }
     }

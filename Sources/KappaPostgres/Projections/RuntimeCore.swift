@@ -71,9 +71,18 @@ final class RuntimeCore: Sendable {
         return try await body(bell)
     }
 
-    func checkpointCommitted() {
+    /// Called by this runtime's runners after each commit: remembers the checkpoint and wakes waiters.
+    func checkpointCommitted(_ key: LeaseKey, at position: LogPosition) {
+        checkpoints.withLock { $0[key] = max($0[key] ?? .start, position) }
         for bell in checkpointBells.withLock({ Array($0.values) }) { bell.ring() }
     }
+
+    /// The last checkpoint a runner of this runtime committed for `key`, if any.
+    func committedCheckpoint(_ key: LeaseKey) -> LogPosition? {
+        checkpoints.withLock { $0[key] }
+    }
+
+    private let checkpoints = Mutex<[LeaseKey: LogPosition]>([:])
 
     /// Wakes runners on the log's `NOTIFY`s (sent by other processes' ``LogNotifier``s);
     /// reconnects with backoff when the listening connection drops. Ends when cancelled.
@@ -100,8 +109,12 @@ final class RuntimeCore: Sendable {
 
     /// Runs `body` in a read-model transaction, unwrapping the driver's transaction error.
     func withReadModelTransaction<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
+        let synchronous = configuration.synchronousReadModelCommits, logger = self.logger
         do {
-            return try await readModels.withTransaction(logger: logger) { connection in try await body(connection) }
+            return try await readModels.withTransaction(logger: logger) { connection in
+                if !synchronous { try await connection.run("SET LOCAL synchronous_commit TO off", logger: logger) }
+                return try await body(connection)
+            }
         } catch let error as PostgresTransactionError {
             throw error.cause { $0 }
         }

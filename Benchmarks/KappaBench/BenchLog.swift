@@ -1,0 +1,73 @@
+import Foundation
+import Kappa
+import KappaPostgres
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// A fresh log for a benchmark, and a fast way to fill it.
+enum BenchLog {
+    static func fresh(_ client: PostgresClient, schema: String, notifier: LogNotifier? = nil) async throws -> PostgresEventStore {
+        try await client.query("DROP SCHEMA IF EXISTS \(unescaped: schema) CASCADE")
+        let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), notifier: notifier, logger: quietLogger)
+        try await store.migrate()
+        return store
+    }
+
+    /// Writes `events` cart events with COPY (the sample's shape: adds, every fifth a removal, a
+    /// checkout last), streams `cart-<n>`. Returns how many were written.
+    static func seedCarts(_ client: PostgresClient, store: PostgresEventStore, events: Int, carts: Int) async throws -> Int {
+        let perCart = max(2, events / carts)
+        let stamp = ISO8601DateFormatter().string(from: Date())
+        let schema = store.configuration.schema
+        var written = 0
+        try await client.withConnection { connection in
+            // COPY quotes the table name as one identifier; reach the schema through search_path.
+            try await connection.query("SET search_path TO \(unescaped: schema)", logger: quietLogger)
+            try await connection.copyFrom(
+                table: "events",
+                columns: ["event_id", "stream_id", "stream_version", "event_type", "schema_version", "payload", "metadata", "recorded_at"],
+                logger: quietLogger
+            ) { writer in
+                var chunk = ""
+                for cart in 0..<carts {
+                    for n in 0..<perCart {
+                        let (type, json): (String, String)
+                        if n == perCart - 1 {
+                            (type, json) = ("CartCheckedOut", #"{"cartId":"c\#(cart)"}"#)
+                        } else if n % 5 == 4 {
+                            (type, json) = ("ItemRemovedFromCart", #"{"cartId":"c\#(cart)","sku":"SKU-\#(n - 1)","quantity":1,"unitPrice":\#(100 + n - 1)}"#)
+                        } else {
+                            (type, json) = ("ItemAddedToCart", #"{"cartId":"c\#(cart)","sku":"SKU-\#(n)","quantity":\#(1 + n % 3),"unitPrice":\#(100 + n)}"#)
+                        }
+                        chunk += "\(UUID())\tcart-\(cart)\t\(n + 1)\t\(type)\t1\t\(json)\t{}\t\(stamp)\n"
+                        written += 1
+                    }
+                    if chunk.utf8.count > 1 << 20 {
+                        try await writer.write(ByteBuffer(string: chunk))
+                        chunk = ""
+                    }
+                }
+                if !chunk.isEmpty { try await writer.write(ByteBuffer(string: chunk)) }
+            }
+            try await connection.query("RESET search_path", logger: quietLogger)
+            try await connection.query("ANALYZE \(unescaped: schema).events", logger: quietLogger)
+        }
+        return written
+    }
+}
+
+/// Runs a projection runtime (and other services) while `body` runs, then stops them gracefully.
+enum BenchRuntime {
+    static func run<R: Sendable>(_ services: any Service..., body: @Sendable () async throws -> R) async throws -> R {
+        let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: quietLogger))
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            defer { tasks.cancelAll() }
+            let result = try await body()
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return result
+        }
+    }
+}

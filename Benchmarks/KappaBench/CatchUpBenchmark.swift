@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import Kappa
+import KappaFixtures
+import KappaPostgres
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+struct CatchUpBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "catchup",
+        abstract: "Events/s a projection catches up from the log, beside the same read model computed by one SQL statement.",
+        discussion: """
+            Writes a log of cart events (adds, removals, a checkout per cart) with COPY, then:
+              kappa  ProjectionRuntime running CartSummaryProjection (one row per cart) from the start of the log
+              sql    the equivalent single INSERT … SELECT … GROUP BY over the events table
+            and checks that both read models are equal.
+            """
+    )
+
+    @Option(help: "Events in the log.") var events = 1_000_000
+    @Option(help: "Carts the events are spread over.") var carts = 20_000
+    @Option(help: "Events per read-model transaction.") var batchSize = 5_000
+
+    func run() async throws {
+        try await BenchDatabase.withClient(connections: 8) { client in
+            emit("server: \(try await BenchDatabase.settings(client))")
+            let store = try await BenchLog.fresh(client, schema: "kappa_catchup")
+            let seeded = try await BenchLog.seedCarts(client, store: store, events: events, carts: carts)
+            emit("log: \(seeded) events over \(carts) carts")
+
+            var configuration = ProjectionRuntime.Configuration()
+            configuration.schema = "kappa_catchup_runtime"
+            configuration.batchSize = batchSize
+            configuration.listenForAppends = false
+            try await client.query("DROP SCHEMA IF EXISTS kappa_catchup_runtime CASCADE")
+            try await client.query("DROP SCHEMA IF EXISTS bench_carts_v1 CASCADE")
+            let runtime = try ProjectionRuntime(log: store, readModels: client, projections: [CartSummaryProjection(name: "bench_carts")],
+                                                configuration: configuration, logger: quietLogger)
+            let head = try await store.head()
+            let clock = ContinuousClock()
+            let kappaTime = try await clock.measure {
+                try await BenchRuntime.run(runtime) {
+                    try await runtime.waitUntil("bench_carts", hasPassed: head, timeout: .seconds(3_600))
+                }
+            }
+
+            try await client.query("DROP TABLE IF EXISTS public.baseline_carts")
+            try await client.query("CREATE TABLE public.baseline_carts (LIKE bench_carts_v1.carts INCLUDING ALL)")
+            let sqlTime = try await clock.measure {
+                try await client.query("""
+                    INSERT INTO public.baseline_carts (cart_id, items, total_cents, checked_out, events, written_by)
+                    SELECT payload->>'cartId',
+                           sum(CASE event_type WHEN 'ItemAddedToCart' THEN (payload->>'quantity')::int
+                                               WHEN 'ItemRemovedFromCart' THEN -(payload->>'quantity')::int ELSE 0 END),
+                           sum(CASE event_type WHEN 'ItemAddedToCart' THEN (payload->>'quantity')::int8 * (payload->>'unitPrice')::int8
+                                               WHEN 'ItemRemovedFromCart' THEN -(payload->>'quantity')::int8 * (payload->>'unitPrice')::int8 ELSE 0 END),
+                           bool_or(event_type = 'CartCheckedOut'), count(*), ''
+                    FROM kappa_catchup.events
+                    WHERE event_type IN ('ItemAddedToCart', 'ItemRemovedFromCart', 'CartCheckedOut')
+                    GROUP BY 1
+                    """)
+            }
+            var differing: Int64 = -1
+            for try await count in try await client.query("""
+                SELECT count(*) FROM ((SELECT cart_id, items, total_cents, checked_out, events FROM bench_carts_v1.carts
+                                       EXCEPT ALL SELECT cart_id, items, total_cents, checked_out, events FROM public.baseline_carts)
+                           UNION ALL (SELECT cart_id, items, total_cents, checked_out, events FROM public.baseline_carts
+                                       EXCEPT ALL SELECT cart_id, items, total_cents, checked_out, events FROM bench_carts_v1.carts)) d
+                """).decode(Int64.self) { differing = count }
+
+            let kappaRate = Double(seeded) / kappaTime.seconds
+            let sqlRate = Double(seeded) / sqlTime.seconds
+            emit("                       events/s   seconds")
+            emit("kappa projection      \(formatRate(kappaRate))   \(String(format: "%7.2f", kappaTime.seconds))   (batch \(batchSize); target ≥ 150000 events/s)")
+            emit("sql GROUP BY          \(formatRate(sqlRate))   \(String(format: "%7.2f", sqlTime.seconds))")
+            emit("kappa/sql: \(String(format: "%.1f%%", 100 * kappaRate / sqlRate)); read models equal: \(differing == 0 ? "yes" : "NO (\(differing) rows differ)")")
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import Kappa
+import KappaFixtures
+import KappaPostgres
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+struct LiveBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "live",
+        abstract: "Latency from append commit to the read-model row being visible, and what following live costs appends.",
+        discussion: """
+            Latency: appends one event at a steady rate while a ProjectionRuntime (in this process, woken by a
+            LogNotifier) follows the log; for each append, the time from its commit until the projection's
+            checkpoint — committed with the row — has passed it. Printed as p50/p99 per rate.
+            Throughput: 32 writers appending single events, with no projection running (baseline) and with
+            the projection following live.
+            """
+    )
+
+    @Option(help: "Appends per second to measure latency at, comma-separated.") var rates = "100,1000"
+    @Option(help: "Seconds per rate.") var seconds = 5
+    @Option(help: "Appends per writer in the throughput comparison.") var perWriter = 150
+
+    func run() async throws {
+        let rateList = rates.split(separator: ",").compactMap { Int($0) }
+        try await BenchDatabase.withClient(connections: 40) { client in
+            emit("server: \(try await BenchDatabase.settings(client))")
+            let notifier = try LogNotifier(client: client, schema: "kappa_live", logger: quietLogger)
+            let store = try await BenchLog.fresh(client, schema: "kappa_live", notifier: notifier)
+            try await client.query("DROP SCHEMA IF EXISTS kappa_live_runtime CASCADE")
+            try await client.query("DROP SCHEMA IF EXISTS live_carts_v1 CASCADE")
+            var configuration = ProjectionRuntime.Configuration()
+            configuration.schema = "kappa_live_runtime"
+            let runtime = try ProjectionRuntime(log: store, readModels: client, projections: [CartSummaryProjection(name: "live_carts")],
+                                                notifier: notifier, configuration: configuration, logger: quietLogger)
+
+            // Throughput without any projection following.
+            let plain = try await measure(writers: 32, perWriter: perWriter) { writer, index in
+                _ = try await store.append([CartEvents.added(cart: writer * 100_000 + index)], to: StreamID("cart-\(writer)-\(index)"), expectedVersion: .noStream)
+            }
+
+            let (following, latencies) = try await BenchRuntime.run(notifier, runtime) {
+                // Warm up: the runtime has started, set up and caught up before anything is measured.
+                let warmUp = try await store.append([CartEvents.added(cart: 0)], to: "cart-warm-up", expectedVersion: .any)
+                try await runtime.waitUntil("live_carts", hasPassed: warmUp.lastPosition!, timeout: .seconds(60))
+                var latencies: [(Int, [Duration])] = []
+                for rate in rateList {
+                    latencies.append((rate, try await paced(rate: rate, seconds: seconds, store: store, runtime: runtime)))
+                }
+                let following = try await measure(writers: 32, perWriter: perWriter) { writer, index in
+                    _ = try await store.append([CartEvents.added(cart: writer * 100_000 + index)], to: StreamID("cart-f-\(writer)-\(index)"), expectedVersion: .noStream)
+                }
+                return (following, latencies)
+            }
+            emit("append commit → row visible   p50 ms    p99 ms    max ms   (target p99 ≤ 10 ms at 1000/s)")
+            for (rate, samples) in latencies {
+                let sorted = samples.sorted()
+                func at(_ q: Double) -> String { String(format: "%8.2f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))].seconds * 1_000) }
+                emit("  \(String(format: "%5d", rate)) appends/s (\(sorted.count))  \(at(0.5))  \(at(0.99))  \(at(1.0))")
+            }
+            emit("32 writers, single-event appends   ev/s")
+            emit("  no projection following     \(formatRate(plain))")
+            emit("  projection following live   \(formatRate(following))   \(String(format: "%.1f%%", 100 * following / plain)) (target ≥ 90%)")
+        }
+    }
+
+    /// Appends at `rate` per second for `seconds`; returns each append's commit-to-visible latency.
+    private func paced(rate: Int, seconds: Int, store: PostgresEventStore, runtime: ProjectionRuntime) async throws -> [Duration] {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let total = rate * seconds
+        return try await withThrowingTaskGroup(of: Duration.self) { group in
+            for i in 0..<total {
+                try await clock.sleep(until: start + .seconds(Double(i) / Double(rate)))
+                group.addTask {
+                    let result = try await store.append([CartEvents.added(cart: i % 500)], to: StreamID("cart-live-\(i % 500)"), expectedVersion: .any)
+                    let committed = clock.now
+                    try await runtime.waitUntil("live_carts", hasPassed: result.lastPosition!, timeout: .seconds(30))
+                    return clock.now - committed
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+    }
+}
