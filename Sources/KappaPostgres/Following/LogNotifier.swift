@@ -45,26 +45,20 @@ public final class LogNotifier: Service, Sendable {
 
     /// Sends the coalesced notifications until cancelled or shut down gracefully.
     ///
-    /// It holds one connection, on which commits do not wait for the disk (`synchronous_commit = off`):
-    /// a `NOTIFY` needs a transaction, and a lost notification only means a follower polls.
+    /// A `NOTIFY` needs a transaction of its own; it commits without waiting for the disk
+    /// (`synchronous_commit` off for that transaction only): a lost notification only means a follower polls.
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
+                await self.pending.wait(timeout: .seconds(3600))
+                if Task.isCancelled { break }
                 do {
-                    try await self.client.withConnection { connection in
-                        try await connection.run("SET synchronous_commit TO off", logger: self.logger)
-                        defer { Task { try? await connection.run("RESET synchronous_commit", logger: self.logger) } }
-                        while !Task.isCancelled {
-                            await self.pending.wait(timeout: .seconds(3600))
-                            if Task.isCancelled { break }
-                            try await connection.run("SELECT pg_notify(\(self.channel), '')", logger: self.logger)
-                        }
-                    }
+                    for try await _ in try await self.client.query(
+                        "SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(self.channel), '')", logger: self.logger
+                    ) {}
                 } catch {
-                    if Task.isCancelled { break }
                     self.logger.debug("could not send a log notification; followers fall back to polling",
                                       metadata: ["error": "\(String(reflecting: error))"])
-                    try? await Task.sleep(for: .milliseconds(100))
                 }
             }
         }
