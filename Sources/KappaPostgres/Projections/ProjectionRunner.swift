@@ -58,29 +58,8 @@ struct ProjectionRunner: Sendable {
     }
 
     func run() async {
-        let bell = core.makeRunnerBell()
-        defer { core.dropRunnerBell(bell) }
-        var backoff = Backoff(initial: core.configuration.initialBackoff, maximum: core.configuration.maximumBackoff)
-        while !Task.isCancelled && !core.isStopping {
-            do {
-                guard var lease = try await Lease.acquire(.projections, key, core: core) else {
-                    await bell.wait(timeout: core.configuration.leaseDuration / 3)
-                    continue
-                }
-                logger.info("took the lease", metadata: ["kappa.token": "\(lease.token)", "kappa.position": "\(lease.checkpoint)"])
-                defer { backoff.reset() }
-                let stopped = try await follow(&lease, bell: bell)
-                await lease.release(core: core)
-                if stopped { return }
-            } catch is LeaseLost {
-                logger.warning("lost the lease to another runner")
-            } catch {
-                let pause = backoff.next()
-                logger.warning("projection runner fault; retrying", metadata: [
-                    "error": "\(String(reflecting: error))", "kappa.retry_in_ms": "\(pause.components.seconds * 1000 + pause.components.attoseconds / 1_000_000_000_000_000)",
-                ])
-                try? await Task.sleep(for: pause)
-            }
+        await core.runLeased(.projections, key, logger: logger) { lease, bell in
+            try await follow(&lease, bell: bell)
         }
     }
 

@@ -29,24 +29,9 @@ struct ReactorRunner: Sendable {
     }
 
     func run() async {
-        let bell = core.makeRunnerBell()
-        defer { core.dropRunnerBell(bell) }
-        var backoff = Backoff(initial: core.configuration.initialBackoff, maximum: core.configuration.maximumBackoff)
-        while !Task.isCancelled && !core.isStopping {
-            do {
-                guard var lease = try await Lease.acquire(.reactors, key, core: core) else {
-                    await bell.wait(timeout: core.configuration.leaseDuration / 3)
-                    continue
-                }
-                try await follow(&lease, bell: bell)
-                await lease.release(core: core)
-                backoff.reset()
-            } catch is LeaseLost {
-                logger.warning("lost the lease to another runner")
-            } catch {
-                logger.warning("reactor fault; retrying", metadata: ["error": "\(String(reflecting: error))"])
-                try? await Task.sleep(for: backoff.next())
-            }
+        await core.runLeased(.reactors, key, logger: logger) { lease, bell in
+            try await follow(&lease, bell: bell)
+            return false
         }
     }
 
