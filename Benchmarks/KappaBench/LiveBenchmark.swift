@@ -73,17 +73,22 @@ struct LiveBenchmark: AsyncParsableCommand {
         let clock = ContinuousClock()
         let start = clock.now
         let total = rate * seconds
-        return try await withThrowingTaskGroup(of: Duration.self) { group in
+        let samples = try await withThrowingTaskGroup(of: (Int, Duration).self) { group in
             for i in 0..<total {
                 try await clock.sleep(until: start + .seconds(Double(i) / Double(rate)))
                 group.addTask {
                     let result = try await store.append([CartEvents.added(cart: i % 500)], to: StreamID("cart-live-\(i % 500)"), expectedVersion: .any)
                     let committed = clock.now
                     try await runtime.waitUntil("live_carts", hasPassed: result.lastPosition!, timeout: .seconds(30))
-                    return clock.now - committed
+                    return (i, clock.now - committed)
                 }
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
+        // Where in the run the slow ones were: the worst 1 % by second of the run.
+        let slow = samples.sorted { $0.1 > $1.1 }.prefix(max(1, samples.count / 100))
+        let bySecond = Dictionary(grouping: slow, by: { $0.0 / rate }).mapValues(\.count).sorted { $0.key < $1.key }
+        emit("  \(rate)/s: slowest 1 % by second of the run: \(bySecond.map { "s\($0.key)×\($0.value)" }.joined(separator: " "))")
+        return samples.map(\.1)
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import PostgresNIO
 import ServiceLifecycle
@@ -15,6 +16,11 @@ import Synchronization
 public final class LogNotifier: Service, Sendable {
     /// The channel followers `LISTEN` on.
     public let channel: String
+    /// The shortest time between two notifications: appends within it share one. Default 5 ms.
+    public let minimumInterval: Duration
+    /// Sent as the payload, so a runtime in this process can ignore its own notifier's notifications
+    /// (it was woken in memory already).
+    let id = UUID().uuidString
     let client: PostgresClient
     let logger: Logger
     private let pending = Doorbell()
@@ -23,8 +29,11 @@ public final class LogNotifier: Service, Sendable {
     /// - Parameters:
     ///   - client: The log database's client.
     ///   - schema: The log's schema; the channel is `kappa_log_<schema>`.
-    public init(client: PostgresClient, schema: String = "kappa", logger: Logger) throws {
+    ///   - minimumInterval: The shortest time between two notifications (default 2 ms): a bound on
+    ///     the extra latency for followers in other processes, and on the notifications sent per second.
+    public init(client: PostgresClient, schema: String = "kappa", minimumInterval: Duration = .milliseconds(5), logger: Logger) throws {
         self.client = client
+        self.minimumInterval = minimumInterval
         self.channel = "kappa_log_\(try SQLIdentifier(schema, role: "schema").name)"
         self.logger = logger
     }
@@ -52,14 +61,17 @@ public final class LogNotifier: Service, Sendable {
             while !Task.isCancelled {
                 await self.pending.wait(timeout: .seconds(3600))
                 if Task.isCancelled { break }
+                let sent = ContinuousClock.now
                 do {
                     for try await _ in try await self.client.query(
-                        "SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(self.channel), '')", logger: self.logger
+                        "SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(self.channel), \(self.id))", logger: self.logger
                     ) {}
                 } catch {
                     self.logger.debug("could not send a log notification; followers fall back to polling",
                                       metadata: ["error": "\(String(reflecting: error))"])
                 }
+                // Appends until then ring `pending` once: they share the next notification.
+                try? await Task.sleep(until: sent + self.minimumInterval)
             }
         }
     }

@@ -74,16 +74,15 @@ extension ProjectionRuntime {
         let deadline = ContinuousClock.now + timeout
         try await core.withCheckpointBell { bell in
             let key = LeaseKey(name: id.name, version: id.version)
-            // When this runtime's own runner holds the lease, its commits answer at once; the table is
-            // read only when they have not within 25 ms (another process holds it, or it is starting).
-            var nextRead = ContinuousClock.now + (core.committedCheckpoint(key) == nil ? .zero : .milliseconds(25))
+            var nextRead = ContinuousClock.now
             var checkpoint: LogPosition?
             while true {
-                // This process's runners report their commits at once; runners in other processes are
-                // seen by reading the checkpoint table, at most every 25 ms.
+                // While this runtime's runner holds the lease, its commits (reported in memory) are the
+                // whole truth: no waiter reads the table, however many there are. Otherwise (another
+                // process holds it, or it is starting) the table is read, at most every 25 ms per waiter.
                 if let committed = core.committedCheckpoint(key), committed >= position { return }
                 let now = ContinuousClock.now
-                if now >= nextRead {
+                if now >= nextRead && !core.holdsLease(key) {
                     // Missing while the runtime is still starting (its tables or this version not set up yet).
                     checkpoint = try await self.checkpoint(of: id)
                     if let checkpoint, checkpoint >= position { return }
@@ -91,9 +90,12 @@ extension ProjectionRuntime {
                 }
                 guard now < deadline else {
                     throw ProjectionError(.timedOut, projection: name, version: version, position: position,
-                                          message: "still at \(checkpoint.map { "\($0)" } ?? "no checkpoint (not set up yet)") after \(timeout)")
+                                          message: "still at \((core.committedCheckpoint(key) ?? checkpoint).map { "\($0)" } ?? "no checkpoint (not set up yet)") after \(timeout)")
                 }
-                await bell.wait(timeout: min(deadline, nextRead) - now)
+                // Woken by every commit of this runtime's runners; otherwise by the next table read, or
+                // at most 100 ms later to see whether the lease moved elsewhere.
+                let wake = core.holdsLease(key) ? now + .milliseconds(100) : max(nextRead, now)
+                await bell.wait(timeout: min(deadline, wake) - now)
             }
         }
     }

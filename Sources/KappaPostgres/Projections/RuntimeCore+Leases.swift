@@ -19,6 +19,9 @@ extension RuntimeCore {
                     continue
                 }
                 logger.info("took the lease", metadata: ["kappa.token": "\(lease.token)", "kappa.position": "\(lease.checkpoint)"])
+                checkpointCommitted(key, at: lease.checkpoint)
+                setLease(key, held: true)
+                defer { setLease(key, held: false) }
                 let stopped = try await follow(&lease, bell)
                 await lease.release(core: self)
                 if stopped { return }

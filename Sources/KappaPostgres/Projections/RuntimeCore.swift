@@ -83,6 +83,15 @@ final class RuntimeCore: Sendable {
     }
 
     private let checkpoints = Mutex<[LeaseKey: LogPosition]>([:])
+    private let held = Mutex<Set<LeaseKey>>([])
+
+    /// Whether a runner of this runtime holds the lease on `key` now: then its commits, reported
+    /// through ``checkpointCommitted(_:at:)``, are the whole truth and nobody needs to read the table.
+    func holdsLease(_ key: LeaseKey) -> Bool { held.withLock { $0.contains(key) } }
+
+    func setLease(_ key: LeaseKey, held isHeld: Bool) {
+        held.withLock { if isHeld { $0.insert(key) } else { $0.remove(key) } }
+    }
 
     /// Wakes runners on the log's `NOTIFY`s (sent by other processes' ``LogNotifier``s);
     /// reconnects with backoff when the listening connection drops. Ends when cancelled.
@@ -95,7 +104,9 @@ final class RuntimeCore: Sendable {
                     try await connection.listen(on: channel) { notifications in
                         backoff.reset()
                         self.ringRunners()   // anything appended while we were not listening
-                        for try await _ in notifications { self.ringRunners() }
+                        // Our own notifier's notifications woke our runners in memory already.
+                        let own = self.notifier?.id
+                        for try await notification in notifications where notification.payload != own { self.ringRunners() }
                     }
                 }
             } catch {
