@@ -68,10 +68,13 @@ public struct PostgresEventStore: EventStore {
     /// The position of the last event a reader can be handed now (``LogPosition/start`` for an empty log).
     public func head() async throws -> LogPosition {
         do {
+            // Read every row to the end (never return from inside the loop): an abandoned row stream
+            // can keep its pooled connection busy, and the next query on it waits forever.
+            var head = LogPosition.start
             for try await (transaction, position) in try await client.query(queries.head(), logger: logger).decode((Int64, Int64).self) {
-                return LogPosition(transactionID: UInt64(transaction), globalPosition: position)
+                head = LogPosition(transactionID: UInt64(transaction), globalPosition: position)
             }
-            return .start
+            return head
         } catch let error as PSQLError {
             throw Self.translate(error, stream: nil)
         }

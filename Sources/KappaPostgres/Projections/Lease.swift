@@ -15,11 +15,12 @@ struct Lease: Sendable {
     static func acquire(_ table: LeaseTable, _ key: LeaseKey, core: RuntimeCore) async throws -> Lease? {
         let owner = core.configuration.owner
         let query = core.queries.acquireLease(table, key, owner: owner, milliseconds: core.configuration.leaseMilliseconds)
+        var lease: Lease?   // read to the end: see PostgresEventStore.head()
         for try await (token, transaction, position) in try await core.readModels.query(query, logger: core.logger).decode((Int64, Int64, Int64).self) {
-            return Lease(table: table, key: key, owner: owner, token: token,
-                         checkpoint: LogPosition(transactionID: UInt64(transaction), globalPosition: position))
+            lease = Lease(table: table, key: key, owner: owner, token: token,
+                          checkpoint: LogPosition(transactionID: UInt64(transaction), globalPosition: position))
         }
-        return nil
+        return lease
     }
 
     /// Moves the checkpoint inside the caller's transaction; throws ``LeaseLost`` (so the transaction

@@ -92,12 +92,21 @@ struct ProjectionRunner: Sendable {
                 // Far behind: read the next page while this one is applied and committed.
                 let log = core.log, after = events[events.count - 1].position
                 async let next = log.readLog(after: after, limit: batchSize)
-                let stopped = try await applyIsolatingPoison(events, lease: &lease, state: state)
-                let page = try await next
+                // Await the read even when the batch fails: leaving the scope by throwing would cancel
+                // a query in flight, and a cancelled postgres-nio query was seen to wedge the runner's
+                // next transaction (the crash tests hung 1 run in 5 before this).
+                let outcome: Result<Bool, any Error>
+                do {
+                    outcome = .success(try await applyIsolatingPoison(events, lease: &lease, state: state))
+                } catch {
+                    outcome = .failure(error)
+                }
+                let page = try? await next
+                let stopped = try outcome.get()
                 if stopped { return true }
                 // Only when this page ended where the lease's checkpoint now is (it always does,
                 // unless a poison event stopped it, handled above).
-                prefetched = lease.checkpoint == after ? page : nil
+                prefetched = lease.checkpoint == after ? page : nil   // nil when the read failed: read again
             } else if try await applyIsolatingPoison(events, lease: &lease, state: state) {
                 return true
             }
@@ -159,17 +168,17 @@ struct ProjectionRunner: Sendable {
         logger[metadataKey: "kappa.position"] = "\(event.position)"
         logger[metadataKey: "kappa.event_type"] = "\(event.eventType)"
         logger[metadataKey: "kappa.event_id"] = "\(event.id)"
-        let queries = core.queries, id = self.id, current = lease
+        let queries = core.queries, id = self.id, current = lease, eventLogger = logger
         switch policy {
         case .stop:
             try await core.withReadModelTransaction { connection in
-                try await connection.run(queries.markFailed(id, owner: current.owner, token: current.token, event: event, error: message), logger: logger)
+                try await connection.run(queries.markFailed(id, owner: current.owner, token: current.token, event: event, error: message), logger: eventLogger)
             }
             logger.error("projection stopped on an event its handler rejects", metadata: ["error": "\(message)"])
             return true
         case .deadLetter:
             try await core.withReadModelTransaction { connection in
-                try await connection.run(queries.recordDeadLetter(id, event: event, error: message), logger: logger)
+                try await connection.run(queries.recordDeadLetter(id, event: event, error: message), logger: eventLogger)
                 try await current.advance(to: event.position, applied: 0, state: state, on: connection, core: core)
             }
             lease.checkpoint = event.position

@@ -103,11 +103,12 @@ extension ProjectionRuntime {
     /// The checkpoint of a projection version; `nil` when it is not set up (yet).
     func checkpoint(of id: ProjectionID) async throws -> LogPosition? {
         do {
+            var checkpoint: LogPosition?   // read to the end: see PostgresEventStore.head()
             for try await (transaction, globalPosition, _) in try await core.readModels.query(core.queries.checkpoint(id), logger: core.logger)
                 .decode((Int64, Int64, String).self) {
-                return LogPosition(transactionID: UInt64(transaction), globalPosition: globalPosition)
+                checkpoint = LogPosition(transactionID: UInt64(transaction), globalPosition: globalPosition)
             }
-            return nil
+            return checkpoint
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
             return nil
         }

@@ -119,15 +119,81 @@ final class RuntimeCore: Sendable {
     }
 
     /// Runs `body` in a read-model transaction, unwrapping the driver's transaction error.
-    func withReadModelTransaction<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
-        let synchronous = configuration.synchronousReadModelCommits, logger = self.logger
-        do {
-            return try await readModels.withTransaction(logger: logger) { connection in
-                if !synchronous { try await connection.run("SET LOCAL synchronous_commit TO off", logger: logger) }
-                return try await body(connection)
+    ///
+    /// With a watchdog: a transaction still running after `transactionTimeout` has its connection
+    /// closed (so it can never commit) and is abandoned; the caller gets a transient fault and retries
+    /// on a new connection. Seen here: after `pg_terminate_backend`, a query on the killed connection
+    /// was sometimes never failed by the driver (1 run in ~8 of the connection-kill test), which
+    /// wedged the runner for good.
+    func withReadModelTransaction<R: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
+        let synchronous = configuration.synchronousReadModelCommits, logger = self.logger, readModels = self.readModels
+        let timeout = configuration.transactionTimeout
+        let opened = ConnectionSlot()
+        let work = Task {
+            do {
+                return try await readModels.withTransaction(logger: logger) { connection in
+                    opened.set(connection)
+                    if !synchronous { try await connection.run("SET LOCAL synchronous_commit TO off", logger: logger) }
+                    return try await body(connection)
+                }
+            } catch let error as PostgresTransactionError {
+                throw error.cause { $0 }
             }
-        } catch let error as PostgresTransactionError {
-            throw error.cause { $0 }
         }
+        let outcome = OnceResult<R>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
+                outcome.install(continuation)
+                Task { outcome.resume(with: await work.result) }
+                Task {
+                    try? await Task.sleep(for: timeout)
+                    guard outcome.resume(with: .failure(TransactionTimedOut())) else { return }
+                    logger.error("a read-model transaction outlived transactionTimeout; closing its connection and retrying",
+                                 metadata: ["kappa.timeout": "\(timeout)"])
+                    work.cancel()
+                    if let connection = opened.get() { try? await connection.close() }
+                }
+            }
+        } onCancel: {
+            work.cancel()
+        }
+    }
+}
+
+/// A transaction that outlived ``ProjectionRuntime/Configuration/transactionTimeout``: transient.
+struct TransactionTimedOut: Error {}
+
+/// The connection a transaction runs on, for the watchdog to close.
+final class ConnectionSlot: Sendable {
+    private let connection = Mutex<PostgresConnection?>(nil)
+    func set(_ value: PostgresConnection) { connection.withLock { $0 = value } }
+    func get() -> PostgresConnection? { connection.withLock { $0 } }
+}
+
+/// Resumes a continuation once, with whichever result comes first.
+final class OnceResult<R: Sendable>: Sendable {
+    private let state = Mutex<(continuation: CheckedContinuation<R, any Error>?, result: Result<R, any Error>?, done: Bool)>((nil, nil, false))
+
+    func install(_ continuation: CheckedContinuation<R, any Error>) {
+        let early = state.withLock { state -> Result<R, any Error>? in
+            if let result = state.result { return result }
+            state.continuation = continuation
+            return nil
+        }
+        if let early { continuation.resume(with: early) }
+    }
+
+    /// - Returns: whether this call was the first.
+    @discardableResult
+    func resume(with result: Result<R, any Error>) -> Bool {
+        let (first, continuation) = state.withLock { state -> (Bool, CheckedContinuation<R, any Error>?) in
+            guard !state.done else { return (false, nil) }
+            state.done = true
+            if let continuation = state.continuation { state.continuation = nil; return (true, continuation) }
+            state.result = result
+            return (true, nil)
+        }
+        continuation?.resume(with: result)
+        return first
     }
 }

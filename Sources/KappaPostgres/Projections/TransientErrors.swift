@@ -20,6 +20,8 @@ func isTransient(_ error: any Error) -> Bool {
             .contains { $0.map(isTransient) ?? false }
     case let error as HandlerFailure:
         return isTransient(error.underlying)
+    case is TransactionTimedOut:
+        return true
     default:
         return false
     }

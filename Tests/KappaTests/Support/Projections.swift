@@ -28,6 +28,7 @@ struct ProjectionFixture: Sendable {
         configuration.idlePollInterval = .milliseconds(100)
         configuration.initialBackoff = .milliseconds(20)
         configuration.maximumBackoff = .milliseconds(200)
+        configuration.transactionTimeout = .seconds(5)
         return configuration
     }
 
