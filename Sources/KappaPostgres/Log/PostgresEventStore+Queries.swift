@@ -78,6 +78,31 @@ struct EventLogQueries: Sendable {
         """
     }
 
+    /// One partition of the log between two positions, for a bulk rebuild. `through` was below the
+    /// horizon when the rebuild started, so no event can still appear before it. Partitions split the
+    /// streams by a hash of their id.
+    func readLog(after position: LogPosition, through target: LogPosition, partition: Int, of partitions: Int, limit: Int) -> PostgresQuery {
+        let filter = partitions > 1 ? "AND mod(abs(hashtext(stream_id)::int8), \(partitions)) = \(partition)" : ""
+        return """
+            SELECT \(unescaped: Self.eventColumns) FROM \(unescaped: events)
+            WHERE (transaction_id, position) > (\(String(position.transactionID))::xid8, \(position.globalPosition))
+              AND (transaction_id, position) <= (\(String(target.transactionID))::xid8, \(target.globalPosition))
+              \(unescaped: filter)
+            ORDER BY transaction_id, position LIMIT \(limit)
+            """
+    }
+
+    /// Events after `position` up to `target`, counting at most `limit`.
+    func count(after position: LogPosition, through target: LogPosition?, limit: Int) -> PostgresQuery {
+        let end = target ?? LogPosition(transactionID: UInt64(Int64.max), globalPosition: Int64.max)
+        return """
+            SELECT count(*) FROM (SELECT 1 FROM \(unescaped: events)
+            WHERE (transaction_id, position) > (\(String(position.transactionID))::xid8, \(position.globalPosition))
+              AND (transaction_id, position) <= (\(String(end.transactionID))::xid8, \(end.globalPosition))
+            LIMIT \(limit)) AS e
+            """
+    }
+
     /// The last event readers can be handed now (below the transaction horizon).
     func head() -> PostgresQuery {
         """

@@ -65,6 +65,25 @@ public struct PostgresEventStore: EventStore {
         try await read(queries.readLog(after: position, limit: limit), stream: nil)
     }
 
+    /// One partition of the log, after `position` and up to `target` (a position once below the
+    /// horizon), for bulk rebuilds.
+    package func readLog(after position: LogPosition, through target: LogPosition, partition: Int, of partitions: Int, limit: Int) async throws -> [RecordedEvent] {
+        try await read(queries.readLog(after: position, through: target, partition: partition, of: partitions, limit: limit), stream: nil)
+    }
+
+    /// How many events follow `position` (up to `target`, if given), counting no further than `limit`.
+    package func countEvents(after position: LogPosition, through target: LogPosition? = nil, limit: Int = Int(Int32.max)) async throws -> Int {
+        var count: Int64 = 0
+        do {
+            for try await n in try await client.query(queries.count(after: position, through: target, limit: limit), logger: logger).decode(Int64.self) {
+                count = n
+            }
+        } catch let error as PSQLError {
+            throw Self.translate(error, stream: nil)
+        }
+        return Int(count)
+    }
+
     /// The position of the last event a reader can be handed now (``LogPosition/start`` for an empty log).
     public func head() async throws -> LogPosition {
         do {

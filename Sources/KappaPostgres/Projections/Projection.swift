@@ -17,8 +17,19 @@ public protocol Projection: Sendable {
     var name: String { get }
     /// 1 or more; a new version is a new read model, built from the log beside the old one.
     var version: Int { get }
-    /// DDL for the read-model tables, run once when this version is first set up.
+    /// DDL for the read-model tables, run once when this version is first set up. Keep the keys
+    /// the handler's upserts need (primary keys, unique constraints) here.
     var setupSQL: String { get }
+    /// DDL for secondary indexes, run once when this version has caught up with the log for the
+    /// first time: a bulk rebuild loads the tables first and indexes them after. Default: none.
+    var indexSQL: String { get }
+    /// Whether the read model depends only on the order of events within each stream (most do),
+    /// which lets a rebuild run several workers, each on a partition of the streams. Default
+    /// ``ProjectionOrdering/global``: one ordered worker.
+    var ordering: ProjectionOrdering { get }
+    /// Whether a bulk rebuild creates the tables `UNLOGGED` (no WAL while loading) and makes them
+    /// logged when the version catches up. Default `false`.
+    var unloggedWhileBuilding: Bool { get }
     /// The event types ``apply(_:in:)`` is given; `nil` (the default) means every event.
     /// Other events still move the checkpoint.
     var eventTypes: Set<String>? { get }
@@ -30,6 +41,19 @@ public protocol Projection: Sendable {
 
 extension Projection {
     public var eventTypes: Set<String>? { nil }
+    public var indexSQL: String { "" }
+    public var ordering: ProjectionOrdering { .global }
+    public var unloggedWhileBuilding: Bool { false }
+}
+
+/// The order a projection needs its events in.
+public enum ProjectionOrdering: Sendable, Hashable {
+    /// The log's global order: rebuilt by one ordered worker.
+    case global
+    /// Only each stream's own order: rebuilt by several workers, each taking a partition of the streams.
+    /// Writes from different partitions may touch the same rows, so make them commutative (`x = x + n`),
+    /// and lock rows in a fixed order (sort keys) to keep deadlocks rare; they are retried anyway.
+    case perStream
 }
 
 /// What a projection's ``Projection/apply(_:in:)`` writes with.
@@ -40,6 +64,9 @@ public struct ProjectionContext: Sendable {
     public let schema: String
     public let projection: String
     public let version: Int
+    /// `true` while a bulk rebuild applies the log in large batches (possibly in parallel partitions
+    /// for a ``ProjectionOrdering/perStream`` projection); `false` when following the log.
+    public let isRebuilding: Bool
     public let logger: Logger
 
     /// Runs a statement to completion (reading and dropping any rows), so its errors surface here.
@@ -88,11 +115,22 @@ struct ProjectionID: Hashable, Sendable, CustomStringConvertible {
     let version: Int
     let schema: SQLIdentifier
 
+    /// The schema of the stable names (views) that point at the active version: the projection's name.
+    let serving: SQLIdentifier
+
     init(name: String, version: Int) throws {
-        guard name.utf8.count <= 40, let first = name.unicodeScalars.first, ("a"..."z").contains(first) else {
+        guard name.utf8.count <= 40, let first = name.unicodeScalars.first, ("a"..."z").contains(first),
+              let serving = try? SQLIdentifier(name, role: "projection") else {
             throw KappaPostgresError(.invalidIdentifier,
                 message: "projection name '\(name)' must be 1…40 lower-case ASCII letters, digits and _, starting with a letter")
         }
+        // `cart_v2` would be the schema of version 2 of `cart`.
+        if let range = name.range(of: "_v", options: .backwards), !name[range.upperBound...].isEmpty,
+           name[range.upperBound...].allSatisfy({ $0.isASCII && $0.isNumber }) {
+            throw KappaPostgresError(.invalidIdentifier,
+                message: "projection name '\(name)' must not end in _v<number>: that is how version schemas are named")
+        }
+        self.serving = serving
         guard version >= 1 else {
             throw KappaPostgresError(.invalidIdentifier, message: "projection '\(name)' has version \(version); versions start at 1")
         }

@@ -18,6 +18,24 @@ public struct ProjectionError: Error, Sendable, CustomStringConvertible {
         public static let unknownProjection = Code("unknownProjection")
         /// Two projections (or reactors) share a name and version.
         public static let duplicateProjection = Code("duplicateProjection")
+        /// No such version of the projection is registered in the read-model database.
+        public static let unknownVersion = Code("unknownVersion")
+        /// The version has not caught up with the log (or lags more than allowed) and cannot serve.
+        public static let notCaughtUp = Code("notCaughtUp")
+        /// The operation needs a version that is not the active one (dropping it, for one).
+        public static let versionIsActive = Code("versionIsActive")
+        /// Only a retired version can be dropped.
+        public static let notRetired = Code("notRetired")
+        /// The version was dropped; rebuild it to use it again.
+        public static let versionDropped = Code("versionDropped")
+        /// Another runner holds the version (it is being rebuilt or followed elsewhere).
+        public static let rebuildInProgress = Code("rebuildInProgress")
+        /// Promoting a version lower than the active one; that is what rollback is for.
+        public static let versionBelowActive = Code("versionBelowActive")
+        /// Rollback with no retired, lower version to go back to.
+        public static let noPreviousVersion = Code("noPreviousVersion")
+        /// The version is already the active one.
+        public static let alreadyActive = Code("alreadyActive")
     }
 
     public var code: Code

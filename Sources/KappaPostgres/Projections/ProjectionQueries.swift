@@ -9,8 +9,12 @@ struct ProjectionQueries: Sendable {
     let deadLetters: String
     let reactors: String
     let status: String
+    let partitions: String
+    let switches: String
 
     init(schema: SQLIdentifier) {
+        partitions = "\(schema.quoted).rebuild_partitions"
+        switches = "\(schema.quoted).switches"
         projections = "\(schema.quoted).projections"
         deadLetters = "\(schema.quoted).dead_letters"
         reactors = "\(schema.quoted).reactors"
@@ -35,6 +39,7 @@ struct ProjectionQueries: Sendable {
             lease_expires_at = now() + \(milliseconds) * interval '1 millisecond'
         WHERE name = \(key.name) AND version = \(key.version)
           AND (lease_owner IS NULL OR lease_owner = \(owner) OR lease_expires_at < now())
+          \(unescaped: table == .projections ? "AND lifecycle <> 'dropped'" : "")
         RETURNING lease_token, checkpoint_xid::text::int8, checkpoint_position
         """
     }

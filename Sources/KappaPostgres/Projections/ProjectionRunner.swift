@@ -63,13 +63,23 @@ struct ProjectionRunner: Sendable {
         }
     }
 
-    /// Applies the log from the lease's checkpoint until stopped. Returns `true` when the projection
-    /// stopped on a poison event; throws on a transient fault or a lost lease.
-    private func follow(_ lease: inout Lease, bell: Doorbell) async throws -> Bool {
+    /// Applies the log from the lease's checkpoint until stopped — in bulk first while a building
+    /// version is far behind. Returns `true` when the projection stopped on a poison event (or, with
+    /// `untilCaughtUp`, when it caught up); throws on a transient fault or a lost lease.
+    func follow(_ lease: inout Lease, bell: Doorbell, untilCaughtUp: Bool = false,
+                progress: (@Sendable (RebuildProgress) -> Void)? = nil) async throws -> Bool {
         let batchSize = core.configuration.batchSize
         var lastRenewal = ContinuousClock.now
         var state = "catching_up"
         var prefetched: [RecordedEvent]?
+        var building = try await isBuilding(lease)
+        if building {
+            do {
+                if try await shouldRebuild(lease), try await !Rebuilder(runner: self).run(&lease, progress: progress) { return false }
+            } catch is Rebuilder.Stopped {
+                return true
+            }
+        }
         while !Task.isCancelled && !core.isStopping {
             let events: [RecordedEvent]
             if let page = prefetched {
@@ -79,6 +89,11 @@ struct ProjectionRunner: Sendable {
                 events = try await core.log.readLog(after: lease.checkpoint, limit: batchSize)
             }
             if events.isEmpty {
+                if building {
+                    try await finishBuilding(lease)
+                    building = false
+                }
+                if untilCaughtUp { return true }
                 if state != "live" || ContinuousClock.now - lastRenewal > core.configuration.leaseDuration / 3 {
                     state = "live"
                     try await lease.renew(state: state, core: core)
@@ -142,16 +157,18 @@ struct ProjectionRunner: Sendable {
         let started = ContinuousClock.now
         let current = lease, projection = self.projection, id = self.id, logger = self.logger
         try await core.withReadModelTransaction { connection in
+            // The fenced checkpoint first: a runner that lost its lease (or whose version was dropped)
+            // writes nothing, and the row lock it takes makes a drop or reset wait for this batch.
+            try await current.advance(to: last, applied: relevant.count, state: state, on: connection, core: core)
             if !relevant.isEmpty {
                 let context = ProjectionContext(connection: connection, schema: id.schema.quoted, projection: id.name,
-                                                version: id.version, logger: logger)
+                                                version: id.version, isRebuilding: false, logger: logger)
                 do {
                     try await projection.apply(relevant, in: context)
                 } catch {
                     throw HandlerFailure(event: relevant.count == 1 ? relevant[0] : nil, underlying: error)
                 }
             }
-            try await current.advance(to: last, applied: relevant.count, state: state, on: connection, core: core)
         }
         lease.checkpoint = last
         core.checkpointCommitted(key, at: last)
@@ -178,8 +195,8 @@ struct ProjectionRunner: Sendable {
             return true
         case .deadLetter:
             try await core.withReadModelTransaction { connection in
-                try await connection.run(queries.recordDeadLetter(id, event: event, error: message), logger: eventLogger)
                 try await current.advance(to: event.position, applied: 0, state: state, on: connection, core: core)
+                try await connection.run(queries.recordDeadLetter(id, event: event, error: message), logger: eventLogger)
             }
             lease.checkpoint = event.position
             core.checkpointCommitted(key, at: event.position)

@@ -35,6 +35,25 @@ extension ProjectionRuntime {
         /// This runtime's name in leases; unique per process. Default `<host>-<pid>-<random>`.
         public var owner = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
 
+        /// A version at least this many events behind the log's head is rebuilt in bulk — batches of
+        /// ``rebuildBatchSize``, in ``rebuildWorkers`` partitions for a ``ProjectionOrdering/perStream``
+        /// projection — up to the head as it was when the rebuild started; then it follows the log as
+        /// usual. Default 10,000.
+        public var rebuildThreshold = 10_000
+        /// Events per batch (and per transaction) while rebuilding. Bounds the rebuild's memory. Default 10,000.
+        public var rebuildBatchSize = 10_000
+        /// Workers, each on its own partition of the streams, rebuilding a ``ProjectionOrdering/perStream``
+        /// projection. A ``ProjectionOrdering/global`` one always gets one. Default 2.
+        public var rebuildWorkers = 2
+        /// Whether a version that catches up is made active at once when a lower version is active
+        /// (the automatic mode of a migration by replay). The first version of a projection is always
+        /// made active when it catches up: nothing serves its stable names before. Default `false`:
+        /// promote with ``ProjectionVersions/promote(_:version:)`` or the `projections promote` command.
+        public var promoteWhenCaughtUp = false
+        /// The most events a version may be behind the log's head and still be promoted (or rolled
+        /// back to). Default 1,000.
+        public var maximumPromotionLag = 1_000
+
         public init() {}
 
         var leaseMilliseconds: Int64 {

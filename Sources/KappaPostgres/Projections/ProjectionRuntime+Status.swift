@@ -5,7 +5,7 @@ import PostgresNIO
 /// Where a projection version stands. Also readable from SQL: `SELECT * FROM kappa_projections.projection_status`.
 public struct ProjectionStatus: Sendable, Hashable {
     public enum State: String, Sendable, Hashable {
-        case catchingUp = "catching_up", live, stopped, failed
+        case rebuilding, catchingUp = "catching_up", live, stopped, failed
     }
 
     public var name: String
@@ -135,7 +135,7 @@ extension ProjectionRuntime {
             do {
                 try await core.withReadModelTransaction { connection in
                     try await projection.apply([event], in: ProjectionContext(
-                        connection: connection, schema: id.schema.quoted, projection: id.name, version: id.version, logger: logger))
+                        connection: connection, schema: id.schema.quoted, projection: id.name, version: id.version, isRebuilding: false, logger: logger))
                     try await connection.run(queries.resolveDeadLetter(id, eventID: eventID), logger: logger)
                 }
                 resolved += 1

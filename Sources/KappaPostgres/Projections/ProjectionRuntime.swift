@@ -51,6 +51,10 @@ public struct ProjectionRuntime: Service {
         self.reactors = reactors
     }
 
+    /// The operations on projection versions (promote, rollback, compare, drop, rebuild), with this
+    /// runtime's configuration and projections.
+    public var versions: ProjectionVersions { ProjectionVersions(core: core, projections: projections) }
+
     /// Creates or updates the runtime's tables in the read-model database (idempotent; ``run()`` does it too).
     public func migrate() async throws {
         try await Migrator(client: core.readModels, schema: core.configuration.schema, logger: core.logger)

@@ -20,4 +20,9 @@ package struct SQLIdentifier: Hashable, Sendable, CustomStringConvertible {
     /// The identifier in double quotes, ready to put into SQL.
     package var quoted: String { "\"\(name)\"" }
     package var description: String { quoted }
+
+    /// A name read from the system catalogue, quoted for SQL (embedded quotes doubled).
+    package static func quote(catalogName name: String) -> String {
+        "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
 }

@@ -58,8 +58,12 @@ public struct CartSummaryProjection: Projection, PoisonPolicyProviding {
     /// Items with this SKU are rejected (a poison event); `nil` accepts everything.
     public let poisonSKU: String?
 
+    /// ``ProjectionOrdering/perStream`` lets a rebuild run in parallel partitions.
+    public let ordering: ProjectionOrdering
+
     public init(name: String = "cart_summary", version: Int = 1, writer: String = "", delayPerBatch: Duration = .zero,
-                poisonEventPolicy: PoisonEventPolicy = .stop, poisonSKU: String? = "POISON") {
+                poisonEventPolicy: PoisonEventPolicy = .stop, poisonSKU: String? = "POISON", ordering: ProjectionOrdering = .global) {
+        self.ordering = ordering
         self.poisonSKU = poisonSKU
         self.name = name
         self.version = version
@@ -80,6 +84,7 @@ public struct CartSummaryProjection: Projection, PoisonPolicyProviding {
             events       bigint  NOT NULL,
             written_by   text    NOT NULL
         );
+        CREATE TABLE about AS SELECT \(version) AS version;
         """
     }
 

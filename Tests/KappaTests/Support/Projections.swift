@@ -46,6 +46,20 @@ struct ProjectionFixture: Sendable {
             """), on: client)
     }
 
+    /// The versions API with this test's runtime schema.
+    func versions(_ projections: [any Projection], configuration: ProjectionRuntime.Configuration? = nil) throws -> ProjectionVersions {
+        try ProjectionVersions(log: store, readModels: client, projections: projections,
+                               configuration: configuration ?? self.configuration(owner: "versions-\(UUID().uuidString.prefix(6))"), logger: testLogger)
+    }
+
+    /// Rows that differ between two schemas' `table` on `columns` (0: equal).
+    func difference(_ a: String, _ b: String, columns: String) async throws -> Int64 {
+        try await scalar(PostgresQuery(unsafeSQL: """
+            SELECT count(*) FROM ((SELECT \(columns) FROM \(a) EXCEPT ALL SELECT \(columns) FROM \(b))
+                            UNION ALL (SELECT \(columns) FROM \(b) EXCEPT ALL SELECT \(columns) FROM \(a))) d
+            """), on: client)
+    }
+
     /// Builds `projection` in-process, uninterrupted, through `position`: the reference to compare with.
     func buildReference(_ projection: any Projection, through position: LogPosition) async throws {
         let runtime = try runtime([projection], configuration: configuration(owner: "reference", batchSize: 1_000))
@@ -65,9 +79,9 @@ func withProjectionFixture(_ body: @Sendable (ProjectionFixture) async throws ->
             defer { group.cancelAll() }
             try await body(fixture)
         }
-        // Projection schemas live beside the log's; drop this test's.
+        // Projection schemas (versions and stable names) live beside the log's; drop this test's.
         for try await schema in try await client.query(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE \("%_\(suffix)_v%") OR nspname = \(fixture.runtimeSchema)", logger: testLogger
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE \("%_\(suffix)_v%") OR nspname LIKE \("%_\(suffix)") OR nspname = \(fixture.runtimeSchema)", logger: testLogger
         ).decode(String.self) {
             try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \"\(schema)\" CASCADE"), logger: testLogger)
         }

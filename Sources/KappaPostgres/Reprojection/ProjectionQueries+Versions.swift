@@ -1,0 +1,155 @@
+import Kappa
+import PostgresNIO
+
+/// The statements of versions, rebuilds and switches. Values are bound parameters; the only text
+/// put into SQL is validated and quoted identifiers.
+extension ProjectionQueries {
+    /// Serialises every change of a projection's versions (switch, drop, reset), across processes.
+    func lockVersions(_ name: String) -> PostgresQuery {
+        "SELECT pg_advisory_xact_lock(hashtext('kappa.versions.' || \(name)))"
+    }
+
+    typealias VersionRow = (Int32, String, String, Int64, Int64, Int64, String?, Int64?, Int64?, Int32?)
+
+    /// Every version of `name`: version, lifecycle, state, checkpoint, events applied, lease owner,
+    /// rebuild target and partitions. `FOR UPDATE` when `locking`.
+    func versions(_ name: String, locking: Bool = false) -> PostgresQuery {
+        """
+        SELECT version, lifecycle, state, checkpoint_xid::text::int8, checkpoint_position, events_applied,
+               CASE WHEN lease_expires_at > now() THEN lease_owner END,
+               rebuild_target_xid::text::int8, rebuild_target_position, rebuild_partitions
+        FROM \(unescaped: projections) WHERE name = \(name) ORDER BY version \(unescaped: locking ? "FOR UPDATE" : "")
+        """
+    }
+
+    func names() -> PostgresQuery {
+        "SELECT DISTINCT name FROM \(unescaped: projections) ORDER BY name"
+    }
+
+    /// Starts a bulk rebuild up to `target`, in `count` partitions that all start at `from`.
+    func startRebuild(_ key: LeaseKey, owner: String, token: Int64, target: LogPosition, partitions count: Int, from: LogPosition) -> PostgresQuery {
+        """
+        WITH started AS (
+            UPDATE \(unescaped: projections) SET rebuild_target_xid = \(String(target.transactionID))::xid8,
+                rebuild_target_position = \(target.globalPosition), rebuild_partitions = \(Int32(count)),
+                state = 'rebuilding', updated_at = now()
+            WHERE name = \(key.name) AND version = \(key.version) AND lease_owner = \(owner) AND lease_token = \(token)
+              AND lifecycle <> 'dropped'
+            RETURNING name, version)
+        INSERT INTO \(unescaped: partitions) (name, version, partition, checkpoint_xid, checkpoint_position)
+        SELECT s.name, s.version, p, \(String(from.transactionID))::xid8, \(from.globalPosition)
+        FROM started s, generate_series(0, \(Int32(count)) - 1) AS p
+        RETURNING 1
+        """
+    }
+
+    typealias PartitionRow = (Int32, Int64, Int64, Int64, Bool)
+
+    func partitionRows(_ key: LeaseKey) -> PostgresQuery {
+        """
+        SELECT partition, checkpoint_xid::text::int8, checkpoint_position, events_applied, done FROM \(unescaped: partitions)
+        WHERE name = \(key.name) AND version = \(key.version) ORDER BY partition
+        """
+    }
+
+    /// Moves a partition's checkpoint in the transaction of its writes, fenced by the version's lease
+    /// (held `FOR SHARE`, so a drop or reset waits for the batch). No row: the lease was lost.
+    func advancePartition(_ key: LeaseKey, partition: Int, owner: String, token: Int64, to position: LogPosition, covered: Int, done: Bool) -> PostgresQuery {
+        """
+        UPDATE \(unescaped: partitions) SET checkpoint_xid = \(String(position.transactionID))::xid8,
+            checkpoint_position = \(position.globalPosition), events_applied = events_applied + \(covered), done = \(done)
+        WHERE name = \(key.name) AND version = \(key.version) AND partition = \(Int32(partition))
+          AND EXISTS (SELECT 1 FROM \(unescaped: projections) WHERE name = \(key.name) AND version = \(key.version)
+                      AND lease_owner = \(owner) AND lease_token = \(token) AND lifecycle <> 'dropped' FOR SHARE)
+        RETURNING 1
+        """
+    }
+
+    /// Ends a rebuild: the version's checkpoint jumps to the target every partition reached.
+    func finishRebuild(_ key: LeaseKey, owner: String, token: Int64, target: LogPosition) -> PostgresQuery {
+        """
+        UPDATE \(unescaped: projections) SET checkpoint_xid = \(String(target.transactionID))::xid8,
+            checkpoint_position = \(target.globalPosition),
+            events_applied = events_applied + coalesce((SELECT sum(events_applied) FROM \(unescaped: partitions)
+                WHERE name = \(key.name) AND version = \(key.version)), 0),
+            rebuild_target_xid = NULL, rebuild_target_position = NULL, rebuild_partitions = NULL,
+            state = 'catching_up', updated_at = now()
+        WHERE name = \(key.name) AND version = \(key.version) AND lease_owner = \(owner) AND lease_token = \(token)
+          AND lifecycle <> 'dropped'
+        RETURNING 1
+        """
+    }
+
+    func deletePartitions(_ key: LeaseKey) -> PostgresQuery {
+        "DELETE FROM \(unescaped: partitions) WHERE name = \(key.name) AND version = \(key.version)"
+    }
+
+    /// A building version caught up: fenced, like every write of the lease holder.
+    func markCaughtUp(_ key: LeaseKey, owner: String, token: Int64) -> PostgresQuery {
+        """
+        UPDATE \(unescaped: projections) SET lifecycle = 'caught_up', updated_at = now()
+        WHERE name = \(key.name) AND version = \(key.version) AND lease_owner = \(owner) AND lease_token = \(token)
+          AND lifecycle = 'building'
+        RETURNING 1
+        """
+    }
+
+    /// Starts a version again from the first event (a rebuild from scratch): its schema is recreated
+    /// by the caller in the same transaction.
+    func resetVersion(_ id: ProjectionID, owner: String, token: Int64) -> PostgresQuery {
+        """
+        UPDATE \(unescaped: projections) SET lifecycle = 'building', state = 'catching_up', checkpoint_xid = '0',
+            checkpoint_position = 0, events_applied = 0, rebuild_target_xid = NULL, rebuild_target_position = NULL,
+            rebuild_partitions = NULL, promoted_at = NULL, retired_at = NULL, failed_position = NULL, failed_event_id = NULL,
+            failed_event_type = NULL, failed_error = NULL, updated_at = now()
+        WHERE name = \(id.name) AND version = \(id.version) AND lease_owner = \(owner) AND lease_token = \(token)
+        RETURNING 1
+        """
+    }
+
+    func deleteDeadLetters(_ id: ProjectionID) -> PostgresQuery {
+        "DELETE FROM \(unescaped: deadLetters) WHERE projection = \(id.name) AND version = \(id.version)"
+    }
+
+    func setLifecycle(_ name: String, version: Int, to lifecycle: String) -> PostgresQuery {
+        """
+        UPDATE \(unescaped: projections) SET lifecycle = \(lifecycle), updated_at = now(),
+            promoted_at = CASE WHEN \(lifecycle) = 'active' THEN now() ELSE promoted_at END,
+            retired_at = CASE WHEN \(lifecycle) = 'retired' THEN now() WHEN \(lifecycle) = 'active' THEN NULL ELSE retired_at END
+        WHERE name = \(name) AND version = \(Int32(version))
+        """
+    }
+
+    /// Drops a version: it can never be taken again (the token moves, so its holder's next write fails).
+    func markDropped(_ name: String, version: Int) -> PostgresQuery {
+        """
+        UPDATE \(unescaped: projections) SET lifecycle = 'dropped', lease_owner = NULL, lease_expires_at = NULL,
+            lease_token = lease_token + 1, updated_at = now()
+        WHERE name = \(name) AND version = \(Int32(version))
+        """
+    }
+
+    /// A dropped version may be taken again, to be rebuilt from scratch.
+    func undrop(_ id: ProjectionID) -> PostgresQuery {
+        "UPDATE \(unescaped: projections) SET lifecycle = 'building', updated_at = now() WHERE name = \(id.name) AND version = \(id.version) AND lifecycle = 'dropped'"
+    }
+
+    func recordSwitch(_ name: String, from: Int?, to: Int, kind: String) -> PostgresQuery {
+        "INSERT INTO \(unescaped: switches) (name, from_version, to_version, kind) VALUES (\(name), \(from.map(Int32.init)), \(Int32(to)), \(kind))"
+    }
+
+    /// The relations of a schema that readers see through stable names, and the views already there.
+    func relations(in schema: String, kinds: [String]) -> PostgresQuery {
+        """
+        SELECT c.relname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = \(schema) AND c.relkind::text = ANY(\(kinds)) ORDER BY c.relname
+        """
+    }
+
+    func unloggedTables(in schema: String) -> PostgresQuery {
+        """
+        SELECT c.relname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = \(schema) AND c.relkind = 'r' AND c.relpersistence = 'u' ORDER BY c.relname
+        """
+    }
+}

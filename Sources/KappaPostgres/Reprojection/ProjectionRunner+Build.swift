@@ -1,0 +1,72 @@
+import Kappa
+import Logging
+import PostgresNIO
+
+extension ProjectionRunner {
+    /// This version's row, as the read-model database has it now.
+    func versionRow() async throws -> ProjectionVersion? {
+        try await ProjectionVersions(core: core, projections: []).versions(of: id.name).first { $0.version == id.version }
+    }
+
+    func isBuilding(_ lease: Lease) async throws -> Bool {
+        try await versionRow()?.lifecycle == .building
+    }
+
+    /// A building version rebuilds in bulk when a rebuild is under way, or when it is at least
+    /// ``ProjectionRuntime/Configuration/rebuildThreshold`` events behind the log.
+    func shouldRebuild(_ lease: Lease) async throws -> Bool {
+        if try await versionRow()?.rebuildTarget != nil { return true }
+        let threshold = max(1, core.configuration.rebuildThreshold)
+        return try await core.log.countEvents(after: lease.checkpoint, limit: threshold) >= threshold
+    }
+
+    /// A building version reached the head for the first time: its secondary indexes are created,
+    /// unlogged tables made logged and statistics gathered, and it becomes `caught_up` — then it is
+    /// promoted when nothing serves the projection yet, or when the runtime promotes automatically.
+    func finishBuilding(_ lease: Lease) async throws {
+        let queries = core.queries, id = self.id, logger = self.logger, indexSQL = projection.indexSQL
+        let started = ContinuousClock.now
+        try await core.withReadModelTransaction { connection in
+            var marked = false
+            for try await _ in try await connection.query(queries.markCaughtUp(lease.key, owner: lease.owner, token: lease.token), logger: logger) {
+                marked = true
+            }
+            guard marked else { return }
+            if !indexSQL.isEmpty {
+                do {
+                    try await connection.runScript(indexSQL, in: id.schema, logger: logger)
+                } catch {
+                    throw ProjectionError(.setupFailed, projection: id.name, version: id.version,
+                                          message: "indexSQL failed: \(String(reflecting: error))")
+                }
+            }
+            for table in try await connection.unloggedTables(in: id.schema.name, queries: queries, logger: logger) {
+                try await connection.run("ALTER TABLE \(unescaped: id.schema.quoted).\(unescaped: SQLIdentifier.quote(catalogName: table)) SET LOGGED", logger: logger)
+            }
+            for table in try await StableNames.relations(in: id.schema.name, kinds: ["r", "p", "m"], on: connection, queries: queries, logger: logger) {
+                try await connection.run("ANALYZE \(unescaped: id.schema.quoted).\(unescaped: SQLIdentifier.quote(catalogName: table))", logger: logger)
+            }
+        }
+        logger.info("projection version caught up with the log", metadata: [
+            "kappa.position": "\(lease.checkpoint)", "kappa.finish_duration": "\(ContinuousClock.now - started)",
+        ])
+        let versions = ProjectionVersions(core: core, projections: [])
+        let active = try await versions.activeVersion(of: id.name)
+        guard active == nil || (core.configuration.promoteWhenCaughtUp && active! < id.version) else { return }
+        do {
+            try await versions.promote(id.name, version: id.version)
+        } catch let error as ProjectionError {
+            logger.warning("could not promote the caught-up version", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+extension PostgresConnection {
+    func unloggedTables(in schema: String, queries: ProjectionQueries, logger: Logger) async throws -> [String] {
+        var names: [String] = []
+        for try await name in try await query(queries.unloggedTables(in: schema), logger: logger).decode(String.self) {
+            names.append(name)
+        }
+        return names
+    }
+}

@@ -1,0 +1,50 @@
+import Kappa
+
+/// One version of a projection, as the read-model database records it.
+public struct ProjectionVersion: Sendable, Hashable {
+    /// Where a version is in its life: building → caught up → active → retired → dropped.
+    /// A rollback makes a retired version active again.
+    public enum Lifecycle: String, Sendable, Hashable, CustomStringConvertible {
+        /// Replaying the log (in bulk while far behind), not yet serving.
+        case building
+        /// Has reached the log's head once and follows it; can be promoted.
+        case caughtUp = "caught_up"
+        /// What the stable names point at.
+        case active
+        /// Was active; still follows the log, so it can be rolled back to, until dropped.
+        case retired
+        /// Its schema is gone; a rebuild brings it back.
+        case dropped
+
+        public var description: String { rawValue }
+    }
+
+    public var name: String
+    public var version: Int
+    public var lifecycle: Lifecycle
+    /// The runner's state: rebuilding, catching up, live, stopped or failed.
+    public var state: String
+    /// The last event applied (during a bulk rebuild: where the rebuild started).
+    public var checkpoint: LogPosition
+    public var eventsApplied: Int64
+    /// The runtime holding the version's lease, while the lease is current.
+    public var leaseOwner: String?
+    /// A bulk rebuild in progress: the position every partition is applying the log up to, and how many partitions.
+    public var rebuildTarget: LogPosition?
+    public var rebuildPartitions: Int?
+
+    init(name: String, row: ProjectionQueries.VersionRow) {
+        let (version, lifecycle, state, transaction, position, applied, owner, targetTransaction, targetPosition, partitions) = row
+        self.name = name
+        self.version = Int(version)
+        self.lifecycle = Lifecycle(rawValue: lifecycle) ?? .building
+        self.state = state
+        self.checkpoint = LogPosition(transactionID: UInt64(transaction), globalPosition: position)
+        self.eventsApplied = applied
+        self.leaseOwner = owner
+        if let targetTransaction, let targetPosition {
+            self.rebuildTarget = LogPosition(transactionID: UInt64(targetTransaction), globalPosition: targetPosition)
+        }
+        self.rebuildPartitions = partitions.map(Int.init)
+    }
+}

@@ -1,0 +1,53 @@
+import Logging
+import PostgresNIO
+
+extension ProjectionVersions {
+    /// One switch of the stable names, in one durable transaction: the versions are locked, `choose`
+    /// checks them and names the target (and the active version it replaces), lifecycles change, the
+    /// views are replaced and the switch is recorded. A switch that meets a reader's lock gives way
+    /// (short lock timeout) and tries again, so readers are never the ones to fail.
+    /// - Returns: the version made active.
+    @discardableResult
+    func switchStableNames(
+        _ name: String, kind: String,
+        choose: @escaping @Sendable ([ProjectionVersion]) async throws -> (target: Int, previous: Int?)
+    ) async throws -> Int {
+        let queries = core.queries, logger = core.logger
+        var backoff = Backoff(initial: .milliseconds(20), maximum: .seconds(1))
+        for attempt in 1... {
+            do {
+                let (target, previous) = try await durableTransaction { connection in
+                    try await connection.run("SET LOCAL lock_timeout TO '500ms'", logger: logger)
+                    try await connection.run(queries.lockVersions(name), logger: logger)
+                    let rows = try await Self.rows(name, on: connection, queries: queries, logger: logger)
+                    let (target, previous) = try await choose(rows)
+                    if let previous { try await connection.run(queries.setLifecycle(name, version: previous, to: "retired"), logger: logger) }
+                    try await connection.run(queries.setLifecycle(name, version: target, to: "active"), logger: logger)
+                    try await StableNames.point(at: ProjectionID(name: name, version: target), on: connection, queries: queries, logger: logger)
+                    try await connection.run(queries.recordSwitch(name, from: previous, to: target, kind: kind), logger: logger)
+                    return (target, previous)
+                }
+                logger.notice("switched the stable names", metadata: [
+                    "kappa.projection": "\(name)", "kappa.version": "\(target)", "kappa.previous_version": "\(previous.map(String.init) ?? "none")",
+                    "kappa.switch": "\(kind)",
+                ])
+                return target
+            } catch let error as PSQLError where ["55P03", "40P01"].contains(error.serverInfo?[.sqlState]) && attempt < 50 {
+                logger.debug("a switch met a reader's lock; trying again", metadata: ["kappa.projection": "\(name)"])
+                try await Task.sleep(for: backoff.next())
+            }
+        }
+        fatalError("unreachable")
+    }
+
+    /// A read-model transaction whose commit waits for the disk: switches and drops must not be undone.
+    func durableTransaction<R: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
+        do {
+            return try await core.readModels.withTransaction(logger: core.logger) { connection in
+                try await body(connection)
+            }
+        } catch let error as PostgresTransactionError {
+            throw error.cause { $0 }
+        }
+    }
+}

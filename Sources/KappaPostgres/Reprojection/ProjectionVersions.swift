@@ -1,0 +1,169 @@
+import Kappa
+import Logging
+import PostgresNIO
+
+/// Operates a projection's versions: lists them, rebuilds one, compares two, promotes one to serve
+/// the stable names, rolls back, drops a retired one. Every refusal is a ``ProjectionError`` that
+/// says why, with nothing changed.
+///
+/// Get one from a runtime (``ProjectionRuntime/versions``), or build one for a command-line tool
+/// with the same projections the service registers:
+/// ```swift
+/// let versions = try ProjectionVersions(log: store, readModels: client, projections: [CartSummaryV1(), CartSummaryV2()], logger: logger)
+/// try await versions.promote("cart_summary", version: 2)
+/// ```
+public struct ProjectionVersions: Sendable {
+    let core: RuntimeCore
+    let projections: [any Projection]
+
+    public init(
+        log: PostgresEventStore, readModels: PostgresClient, projections: [any Projection],
+        configuration: ProjectionRuntime.Configuration = .init(), logger: Logger
+    ) throws {
+        for projection in projections { _ = try ProjectionID(name: projection.name, version: projection.version) }
+        self.init(core: try RuntimeCore(log: log, readModels: readModels, notifier: nil, configuration: configuration, logger: logger),
+                  projections: projections)
+    }
+
+    init(core: RuntimeCore, projections: [any Projection]) {
+        self.core = core
+        self.projections = projections
+    }
+
+    /// Creates or updates the runtime's tables (idempotent).
+    public func migrate() async throws {
+        try await Migrator(client: core.readModels, schema: core.configuration.schema, logger: core.logger)
+            .migrate(Migration.projectionRuntime)
+    }
+
+    /// The names of every projection with a version in the read-model database.
+    public func names() async throws -> [String] {
+        var names: [String] = []
+        for try await name in try await core.readModels.query(core.queries.names(), logger: core.logger).decode(String.self) {
+            names.append(name)
+        }
+        return names
+    }
+
+    /// Every version of `name` the read-model database knows, lowest first.
+    public func versions(of name: String) async throws -> [ProjectionVersion] {
+        var result: [ProjectionVersion] = []
+        for try await row in try await core.readModels.query(core.queries.versions(name), logger: core.logger).decode(ProjectionQueries.VersionRow.self) {
+            result.append(ProjectionVersion(name: name, row: row))
+        }
+        return result
+    }
+
+    /// The version the stable names point at, if any.
+    public func activeVersion(of name: String) async throws -> Int? {
+        try await versions(of: name).first { $0.lifecycle == .active }?.version
+    }
+
+    /// Events in the log after `version`'s checkpoint, counting no further than `limit`.
+    func lag(of version: ProjectionVersion, limit: Int) async throws -> Int {
+        try await core.log.countEvents(after: version.checkpoint, limit: limit)
+    }
+
+    /// Points the stable names at `version`, retiring the active version (which keeps following the
+    /// log, for a rollback). One transaction: readers see the old version or the new one, never both.
+    ///
+    /// - Throws: ``ProjectionError`` — `unknownVersion`, `versionDropped`, `alreadyActive`,
+    ///   `versionBelowActive` (use ``rollback(_:)``), `notCaughtUp` (still building, failed, or more than
+    ///   ``ProjectionRuntime/Configuration/maximumPromotionLag`` events behind).
+    public func promote(_ name: String, version: Int) async throws {
+        _ = try ProjectionID(name: name, version: version)
+        try await switchStableNames(name, kind: "promote") { rows in
+            guard let target = rows.first(where: { $0.version == version }) else {
+                throw ProjectionError(.unknownVersion, projection: name, version: version, message: "no such version is registered; rebuild it first")
+            }
+            let active = rows.first { $0.lifecycle == .active }
+            if active?.version == version {
+                throw ProjectionError(.alreadyActive, projection: name, version: version, message: "is already the active version")
+            }
+            if let active, version < active.version {
+                throw ProjectionError(.versionBelowActive, projection: name, version: version,
+                                      message: "is lower than the active version \(active.version); use rollback to go back")
+            }
+            try await requireServable(target)
+            return (version, active?.version)
+        }
+    }
+
+    /// Points the stable names back at the highest retired version below the active one, which
+    /// becomes active again; the version rolled back from is retired (and keeps following the log).
+    /// - Returns: the version now active.
+    /// - Throws: ``ProjectionError`` — `noPreviousVersion`, `notCaughtUp`.
+    @discardableResult
+    public func rollback(_ name: String) async throws -> Int {
+        _ = try ProjectionID(name: name, version: 1)
+        return try await switchStableNames(name, kind: "rollback") { rows in
+            guard let active = rows.first(where: { $0.lifecycle == .active }) else {
+                throw ProjectionError(.noPreviousVersion, projection: name, message: "no version is active, so there is nothing to roll back")
+            }
+            guard let target = rows.filter({ $0.lifecycle == .retired && $0.version < active.version }).max(by: { $0.version < $1.version }) else {
+                throw ProjectionError(.noPreviousVersion, projection: name, version: active.version,
+                                      message: "no retired version below the active one is left to roll back to")
+            }
+            try await requireServable(target)
+            return (target.version, active.version)
+        }
+    }
+
+    /// Drops a retired version: its schema and rows go; the version cannot be run again until it is rebuilt.
+    /// - Throws: ``ProjectionError`` — `unknownVersion`, `versionIsActive`, `notRetired`, `versionDropped`.
+    public func drop(_ name: String, version: Int) async throws {
+        let id = try ProjectionID(name: name, version: version)
+        let queries = core.queries, logger = core.logger
+        try await durableTransaction { connection in
+            try await connection.run(queries.lockVersions(name), logger: logger)
+            let rows = try await Self.rows(name, on: connection, queries: queries, logger: logger)
+            guard let target = rows.first(where: { $0.version == version }) else {
+                throw ProjectionError(.unknownVersion, projection: name, version: version, message: "no such version is registered")
+            }
+            switch target.lifecycle {
+            case .retired: break
+            case .active:
+                throw ProjectionError(.versionIsActive, projection: name, version: version,
+                                      message: "is the active version; promote another version or roll back first")
+            case .dropped:
+                throw ProjectionError(.versionDropped, projection: name, version: version, message: "was dropped already")
+            case .building, .caughtUp:
+                throw ProjectionError(.notRetired, projection: name, version: version,
+                                      message: "is \(target.lifecycle), not retired; only a version that was active and was replaced can be dropped")
+            }
+            try await connection.run(queries.markDropped(name, version: version), logger: logger)
+            try await connection.run(queries.deletePartitions(LeaseKey(name: name, version: version)), logger: logger)
+            try await connection.run("DROP SCHEMA IF EXISTS \(unescaped: id.schema.quoted) CASCADE", logger: logger)
+        }
+        core.logger.notice("dropped a retired projection version", metadata: ["kappa.projection": "\(name)", "kappa.version": "\(version)"])
+    }
+
+    /// Refuses a version that cannot serve: building, failed, dropped, or lagging.
+    private func requireServable(_ target: ProjectionVersion) async throws {
+        switch target.lifecycle {
+        case .dropped:
+            throw ProjectionError(.versionDropped, projection: target.name, version: target.version, message: "was dropped; rebuild it first")
+        case .building:
+            throw ProjectionError(.notCaughtUp, projection: target.name, version: target.version,
+                                  message: "is still building (at \(target.checkpoint)); wait until it has caught up")
+        default: break
+        }
+        if target.state == "failed" {
+            throw ProjectionError(.notCaughtUp, projection: target.name, version: target.version, message: "has failed on a poison event; see its status")
+        }
+        let allowed = core.configuration.maximumPromotionLag
+        let lag = try await lag(of: target, limit: allowed + 1)
+        if lag > allowed {
+            throw ProjectionError(.notCaughtUp, projection: target.name, version: target.version,
+                                  message: "is more than \(allowed) events behind the log (maximumPromotionLag); wait until it catches up")
+        }
+    }
+
+    static func rows(_ name: String, on connection: PostgresConnection, queries: ProjectionQueries, logger: Logger) async throws -> [ProjectionVersion] {
+        var rows: [ProjectionVersion] = []
+        for try await row in try await connection.query(queries.versions(name, locking: true), logger: logger).decode(ProjectionQueries.VersionRow.self) {
+            rows.append(ProjectionVersion(name: name, row: row))
+        }
+        return rows
+    }
+}

@@ -1,0 +1,28 @@
+/// How far a bulk rebuild has come: reported while it runs, for progress bars and logs.
+public struct RebuildProgress: Sendable, Hashable {
+    public var projection: String
+    public var version: Int
+    /// Events of the rebuild's range applied so far (including before a resumed rebuild's restart).
+    public var eventsDone: Int
+    /// Events between where the rebuild started and the head it rebuilds up to.
+    public var eventsTotal: Int
+    /// Events applied since this process started on the rebuild.
+    public var eventsThisRun: Int
+    /// Time since this process started on the rebuild.
+    public var elapsed: Duration
+    /// Workers (partitions of the streams) applying the log.
+    public var partitions: Int
+
+    /// Events per second in this process.
+    public var eventsPerSecond: Double {
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return seconds > 0 ? Double(eventsThisRun) / seconds : 0
+    }
+
+    /// Estimated time to the end at the current rate, if there is a rate.
+    public var remaining: Duration? {
+        let rate = eventsPerSecond
+        guard rate > 0, eventsTotal >= eventsDone else { return nil }
+        return .milliseconds(Int64(Double(eventsTotal - eventsDone) / rate * 1000))
+    }
+}

@@ -1,0 +1,140 @@
+import Kappa
+import Logging
+import PostgresNIO
+
+/// One partition of a bulk rebuild: reads its streams' events up to the target in large pages (the
+/// next page read while this one is applied) and applies each page in one transaction that first
+/// moves the partition's checkpoint, fenced by the version's lease.
+struct RebuildWorker: Sendable {
+    let rebuilder: Rebuilder
+    let lease: Lease
+    let partition: Int
+    let partitions: Int
+    let target: LogPosition
+    let counter: ProgressCounter
+
+    var core: RuntimeCore { rebuilder.core }
+    var runner: ProjectionRunner { rebuilder.runner }
+
+    func run(from start: LogPosition) async throws {
+        let batchSize = max(1, core.configuration.rebuildBatchSize)
+        let log = core.log, partition = self.partition, partitions = self.partitions, target = self.target
+        var checkpoint = start
+        var backoff = Backoff(initial: core.configuration.initialBackoff, maximum: core.configuration.maximumBackoff)
+        var prefetched: [RecordedEvent]?
+        while !core.isStopping && !Task.isCancelled {
+            let events: [RecordedEvent]
+            do {
+                if let page = prefetched {
+                    events = page
+                    prefetched = nil
+                } else {
+                    events = try await log.readLog(after: checkpoint, through: target, partition: partition, of: partitions, limit: batchSize)
+                }
+                if events.isEmpty {
+                    try await commit([], through: checkpoint, done: true)
+                    return
+                }
+            } catch where isTransient(error) {
+                try await Task.sleep(for: backoff.next())
+                continue
+            }
+            let last = events[events.count - 1].position
+            // Read the next page while this one is applied; always await it (see ProjectionRunner).
+            async let next = events.count == batchSize
+                ? log.readLog(after: last, through: target, partition: partition, of: partitions, limit: batchSize) : []
+            let outcome: Result<Void, any Error>
+            do {
+                outcome = .success(try await applyIsolatingPoison(events))
+            } catch {
+                outcome = .failure(error)
+            }
+            let page = try? await next
+            do {
+                try outcome.get()
+            } catch where isTransient(error) {
+                runner.logger.debug("rebuild batch failed; retrying", metadata: ["error": "\(String(reflecting: error))", "kappa.partition": "\(partition)"])
+                try await Task.sleep(for: backoff.next())
+                continue
+            }
+            backoff.reset()
+            checkpoint = last
+            counter.add(events.count)
+            // A short page was the partition's last; after a full one, `nil` (the read failed) reads again.
+            prefetched = events.count < batchSize ? [] : page
+        }
+    }
+
+    /// Applies a page; when the handler rejects it, applies its events one by one to find the poison
+    /// event and deal with it by the projection's policy.
+    private func applyIsolatingPoison(_ events: [RecordedEvent]) async throws {
+        do {
+            try await commit(events, through: events[events.count - 1].position, done: false)
+            return
+        } catch let failure as HandlerFailure where !isTransient(failure) {
+            if events.count == 1 { return try await poison(events[0], failure.underlying) }
+        }
+        for event in events {
+            do {
+                try await commit([event], through: event.position, done: false)
+            } catch let failure as HandlerFailure where !isTransient(failure) {
+                try await poison(event, failure.underlying)
+            }
+        }
+    }
+
+    /// One transaction: the partition's fenced checkpoint first (so a lost lease writes nothing), then the handler.
+    private func commit(_ events: [RecordedEvent], through position: LogPosition, done: Bool) async throws {
+        let wanted = runner.projection.eventTypes
+        let relevant = wanted.map { types in events.filter { types.contains($0.eventType) } } ?? events
+        let queries = core.queries, lease = self.lease, key = runner.key, partition = self.partition
+        let projection = runner.projection, id = runner.id, logger = runner.logger
+        try await core.withReadModelTransaction { connection in
+            var moved = false
+            for try await _ in try await connection.query(queries.advancePartition(
+                key, partition: partition, owner: lease.owner, token: lease.token, to: position, covered: events.count, done: done), logger: logger) {
+                moved = true
+            }
+            if !moved { throw LeaseLost() }
+            guard !relevant.isEmpty else { return }
+            let context = ProjectionContext(connection: connection, schema: id.schema.quoted, projection: id.name,
+                                            version: id.version, isRebuilding: true, logger: logger)
+            do {
+                try await projection.apply(relevant, in: context)
+            } catch {
+                throw HandlerFailure(event: relevant.count == 1 ? relevant[0] : nil, underlying: error)
+            }
+        }
+        runner.eventsCounter.increment(by: events.count)
+    }
+
+    private func poison(_ event: RecordedEvent, _ error: any Error) async throws {
+        let id = runner.id, queries = core.queries, lease = self.lease, key = runner.key, partition = self.partition
+        let message = ProjectionError(.handlerFailed, projection: id.name, version: id.version, eventType: event.eventType,
+                                      position: event.position, message: String(reflecting: error)).description
+        var logger = runner.logger
+        logger[metadataKey: "kappa.position"] = "\(event.position)"
+        logger[metadataKey: "kappa.event_type"] = "\(event.eventType)"
+        logger[metadataKey: "kappa.partition"] = "\(partition)"
+        let eventLogger = logger
+        switch runner.policy {
+        case .stop:
+            try await core.withReadModelTransaction { connection in
+                try await connection.run(queries.markFailed(id, owner: lease.owner, token: lease.token, event: event, error: message), logger: eventLogger)
+            }
+            logger.error("rebuild stopped on an event the handler rejects", metadata: ["error": "\(message)"])
+            throw Rebuilder.Stopped()
+        case .deadLetter:
+            try await core.withReadModelTransaction { connection in
+                var moved = false
+                for try await _ in try await connection.query(queries.advancePartition(
+                    key, partition: partition, owner: lease.owner, token: lease.token, to: event.position, covered: 0, done: false), logger: eventLogger) {
+                    moved = true
+                }
+                if !moved { throw LeaseLost() }
+                try await connection.run(queries.recordDeadLetter(id, event: event, error: message), logger: eventLogger)
+            }
+            logger.error("event moved to the dead-letter table", metadata: ["error": "\(message)"])
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import Logging
+import PostgresNIO
+
+/// A projection's stable names: one view per table of the active version, in a schema named after
+/// the projection (`cart_summary.carts` → `cart_summary_v2.carts`). Applications query these.
+///
+/// The schema belongs to Kappa: a switch drops every view in it and creates the new version's.
+/// Because DDL is transactional in PostgreSQL, a reader sees all of the old views or all of the new
+/// ones; a query that arrives during the switch waits for its lock (at most the switch's lock
+/// timeout) and then reads the new version.
+enum StableNames {
+    /// Points the stable names of `id.name` at `id`'s tables, inside the caller's transaction.
+    static func point(at id: ProjectionID, on connection: PostgresConnection, queries: ProjectionQueries, logger: Logger) async throws {
+        let serving = id.serving.quoted
+        try await connection.run("CREATE SCHEMA IF NOT EXISTS \(unescaped: serving)", logger: logger)
+        let views = try await relations(in: id.serving.name, kinds: ["v"], on: connection, queries: queries, logger: logger)
+        if !views.isEmpty {
+            // Every lock at once, in name order, before anything changes.
+            let list = views.map { "\(serving).\(SQLIdentifier.quote(catalogName: $0))" }.joined(separator: ", ")
+            try await connection.run("LOCK TABLE \(unescaped: list) IN ACCESS EXCLUSIVE MODE", logger: logger)
+            for view in views {
+                try await connection.run("DROP VIEW \(unescaped: serving).\(unescaped: SQLIdentifier.quote(catalogName: view))", logger: logger)
+            }
+        }
+        let tables = try await relations(in: id.schema.name, kinds: ["r", "p", "v", "m"], on: connection, queries: queries, logger: logger)
+        for table in tables {
+            let quoted = SQLIdentifier.quote(catalogName: table)
+            try await connection.run(
+                "CREATE VIEW \(unescaped: serving).\(unescaped: quoted) AS SELECT * FROM \(unescaped: id.schema.quoted).\(unescaped: quoted)",
+                logger: logger)
+        }
+    }
+
+    /// Removes the stable names (when no version is active any more).
+    static func remove(_ id: ProjectionID, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.run("DROP SCHEMA IF EXISTS \(unescaped: id.serving.quoted) CASCADE", logger: logger)
+    }
+
+    static func relations(in schema: String, kinds: [String], on connection: PostgresConnection, queries: ProjectionQueries, logger: Logger) async throws -> [String] {
+        var names: [String] = []
+        for try await name in try await connection.query(queries.relations(in: schema, kinds: kinds), logger: logger).decode(String.self) {
+            names.append(name)
+        }
+        return names
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import Kappa
+import KappaFixtures
+import KappaPostgres
+import KappaTesting
+import PostgresNIO
+import Testing
+
+@Suite("Migration by replay", .serialized)
+struct ReprojectionTests {
+    /// What one reader saw: the version `about` says, and whether the carts rows have v2's column.
+    struct Answer: Sendable { let version: Int32; let hasV2Column: Bool }
+
+    @Test func zeroDowntimeThroughRebuildPromoteAndRollback() async throws {
+        try await withProjectionFixture { f in
+            let name = f.name("carts")
+            let seeded = try await CartEvents.seed(f.store, carts: 60, eventsPerCart: 25)
+            var configuration = f.configuration(owner: "service")
+            configuration.rebuildThreshold = 200
+            configuration.rebuildBatchSize = 250
+            configuration.rebuildWorkers = 3
+            let v1 = CartSummaryProjection(name: name, version: 1), v2 = CartSummaryV2Projection(name: name)
+            let first = try f.runtime([v1], configuration: configuration)
+            try await withRunning(first) {
+                try await first.waitUntil(name, hasPassed: seeded, timeout: .seconds(30))
+                try await eventually("v1 is active") { try await first.versions.activeVersion(of: name) == 1 }
+            }
+            // Readers query the stable names the whole time; a writer keeps appending.
+            let answers = Locked<[Answer]>([]), failures = Locked<[String]>([]), stop = Locked(false)
+            let runtime = try f.runtime([v1, v2], configuration: configuration)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        while !stop.withLock({ $0 }) {
+                            do {
+                                let query = PostgresQuery(unsafeSQL: "SELECT a.version, to_jsonb(c)::text FROM \(name).about a, \(name).carts c ORDER BY c.cart_id LIMIT 5")
+                                var rows: [(Int32, String)] = []
+                                for try await row in try await f.client.query(query, logger: testLogger).decode((Int32, String).self) { rows.append(row) }
+                                let seen = rows.map { Answer(version: $0.0, hasV2Column: $0.1.contains("\"items_added\"")) }
+                                answers.withLock { $0.append(contentsOf: seen) }
+                            } catch {
+                                failures.withLock { $0.append(String(reflecting: error)) }
+                            }
+                        }
+                    }
+                }
+                group.addTask {
+                    var cart = 1_000
+                    while !stop.withLock({ $0 }) {
+                        _ = try await f.store.append([CartEvents.added(cart: cart), CartEvents.checkedOut(cart: cart)], to: StreamID("cart-\(cart)"), expectedVersion: .noStream)
+                        cart += 1
+                        try await Task.sleep(for: .milliseconds(5))
+                    }
+                }
+                try await withRunning(runtime) {
+                    try await eventually("v2 is built in bulk and caught up", timeout: .seconds(60)) {
+                        try await runtime.versions.versions(of: name).first { $0.version == 2 }?.lifecycle == .caughtUp
+                    }
+                    let comparison = try await runtime.versions.compare(name, old: 1, new: 2, ignoring: ["written_by", "version"])
+                    #expect(comparison.samePosition)
+                    #expect(comparison.differingRows == 0)
+                    #expect(comparison.tablesOnlyInNew == ["product_sales"])
+                    #expect(comparison.tables.first { $0.name == "carts" }?.columnsOnlyInNew == ["items_added"])
+                    try await runtime.versions.promote(name, version: 2)
+                    try await eventually("readers see v2") { answers.withLock { $0.last?.version == 2 } }
+                    #expect(try await runtime.versions.rollback(name) == 1)
+                    try await eventually("readers see v1 again") { answers.withLock { $0.last?.version == 1 } }
+                    try await runtime.versions.promote(name, version: 2)
+                    try await eventually("readers see v2 again") { answers.withLock { $0.last?.version == 2 } }
+                    let head = try await f.store.head()
+                    try await runtime.waitUntil(name, version: 1, hasPassed: head, timeout: .seconds(30))
+                }
+                stop.withLock { $0 = true }
+                try await group.waitForAll()
+            }
+            #expect(failures.withLock { $0 } == [])
+            let seen = answers.withLock { $0 }
+            #expect(seen.count > 100)
+            #expect(Set(seen.map(\.version)) == [1, 2])
+            // Every answer entirely one version: v1's `about` with v1's columns, v2's with v2's.
+            #expect(seen.allSatisfy { ($0.version == 2) == $0.hasV2Column })
+            // v1, retired, kept following the log for a rollback.
+            let v1Row = try #require(try await runtime.versions.versions(of: name).first { $0.version == 1 })
+            #expect(v1Row.lifecycle == .retired)
+            let switches = try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(f.runtimeSchema).switches WHERE name = '\(name)'"), on: f.client)
+            #expect(switches == 4)   // v1 first, promote, rollback, promote
+        }
+    }
+
+    @Test func bulkAndParallelRebuildsEqualLiveProcessing() async throws {
+        try await withProjectionFixture { f in
+            let head = try await CartEvents.seed(f.store, carts: 120, eventsPerCart: 30)
+            // The horizon is cluster-wide: other tests' open transactions can hold it back for a moment.
+            try await eventually("the horizon passed the seed") { try await f.store.head() >= head }
+            // Live, batch by batch from the first event: the reference.
+            var live = f.configuration(owner: "live")
+            live.rebuildThreshold = .max
+            let reference = CartSummaryV2Projection(name: f.name("live"))
+            let liveRuntime = try f.runtime([reference], configuration: live)
+            try await withRunning(liveRuntime) { try await liveRuntime.waitUntil(reference.name, hasPassed: head, timeout: .seconds(60)) }
+            for workers in [1, 4] {
+                var configuration = f.configuration(owner: "bulk-\(workers)")
+                configuration.rebuildThreshold = 1
+                configuration.rebuildBatchSize = 300
+                configuration.rebuildWorkers = workers
+                let bulk = CartSummaryV2Projection(name: f.name("bulk\(workers)"))
+                let partitions = Locked(Set<Int>())
+                try await f.versions([bulk], configuration: configuration).rebuild(bulk.name, version: 2) { progress in
+                    partitions.withLock { _ = $0.insert(progress.partitions) }
+                }
+                #expect(partitions.withLock { $0 } == [workers])
+                let columns = "cart_id, items, total_cents, checked_out, events, items_added"
+                #expect(try await f.difference("\(reference.name)_v2.carts", "\(bulk.name)_v2.carts", columns: columns) == 0)
+                #expect(try await f.difference("\(reference.name)_v2.product_sales", "\(bulk.name)_v2.product_sales", columns: "sku, units") == 0)
+                #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(bulk.name)_v2.carts"), on: f.client) == 120)
+                // Built in bulk: loaded unlogged, made logged, indexed after the load, and nothing left behind.
+                let unlogged = try await scalar(PostgresQuery(unsafeSQL: """
+                    SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = '\(bulk.name)_v2' AND c.relpersistence = 'u'
+                    """), on: f.client)
+                #expect(unlogged == 0)
+                let index = try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM pg_indexes WHERE schemaname = '\(bulk.name)_v2' AND indexname = 'carts_checked_out'"), on: f.client)
+                #expect(index == 1)
+                let leftovers = try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(f.runtimeSchema).rebuild_partitions"), on: f.client)
+                #expect(leftovers == 0)
+                let row = try #require(try await f.versions([]).versions(of: bulk.name).first)
+                #expect(row.checkpoint == head)
+                #expect(row.lifecycle == .active)   // the first version of a name serves once caught up
+                #expect(row.eventsApplied == 120 * 30)
+            }
+        }
+    }
+}
