@@ -5,15 +5,21 @@ import KappaPostgres
 import Logging
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
-// A projector process for the crash and lease tests: runs CartSummaryProjection until SIGTERM/SIGINT
-// (graceful) or SIGKILL. Connects with the PG* variables.
-//   kappa-fixture-projector LOG_SCHEMA RUNTIME_SCHEMA OWNER BATCH_SIZE LEASE_MS DELAY_MS
+// A projector process for the crash and lease tests. Connects with the PG* variables.
+//   kappa-fixture-projector LOG_SCHEMA RUNTIME_SCHEMA OWNER BATCH_SIZE LEASE_MS DELAY_MS [MODE [NAME]]
+// MODE `run` (default): runs CartSummaryProjection until SIGTERM/SIGINT (graceful) or SIGKILL.
+// MODE `rebuild-v2`: rebuilds CartSummaryV2Projection NAME v2 in bulk (2 workers, BATCH_SIZE per batch,
+//   resuming an interrupted rebuild), prints `rebuilt events_this_run=N events_total=M`, exits.
+// MODE `switch-loop`: promotes v2 and rolls back to v1 of NAME, over and over, printing `switched N`.
 let arguments = CommandLine.arguments
-guard arguments.count == 7, let batchSize = Int(arguments[4]), let leaseMS = Int(arguments[5]), let delayMS = Int(arguments[6]) else {
-    FileHandle.standardError.write(Data("usage: kappa-fixture-projector LOG_SCHEMA RUNTIME_SCHEMA OWNER BATCH_SIZE LEASE_MS DELAY_MS\n".utf8))
+guard (7...9).contains(arguments.count), let batchSize = Int(arguments[4]), let leaseMS = Int(arguments[5]), let delayMS = Int(arguments[6]) else {
+    FileHandle.standardError.write(Data("usage: kappa-fixture-projector LOG_SCHEMA RUNTIME_SCHEMA OWNER BATCH_SIZE LEASE_MS DELAY_MS [MODE [NAME]]\n".utf8))
     exit(64)
 }
+let mode = arguments.count > 7 ? arguments[7] : "run"
+let name = arguments.count > 8 ? arguments[8] : "cart_summary"
 LoggingSystem.bootstrap { label in
     var handler = StreamLogHandler.standardError(label: label)
     handler.logLevel = .info
@@ -31,6 +37,43 @@ configuration.owner = arguments[3]
 configuration.batchSize = batchSize
 configuration.leaseDuration = .milliseconds(leaseMS)
 configuration.idlePollInterval = .milliseconds(50)
+if mode != "run" {
+    configuration.rebuildWorkers = 2
+    configuration.rebuildBatchSize = batchSize
+    configuration.rebuildThreshold = 1
+    let versions = try ProjectionVersions(
+        log: store, readModels: client,
+        projections: [CartSummaryProjection(name: name), CartSummaryV2Projection(name: name, writer: arguments[3], delayPerBatch: .milliseconds(delayMS))],
+        configuration: configuration, logger: logger)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { await client.run() }
+        if mode == "rebuild-v2" {
+            let last = Locked<RebuildProgress?>(nil)
+            while true {
+                do {
+                    try await versions.rebuild(name, version: 2, fromScratch: false) { progress in last.set(progress) }
+                    break
+                } catch let error as ProjectionError where error.code == .rebuildInProgress {
+                    try await Task.sleep(for: .milliseconds(100))   // the killed process's lease has not expired yet
+                }
+            }
+            let progress = last.get()
+            print("rebuilt events_this_run=\(progress?.eventsThisRun ?? 0) events_total=\(progress?.eventsTotal ?? 0)")
+        } else {
+            for n in 1... {
+                if try await versions.activeVersion(of: name) == 2 {
+                    try await versions.rollback(name)
+                } else {
+                    try await versions.promote(name, version: 2)
+                }
+                print("switched \(n)")
+            }
+        }
+        group.cancelAll()
+    }
+    exit(0)
+}
+
 let runtime = try ProjectionRuntime(
     log: store, readModels: client,
     projections: [CartSummaryProjection(writer: arguments[3], delayPerBatch: .milliseconds(delayMS))],
@@ -39,3 +82,11 @@ let group = ServiceGroup(configuration: .init(
     services: [.init(service: client), .init(service: runtime, successTerminationBehavior: .gracefullyShutdownGroup)],
     gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
 try await group.run()
+
+/// The last value set, shared with a progress callback.
+final class Locked<Value: Sendable>: Sendable {
+    private let value: Mutex<Value>
+    init(_ value: Value) { self.value = Mutex(value) }
+    func set(_ new: Value) { value.withLock { $0 = new } }
+    func get() -> Value { value.withLock { $0 } }
+}

@@ -11,7 +11,8 @@ final class ProjectorProcess: Sendable {
     let owner: String
     let logFile: URL
 
-    init(_ f: ProjectionFixture, owner: String, batchSize: Int = 50, leaseMilliseconds: Int = 1_500, delayMilliseconds: Int = 20) throws {
+    init(_ f: ProjectionFixture, owner: String, batchSize: Int = 50, leaseMilliseconds: Int = 1_500, delayMilliseconds: Int = 20,
+         mode: String = "run", name: String = "cart_summary") throws {
         let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let candidates = [directory, directory.deletingLastPathComponent(), Bundle.main.bundleURL.deletingLastPathComponent()]
             .map { $0.appending(path: "kappa-fixture-projector") }
@@ -20,7 +21,8 @@ final class ProjectorProcess: Sendable {
         }
         process = Process()
         process.executableURL = binary
-        process.arguments = [f.store.configuration.schema, f.runtimeSchema, owner, "\(batchSize)", "\(leaseMilliseconds)", "\(delayMilliseconds)"]
+        process.arguments = [f.store.configuration.schema, f.runtimeSchema, owner, "\(batchSize)", "\(leaseMilliseconds)", "\(delayMilliseconds)",
+                             mode, name]
         logFile = FileManager.default.temporaryDirectory.appending(path: "projector-\(owner)-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let handle = try FileHandle(forWritingTo: logFile)
