@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Kappa", targets: ["Kappa"]),
         .library(name: "KappaPostgres", targets: ["KappaPostgres"]),
         .library(name: "KappaTesting", targets: ["KappaTesting"]),
+        .library(name: "KappaCLI", targets: ["KappaCLI"]),
         .executable(name: "kappa-bench", targets: ["KappaBench"]),
     ],
     dependencies: [
@@ -40,6 +41,17 @@ let package = Package(
             ],
             swiftSettings: strict,
             plugins: ["KappaMigrationsPlugin"]
+        ),
+        // The `projections` command group an application embeds in its executable.
+        .target(
+            name: "KappaCLI",
+            dependencies: [
+                "Kappa", "KappaPostgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
         ),
         // Given/when/then for deciders and a throw-away database schema per suite.
         .target(
@@ -82,10 +94,16 @@ let package = Package(
             path: "Tests/Fixtures/FixtureProjector",
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "kappa-fixture-cli",
+            dependencies: ["KappaCLI", "KappaFixtures", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Tests/Fixtures/FixtureCLI",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "KappaTests",
             dependencies: [
-                "Kappa", "KappaPostgres", "KappaTesting", "KappaFixtures", "kappa-fixture-projector",
+                "Kappa", "KappaPostgres", "KappaTesting", "KappaFixtures", "kappa-fixture-projector", "kappa-fixture-cli", "KappaCLI",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -60,7 +60,7 @@ public struct ProjectionVersions: Sendable {
     }
 
     /// Events in the log after `version`'s checkpoint, counting no further than `limit`.
-    func lag(of version: ProjectionVersion, limit: Int) async throws -> Int {
+    public func lag(of version: ProjectionVersion, limit: Int = Int(Int32.max)) async throws -> Int {
         try await core.log.countEvents(after: version.checkpoint, limit: limit)
     }
 

@@ -13,6 +13,16 @@ public struct RebuildProgress: Sendable, Hashable {
     /// Workers (partitions of the streams) applying the log.
     public var partitions: Int
 
+    public init(projection: String, version: Int, eventsDone: Int, eventsTotal: Int, eventsThisRun: Int, elapsed: Duration, partitions: Int) {
+        self.projection = projection
+        self.version = version
+        self.eventsDone = eventsDone
+        self.eventsTotal = eventsTotal
+        self.eventsThisRun = eventsThisRun
+        self.elapsed = elapsed
+        self.partitions = partitions
+    }
+
     /// Events per second in this process.
     public var eventsPerSecond: Double {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
