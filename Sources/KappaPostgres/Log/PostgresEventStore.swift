@@ -107,7 +107,7 @@ public struct PostgresEventStore: EventStore {
     func read(_ query: PostgresQuery, stream: StreamID?) async throws -> [RecordedEvent] {
         do {
             var events: [RecordedEvent] = []
-            for try await row in try await client.query(query, logger: logger).decode(EventLogQueries.EventRow.self) {
+            for try await row in try await client.query(query, logger: logger) {
                 events.append(try EventLogQueries.decodeEvent(row))
             }
             return events

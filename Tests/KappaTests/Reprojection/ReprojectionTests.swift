@@ -130,4 +130,27 @@ struct ReprojectionTests {
             }
         }
     }
+
+    @Test func automaticModeBuildsTheNewVersionInTheBackgroundAndPromotesIt() async throws {
+        try await withProjectionFixture { f in
+            let name = f.name("carts")
+            let seeded = try await CartEvents.seed(f.store, carts: 50, eventsPerCart: 20)
+            var configuration = f.configuration(owner: "service")
+            configuration.rebuildThreshold = 100
+            let v1 = CartSummaryProjection(name: name), v2 = CartSummaryV2Projection(name: name)
+            let before = try f.runtime([v1], configuration: configuration)
+            try await withRunning(before) { try await before.waitUntil(name, hasPassed: seeded, timeout: .seconds(30)) }
+            // The next deployment ships v2 and asks for automatic promotion.
+            configuration.promoteWhenCaughtUp = true
+            let after = try f.runtime([v1, v2], configuration: configuration)
+            try await withRunning(after) {
+                try await eventually("v2 is promoted once caught up", timeout: .seconds(60)) { try await after.versions.activeVersion(of: name) == 2 }
+                let rows = try await after.versions.versions(of: name)
+                #expect(rows.map(\.lifecycle) == [.retired, .active])
+                #expect(rows.allSatisfy { $0.checkpoint >= seeded })
+                let units = try await scalar(PostgresQuery(unsafeSQL: "SELECT sum(units)::int8 FROM \(name).product_sales"), on: f.client)
+                #expect(units > 0)
+            }
+        }
+    }
 }
