@@ -21,15 +21,19 @@ ALTER TABLE projections ADD CONSTRAINT projections_state_check
 -- At most one active version per projection: a switch that crashed half-way cannot leave two.
 CREATE UNIQUE INDEX projections_one_active ON projections (name) WHERE lifecycle = 'active';
 
--- One row per partition of a rebuild in progress; each moves in the transaction of its writes.
+-- One row per partition of a rebuild in progress; its checkpoint moves in the transaction of its
+-- writes. Workers of any process claim partitions by lease, fenced by the token like a version.
 CREATE TABLE rebuild_partitions (
-    name                 text    NOT NULL,
-    version              integer NOT NULL,
-    partition            integer NOT NULL,
-    checkpoint_xid       xid8    NOT NULL,
-    checkpoint_position  bigint  NOT NULL,
-    events_applied       bigint  NOT NULL DEFAULT 0,
-    done                 boolean NOT NULL DEFAULT false,
+    name                 text        NOT NULL,
+    version              integer     NOT NULL,
+    partition            integer     NOT NULL,
+    checkpoint_xid       xid8        NOT NULL,
+    checkpoint_position  bigint      NOT NULL,
+    events_applied       bigint      NOT NULL DEFAULT 0,
+    done                 boolean     NOT NULL DEFAULT false,
+    lease_owner          text,
+    lease_token          bigint      NOT NULL DEFAULT 0,
+    lease_expires_at     timestamptz,
     PRIMARY KEY (name, version, partition)
 );
 

@@ -49,7 +49,7 @@ final class ProgressBar: Sendable {
     static func line(_ p: RebuildProgress) -> String {
         let percent = p.eventsTotal > 0 ? Int(Double(p.eventsDone) / Double(p.eventsTotal) * 100) : 100
         return "\(p.projection) v\(p.version): \(p.eventsDone)/\(p.eventsTotal) events (\(percent)%), "
-            + "\(Int(p.eventsPerSecond)) events/s, \(p.partitions) worker(s), ETA \(eta(p.remaining))"
+            + "\(Int(p.eventsPerSecond)) events/s, \(p.partitions) partition\(p.partitions == 1 ? "" : "s"), ETA \(eta(p.remaining))"
     }
 
     static func eta(_ remaining: Duration?) -> String {

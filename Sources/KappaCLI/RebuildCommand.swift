@@ -23,11 +23,14 @@ struct RebuildCommand<Host: ProjectionCommandHost>: AsyncParsableCommand {
     @Flag(help: "Go on from the version's checkpoint (or an interrupted rebuild) instead of starting from the first event.")
     var resume = false
     @Flag(help: "Promote the version when it has caught up.") var promote = false
-    @Option(help: "Workers for a projection that needs only per-stream order (default 2).") var workers: Int?
+    @Option(help: "Workers in this process for a projection that needs only per-stream order (default 2).") var workers: Int?
+    @Option(help: "Partitions of the streams such a projection is rebuilt in; other processes running it help (default 4).")
+    var partitions: Int?
     @Option(help: "Events per batch and transaction (default 10000).") var batchSize: Int?
 
     func validate() throws {
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
+        if let partitions, partitions < 1 { throw ValidationError("--partitions must be at least 1") }
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
     }
 
@@ -35,8 +38,10 @@ struct RebuildCommand<Host: ProjectionCommandHost>: AsyncParsableCommand {
         let bar = ProgressBar()
         let last = LockedProgress()
         let (name, version, resume, promote, workers, batchSize) = (self.name, self.version, self.resume, self.promote, self.workers, self.batchSize)
+        let partitions = self.partitions
         try await connection.withVersions(projections: Host.projections(), configure: { configuration in
             if let workers { configuration.rebuildWorkers = workers }
+            if let partitions { configuration.rebuildPartitions = partitions }
             if let batchSize { configuration.rebuildBatchSize = batchSize }
             configuration.rebuildThreshold = 1
         }) { versions in

@@ -58,7 +58,14 @@ struct ProjectionRunner: Sendable {
     }
 
     func run() async {
-        await core.runLeased(.projections, key, logger: logger) { lease, bell in
+        let logger = self.logger
+        await core.runLeased(.projections, key, logger: logger, whileWaiting: {
+            do {
+                try await Rebuilder(runner: self).help()
+            } catch {
+                logger.debug("helping another process's rebuild failed", metadata: ["error": "\(String(reflecting: error))"])
+            }
+        }) { lease, bell in
             try await follow(&lease, bell: bell)
         }
     }

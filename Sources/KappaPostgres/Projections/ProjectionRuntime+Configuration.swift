@@ -42,8 +42,12 @@ extension ProjectionRuntime {
         public var rebuildThreshold = 10_000
         /// Events per batch (and per transaction) while rebuilding. Bounds the rebuild's memory. Default 10,000.
         public var rebuildBatchSize = 10_000
-        /// Workers, each on its own partition of the streams, rebuilding a ``ProjectionOrdering/perStream``
-        /// projection. A ``ProjectionOrdering/global`` one always gets one. Default 2.
+        /// Partitions of the streams a ``ProjectionOrdering/perStream`` projection is rebuilt in (at
+        /// least ``rebuildWorkers``); workers of any process running the projection claim them by lease.
+        /// A ``ProjectionOrdering/global`` projection is rebuilt as one partition. Default 4.
+        public var rebuildPartitions = 4
+        /// Workers this process puts on a rebuild, each applying one claimed partition at a time.
+        /// Default 2.
         public var rebuildWorkers = 2
         /// Whether a version that catches up is made active at once when a lower version is active
         /// (the automatic mode of a migration by replay). The first version of a projection is always

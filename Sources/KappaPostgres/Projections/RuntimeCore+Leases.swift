@@ -4,8 +4,10 @@ extension RuntimeCore {
     /// The loop every runner shares: take the lease on `key` (waiting while another runner holds it),
     /// run `follow` while holding it, and after a lost lease or a fault take it again, with
     /// exponential backoff, until the runtime stops. `follow` returns `true` to stop for good.
+    /// `whileWaiting` runs each time the lease is found held by another runner (a runner lends its
+    /// workers to a rebuild the holder coordinates).
     func runLeased(
-        _ table: LeaseTable, _ key: LeaseKey, logger: Logger,
+        _ table: LeaseTable, _ key: LeaseKey, logger: Logger, whileWaiting: (() async -> Void)? = nil,
         _ follow: (inout Lease, Doorbell) async throws -> Bool
     ) async {
         let bell = makeRunnerBell()
@@ -15,6 +17,7 @@ extension RuntimeCore {
             let started = ContinuousClock.now
             do {
                 guard var lease = try await Lease.acquire(table, key, core: self) else {
+                    await whileWaiting?()
                     await bell.wait(timeout: configuration.leaseDuration / 3)
                     continue
                 }

@@ -52,16 +52,44 @@ extension ProjectionQueries {
         """
     }
 
-    /// Moves a partition's checkpoint in the transaction of its writes, fenced by the version's lease
-    /// (held `FOR SHARE`, so a drop or reset waits for the batch). No row: the lease was lost.
-    func advancePartition(_ key: LeaseKey, partition: Int, owner: String, token: Int64, to position: LogPosition, covered: Int, done: Bool) -> PostgresQuery {
+    /// Claims the first partition of a rebuild that is neither done nor held (or whose holder's
+    /// lease expired); its token goes up. No row: nothing left to claim.
+    func claimPartition(_ key: LeaseKey, owner: String, milliseconds: Int64) -> PostgresQuery {
         """
-        UPDATE \(unescaped: partitions) SET checkpoint_xid = \(String(position.transactionID))::xid8,
-            checkpoint_position = \(position.globalPosition), events_applied = events_applied + \(covered), done = \(done)
+        UPDATE \(unescaped: partitions) p SET lease_owner = \(owner), lease_token = p.lease_token + 1,
+            lease_expires_at = now() + \(milliseconds) * interval '1 millisecond'
+        FROM (SELECT name, version, partition FROM \(unescaped: partitions)
+              WHERE name = \(key.name) AND version = \(key.version) AND NOT done
+                AND (lease_owner IS NULL OR lease_expires_at < now())
+              ORDER BY partition LIMIT 1 FOR UPDATE SKIP LOCKED) free
+        WHERE (p.name, p.version, p.partition) = (free.name, free.version, free.partition)
+        RETURNING p.partition, p.lease_token, p.checkpoint_xid::text::int8, p.checkpoint_position
+        """
+    }
+
+    /// Moves a partition's checkpoint in the transaction of its writes, fenced by the partition's
+    /// lease; the version's row is held `FOR SHARE`, so a drop or reset waits for the batch.
+    /// No row: the lease was lost (or the rebuild reset), roll back.
+    func advancePartition(_ key: LeaseKey, partition: Int, owner: String, token: Int64, to position: LogPosition?,
+                          covered: Int, done: Bool, milliseconds: Int64) -> PostgresQuery {
+        """
+        UPDATE \(unescaped: partitions) SET
+            checkpoint_xid = coalesce(\(position.map { String($0.transactionID) })::xid8, checkpoint_xid),
+            checkpoint_position = coalesce(\(position?.globalPosition), checkpoint_position), events_applied = events_applied + \(covered), done = \(done),
+            lease_expires_at = now() + \(milliseconds) * interval '1 millisecond'
         WHERE name = \(key.name) AND version = \(key.version) AND partition = \(Int32(partition))
+          AND lease_owner = \(owner) AND lease_token = \(token)
           AND EXISTS (SELECT 1 FROM \(unescaped: projections) WHERE name = \(key.name) AND version = \(key.version)
-                      AND lease_owner = \(owner) AND lease_token = \(token) AND lifecycle <> 'dropped' FOR SHARE)
+                      AND lifecycle <> 'dropped' FOR SHARE)
         RETURNING 1
+        """
+    }
+
+    /// Events applied by every partition so far, and how many partitions are still to finish.
+    func rebuildProgress(_ key: LeaseKey) -> PostgresQuery {
+        """
+        SELECT coalesce(sum(events_applied), 0)::int8, count(*) FILTER (WHERE NOT done) FROM \(unescaped: partitions)
+        WHERE name = \(key.name) AND version = \(key.version)
         """
     }
 
@@ -77,6 +105,15 @@ extension ProjectionQueries {
         WHERE name = \(key.name) AND version = \(key.version) AND lease_owner = \(owner) AND lease_token = \(token)
           AND lifecycle <> 'dropped'
         RETURNING 1
+        """
+    }
+
+    /// A rebuild stopped on a poison event (the caller checked its partition lease in the same transaction).
+    func markRebuildFailed(_ id: ProjectionID, event: RecordedEvent, error: String) -> PostgresQuery {
+        """
+        UPDATE \(unescaped: projections) SET state = 'failed', failed_position = \(event.position.globalPosition),
+            failed_event_id = \(event.id), failed_event_type = \(event.eventType), failed_error = \(error), updated_at = now()
+        WHERE name = \(id.name) AND version = \(id.version)
         """
     }
 

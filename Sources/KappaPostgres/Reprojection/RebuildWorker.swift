@@ -2,13 +2,14 @@ import Kappa
 import Logging
 import PostgresNIO
 
-/// One partition of a bulk rebuild: reads its streams' events up to the target in large pages (the
-/// next page read while this one is applied) and applies each page in one transaction that first
-/// moves the partition's checkpoint, fenced by the version's lease.
+/// One claimed partition of a bulk rebuild: reads its streams' events up to the target in large pages
+/// (the next page read while this one is applied) and applies each page in one transaction that first
+/// moves the partition's checkpoint, fenced by the partition's lease.
 struct RebuildWorker: Sendable {
     let rebuilder: Rebuilder
-    let lease: Lease
     let partition: Int
+    /// The partition lease's fencing token.
+    let token: Int64
     let partitions: Int
     let target: LogPosition
     let counter: ProgressCounter
@@ -87,15 +88,9 @@ struct RebuildWorker: Sendable {
     private func commit(_ events: [RecordedEvent], through position: LogPosition, done: Bool) async throws {
         let wanted = runner.projection.eventTypes
         let relevant = wanted.map { types in events.filter { types.contains($0.eventType) } } ?? events
-        let queries = core.queries, lease = self.lease, key = runner.key, partition = self.partition
         let projection = runner.projection, id = runner.id, logger = runner.logger
         try await core.withReadModelTransaction { connection in
-            var moved = false
-            for try await _ in try await connection.query(queries.advancePartition(
-                key, partition: partition, owner: lease.owner, token: lease.token, to: position, covered: events.count, done: done), logger: logger) {
-                moved = true
-            }
-            if !moved { throw LeaseLost() }
+            try await fence(on: connection, to: position, covered: events.count, done: done)
             guard !relevant.isEmpty else { return }
             let context = ProjectionContext(connection: connection, schema: id.schema.quoted, projection: id.name,
                                             version: id.version, isRebuilding: true, logger: logger)
@@ -108,8 +103,20 @@ struct RebuildWorker: Sendable {
         runner.eventsCounter.increment(by: events.count)
     }
 
+    /// Moves the partition's checkpoint (or, with `nil`, leaves it) if its lease is still this worker's;
+    /// else throws ``LeaseLost``.
+    private func fence(on connection: PostgresConnection, to position: LogPosition?, covered: Int, done: Bool) async throws {
+        var moved = false
+        for try await _ in try await connection.query(core.queries.advancePartition(
+            runner.key, partition: partition, owner: core.configuration.owner, token: token, to: position, covered: covered, done: done,
+            milliseconds: core.configuration.leaseMilliseconds), logger: runner.logger) {
+            moved = true
+        }
+        if !moved { throw LeaseLost() }
+    }
+
     private func poison(_ event: RecordedEvent, _ error: any Error) async throws {
-        let id = runner.id, queries = core.queries, lease = self.lease, key = runner.key, partition = self.partition
+        let id = runner.id, queries = core.queries, partition = self.partition
         let message = ProjectionError(.handlerFailed, projection: id.name, version: id.version, eventType: event.eventType,
                                       position: event.position, message: String(reflecting: error)).description
         var logger = runner.logger
@@ -120,18 +127,14 @@ struct RebuildWorker: Sendable {
         switch runner.policy {
         case .stop:
             try await core.withReadModelTransaction { connection in
-                try await connection.run(queries.markFailed(id, owner: lease.owner, token: lease.token, event: event, error: message), logger: eventLogger)
+                try await fence(on: connection, to: nil, covered: 0, done: false)
+                try await connection.run(queries.markRebuildFailed(id, event: event, error: message), logger: eventLogger)
             }
             logger.error("rebuild stopped on an event the handler rejects", metadata: ["error": "\(message)"])
             throw Rebuilder.Stopped()
         case .deadLetter:
             try await core.withReadModelTransaction { connection in
-                var moved = false
-                for try await _ in try await connection.query(queries.advancePartition(
-                    key, partition: partition, owner: lease.owner, token: lease.token, to: event.position, covered: 0, done: false), logger: eventLogger) {
-                    moved = true
-                }
-                if !moved { throw LeaseLost() }
+                try await fence(on: connection, to: event.position, covered: 0, done: false)
                 try await connection.run(queries.recordDeadLetter(id, event: event, error: message), logger: eventLogger)
             }
             logger.error("event moved to the dead-letter table", metadata: ["error": "\(message)"])

@@ -31,7 +31,8 @@ struct Rebuilder: Sendable {
         } else {
             target = try await core.log.head()
             guard target > lease.checkpoint else { return true }
-            partitions = runner.projection.ordering == .perStream ? max(1, core.configuration.rebuildWorkers) : 1
+            partitions = runner.projection.ordering == .perStream
+                ? max(1, core.configuration.rebuildPartitions, core.configuration.rebuildWorkers) : 1
             let current = lease, unlogged = runner.projection.unloggedWhileBuilding && lease.checkpoint == .start
             try await core.withReadModelTransaction { connection in
                 var started = false
@@ -47,31 +48,23 @@ struct Rebuilder: Sendable {
                 }
             }
         }
-        var pending: [(partition: Int, checkpoint: LogPosition)] = []
-        var done = 0
-        for try await (partition, transaction, position, applied, finished) in try await core.readModels.query(
-            queries.partitionRows(key), logger: logger).decode(ProjectionQueries.PartitionRow.self) {
-            done += Int(applied)
-            if !finished { pending.append((Int(partition), LogPosition(transactionID: UInt64(transaction), globalPosition: position))) }
-        }
+        let (done, _) = try await partitionProgress(of: key)
         let total = try await core.log.countEvents(after: lease.checkpoint, through: target)
         let counter = ProgressCounter(done: done, total: total, partitions: partitions)
         logger.info("rebuilding in bulk", metadata: [
             "kappa.target": "\(target)", "kappa.partitions": "\(partitions)", "kappa.events_total": "\(total)",
             "kappa.events_done": "\(done)", "kappa.resumed": "\(done > 0)",
         ])
-        let current = lease, work = pending
+        let current = lease
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await keepLease(current, counter: counter, progress: progress) }
             group.addTask {
-                try await withThrowingTaskGroup(of: Void.self) { workers in
-                    for (partition, checkpoint) in work {
-                        workers.addTask {
-                            try await RebuildWorker(rebuilder: self, lease: current, partition: partition, partitions: partitions,
-                                                    target: target, counter: counter).run(from: checkpoint)
-                        }
-                    }
-                    try await workers.waitForAll()
+                // Work partitions until none is left to claim; then wait for other processes' workers,
+                // taking over any partition whose holder's lease expires.
+                while !core.isStopping && !Task.isCancelled {
+                    try await workPartitions(target: target, partitions: partitions, counter: counter)
+                    if try await self.partitionProgress(of: key).remaining == 0 { return }
+                    try await Task.sleep(for: .milliseconds(100))
                 }
             }
             try await group.next()
@@ -97,15 +90,65 @@ struct Rebuilder: Sendable {
         return true
     }
 
-    /// Renews the version's lease while the workers run, and reports progress. Ends when cancelled.
+    /// Runs up to ``ProjectionRuntime/Configuration/rebuildWorkers`` workers, each claiming partitions
+    /// (by lease, in any process) and applying them, until none is left to claim.
+    func workPartitions(target: LogPosition, partitions: Int, counter: ProgressCounter) async throws {
+        let key = runner.key, core = self.core
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<min(partitions, max(1, core.configuration.rebuildWorkers)) {
+                group.addTask {
+                    while !core.isStopping && !Task.isCancelled {
+                        var claim: (Int32, Int64, Int64, Int64)?
+                        for try await row in try await core.readModels.query(core.queries.claimPartition(
+                            key, owner: core.configuration.owner, milliseconds: core.configuration.leaseMilliseconds), logger: runner.logger
+                        ).decode((Int32, Int64, Int64, Int64).self) {
+                            claim = row
+                        }
+                        guard let (partition, token, transaction, position) = claim else { return }
+                        runner.logger.debug("claimed a rebuild partition", metadata: ["kappa.partition": "\(partition)", "kappa.token": "\(token)"])
+                        try await RebuildWorker(rebuilder: self, partition: Int(partition), token: token, partitions: partitions,
+                                                target: target, counter: counter)
+                            .run(from: LogPosition(transactionID: UInt64(transaction), globalPosition: position))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Lends this process's workers to a rebuild another process coordinates (it holds the version's
+    /// lease): called by a runner that could not take the lease. Returns when nothing is left to claim.
+    func help() async throws {
+        guard let row = try await runner.versionRow(), row.lifecycle == .building,
+              let target = row.rebuildTarget, let partitions = row.rebuildPartitions else { return }
+        let counter = ProgressCounter(done: 0, total: 0, partitions: partitions)
+        try await workPartitions(target: target, partitions: partitions, counter: counter)
+        if counter.snapshot(id).eventsThisRun > 0 {
+            runner.logger.info("helped another process's rebuild", metadata: ["kappa.events_this_run": "\(counter.snapshot(id).eventsThisRun)"])
+        }
+    }
+
+    /// Events applied by every partition, in every process, and partitions not yet done.
+    func partitionProgress(of key: LeaseKey) async throws -> (done: Int, remaining: Int) {
+        var result = (done: 0, remaining: 0)
+        for try await (done, remaining) in try await core.readModels.query(core.queries.rebuildProgress(key), logger: runner.logger)
+            .decode((Int64, Int64).self) {
+            result = (Int(done), Int(remaining))
+        }
+        return result
+    }
+
+    /// Renews the version's lease while the workers run, and reports progress (counted in every
+    /// process, read back each second). Ends when cancelled.
     private func keepLease(_ lease: Lease, counter: ProgressCounter, progress: (@Sendable (RebuildProgress) -> Void)?) async throws {
         var lastRenewal = ContinuousClock.now, lastLog = ContinuousClock.now
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(250))
             if Task.isCancelled { return }
             progress?(counter.snapshot(id))
-            if ContinuousClock.now - lastRenewal > core.configuration.leaseDuration / 3 {
+            if ContinuousClock.now - lastRenewal > min(.seconds(1), core.configuration.leaseDuration / 3) {
                 try await lease.renew(state: "rebuilding", core: core)
+                counter.reconcile(try await self.partitionProgress(of: runner.key).done)
                 lastRenewal = .now
             }
             if ContinuousClock.now - lastLog > .seconds(10) {
@@ -120,26 +163,30 @@ struct Rebuilder: Sendable {
     }
 }
 
-/// Counts a rebuild's progress across its workers.
+/// Counts a rebuild's progress: this process's workers, and every process's committed total.
 final class ProgressCounter: Sendable {
-    private let state: Mutex<Int>
+    private let state: Mutex<(local: Int, committed: Int)>
     private let initial: Int
     let total: Int
     let partitions: Int
     let started = ContinuousClock.now
 
     init(done: Int, total: Int, partitions: Int) {
-        self.state = Mutex(done)
+        self.state = Mutex((done, done))
         self.initial = done
         self.total = total
         self.partitions = partitions
     }
 
-    func add(_ count: Int) { state.withLock { $0 += count } }
+    /// Events this process applied.
+    func add(_ count: Int) { state.withLock { $0.local += count } }
+
+    /// Events every process has committed, read back from the partitions.
+    func reconcile(_ committed: Int) { state.withLock { $0.committed = max($0.committed, committed) } }
 
     func snapshot(_ id: ProjectionID) -> RebuildProgress {
-        let done = state.withLock { $0 }
-        return RebuildProgress(projection: id.name, version: id.version, eventsDone: done, eventsTotal: total,
-                               eventsThisRun: done - initial, elapsed: ContinuousClock.now - started, partitions: partitions)
+        let (local, committed) = state.withLock { ($0.local, $0.committed) }
+        return RebuildProgress(projection: id.name, version: id.version, eventsDone: max(local, committed), eventsTotal: total,
+                               eventsThisRun: local - initial, elapsed: ContinuousClock.now - started, partitions: partitions)
     }
 }

@@ -13,6 +13,8 @@ import Synchronization
 // MODE `rebuild-v2`: rebuilds CartSummaryV2Projection NAME v2 in bulk (2 workers, BATCH_SIZE per batch,
 //   resuming an interrupted rebuild), prints `rebuilt events_this_run=N events_total=M`, exits.
 // MODE `switch-loop`: promotes v2 and rolls back to v1 of NAME, over and over, printing `switched N`.
+// MODE `run-v2`: runs CartSummaryV2Projection NAME v2 (1 rebuild worker per process, 4 partitions, so
+//   several processes share a rebuild) until SIGTERM/SIGINT or SIGKILL.
 let arguments = CommandLine.arguments
 guard (7...9).contains(arguments.count), let batchSize = Int(arguments[4]), let leaseMS = Int(arguments[5]), let delayMS = Int(arguments[6]) else {
     FileHandle.standardError.write(Data("usage: kappa-fixture-projector LOG_SCHEMA RUNTIME_SCHEMA OWNER BATCH_SIZE LEASE_MS DELAY_MS [MODE [NAME]]\n".utf8))
@@ -37,7 +39,7 @@ configuration.owner = arguments[3]
 configuration.batchSize = batchSize
 configuration.leaseDuration = .milliseconds(leaseMS)
 configuration.idlePollInterval = .milliseconds(50)
-if mode != "run" {
+if mode != "run" && mode != "run-v2" {
     configuration.rebuildWorkers = 2
     configuration.rebuildBatchSize = batchSize
     configuration.rebuildThreshold = 1
@@ -74,9 +76,16 @@ if mode != "run" {
     exit(0)
 }
 
+if mode == "run-v2" {
+    configuration.rebuildWorkers = 1
+    configuration.rebuildPartitions = 4
+    configuration.rebuildBatchSize = batchSize
+    configuration.rebuildThreshold = 1
+}
 let runtime = try ProjectionRuntime(
     log: store, readModels: client,
-    projections: [CartSummaryProjection(writer: arguments[3], delayPerBatch: .milliseconds(delayMS))],
+    projections: [mode == "run-v2" ? CartSummaryV2Projection(name: name, writer: arguments[3], delayPerBatch: .milliseconds(delayMS))
+                                   : CartSummaryProjection(writer: arguments[3], delayPerBatch: .milliseconds(delayMS))],
     configuration: configuration, logger: logger)
 let group = ServiceGroup(configuration: .init(
     services: [.init(service: client), .init(service: runtime, successTerminationBehavior: .gracefullyShutdownGroup)],

@@ -13,7 +13,11 @@ public struct CartSummaryV2Projection: Projection {
     public let writer: String
     public let delayPerBatch: Duration
 
-    public init(name: String = "cart_summary", version: Int = 2, writer: String = "", delayPerBatch: Duration = .zero) {
+    public let ordering: ProjectionOrdering
+
+    public init(name: String = "cart_summary", version: Int = 2, writer: String = "", delayPerBatch: Duration = .zero,
+                ordering: ProjectionOrdering = .perStream) {
+        self.ordering = ordering
         self.name = name
         self.version = version
         self.writer = writer
@@ -21,7 +25,6 @@ public struct CartSummaryV2Projection: Projection {
     }
 
     public var eventTypes: Set<String>? { ["ItemAddedToCart", "ItemRemovedFromCart", "CartCheckedOut"] }
-    public var ordering: ProjectionOrdering { .perStream }
     public var unloggedWhileBuilding: Bool { true }
 
     public var setupSQL: String {

@@ -62,7 +62,7 @@ struct ProjectionsCommandTests {
             #expect(v1.err.contains("\(name) v1: 1000/1000 events (100%)"), "\(v1.err)")
             let v2 = try cli("rebuild", name, "--version", "2", "--workers", "3", "--batch-size", "100")
             #expect(v2.status == 0, "\(v2.err)")
-            #expect(v2.err.contains("3 worker(s)"), "\(v2.err)")
+            #expect(v2.err.contains("4 partitions"), "\(v2.err)")
             let compare = try cli("compare", name, "--old", "1", "--new", "2", "--ignore", "written_by", "version")
             #expect(compare.status == 0, "\(compare.out)\(compare.err)")
             #expect(compare.out.contains("carts: 40 rows in v1, 40 in v2; equal on 5 shared columns; new columns: items_added"), "\(compare.out)")
@@ -94,7 +94,7 @@ struct ProjectionsCommandTests {
         #expect(bar.hasPrefix("cart_summary v2 [####"))
         #expect(bar.contains(" 52%  520,000/1,000,000 events  250,000 ev/s  ETA 0:01"), "\(bar)")
         #expect(ProgressBar.bar(progress, width: 30).count < 30)   // narrow: no bar, still no wrap
-        #expect(ProgressBar.line(progress) == "cart_summary v2: 520000/1000000 events (52%), 250000 events/s, 2 worker(s), ETA 0:01")
+        #expect(ProgressBar.line(progress) == "cart_summary v2: 520000/1000000 events (52%), 250000 events/s, 2 partitions, ETA 0:01")
         #expect(ProgressBar.eta(.seconds(3_725)) == "1:02:05")
         #expect(ProgressBar.eta(nil) == "--:--")
     }

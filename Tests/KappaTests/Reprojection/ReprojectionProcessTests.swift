@@ -82,3 +82,41 @@ struct ReprojectionProcessTests {
         }
     }
 }
+
+@Suite("Migration by replay: several processes", .serialized)
+struct SharedRebuildTests {
+    @Test func twoProcessesShareOneParallelRebuild() async throws {
+        try await withProjectionFixture { f in
+            let name = f.name("carts")
+            try await f.runtime([]).migrate()
+            let seeded = try await CartEvents.seed(f.store, carts: 160, eventsPerCart: 25)
+            try await eventually("the horizon passed the seed") { try await f.store.head() >= seeded }
+            let a = try ProjectorProcess(f, owner: "a", batchSize: 100, leaseMilliseconds: 2_000, delayMilliseconds: 50, mode: "run-v2", name: name)
+            let b = try ProjectorProcess(f, owner: "b", batchSize: 100, leaseMilliseconds: 2_000, delayMilliseconds: 50, mode: "run-v2", name: name)
+            // Both processes work partitions of the one rebuild: one coordinates (holds the version), the other helps.
+            let owners = Locked(Set<String>())
+            try await eventually("both processes hold rebuild partitions", timeout: .seconds(60)) {
+                for try await owner in try await f.client.query(PostgresQuery(unsafeSQL: """
+                    SELECT lease_owner FROM \(f.runtimeSchema).rebuild_partitions WHERE name = '\(name)' AND lease_owner IS NOT NULL AND NOT done
+                    """), logger: testLogger).decode(String.self) {
+                    owners.withLock { _ = $0.insert(owner) }
+                }
+                return owners.withLock { $0 } == ["a", "b"]
+            }
+            let versions = try f.versions([])
+            try await eventually("v2 is built and serving", timeout: .seconds(60)) { try await versions.activeVersion(of: name) == 2 }
+            a.stopGracefully()
+            b.stopGracefully()
+            let writers = try await scalar(PostgresQuery(unsafeSQL: "SELECT count(DISTINCT written_by) FROM \(name)_v2.carts"), on: f.client)
+            #expect(writers == 2, "rows written by both processes")
+            var live = f.configuration(owner: "live")
+            live.rebuildThreshold = .max
+            let reference = CartSummaryV2Projection(name: f.name("ref"))
+            let runtime = try f.runtime([reference], configuration: live)
+            try await withRunning(runtime) { try await runtime.waitUntil(reference.name, hasPassed: seeded, timeout: .seconds(60)) }
+            let columns = "cart_id, items, total_cents, checked_out, events, items_added"
+            #expect(try await f.difference("\(reference.name)_v2.carts", "\(name)_v2.carts", columns: columns) == 0)
+            #expect(try await f.difference("\(reference.name)_v2.product_sales", "\(name)_v2.product_sales", columns: "sku, units") == 0)
+        }
+    }
+}

@@ -98,17 +98,19 @@ struct ReprojectionTests {
             let reference = CartSummaryV2Projection(name: f.name("live"))
             let liveRuntime = try f.runtime([reference], configuration: live)
             try await withRunning(liveRuntime) { try await liveRuntime.waitUntil(reference.name, hasPassed: head, timeout: .seconds(60)) }
-            for workers in [1, 4] {
+            // One ordered worker (global order), and 3 workers on 5 partitions (per-stream order).
+            for (ordering, workers, partitions) in [(ProjectionOrdering.global, 1, 1), (.perStream, 3, 5)] {
                 var configuration = f.configuration(owner: "bulk-\(workers)")
                 configuration.rebuildThreshold = 1
                 configuration.rebuildBatchSize = 300
                 configuration.rebuildWorkers = workers
-                let bulk = CartSummaryV2Projection(name: f.name("bulk\(workers)"))
-                let partitions = Locked(Set<Int>())
+                configuration.rebuildPartitions = partitions
+                let bulk = CartSummaryV2Projection(name: f.name("bulk\(workers)"), ordering: ordering)
+                let seen = Locked(Set<Int>())
                 try await f.versions([bulk], configuration: configuration).rebuild(bulk.name, version: 2) { progress in
-                    partitions.withLock { _ = $0.insert(progress.partitions) }
+                    seen.withLock { _ = $0.insert(progress.partitions) }
                 }
-                #expect(partitions.withLock { $0 } == [workers])
+                #expect(seen.withLock { $0 } == [partitions])
                 let columns = "cart_id, items, total_cents, checked_out, events, items_added"
                 #expect(try await f.difference("\(reference.name)_v2.carts", "\(bulk.name)_v2.carts", columns: columns) == 0)
                 #expect(try await f.difference("\(reference.name)_v2.product_sales", "\(bulk.name)_v2.product_sales", columns: "sku, units") == 0)
