@@ -144,6 +144,8 @@ struct ProjectionRunner: Sendable {
             try await apply(events, lease: &lease, state: state)
             return false
         } catch let failure as HandlerFailure where !isTransient(failure) {
+            // A version dropped under a batch fails in its handler (its tables are gone): not a poison event.
+            if try await versionRow()?.lifecycle == .dropped { throw LeaseLost() }
             guard events.count > 1 else { return try await poison(events[0], failure.underlying, lease: &lease, state: state) }
         }
         for event in events {
@@ -164,9 +166,6 @@ struct ProjectionRunner: Sendable {
         let started = ContinuousClock.now
         let current = lease, projection = self.projection, id = self.id, logger = self.logger
         try await core.withReadModelTransaction { connection in
-            // The fenced checkpoint first: a runner that lost its lease (or whose version was dropped)
-            // writes nothing, and the row lock it takes makes a drop or reset wait for this batch.
-            try await current.advance(to: last, applied: relevant.count, state: state, on: connection, core: core)
             if !relevant.isEmpty {
                 let context = ProjectionContext(connection: connection, schema: id.schema.quoted, projection: id.name,
                                                 version: id.version, isRebuilding: false, logger: logger)
@@ -176,6 +175,9 @@ struct ProjectionRunner: Sendable {
                     throw HandlerFailure(event: relevant.count == 1 ? relevant[0] : nil, underlying: error)
                 }
             }
+            // The fenced checkpoint last, so the lease row is locked only for a moment: a holder paused
+            // mid-batch (GC, SIGSTOP) must not stop another runner from taking the expired lease.
+            try await current.advance(to: last, applied: relevant.count, state: state, on: connection, core: core)
         }
         lease.checkpoint = last
         core.checkpointCommitted(key, at: last)
@@ -202,8 +204,8 @@ struct ProjectionRunner: Sendable {
             return true
         case .deadLetter:
             try await core.withReadModelTransaction { connection in
-                try await current.advance(to: event.position, applied: 0, state: state, on: connection, core: core)
                 try await connection.run(queries.recordDeadLetter(id, event: event, error: message), logger: eventLogger)
+                try await current.advance(to: event.position, applied: 0, state: state, on: connection, core: core)
             }
             lease.checkpoint = event.position
             core.checkpointCommitted(key, at: event.position)

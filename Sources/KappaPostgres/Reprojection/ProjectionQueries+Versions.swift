@@ -68,8 +68,8 @@ extension ProjectionQueries {
     }
 
     /// Moves a partition's checkpoint in the transaction of its writes, fenced by the partition's
-    /// lease; the version's row is held `FOR SHARE`, so a drop or reset waits for the batch.
-    /// No row: the lease was lost (or the rebuild reset), roll back.
+    /// lease and the version not being dropped (its row held `FOR SHARE` until the commit, a moment).
+    /// No row: the lease was lost (or the rebuild reset, or the version dropped), roll back.
     func advancePartition(_ key: LeaseKey, partition: Int, owner: String, token: Int64, to position: LogPosition?,
                           covered: Int, done: Bool, milliseconds: Int64) -> PostgresQuery {
         """

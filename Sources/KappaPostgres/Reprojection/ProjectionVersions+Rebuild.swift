@@ -46,26 +46,47 @@ extension ProjectionVersions {
         if row?.lifecycle == .dropped {
             try await core.readModels.query(core.queries.undrop(id), logger: core.logger)
         }
-        guard var lease = try await Lease.acquire(.projections, runner.key, core: core) else {
-            let holder = try await versions(of: name).first { $0.version == version }?.leaseOwner ?? "another process"
-            throw ProjectionError(.rebuildInProgress, projection: name, version: version,
-                                  message: "is being run by \(holder) (a rebuild, or a runtime following it); stop that first")
-        }
+        var mustReset = fromScratch || row?.lifecycle == .dropped
+        var backoff = Backoff(initial: core.configuration.initialBackoff, maximum: core.configuration.maximumBackoff)
         let stopped: Bool
-        do {
-            if fromScratch || row?.lifecycle == .dropped {
-                try await reset(runner, lease: lease)
-                lease.checkpoint = .start
+        while true {
+            // Taken again after a transient fault: still ours (same owner), so the same token.
+            let acquired: Lease?
+            do {
+                acquired = try await Lease.acquire(.projections, runner.key, core: core)
+            } catch where isTransient(error) {
+                try await Task.sleep(for: backoff.next())
+                continue
             }
-            core.logger.info("rebuilding a projection version", metadata: [
-                "kappa.projection": "\(name)", "kappa.version": "\(version)", "kappa.from_scratch": "\(fromScratch)",
-            ])
-            stopped = try await runner.follow(&lease, bell: Doorbell(), untilCaughtUp: true, progress: progress)
-        } catch {
-            await lease.release(core: core)
-            throw error
+            guard var lease = acquired else {
+                let holder = try await versions(of: name).first { $0.version == version }?.leaseOwner ?? "another process"
+                throw ProjectionError(.rebuildInProgress, projection: name, version: version,
+                                      message: "is being run by \(holder) (a rebuild, or a runtime following it); stop that first")
+            }
+            do {
+                if mustReset {
+                    try await reset(runner, lease: lease)
+                    lease.checkpoint = .start
+                    mustReset = false
+                    core.logger.info("rebuilding a projection version from scratch", metadata: [
+                        "kappa.projection": "\(name)", "kappa.version": "\(version)",
+                    ])
+                }
+                stopped = try await runner.follow(&lease, bell: Doorbell(), untilCaughtUp: true, progress: progress)
+                await lease.release(core: core)
+                break
+            } catch where isTransient(error) {
+                let pause = backoff.next()
+                core.logger.warning("rebuild fault; retrying", metadata: ["error": "\(String(reflecting: error))", "kappa.retry_in": "\(pause)"])
+                try await Task.sleep(for: pause)
+            } catch is LeaseLost {
+                throw ProjectionError(.rebuildInProgress, projection: name, version: version,
+                                      message: "another process took the version's lease during the rebuild")
+            } catch {
+                await lease.release(core: core)
+                throw error
+            }
         }
-        await lease.release(core: core)
         if stopped, let failed = try await versions(of: name).first(where: { $0.version == version }), failed.state == "failed" {
             throw ProjectionError(.handlerFailed, projection: name, version: version,
                                   message: "the rebuild stopped on an event its handler rejects; see the projection's status")
@@ -78,12 +99,14 @@ extension ProjectionVersions {
         let queries = core.queries, logger = core.logger, id = runner.id, setupSQL = runner.projection.setupSQL
         try await durableTransaction { connection in
             try await connection.run(queries.lockVersions(id.name), logger: logger)
+            // The schema first (it waits for any batch in flight), then the row: a batch locks its row
+            // after its table writes, so the other order could deadlock.
+            try await connection.run("DROP SCHEMA IF EXISTS \(unescaped: id.schema.quoted) CASCADE", logger: logger)
             var reset = false
             for try await _ in try await connection.query(queries.resetVersion(id, owner: lease.owner, token: lease.token), logger: logger) {
                 reset = true
             }
             if !reset { throw LeaseLost() }
-            try await connection.run("DROP SCHEMA IF EXISTS \(unescaped: id.schema.quoted) CASCADE", logger: logger)
             try await connection.run("CREATE SCHEMA \(unescaped: id.schema.quoted)", logger: logger)
             do {
                 try await connection.runScript(setupSQL, in: id.schema, logger: logger)

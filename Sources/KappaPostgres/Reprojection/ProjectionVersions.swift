@@ -116,7 +116,10 @@ public struct ProjectionVersions: Sendable {
         let queries = core.queries, logger = core.logger
         try await durableTransaction { connection in
             try await connection.run(queries.lockVersions(name), logger: logger)
-            let rows = try await Self.rows(name, on: connection, queries: queries, logger: logger)
+            // Not FOR UPDATE: a runner's batch locks its row at its end, after its table writes, so
+            // holding the row here while waiting for those tables would deadlock. The advisory lock
+            // keeps other version changes out.
+            let rows = try await Self.rows(name, locking: false, on: connection, queries: queries, logger: logger)
             guard let target = rows.first(where: { $0.version == version }) else {
                 throw ProjectionError(.unknownVersion, projection: name, version: version, message: "no such version is registered")
             }
@@ -131,9 +134,11 @@ public struct ProjectionVersions: Sendable {
                 throw ProjectionError(.notRetired, projection: name, version: version,
                                       message: "is \(target.lifecycle), not retired; only a version that was active and was replaced can be dropped")
             }
+            // The schema first: this waits for a batch in flight to commit; then the token moves, so
+            // the version's runner can write nothing more.
+            try await connection.run("DROP SCHEMA IF EXISTS \(unescaped: id.schema.quoted) CASCADE", logger: logger)
             try await connection.run(queries.markDropped(name, version: version), logger: logger)
             try await connection.run(queries.deletePartitions(LeaseKey(name: name, version: version)), logger: logger)
-            try await connection.run("DROP SCHEMA IF EXISTS \(unescaped: id.schema.quoted) CASCADE", logger: logger)
         }
         core.logger.notice("dropped a retired projection version", metadata: ["kappa.projection": "\(name)", "kappa.version": "\(version)"])
     }
@@ -159,9 +164,9 @@ public struct ProjectionVersions: Sendable {
         }
     }
 
-    static func rows(_ name: String, on connection: PostgresConnection, queries: ProjectionQueries, logger: Logger) async throws -> [ProjectionVersion] {
+    static func rows(_ name: String, locking: Bool = true, on connection: PostgresConnection, queries: ProjectionQueries, logger: Logger) async throws -> [ProjectionVersion] {
         var rows: [ProjectionVersion] = []
-        for try await row in try await connection.query(queries.versions(name, locking: true), logger: logger).decode(ProjectionQueries.VersionRow.self) {
+        for try await row in try await connection.query(queries.versions(name, locking: locking), logger: logger).decode(ProjectionQueries.VersionRow.self) {
             rows.append(ProjectionVersion(name: name, row: row))
         }
         return rows

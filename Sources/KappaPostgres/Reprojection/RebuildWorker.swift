@@ -73,6 +73,7 @@ struct RebuildWorker: Sendable {
             try await commit(events, through: events[events.count - 1].position, done: false)
             return
         } catch let failure as HandlerFailure where !isTransient(failure) {
+            if try await runner.versionRow()?.lifecycle == .dropped { throw LeaseLost() }   // tables gone: not poison
             if events.count == 1 { return try await poison(events[0], failure.underlying) }
         }
         for event in events {
@@ -84,21 +85,23 @@ struct RebuildWorker: Sendable {
         }
     }
 
-    /// One transaction: the partition's fenced checkpoint first (so a lost lease writes nothing), then the handler.
+    /// One transaction: the handler's writes, then the partition's fenced checkpoint (a lost lease rolls both back).
     private func commit(_ events: [RecordedEvent], through position: LogPosition, done: Bool) async throws {
         let wanted = runner.projection.eventTypes
         let relevant = wanted.map { types in events.filter { types.contains($0.eventType) } } ?? events
         let projection = runner.projection, id = runner.id, logger = runner.logger
         try await core.withReadModelTransaction { connection in
-            try await fence(on: connection, to: position, covered: events.count, done: done)
-            guard !relevant.isEmpty else { return }
-            let context = ProjectionContext(connection: connection, schema: id.schema.quoted, projection: id.name,
-                                            version: id.version, isRebuilding: true, logger: logger)
-            do {
-                try await projection.apply(relevant, in: context)
-            } catch {
-                throw HandlerFailure(event: relevant.count == 1 ? relevant[0] : nil, underlying: error)
+            if !relevant.isEmpty {
+                let context = ProjectionContext(connection: connection, schema: id.schema.quoted, projection: id.name,
+                                                version: id.version, isRebuilding: true, logger: logger)
+                do {
+                    try await projection.apply(relevant, in: context)
+                } catch {
+                    throw HandlerFailure(event: relevant.count == 1 ? relevant[0] : nil, underlying: error)
+                }
             }
+            // Fenced last: the partition's row is locked only for a moment (see ProjectionRunner).
+            try await fence(on: connection, to: position, covered: events.count, done: done)
         }
         runner.eventsCounter.increment(by: events.count)
     }

@@ -118,7 +118,7 @@ public struct CartSummaryProjection: Projection, PoisonPolicyProviding {
         }
         if delayPerBatch > .zero {
             let seconds = Double(delayPerBatch.components.seconds) + Double(delayPerBatch.components.attoseconds) / 1e18
-            try await context.execute("SELECT pg_sleep(\(seconds))")
+            try await context.execute("SELECT pg_sleep(\(seconds)) /* \(unescaped: name) */")
         }
         let ids = Array(rows.keys)
         try await context.execute("""

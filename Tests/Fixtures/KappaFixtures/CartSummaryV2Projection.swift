@@ -74,7 +74,7 @@ public struct CartSummaryV2Projection: Projection {
         }
         if delayPerBatch > .zero {
             let seconds = Double(delayPerBatch.components.seconds) + Double(delayPerBatch.components.attoseconds) / 1e18
-            try await context.execute("SELECT pg_sleep(\(seconds))")
+            try await context.execute("SELECT pg_sleep(\(seconds)) /* \(unescaped: name) */")
         }
         let ids = rows.keys.sorted()
         try await context.execute("""

@@ -130,7 +130,7 @@ struct ProjectionRuntimeTests {
                     let victim = Locked<Int32?>(nil)
                     try await eventually("a batch in flight") {
                         for try await pid in try await f.client.query(
-                            "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'", logger: testLogger
+                            "SELECT pid FROM pg_stat_activity WHERE query LIKE \("SELECT pg_sleep% \(projection.name) %") AND state = 'active'", logger: testLogger
                         ).decode(Int32.self) where !victims.withLock({ $0.contains(pid) }) { victim.withLock { $0 = pid } }
                         return victim.withLock { $0 } != nil
                     }

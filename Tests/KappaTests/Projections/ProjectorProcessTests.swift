@@ -111,7 +111,7 @@ struct ProjectorProcessTests {
             #expect(writers == 1, "only the lease holder writes")
             // Pause the holder in the middle of a batch (inside its transaction, before it writes).
             try await eventually("the holder is inside a batch") {
-                try await scalar("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'", on: f.client) > 0
+                try await scalar("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep% cart\\_summary %' AND state = 'active'", on: f.client) > 0
             }
             active.signal(SIGSTOP)
             let appliedWhenPaused = try await applied(f)

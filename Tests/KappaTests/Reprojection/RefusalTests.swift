@@ -66,7 +66,12 @@ struct RefusalTests {
                 try await group.waitForAll()
             }
             // Caught up, but the log moved on with nobody following v2: lagging versions are not promoted.
-            for cart in 100..<105 { _ = try await f.store.append([CartEvents.added(cart: cart)], to: StreamID("cart-\(cart)"), expectedVersion: .any) }
+            var appended = LogPosition.start
+            for cart in 100..<105 {
+                appended = try await f.store.append([CartEvents.added(cart: cart)], to: StreamID("cart-\(cart)"), expectedVersion: .any).lastPosition!
+            }
+            let last = appended
+            try await eventually("the horizon passed the appends") { try await f.store.head() >= last }
             try await expectRefused(.notCaughtUp, f, name, mentioning: "maximumPromotionLag") { try await versions.promote(name, version: 2) }
             try await versions.rebuild(name, version: 2, fromScratch: false)   // catches up from its checkpoint
             try await versions.promote(name, version: 2)
