@@ -33,7 +33,9 @@ extension ProjectionVersions {
                 ])
                 return target
             } catch let error as PSQLError where ["55P03", "40P01"].contains(error.serverInfo?[.sqlState]) && attempt < 50 {
-                logger.debug("a switch met a reader's lock; trying again", metadata: ["kappa.projection": "\(name)"])
+                logger.notice("a switch met a lock held by a reader; trying again", metadata: [
+                    "kappa.projection": "\(name)", "kappa.attempt": "\(attempt)", "error": "\(error.serverInfo?[.message] ?? "")",
+                ])
                 try await Task.sleep(for: backoff.next())
             }
         }

@@ -6,21 +6,19 @@ import PostgresNIO
 ///
 /// The schema belongs to Kappa: a switch drops every view in it and creates the new version's.
 /// Because DDL is transactional in PostgreSQL, a reader sees all of the old views or all of the new
-/// ones; a query that arrives during the switch waits for its lock (at most the switch's lock
-/// timeout) and then reads the new version.
+/// ones; a query that arrives during the switch waits for it (at most the switch's lock timeout)
+/// and then reads the new version.
 enum StableNames {
     /// Points the stable names of `id.name` at `id`'s tables, inside the caller's transaction.
     static func point(at id: ProjectionID, on connection: PostgresConnection, queries: ProjectionQueries, logger: Logger) async throws {
         let serving = id.serving.quoted
         try await connection.run("CREATE SCHEMA IF NOT EXISTS \(unescaped: serving)", logger: logger)
         let views = try await relations(in: id.serving.name, kinds: ["v"], on: connection, queries: queries, logger: logger)
-        if !views.isEmpty {
-            // Every lock at once, in name order, before anything changes.
-            let list = views.map { "\(serving).\(SQLIdentifier.quote(catalogName: $0))" }.joined(separator: ", ")
-            try await connection.run("LOCK TABLE \(unescaped: list) IN ACCESS EXCLUSIVE MODE", logger: logger)
-            for view in views {
-                try await connection.run("DROP VIEW \(unescaped: serving).\(unescaped: SQLIdentifier.quote(catalogName: view))", logger: logger)
-            }
+        // In name order (each DROP waits only for readers of that view). Not `LOCK TABLE` on the views:
+        // that locks the tables under them too, and waits for the version's runner — which may be
+        // waiting for this transaction's row lock on its checkpoint.
+        for view in views {
+            try await connection.run("DROP VIEW \(unescaped: serving).\(unescaped: SQLIdentifier.quote(catalogName: view))", logger: logger)
         }
         let tables = try await relations(in: id.schema.name, kinds: ["r", "p", "v", "m"], on: connection, queries: queries, logger: logger)
         for table in tables {
