@@ -64,6 +64,7 @@ struct RebuildBenchmark: AsyncParsableCommand {
                 configuration.schema = "kappa_rebuild_runtime"
                 configuration.rebuildBatchSize = batchSize
                 configuration.rebuildWorkers = count
+                configuration.rebuildPartitions = count
                 configuration.rebuildThreshold = 1
                 let projection = CartSummaryProjection(name: name, ordering: .perStream)
                 let versions = try ProjectionVersions(log: store, readModels: client, projections: [projection],

@@ -24,7 +24,7 @@ struct RebuildCommand<Host: ProjectionCommandHost>: AsyncParsableCommand {
     var resume = false
     @Flag(help: "Promote the version when it has caught up.") var promote = false
     @Option(help: "Workers in this process for a projection that needs only per-stream order (default 2).") var workers: Int?
-    @Option(help: "Partitions of the streams such a projection is rebuilt in; other processes running it help (default 4).")
+    @Option(help: "Partitions of the streams such a projection is rebuilt in; other processes running it help (default 2).")
     var partitions: Int?
     @Option(help: "Events per batch and transaction (default 10000).") var batchSize: Int?
 

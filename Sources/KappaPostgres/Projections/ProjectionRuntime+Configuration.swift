@@ -44,8 +44,10 @@ extension ProjectionRuntime {
         public var rebuildBatchSize = 10_000
         /// Partitions of the streams a ``ProjectionOrdering/perStream`` projection is rebuilt in (at
         /// least ``rebuildWorkers``); workers of any process running the projection claim them by lease.
-        /// A ``ProjectionOrdering/global`` projection is rebuilt as one partition. Default 4.
-        public var rebuildPartitions = 4
+        /// Each partition reads the whole log range and keeps its streams' events, so more partitions
+        /// than workers in all processes costs server time: raise it to share a rebuild across
+        /// processes. A ``ProjectionOrdering/global`` projection is rebuilt as one partition. Default 2.
+        public var rebuildPartitions = 2
         /// Workers this process puts on a rebuild, each applying one claimed partition at a time.
         /// Default 2.
         public var rebuildWorkers = 2

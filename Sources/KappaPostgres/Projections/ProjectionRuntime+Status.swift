@@ -62,14 +62,21 @@ extension ProjectionRuntime {
         return result
     }
 
-    /// Read your own writes: returns once projection `name` (its version registered in this runtime,
-    /// or `version`) has applied everything up to `position` — usually the last position an append
-    /// returned.
+    /// Read your own writes: returns once projection `name` has applied everything up to `position` —
+    /// usually the last position an append returned. Without `version`: the version readers see
+    /// through the stable names (the active one, when this runtime runs it; read at most every
+    /// 250 ms), else the highest version registered here.
     /// - Throws: ``ProjectionError/Code/timedOut`` after `timeout`; ``ProjectionError/Code/unknownProjection``.
     public func waitUntil(_ name: String, version: Int? = nil, hasPassed position: LogPosition, timeout: Duration = .seconds(5)) async throws {
-        guard let version = version ?? projections.filter({ $0.name == name }).map(\.version).max() else {
+        let registered = projections.filter { $0.name == name }.map(\.version)
+        guard let highest = registered.max() else {
             throw ProjectionError(.unknownProjection, projection: name, message: "not registered in this runtime")
         }
+        var chosen = version ?? highest
+        if version == nil && registered.count > 1, let active = try await core.activeVersion(of: name), registered.contains(active) {
+            chosen = active
+        }
+        let version = chosen
         let id = try ProjectionID(name: name, version: version)
         let deadline = ContinuousClock.now + timeout
         try await core.withCheckpointBell { bell in
