@@ -100,6 +100,19 @@ let package = Package(
             path: "Tests/Fixtures/FixtureCLI",
             swiftSettings: strict
         ),
+        // The sample shopping-cart app (SampleApp/): the pure cart domain first.
+        .target(
+            name: "CartDomain",
+            dependencies: ["Kappa"],
+            path: "SampleApp/Sources/CartDomain",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CartDomainTests",
+            dependencies: ["CartDomain", "Kappa", "KappaTesting"],
+            path: "SampleApp/Tests/CartDomainTests",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "KappaTests",
             dependencies: [

@@ -1,0 +1,87 @@
+import Foundation
+import Kappa
+
+/// The cart aggregate as a pure decider: the rules of the shop, no I/O, no clock.
+public enum Cart {
+    /// The stream a cart's events go to.
+    public static func stream(_ cartId: String) throws -> StreamID { try StreamID("cart-\(cartId)") }
+
+    public static func decider(id cartId: String, catalogue: Catalogue) -> Decider<CartCommand, CartEvent, CartState> {
+        Decider(
+            initialState: .notOpened,
+            decide: { command, state in try decide(command, state, cartId: cartId, catalogue: catalogue) },
+            evolve: evolve)
+    }
+
+    static func decide(_ command: CartCommand, _ state: CartState, cartId: String, catalogue: Catalogue) throws -> [CartEvent] {
+        switch (command, state) {
+        case (.open(let customer, let at), .notOpened):
+            let trimmed = customer.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard (1...100).contains(trimmed.count) else {
+                throw CartError(.invalidCustomer, field: "customer", "a customer name has 1 to 100 characters")
+            }
+            return [.opened(CartOpened(cartId: cartId, customer: trimmed, openedAt: at))]
+        case (.open, _):
+            throw CartError(.alreadyOpened, "cart \(cartId) is already opened")
+        case (_, .notOpened):
+            throw CartError(.notOpened, "cart \(cartId) has not been opened")
+        case (_, .checkedOut):
+            throw CartError(.cartClosed, "cart \(cartId) is checked out; it cannot change any more")
+        case (_, .abandoned):
+            throw CartError(.cartClosed, "cart \(cartId) was abandoned; it cannot change any more")
+
+        case (.addItem(let sku, let quantity, let at), .open(let lines)):
+            guard let product = catalogue.product(sku) else {
+                throw CartError(.unknownProduct, field: "sku", "there is no product \(sku)")
+            }
+            let total = (lines[sku]?.quantity ?? 0) + quantity
+            guard CartError.quantities.contains(quantity), CartError.quantities.contains(total) else {
+                throw CartError(.quantityOutOfRange, field: "quantity",
+                                "a line holds 1 to 99 items (asked to add \(quantity) to \(lines[sku]?.quantity ?? 0))")
+            }
+            if let line = lines[sku] {
+                return [.quantityChanged(ItemQuantityChanged(cartId: cartId, sku: sku, quantity: total, previousQuantity: line.quantity,
+                                                             unitPrice: line.unitPrice))]
+            }
+            return [.itemAdded(ItemAddedToCart(cartId: cartId, sku: sku, quantity: quantity, unitPrice: product.priceCents, addedAt: at))]
+        case (.changeQuantity(let sku, let quantity), .open(let lines)):
+            guard let line = lines[sku] else { throw CartError(.itemNotInCart, field: "sku", "\(sku) is not in cart \(cartId)") }
+            guard CartError.quantities.contains(quantity) else {
+                throw CartError(.quantityOutOfRange, field: "quantity", "a line holds 1 to 99 items (asked for \(quantity))")
+            }
+            guard quantity != line.quantity else { return [] }
+            return [.quantityChanged(ItemQuantityChanged(cartId: cartId, sku: sku, quantity: quantity, previousQuantity: line.quantity,
+                                                         unitPrice: line.unitPrice))]
+        case (.removeItem(let sku), .open(let lines)):
+            guard let line = lines[sku] else { throw CartError(.itemNotInCart, field: "sku", "\(sku) is not in cart \(cartId)") }
+            return [.itemRemoved(ItemRemovedFromCart(cartId: cartId, sku: sku, quantity: line.quantity, unitPrice: line.unitPrice))]
+        case (.checkOut(let at), .open(let lines)):
+            guard !lines.isEmpty else { throw CartError(.emptyCart, "cart \(cartId) is empty; add an item before checking out") }
+            return [.checkedOut(CartCheckedOut(cartId: cartId, totalCents: state.totalCents, checkedOutAt: at))]
+        case (.abandon(let at), .open):
+            return [.abandoned(CartAbandoned(cartId: cartId, valueCents: state.totalCents, abandonedAt: at))]
+        }
+    }
+
+    static func evolve(_ state: CartState, _ event: CartEvent) -> CartState {
+        switch (state, event) {
+        case (.notOpened, .opened):
+            return .open(lines: [:])
+        case (.open(var lines), .itemAdded(let e)):
+            lines[e.sku] = .init(quantity: e.quantity, unitPrice: e.unitPrice)
+            return .open(lines: lines)
+        case (.open(var lines), .quantityChanged(let e)):
+            lines[e.sku] = .init(quantity: e.quantity, unitPrice: e.unitPrice)
+            return .open(lines: lines)
+        case (.open(var lines), .itemRemoved(let e)):
+            lines[e.sku] = nil
+            return .open(lines: lines)
+        case (.open, .checkedOut(let e)):
+            return .checkedOut(totalCents: e.totalCents)
+        case (.open, .abandoned):
+            return .abandoned
+        default:
+            return state   // an event that does not apply in this phase changes nothing
+        }
+    }
+}

@@ -1,0 +1,34 @@
+import Foundation
+
+/// What a customer asks of a cart. Times come in the command (from an injected clock), never from
+/// the domain logic.
+public enum CartCommand: Sendable, Equatable {
+    case open(customer: String, at: Date)
+    case addItem(sku: String, quantity: Int, at: Date)
+    case changeQuantity(sku: String, quantity: Int)
+    case removeItem(sku: String)
+    case checkOut(at: Date)
+    case abandon(at: Date)
+}
+
+/// A cart's life: not opened yet, open with its lines, checked out, or abandoned.
+public enum CartState: Sendable, Equatable {
+    public struct Line: Sendable, Equatable {
+        public var quantity: Int
+        public var unitPrice: Int
+    }
+
+    case notOpened
+    case open(lines: [String: Line])
+    case checkedOut(totalCents: Int)
+    case abandoned
+
+    /// The value of the lines of an open cart, in cents.
+    public var totalCents: Int {
+        switch self {
+        case .open(let lines): lines.values.reduce(0) { $0 + $1.quantity * $1.unitPrice }
+        case .checkedOut(let total): total
+        case .notOpened, .abandoned: 0
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import CartDomain
+import Foundation
+import Kappa
+import KappaTesting
+import Testing
+
+@Suite("Cart decider")
+struct CartDeciderTests {
+    let spec = DeciderSpecification(Cart.decider(id: "c1", catalogue: .demo))
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    var opened: CartEvent { .opened(CartOpened(cartId: "c1", customer: "ada", openedAt: t0)) }
+    func added(_ sku: String, _ quantity: Int, _ price: Int) -> CartEvent {
+        .itemAdded(ItemAddedToCart(cartId: "c1", sku: sku, quantity: quantity, unitPrice: price, addedAt: t0))
+    }
+
+    /// The code and field of the rule `command` breaks after `history`.
+    func refusal(_ history: [CartEvent], _ command: CartCommand) -> (CartError.Code, String?)? {
+        guard case .failure(let error as CartError) = spec.given(history).when(command).outcome else { return nil }
+        return (error.code, error.field)
+    }
+
+    @Test func aCustomerShopsAndChecksOut() throws {
+        try spec.given([]).when(.open(customer: "  ada ", at: t0)).then([opened])
+        // The price is the catalogue's, in cents, stored in the event.
+        try spec.given([opened]).when(.addItem(sku: "MUG", quantity: 2, at: t0)).then([added("MUG", 2, 1_450)])
+        // Adding more of a line changes its quantity, at the price it was added at.
+        try spec.given([opened, added("MUG", 2, 1_400)]).when(.addItem(sku: "MUG", quantity: 3, at: t0))
+            .then([.quantityChanged(ItemQuantityChanged(cartId: "c1", sku: "MUG", quantity: 5, previousQuantity: 2, unitPrice: 1_400))])
+        try spec.given([opened, added("MUG", 2, 1_450)]).when(.changeQuantity(sku: "MUG", quantity: 2)).then([])
+        try spec.given([opened, added("MUG", 2, 1_450)]).when(.removeItem(sku: "MUG"))
+            .then([.itemRemoved(ItemRemovedFromCart(cartId: "c1", sku: "MUG", quantity: 2, unitPrice: 1_450))])
+        let history = [opened, added("MUG", 2, 1_450), added("TEA-GREEN", 1, 650)]
+        try spec.given(history).when(.checkOut(at: t0)).then([.checkedOut(CartCheckedOut(cartId: "c1", totalCents: 3_550, checkedOutAt: t0))])
+        try spec.given(history).when(.checkOut(at: t0)).thenState(.checkedOut(totalCents: 3_550))
+        try spec.given(history).when(.abandon(at: t0)).then([.abandoned(CartAbandoned(cartId: "c1", valueCents: 3_550, abandonedAt: t0))])
+    }
+
+    @Test func theShopsRulesAreTypedErrorsNamingTheField() {
+        #expect(refusal([], .addItem(sku: "MUG", quantity: 1, at: t0))! == (.notOpened, nil))
+        #expect(refusal([opened], .open(customer: "bob", at: t0))! == (.alreadyOpened, nil))
+        #expect(refusal([], .open(customer: "   ", at: t0))! == (.invalidCustomer, "customer"))
+        #expect(refusal([opened], .addItem(sku: "NOPE", quantity: 1, at: t0))! == (.unknownProduct, "sku"))
+        #expect(refusal([opened], .addItem(sku: "MUG", quantity: 0, at: t0))! == (.quantityOutOfRange, "quantity"))
+        #expect(refusal([opened], .addItem(sku: "MUG", quantity: 100, at: t0))! == (.quantityOutOfRange, "quantity"))
+        #expect(refusal([opened, added("MUG", 60, 1_450)], .addItem(sku: "MUG", quantity: 40, at: t0))! == (.quantityOutOfRange, "quantity"))
+        #expect(refusal([opened, added("MUG", 1, 1_450)], .changeQuantity(sku: "MUG", quantity: 100))! == (.quantityOutOfRange, "quantity"))
+        #expect(refusal([opened], .changeQuantity(sku: "MUG", quantity: 3))! == (.itemNotInCart, "sku"))
+        #expect(refusal([opened], .removeItem(sku: "MUG"))! == (.itemNotInCart, "sku"))
+        #expect(refusal([opened], .checkOut(at: t0))! == (.emptyCart, nil))
+        let done: [CartEvent] = [opened, added("MUG", 1, 1_450), .checkedOut(CartCheckedOut(cartId: "c1", totalCents: 1_450, checkedOutAt: t0))]
+        for command: CartCommand in [.addItem(sku: "MUG", quantity: 1, at: t0), .removeItem(sku: "MUG"), .checkOut(at: t0), .abandon(at: t0)] {
+            #expect(refusal(done, command)! == (.cartClosed, nil))
+        }
+        let gone: [CartEvent] = [opened, .abandoned(CartAbandoned(cartId: "c1", valueCents: 0, abandonedAt: t0))]
+        #expect(refusal(gone, .addItem(sku: "MUG", quantity: 1, at: t0))! == (.cartClosed, nil))
+    }
+
+    @Test func eventsRoundTripThroughTheRegistryUnderStableNames() throws {
+        let events: [CartEvent] = [opened, added("KETTLE", 1, 5_900),
+                                   .checkedOut(CartCheckedOut(cartId: "c1", totalCents: 5_900, checkedOutAt: t0))]
+        for (index, event) in events.enumerated() {
+            let stored = try CartEvent.registry.encode(event, id: UUID(), recordedAt: t0)
+            let recorded = RecordedEvent(id: stored.id, streamID: try Cart.stream("c1"), streamVersion: Int64(index + 1),
+                                         position: LogPosition(transactionID: 1, globalPosition: Int64(index + 1)),
+                                         eventType: stored.eventType.rawValue, schemaVersion: stored.schemaVersion,
+                                         payload: stored.payload, metadata: .init(), recordedAt: t0)
+            #expect(try CartEvent.registry.decode(recorded)?.event == event)
+        }
+        #expect(CartEvent.registry.eventTypes == ["CartOpened", "ItemAddedToCart", "ItemQuantityChanged", "ItemRemovedFromCart",
+                                                   "CartCheckedOut", "CartAbandoned"])
+    }
+}
