@@ -107,6 +107,23 @@ let package = Package(
             path: "SampleApp/Sources/CartDomain",
             swiftSettings: strict
         ),
+        // The sample's read models: v1, and v2 that needs a migration by replay.
+        .target(
+            name: "CartReadModels",
+            dependencies: ["CartDomain", "Kappa", "KappaPostgres", .product(name: "PostgresNIO", package: "postgres-nio")],
+            path: "SampleApp/Sources/CartReadModels",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CartAppTests",
+            dependencies: [
+                "CartDomain", "CartReadModels", "Kappa", "KappaPostgres", "KappaTesting",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "SampleApp/Tests/CartAppTests",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "CartDomainTests",
             dependencies: ["CartDomain", "Kappa", "KappaTesting"],

@@ -1,0 +1,90 @@
+import CartDomain
+import Foundation
+import Kappa
+import KappaPostgres
+
+/// Version 1 of the shop's read model: one row per cart — customer, status, items, total.
+/// Folds each batch in memory into one upsert; per-stream order is enough, so it rebuilds in parallel.
+public struct CartSummaryV1: Projection {
+    public let name = "cart_summary"
+    public let version = 1
+    public init() {}
+
+    public var eventTypes: Set<String>? { CartEvent.registry.eventTypes }
+    public var ordering: ProjectionOrdering { .perStream }
+
+    public var setupSQL: String {
+        """
+        CREATE TABLE carts (
+            cart_id      text    PRIMARY KEY,
+            customer     text    NOT NULL DEFAULT '',
+            status       text    NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'checked_out', 'abandoned')),
+            items        integer NOT NULL DEFAULT 0,
+            total_cents  bigint  NOT NULL DEFAULT 0
+        );
+        """
+    }
+
+    public var indexSQL: String { "CREATE INDEX carts_status ON carts (status)" }
+
+    public func apply(_ events: [RecordedEvent], in context: ProjectionContext) async throws {
+        var rows: [String: CartRowChange] = [:]
+        for recorded in events {
+            guard let event = try CartEvent.registry.decode(recorded)?.event else { continue }
+            CartRowChange.fold(event, into: &rows)
+        }
+        try await CartRowChange.upsert(rows, table: "\(context.schema).carts", context: context)
+    }
+}
+
+/// What a batch does to each cart's row: deltas and the latest status.
+struct CartRowChange {
+    var customer: String?
+    var status: String?
+    var items = 0
+    var total = 0
+    // For v2.
+    var firstItemAt: Date?
+    var checkedOutAt: Date?
+    var abandonedValue = 0
+
+    static func fold(_ event: CartEvent, into rows: inout [String: CartRowChange]) {
+        switch event {
+        case .opened(let e):
+            rows[e.cartId, default: .init()].customer = e.customer
+        case .itemAdded(let e):
+            rows[e.cartId, default: .init()].items += e.quantity
+            rows[e.cartId, default: .init()].total += e.quantity * e.unitPrice
+            if rows[e.cartId]?.firstItemAt == nil { rows[e.cartId]?.firstItemAt = e.addedAt }
+        case .quantityChanged(let e):
+            rows[e.cartId, default: .init()].items += e.quantity - e.previousQuantity
+            rows[e.cartId, default: .init()].total += (e.quantity - e.previousQuantity) * e.unitPrice
+        case .itemRemoved(let e):
+            rows[e.cartId, default: .init()].items -= e.quantity
+            rows[e.cartId, default: .init()].total -= e.quantity * e.unitPrice
+        case .checkedOut(let e):
+            rows[e.cartId, default: .init()].status = "checked_out"
+            rows[e.cartId, default: .init()].checkedOutAt = e.checkedOutAt
+        case .abandoned(let e):
+            rows[e.cartId, default: .init()].status = "abandoned"
+            rows[e.cartId, default: .init()].abandonedValue = e.valueCents
+        }
+    }
+
+    /// One multi-row upsert of v1's columns, rows locked in key order.
+    static func upsert(_ rows: [String: CartRowChange], table: String, context: ProjectionContext) async throws {
+        guard !rows.isEmpty else { return }
+        let ids = rows.keys.sorted()
+        let changes = ids.map { rows[$0]! }
+        try await context.execute("""
+            INSERT INTO \(unescaped: table) AS c (cart_id, customer, status, items, total_cents)
+            SELECT id, cu, st, i, t
+            FROM unnest(\(ids)::text[], \(changes.map { $0.customer ?? "" })::text[], \(changes.map { $0.status ?? "open" })::text[],
+                        \(changes.map(\.items))::int8[], \(changes.map(\.total))::int8[]) AS r(id, cu, st, i, t)
+            ON CONFLICT (cart_id) DO UPDATE SET
+                customer = CASE WHEN excluded.customer <> '' THEN excluded.customer ELSE c.customer END,
+                status = CASE WHEN excluded.status <> 'open' THEN excluded.status ELSE c.status END,
+                items = c.items + excluded.items, total_cents = c.total_cents + excluded.total_cents
+            """)
+    }
+}
