@@ -12,6 +12,8 @@ ALTER TABLE projections
     ADD COLUMN rebuild_target_xid xid8,
     ADD COLUMN rebuild_target_position bigint,
     ADD COLUMN rebuild_partitions integer,
+    -- Which rebuild the partitions belong to: workers of an earlier rebuild of the version are fenced out.
+    ADD COLUMN rebuild_id bigint,
     ADD CONSTRAINT projections_lifecycle_check CHECK (lifecycle IN ('building', 'caught_up', 'active', 'retired', 'dropped'));
 
 ALTER TABLE projections DROP CONSTRAINT projections_state_check;
@@ -23,10 +25,13 @@ CREATE UNIQUE INDEX projections_one_active ON projections (name) WHERE lifecycle
 
 -- One row per partition of a rebuild in progress; its checkpoint moves in the transaction of its
 -- writes. Workers of any process claim partitions by lease, fenced by the token like a version.
+CREATE SEQUENCE rebuild_ids;
+
 CREATE TABLE rebuild_partitions (
     name                 text        NOT NULL,
     version              integer     NOT NULL,
     partition            integer     NOT NULL,
+    rebuild_id           bigint      NOT NULL,
     checkpoint_xid       xid8        NOT NULL,
     checkpoint_position  bigint      NOT NULL,
     events_applied       bigint      NOT NULL DEFAULT 0,
@@ -35,6 +40,15 @@ CREATE TABLE rebuild_partitions (
     lease_token          bigint      NOT NULL DEFAULT 0,
     lease_expires_at     timestamptz,
     PRIMARY KEY (name, version, partition)
+);
+
+-- One row per rebuild loading UNLOGGED tables, itself UNLOGGED: a crash or a failover empties both,
+-- so a missing row tells the next runner that the tables it would go on with were emptied.
+CREATE UNLOGGED TABLE rebuild_sentinels (
+    name        text    NOT NULL,
+    version     integer NOT NULL,
+    rebuild_id  bigint  NOT NULL,
+    PRIMARY KEY (name, version)
 );
 
 -- Every switch of the stable names, for operators and for rollback.

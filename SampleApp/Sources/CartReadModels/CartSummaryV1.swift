@@ -6,9 +6,10 @@ import KappaPostgres
 /// Version 1 of the shop's read model: one row per cart — customer, status, items, total.
 /// Folds each batch in memory into one upsert; per-stream order is enough, so it rebuilds in parallel.
 public struct CartSummaryV1: Projection {
-    public let name = "cart_summary"
+    public let name: String
     public let version = 1
-    public init() {}
+    /// - Parameter name: the stable name readers query (`<name>.carts`); `cart_summary` in the app.
+    public init(name: String = "cart_summary") { self.name = name }
 
     public var eventTypes: Set<String>? { CartEvent.registry.eventTypes }
     public var ordering: ProjectionOrdering { .perStream }

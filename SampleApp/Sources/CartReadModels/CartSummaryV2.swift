@@ -8,9 +8,10 @@ import KappaPostgres
 /// revenue per product (checked-out carts only), with each cart's lines. Moving from v1 to v2 is a
 /// migration by replay.
 public struct CartSummaryV2: Projection {
-    public let name = "cart_summary"
+    public let name: String
     public let version = 2
-    public init() {}
+    /// - Parameter name: the stable name readers query (`<name>.carts`); `cart_summary` in the app.
+    public init(name: String = "cart_summary") { self.name = name }
 
     public var eventTypes: Set<String>? { CartEvent.registry.eventTypes }
     public var ordering: ProjectionOrdering { .perStream }

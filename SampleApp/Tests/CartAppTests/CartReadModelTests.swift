@@ -96,35 +96,33 @@ struct CartReadModelTests {
             configuration.schema = "\(schema)_rt"
             configuration.rebuildThreshold = 1
             configuration.rebuildBatchSize = 200
-            // The sample's projections use the stable name `cart_summary`; this test owns it while it runs.
-            try await client.query("DROP SCHEMA IF EXISTS cart_summary CASCADE")
-            try await client.query("DROP SCHEMA IF EXISTS cart_summary_v1 CASCADE")
-            try await client.query("DROP SCHEMA IF EXISTS cart_summary_v2 CASCADE")
-            let versions = try ProjectionVersions(log: store, readModels: client, projections: [CartSummaryV1(), CartSummaryV2()],
+            // A name of this test's own (projection schemas are per database).
+            let name = "carts_\(schema.suffix(8))"
+            let versions = try ProjectionVersions(log: store, readModels: client, projections: [CartSummaryV1(name: name), CartSummaryV2(name: name)],
                                                   configuration: configuration, logger: logger)
-            try await versions.rebuild("cart_summary", version: 1)
-            try await versions.rebuild("cart_summary", version: 2)
-            let comparison = try await versions.compare("cart_summary", old: 1, new: 2)
+            try await versions.rebuild(name, version: 1)
+            try await versions.rebuild(name, version: 2)
+            let comparison = try await versions.compare(name, old: 1, new: 2)
             #expect(comparison.isEqual, "\(comparison)")
             #expect(comparison.tablesOnlyInNew == ["cart_lines", "product_sales"])
-            try await versions.promote("cart_summary", version: 2)
+            try await versions.promote(name, version: 2)
 
             // What only the log had: sales per product of checked-out carts, as the domain folds them.
             var sales: [String: (Int, Int)] = [:]
-            for try await (sku, units, revenue) in try await client.query("SELECT sku, units, revenue_cents FROM cart_summary.product_sales")
+            for try await (sku, units, revenue) in try await client.query(PostgresQuery(unsafeSQL: "SELECT sku, units, revenue_cents FROM \(name).product_sales"))
                 .decode((String, Int64, Int64).self) { sales[sku] = (Int(units), Int(revenue)) }
             let expected = history.expectedSales
             #expect(sales.count == expected.count)
             for (sku, value) in expected { #expect(sales[sku].map { $0 == value } == true, "\(sku)") }
             var mismatched: Int64 = -1
-            for try await count in try await client.query("""
-                SELECT count(*) FROM cart_summary.carts
+            for try await count in try await client.query(PostgresQuery(unsafeSQL: """
+                SELECT count(*) FROM \(name).carts
                 WHERE (status = 'checked_out') <> (seconds_to_checkout IS NOT NULL)
                    OR abandoned_value_cents <> CASE WHEN status = 'abandoned' THEN total_cents ELSE 0 END
-                """).decode(Int64.self) { mismatched = count }
+                """)).decode(Int64.self) { mismatched = count }
             #expect(mismatched == 0)
-            for name in ["cart_summary", "cart_summary_v1", "cart_summary_v2", "\(schema)_rt"] {
-                try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(name)\" CASCADE"))
+            for dropped in [name, "\(name)_v1", "\(name)_v2", "\(schema)_rt"] {
+                try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(dropped)\" CASCADE"))
             }
         }
     }

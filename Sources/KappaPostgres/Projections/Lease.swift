@@ -12,9 +12,10 @@ struct Lease: Sendable {
     var checkpoint: LogPosition
 
     /// Takes the lease if it is free, expired or ours; `nil` while another runner holds it.
-    static func acquire(_ table: LeaseTable, _ key: LeaseKey, core: RuntimeCore) async throws -> Lease? {
+    /// `allowDropped`: a rebuild from scratch may take a dropped version (its reset brings it back).
+    static func acquire(_ table: LeaseTable, _ key: LeaseKey, core: RuntimeCore, allowDropped: Bool = false) async throws -> Lease? {
         let owner = core.configuration.owner
-        let query = core.queries.acquireLease(table, key, owner: owner, milliseconds: core.configuration.leaseMilliseconds)
+        let query = core.queries.acquireLease(table, key, owner: owner, milliseconds: core.configuration.leaseMilliseconds, allowDropped: allowDropped)
         var lease: Lease?   // read to the end: see PostgresEventStore.head()
         for try await (token, transaction, position) in try await core.readModels.query(query, logger: core.logger).decode((Int64, Int64, Int64).self) {
             lease = Lease(table: table, key: key, owner: owner, token: token,

@@ -124,6 +124,10 @@ struct ProjectionID: Hashable, Sendable, CustomStringConvertible {
             throw KappaPostgresError(.invalidIdentifier,
                 message: "projection name '\(name)' must be 1…40 lower-case ASCII letters, digits and _, starting with a letter")
         }
+        // Its stable names live in a schema of that name, which a switch empties of views.
+        if name == "public" || name == "information_schema" || name.hasPrefix("pg_") {
+            throw KappaPostgresError(.invalidIdentifier, message: "projection name '\(name)' is reserved: its stable names would go into that schema")
+        }
         // `cart_v2` would be the schema of version 2 of `cart`.
         if let range = name.range(of: "_v", options: .backwards), !name[range.upperBound...].isEmpty,
            name[range.upperBound...].allSatisfy({ $0.isASCII && $0.isNumber }) {
@@ -140,4 +144,12 @@ struct ProjectionID: Hashable, Sendable, CustomStringConvertible {
     }
 
     var description: String { "\(name) v\(version)" }
+
+    /// Refuses a name whose stable-names schema would be one of the framework's own.
+    static func checkNotClashing(_ name: String, with schemas: [String]) throws {
+        if schemas.contains(name) {
+            throw KappaPostgresError(.invalidIdentifier,
+                message: "projection name '\(name)' is the name of the log's or the runtime's schema, where its stable names would go")
+        }
+    }
 }

@@ -11,10 +11,15 @@ struct ProjectionQueries: Sendable {
     let status: String
     let partitions: String
     let switches: String
+    /// The sequence of rebuild ids, as a `regclass` literal's text (bound as a parameter).
+    let rebuildIDs: String
+    let sentinels: String
 
     init(schema: SQLIdentifier) {
         partitions = "\(schema.quoted).rebuild_partitions"
         switches = "\(schema.quoted).switches"
+        rebuildIDs = "\(schema.quoted).rebuild_ids"
+        sentinels = "\(schema.quoted).rebuild_sentinels"
         projections = "\(schema.quoted).projections"
         deadLetters = "\(schema.quoted).dead_letters"
         reactors = "\(schema.quoted).reactors"
@@ -31,7 +36,7 @@ struct ProjectionQueries: Sendable {
 
     /// Takes the lease when it is free, expired, or already ours; the token goes up when it changes hands.
     /// Returns no row when another owner holds it.
-    func acquireLease(_ table: LeaseTable, _ key: LeaseKey, owner: String, milliseconds: Int64) -> PostgresQuery {
+    func acquireLease(_ table: LeaseTable, _ key: LeaseKey, owner: String, milliseconds: Int64, allowDropped: Bool = false) -> PostgresQuery {
         """
         UPDATE \(unescaped: table.name(in: self)) SET
             lease_token = CASE WHEN lease_owner = \(owner) THEN lease_token ELSE lease_token + 1 END,
@@ -39,7 +44,7 @@ struct ProjectionQueries: Sendable {
             lease_expires_at = now() + \(milliseconds) * interval '1 millisecond'
         WHERE name = \(key.name) AND version = \(key.version)
           AND (lease_owner IS NULL OR lease_owner = \(owner) OR lease_expires_at < now())
-          \(unescaped: table == .projections ? "AND lifecycle <> 'dropped'" : "")
+          \(unescaped: table == .projections && !allowDropped ? "AND lifecycle <> 'dropped'" : "")
         RETURNING lease_token, checkpoint_xid::text::int8, checkpoint_position
         """
     }
@@ -48,7 +53,8 @@ struct ProjectionQueries: Sendable {
     func renewLease(_ table: LeaseTable, _ key: LeaseKey, owner: String, token: Int64, milliseconds: Int64, state: String) -> PostgresQuery {
         """
         UPDATE \(unescaped: table.name(in: self)) SET
-            lease_expires_at = now() + \(milliseconds) * interval '1 millisecond', state = \(state), updated_at = now()
+            lease_expires_at = now() + \(milliseconds) * interval '1 millisecond',
+            state = CASE WHEN state = 'failed' THEN state ELSE \(state) END, updated_at = now()
         WHERE name = \(key.name) AND version = \(key.version) AND lease_owner = \(owner) AND lease_token = \(token)
         RETURNING 1
         """

@@ -36,6 +36,7 @@ public struct ProjectionRuntime: Service {
         var seen = Set<LeaseKey>()
         for projection in projections {
             let id = try ProjectionID(name: projection.name, version: projection.version)
+            try ProjectionID.checkNotClashing(id.name, with: [configuration.schema, log.configuration.schema])
             guard seen.insert(LeaseKey(name: id.name, version: id.version)).inserted else {
                 throw ProjectionError(.duplicateProjection, projection: id.name, version: id.version, message: "registered twice")
             }

@@ -138,9 +138,12 @@ final class RuntimeCore: Sendable {
     /// on a new connection. Seen here: after `pg_terminate_backend`, a query on the killed connection
     /// was sometimes never failed by the driver (1 run in ~8 of the connection-kill test), which
     /// wedged the runner for good.
-    func withReadModelTransaction<R: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
+    /// `watchdog: false` runs it without one (index builds at the end of a rebuild).
+    func withReadModelTransaction<R: Sendable>(
+        watchdog: Bool = true, _ body: @escaping @Sendable (PostgresConnection) async throws -> R
+    ) async throws -> R {
         let synchronous = configuration.synchronousReadModelCommits, logger = self.logger, readModels = self.readModels
-        let timeout = configuration.transactionTimeout
+        let timeout: Duration? = watchdog ? configuration.transactionTimeout : nil
         let opened = ConnectionSlot()
         let work = Task {
             do {
@@ -153,18 +156,25 @@ final class RuntimeCore: Sendable {
                 throw error.cause { $0 }
             }
         }
+        guard let timeout else {
+            return try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
+        }
         let outcome = OnceResult<R>()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
                 outcome.install(continuation)
-                Task { outcome.resume(with: await work.result) }
-                Task {
+                let watchdog = Task {
                     try? await Task.sleep(for: timeout)
-                    guard outcome.resume(with: .failure(TransactionTimedOut())) else { return }
+                    guard !Task.isCancelled, outcome.resume(with: .failure(TransactionTimedOut())) else { return }
                     logger.error("a read-model transaction outlived transactionTimeout; closing its connection and retrying",
                                  metadata: ["kappa.timeout": "\(timeout)"])
                     work.cancel()
                     if let connection = opened.get() { try? await connection.close() }
+                }
+                Task {
+                    let result = await work.result
+                    watchdog.cancel()   // else every batch leaves a task asleep for transactionTimeout
+                    outcome.resume(with: result)
                 }
             }
         } onCancel: {

@@ -26,18 +26,18 @@ extension ProjectionQueries {
         "SELECT DISTINCT name FROM \(unescaped: projections) ORDER BY name"
     }
 
-    /// Starts a bulk rebuild up to `target`, in `count` partitions that all start at `from`.
+    /// Starts a bulk rebuild up to `target`, in `count` partitions that all start at `from`, under a new rebuild id.
     func startRebuild(_ key: LeaseKey, owner: String, token: Int64, target: LogPosition, partitions count: Int, from: LogPosition) -> PostgresQuery {
         """
         WITH started AS (
             UPDATE \(unescaped: projections) SET rebuild_target_xid = \(String(target.transactionID))::xid8,
                 rebuild_target_position = \(target.globalPosition), rebuild_partitions = \(Int32(count)),
-                state = 'rebuilding', updated_at = now()
+                rebuild_id = nextval(\(rebuildIDs)::regclass), state = 'rebuilding', updated_at = now()
             WHERE name = \(key.name) AND version = \(key.version) AND lease_owner = \(owner) AND lease_token = \(token)
               AND lifecycle <> 'dropped'
-            RETURNING name, version)
-        INSERT INTO \(unescaped: partitions) (name, version, partition, checkpoint_xid, checkpoint_position)
-        SELECT s.name, s.version, p, \(String(from.transactionID))::xid8, \(from.globalPosition)
+            RETURNING name, version, rebuild_id)
+        INSERT INTO \(unescaped: partitions) (name, version, partition, rebuild_id, checkpoint_xid, checkpoint_position)
+        SELECT s.name, s.version, p, s.rebuild_id, \(String(from.transactionID))::xid8, \(from.globalPosition)
         FROM started s, generate_series(0, \(Int32(count)) - 1) AS p
         RETURNING 1
         """
@@ -52,35 +52,57 @@ extension ProjectionQueries {
         """
     }
 
-    /// Claims the first partition of a rebuild that is neither done nor held (or whose holder's
-    /// lease expired); its token goes up. No row: nothing left to claim.
+    /// A claimed partition: partition, token, rebuild id, its checkpoint, and the rebuild's target and partition count.
+    typealias ClaimRow = (Int32, Int64, Int64, Int64, Int64, Int64, Int64, Int32)
+
+    /// Claims the first partition of the version's current rebuild that is neither done nor held (or
+    /// whose holder's lease expired); its token goes up. No row: nothing left to claim.
     func claimPartition(_ key: LeaseKey, owner: String, milliseconds: Int64) -> PostgresQuery {
         """
         UPDATE \(unescaped: partitions) p SET lease_owner = \(owner), lease_token = p.lease_token + 1,
             lease_expires_at = now() + \(milliseconds) * interval '1 millisecond'
-        FROM (SELECT name, version, partition FROM \(unescaped: partitions)
-              WHERE name = \(key.name) AND version = \(key.version) AND NOT done
-                AND (lease_owner IS NULL OR lease_expires_at < now())
-              ORDER BY partition LIMIT 1 FOR UPDATE SKIP LOCKED) free
+        FROM (SELECT r.name, r.version, r.partition, v.rebuild_target_xid, v.rebuild_target_position, v.rebuild_partitions
+              FROM \(unescaped: partitions) r JOIN \(unescaped: projections) v
+                ON v.name = r.name AND v.version = r.version AND v.rebuild_id = r.rebuild_id
+              WHERE r.name = \(key.name) AND r.version = \(key.version) AND NOT r.done AND v.lifecycle = 'building'
+                AND (r.lease_owner IS NULL OR r.lease_expires_at < now())
+              ORDER BY r.partition LIMIT 1 FOR UPDATE OF r SKIP LOCKED) free
         WHERE (p.name, p.version, p.partition) = (free.name, free.version, free.partition)
-        RETURNING p.partition, p.lease_token, p.checkpoint_xid::text::int8, p.checkpoint_position
+        RETURNING p.partition, p.lease_token, p.rebuild_id, p.checkpoint_xid::text::int8, p.checkpoint_position,
+                  free.rebuild_target_xid::text::int8, free.rebuild_target_position, free.rebuild_partitions
+        """
+    }
+
+    /// Keeps this owner's partitions of the version's rebuild claimed while their batches run.
+    func renewPartitions(_ key: LeaseKey, owner: String, milliseconds: Int64) -> PostgresQuery {
+        """
+        UPDATE \(unescaped: partitions) SET lease_expires_at = now() + \(milliseconds) * interval '1 millisecond'
+        WHERE name = \(key.name) AND version = \(key.version) AND lease_owner = \(owner) AND NOT done
+        """
+    }
+
+    /// A partition's checkpoint and holder, to go on from after a fault whose commit is unknown.
+    func partitionCheckpoint(_ key: LeaseKey, partition: Int, rebuildID: Int64) -> PostgresQuery {
+        """
+        SELECT checkpoint_xid::text::int8, checkpoint_position, lease_owner, lease_token FROM \(unescaped: partitions)
+        WHERE name = \(key.name) AND version = \(key.version) AND partition = \(Int32(partition)) AND rebuild_id = \(rebuildID)
         """
     }
 
     /// Moves a partition's checkpoint in the transaction of its writes, fenced by the partition's
-    /// lease and the version not being dropped (its row held `FOR SHARE` until the commit, a moment).
-    /// No row: the lease was lost (or the rebuild reset, or the version dropped), roll back.
-    func advancePartition(_ key: LeaseKey, partition: Int, owner: String, token: Int64, to position: LogPosition?,
+    /// lease and rebuild id and the version not being dropped (its row held `FOR SHARE` until the
+    /// commit, a moment). No row: the lease was lost (or the rebuild reset, or the version dropped).
+    func advancePartition(_ key: LeaseKey, partition: Int, rebuildID: Int64, owner: String, token: Int64, to position: LogPosition?,
                           covered: Int, done: Bool, milliseconds: Int64) -> PostgresQuery {
         """
         UPDATE \(unescaped: partitions) SET
             checkpoint_xid = coalesce(\(position.map { String($0.transactionID) })::xid8, checkpoint_xid),
-            checkpoint_position = coalesce(\(position?.globalPosition), checkpoint_position), events_applied = events_applied + \(covered), done = \(done),
-            lease_expires_at = now() + \(milliseconds) * interval '1 millisecond'
-        WHERE name = \(key.name) AND version = \(key.version) AND partition = \(Int32(partition))
+            checkpoint_position = coalesce(\(position?.globalPosition), checkpoint_position), events_applied = events_applied + \(covered),
+            done = \(done), lease_expires_at = now() + \(milliseconds) * interval '1 millisecond'
+        WHERE name = \(key.name) AND version = \(key.version) AND partition = \(Int32(partition)) AND rebuild_id = \(rebuildID)
           AND lease_owner = \(owner) AND lease_token = \(token)
           AND EXISTS (SELECT 1 FROM \(unescaped: projections) WHERE name = \(key.name) AND version = \(key.version)
-                      AND lifecycle <> 'dropped' FOR SHARE)
+                      AND lifecycle <> 'dropped' AND rebuild_id = \(rebuildID) FOR SHARE)
         RETURNING 1
         """
     }
@@ -93,6 +115,40 @@ extension ProjectionQueries {
         """
     }
 
+    /// Marks a rebuild that loads UNLOGGED tables (the marker is UNLOGGED too).
+    func setSentinel(_ key: LeaseKey) -> PostgresQuery {
+        """
+        INSERT INTO \(unescaped: sentinels) (name, version, rebuild_id)
+        SELECT name, version, rebuild_id FROM \(unescaped: projections) WHERE name = \(key.name) AND version = \(key.version)
+        ON CONFLICT (name, version) DO UPDATE SET rebuild_id = excluded.rebuild_id
+        """
+    }
+
+    /// 1 when the version's current rebuild has its marker (its UNLOGGED tables survived), else 0.
+    func sentinelSurvived(_ key: LeaseKey) -> PostgresQuery {
+        """
+        SELECT count(*) FROM \(unescaped: sentinels) s JOIN \(unescaped: projections) p USING (name, version)
+        WHERE name = \(key.name) AND version = \(key.version) AND s.rebuild_id = p.rebuild_id
+        """
+    }
+
+    func deleteSentinel(_ key: LeaseKey) -> PostgresQuery {
+        "DELETE FROM \(unescaped: sentinels) WHERE name = \(key.name) AND version = \(key.version)"
+    }
+
+    /// Starts a building version over from the first event (its tables are emptied by the caller in
+    /// the same transaction), fenced by the lease.
+    func restartBuild(_ key: LeaseKey, owner: String, token: Int64) -> PostgresQuery {
+        """
+        UPDATE \(unescaped: projections) SET checkpoint_xid = '0', checkpoint_position = 0, events_applied = 0,
+            rebuild_target_xid = NULL, rebuild_target_position = NULL, rebuild_partitions = NULL, rebuild_id = NULL,
+            state = 'catching_up', updated_at = now()
+        WHERE name = \(key.name) AND version = \(key.version) AND lease_owner = \(owner) AND lease_token = \(token)
+          AND lifecycle = 'building'
+        RETURNING 1
+        """
+    }
+
     /// Ends a rebuild: the version's checkpoint jumps to the target every partition reached.
     func finishRebuild(_ key: LeaseKey, owner: String, token: Int64, target: LogPosition) -> PostgresQuery {
         """
@@ -100,7 +156,7 @@ extension ProjectionQueries {
             checkpoint_position = \(target.globalPosition),
             events_applied = events_applied + coalesce((SELECT sum(events_applied) FROM \(unescaped: partitions)
                 WHERE name = \(key.name) AND version = \(key.version)), 0),
-            rebuild_target_xid = NULL, rebuild_target_position = NULL, rebuild_partitions = NULL,
+            rebuild_target_xid = NULL, rebuild_target_position = NULL, rebuild_partitions = NULL, rebuild_id = NULL,
             state = 'catching_up', updated_at = now()
         WHERE name = \(key.name) AND version = \(key.version) AND lease_owner = \(owner) AND lease_token = \(token)
           AND lifecycle <> 'dropped'
@@ -137,7 +193,7 @@ extension ProjectionQueries {
         """
         UPDATE \(unescaped: projections) SET lifecycle = 'building', state = 'catching_up', checkpoint_xid = '0',
             checkpoint_position = 0, events_applied = 0, rebuild_target_xid = NULL, rebuild_target_position = NULL,
-            rebuild_partitions = NULL, promoted_at = NULL, retired_at = NULL, failed_position = NULL, failed_event_id = NULL,
+            rebuild_partitions = NULL, rebuild_id = NULL, promoted_at = NULL, retired_at = NULL, failed_position = NULL, failed_event_id = NULL,
             failed_event_type = NULL, failed_error = NULL, updated_at = now()
         WHERE name = \(id.name) AND version = \(id.version) AND lease_owner = \(owner) AND lease_token = \(token)
         RETURNING 1
@@ -164,11 +220,6 @@ extension ProjectionQueries {
             lease_token = lease_token + 1, updated_at = now()
         WHERE name = \(name) AND version = \(Int32(version))
         """
-    }
-
-    /// A dropped version may be taken again, to be rebuilt from scratch.
-    func undrop(_ id: ProjectionID) -> PostgresQuery {
-        "UPDATE \(unescaped: projections) SET lifecycle = 'building', updated_at = now() WHERE name = \(id.name) AND version = \(id.version) AND lifecycle = 'dropped'"
     }
 
     func recordSwitch(_ name: String, from: Int?, to: Int, kind: String) -> PostgresQuery {

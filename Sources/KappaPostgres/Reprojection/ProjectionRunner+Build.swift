@@ -26,7 +26,8 @@ extension ProjectionRunner {
     func finishBuilding(_ lease: Lease) async throws {
         let queries = core.queries, id = self.id, logger = self.logger, indexSQL = projection.indexSQL
         let started = ContinuousClock.now
-        try await core.withReadModelTransaction { connection in
+        // No watchdog: indexing a large read model may take longer than transactionTimeout.
+        try await core.withReadModelTransaction(watchdog: false) { connection in
             var marked = false
             for try await _ in try await connection.query(queries.markCaughtUp(lease.key, owner: lease.owner, token: lease.token), logger: logger) {
                 marked = true

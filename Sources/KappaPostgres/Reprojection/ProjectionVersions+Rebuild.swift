@@ -1,3 +1,4 @@
+import Foundation
 import Kappa
 import Logging
 import PostgresNIO
@@ -19,7 +20,7 @@ extension ProjectionVersions {
         _ name: String, version: Int, fromScratch: Bool = true, promote: Bool = false,
         progress: (@Sendable (RebuildProgress) -> Void)? = nil
     ) async throws {
-        let id = try ProjectionID(name: name, version: version)
+        _ = try ProjectionID(name: name, version: version)   // a bad name never reaches SQL
         guard let projection = projections.first(where: { $0.name == name && $0.version == version }) else {
             throw ProjectionError(.unknownProjection, projection: name, version: version,
                                   message: "is not registered with this program; its handler code must be in the executable that rebuilds it")
@@ -37,15 +38,17 @@ extension ProjectionVersions {
                                       message: "is the active version; rebuilding it from scratch would empty what readers see — build a new version")
             }
         }
-        if let owner = row?.leaseOwner, owner != core.configuration.owner {
+        if let owner = row?.leaseOwner {
             throw ProjectionError(.rebuildInProgress, projection: name, version: version,
                                   message: "is being run by \(owner) (a rebuild, or a runtime following it); stop that first")
         }
+        // A holder of its own: a runner of this process (same owner) must not share the lease's token.
+        var configuration = self.core.configuration
+        configuration.owner = "\(configuration.owner)-rebuild-\(UUID().uuidString.prefix(8).lowercased())"
+        let core = try RuntimeCore(log: self.core.log, readModels: self.core.readModels, notifier: nil,
+                                   configuration: configuration, logger: self.core.logger)
         let runner = try ProjectionRunner(projection: projection, core: core)
         try await runner.setUp()
-        if row?.lifecycle == .dropped {
-            try await core.readModels.query(core.queries.undrop(id), logger: core.logger)
-        }
         var mustReset = fromScratch || row?.lifecycle == .dropped
         var backoff = Backoff(initial: core.configuration.initialBackoff, maximum: core.configuration.maximumBackoff)
         let stopped: Bool
@@ -53,7 +56,8 @@ extension ProjectionVersions {
             // Taken again after a transient fault: still ours (same owner), so the same token.
             let acquired: Lease?
             do {
-                acquired = try await Lease.acquire(.projections, runner.key, core: core)
+                // A dropped version may be taken by a rebuild only; the reset brings it back.
+                acquired = try await Lease.acquire(.projections, runner.key, core: core, allowDropped: mustReset)
             } catch where isTransient(error) {
                 try await Task.sleep(for: backoff.next())
                 continue
@@ -91,14 +95,21 @@ extension ProjectionVersions {
             throw ProjectionError(.handlerFailed, projection: name, version: version,
                                   message: "the rebuild stopped on an event its handler rejects; see the projection's status")
         }
-        if promote { try await self.promote(name, version: version) }
+        // The first version of a projection was made active when it caught up.
+        if promote, try await activeVersion(of: name) != version { try await self.promote(name, version: version) }
     }
 
     /// Empties a version: its schema is recreated from `setupSQL` and its checkpoint goes back to the start.
     private func reset(_ runner: ProjectionRunner, lease: Lease) async throws {
-        let queries = core.queries, logger = core.logger, id = runner.id, setupSQL = runner.projection.setupSQL
+        let queries = runner.core.queries, logger = runner.core.logger, id = runner.id, setupSQL = runner.projection.setupSQL
         try await durableTransaction { connection in
             try await connection.run(queries.lockVersions(id.name), logger: logger)
+            // Checked again under the lock: a promote may have made it active since.
+            let rows = try await Self.rows(id.name, locking: false, on: connection, queries: queries, logger: logger)
+            if rows.first(where: { $0.version == id.version })?.lifecycle == .active {
+                throw ProjectionError(.versionIsActive, projection: id.name, version: id.version,
+                                      message: "is the active version; rebuilding it from scratch would empty what readers see — build a new version")
+            }
             // The schema first (it waits for any batch in flight), then the row: a batch locks its row
             // after its table writes, so the other order could deadlock.
             try await connection.run("DROP SCHEMA IF EXISTS \(unescaped: id.schema.quoted) CASCADE", logger: logger)

@@ -20,7 +20,10 @@ public struct ProjectionVersions: Sendable {
         log: PostgresEventStore, readModels: PostgresClient, projections: [any Projection],
         configuration: ProjectionRuntime.Configuration = .init(), logger: Logger
     ) throws {
-        for projection in projections { _ = try ProjectionID(name: projection.name, version: projection.version) }
+        for projection in projections {
+            _ = try ProjectionID(name: projection.name, version: projection.version)
+            try ProjectionID.checkNotClashing(projection.name, with: [configuration.schema, log.configuration.schema])
+        }
         self.init(core: try RuntimeCore(log: log, readModels: readModels, notifier: nil, configuration: configuration, logger: logger),
                   projections: projections)
     }

@@ -8,8 +8,9 @@ import PostgresNIO
 struct RebuildWorker: Sendable {
     let rebuilder: Rebuilder
     let partition: Int
-    /// The partition lease's fencing token.
+    /// The partition lease's fencing token, and the rebuild it belongs to.
     let token: Int64
+    let rebuildID: Int64
     let partitions: Int
     let target: LogPosition
     let counter: ProgressCounter
@@ -56,6 +57,9 @@ struct RebuildWorker: Sendable {
             } catch where isTransient(error) {
                 runner.logger.debug("rebuild batch failed; retrying", metadata: ["error": "\(String(reflecting: error))", "kappa.partition": "\(partition)"])
                 try await Task.sleep(for: backoff.next())
+                // The commit may have happened before the fault: go on from what the database has.
+                checkpoint = try await committedCheckpoint()
+                prefetched = nil
                 continue
             }
             backoff.reset()
@@ -64,6 +68,17 @@ struct RebuildWorker: Sendable {
             // A short page was the partition's last; after a full one, `nil` (the read failed) reads again.
             prefetched = events.count < batchSize ? [] : page
         }
+    }
+
+    /// This partition's checkpoint as committed; ``LeaseLost`` when the partition is no longer this worker's.
+    private func committedCheckpoint() async throws -> LogPosition {
+        var row: (Int64, Int64, String?, Int64)?
+        for try await found in try await core.readModels.query(core.queries.partitionCheckpoint(runner.key, partition: partition, rebuildID: rebuildID),
+                                                               logger: runner.logger).decode((Int64, Int64, String?, Int64).self) {
+            row = found
+        }
+        guard let (transaction, position, owner, token) = row, owner == core.configuration.owner, token == self.token else { throw LeaseLost() }
+        return LogPosition(transactionID: UInt64(transaction), globalPosition: position)
     }
 
     /// Applies a page; when the handler rejects it, applies its events one by one to find the poison
@@ -111,7 +126,8 @@ struct RebuildWorker: Sendable {
     private func fence(on connection: PostgresConnection, to position: LogPosition?, covered: Int, done: Bool) async throws {
         var moved = false
         for try await _ in try await connection.query(core.queries.advancePartition(
-            runner.key, partition: partition, owner: core.configuration.owner, token: token, to: position, covered: covered, done: done,
+            runner.key, partition: partition, rebuildID: rebuildID, owner: core.configuration.owner, token: token, to: position,
+            covered: covered, done: done,
             milliseconds: core.configuration.leaseMilliseconds), logger: runner.logger) {
             moved = true
         }

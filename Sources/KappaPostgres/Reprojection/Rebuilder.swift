@@ -26,6 +26,14 @@ struct Rebuilder: Sendable {
         let key = runner.key, queries = core.queries, logger = runner.logger, id = self.id
         let row = try await ProjectionVersions(core: core, projections: []).versions(of: id.name).first { $0.version == id.version }
         let target: LogPosition, partitions: Int
+        if row?.rebuildTarget != nil, try await unloggedDataLost() {
+            // A crash or failover during the rebuild emptied its UNLOGGED tables while the checkpoints
+            // survived. Start over.
+            logger.warning("a server crash or failover emptied this rebuild's UNLOGGED tables; starting the rebuild over")
+            try await restart(lease)
+            lease.checkpoint = .start
+            return try await run(&lease, progress: progress)
+        }
         if let existing = row?.rebuildTarget, let count = row?.rebuildPartitions {
             (target, partitions) = (existing, count)
         } else {
@@ -42,6 +50,7 @@ struct Rebuilder: Sendable {
                 }
                 if !started { throw LeaseLost() }
                 if unlogged {
+                    try await connection.run(queries.setSentinel(key), logger: logger)
                     for table in try await StableNames.relations(in: id.schema.name, kinds: ["r"], on: connection, queries: queries, logger: logger) {
                         try await connection.run("ALTER TABLE \(unescaped: id.schema.quoted).\(unescaped: SQLIdentifier.quote(catalogName: table)) SET UNLOGGED", logger: logger)
                     }
@@ -62,7 +71,7 @@ struct Rebuilder: Sendable {
                 // Work partitions until none is left to claim; then wait for other processes' workers,
                 // taking over any partition whose holder's lease expires.
                 while !core.isStopping && !Task.isCancelled {
-                    try await workPartitions(target: target, partitions: partitions, counter: counter)
+                    try await workPartitions(partitions: partitions, counter: counter)
                     if try await self.partitionProgress(of: key).remaining == 0 { return }
                     try await Task.sleep(for: .milliseconds(100))
                 }
@@ -71,13 +80,19 @@ struct Rebuilder: Sendable {
             group.cancelAll()
         }
         if core.isStopping || Task.isCancelled { return false }
-        try await core.withReadModelTransaction { connection in
+        // Tables loaded UNLOGGED become logged in the transaction that ends the rebuild (no watchdog:
+        // that rewrites them), so no checkpoint past the load ever stands on tables a crash would empty.
+        try await core.withReadModelTransaction(watchdog: false) { connection in
             var finished = false
             for try await _ in try await connection.query(queries.finishRebuild(key, owner: current.owner, token: current.token, target: target), logger: logger) {
                 finished = true
             }
             if !finished { throw LeaseLost() }
             try await connection.run(queries.deletePartitions(key), logger: logger)
+            try await connection.run(queries.deleteSentinel(key), logger: logger)
+            for table in try await connection.unloggedTables(in: id.schema.name, queries: queries, logger: logger) {
+                try await connection.run("ALTER TABLE \(unescaped: id.schema.quoted).\(unescaped: SQLIdentifier.quote(catalogName: table)) SET LOGGED", logger: logger)
+            }
         }
         lease.checkpoint = target
         core.checkpointCommitted(key, at: target)
@@ -90,39 +105,93 @@ struct Rebuilder: Sendable {
         return true
     }
 
+    /// Whether this version has UNLOGGED tables whose rebuild marker is gone (a crash or a failover emptied them).
+    private func unloggedDataLost() async throws -> Bool {
+        let queries = core.queries, id = self.id, key = runner.key, logger = runner.logger
+        return try await core.withReadModelTransaction { connection in
+            guard try await !connection.unloggedTables(in: id.schema.name, queries: queries, logger: logger).isEmpty else { return false }
+            var survived: Int64 = 0
+            for try await count in try await connection.query(queries.sentinelSurvived(key), logger: logger).decode(Int64.self) {
+                survived = count
+            }
+            return survived == 0
+        }
+    }
+
+    /// Empties the version's tables and puts it back at the first event, fenced by the lease.
+    private func restart(_ lease: Lease) async throws {
+        let queries = core.queries, id = self.id, key = runner.key, logger = runner.logger
+        try await core.withReadModelTransaction { connection in
+            var restarted = false
+            for try await _ in try await connection.query(queries.restartBuild(key, owner: lease.owner, token: lease.token), logger: logger) {
+                restarted = true
+            }
+            if !restarted { throw LeaseLost() }
+            try await connection.run(queries.deletePartitions(key), logger: logger)
+            for table in try await StableNames.relations(in: id.schema.name, kinds: ["r"], on: connection, queries: queries, logger: logger) {
+                try await connection.run("TRUNCATE \(unescaped: id.schema.quoted).\(unescaped: SQLIdentifier.quote(catalogName: table))", logger: logger)
+            }
+        }
+    }
+
     /// Runs up to ``ProjectionRuntime/Configuration/rebuildWorkers`` workers, each claiming partitions
-    /// (by lease, in any process) and applying them, until none is left to claim.
-    func workPartitions(target: LogPosition, partitions: Int, counter: ProgressCounter) async throws {
-        let key = runner.key, core = self.core
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<min(partitions, max(1, core.configuration.rebuildWorkers)) {
-                group.addTask {
-                    while !core.isStopping && !Task.isCancelled {
-                        var claim: (Int32, Int64, Int64, Int64)?
-                        for try await row in try await core.readModels.query(core.queries.claimPartition(
-                            key, owner: core.configuration.owner, milliseconds: core.configuration.leaseMilliseconds), logger: runner.logger
-                        ).decode((Int32, Int64, Int64, Int64).self) {
-                            claim = row
-                        }
-                        guard let (partition, token, transaction, position) = claim else { return }
-                        runner.logger.debug("claimed a rebuild partition", metadata: ["kappa.partition": "\(partition)", "kappa.token": "\(token)"])
-                        try await RebuildWorker(rebuilder: self, partition: Int(partition), token: token, partitions: partitions,
-                                                target: target, counter: counter)
-                            .run(from: LogPosition(transactionID: UInt64(transaction), globalPosition: position))
+    /// of the version's current rebuild (by lease, in any process) and applying them, until none is
+    /// left to claim. The claims are renewed while their batches run; a partition lost to another
+    /// worker (its lease expired) is given up and another claimed.
+    func workPartitions(partitions: Int, counter: ProgressCounter) async throws {
+        let key = runner.key, core = self.core, logger = runner.logger
+        try await withThrowingTaskGroup(of: Void.self) { outer in
+            outer.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: core.configuration.leaseDuration / 3)
+                    if Task.isCancelled { return }
+                    do {
+                        for try await _ in try await core.readModels.query(core.queries.renewPartitions(
+                            key, owner: core.configuration.owner, milliseconds: core.configuration.leaseMilliseconds), logger: logger) {}
+                    } catch {
+                        logger.debug("could not renew rebuild partitions", metadata: ["error": "\(String(reflecting: error))"])
                     }
                 }
             }
-            try await group.waitForAll()
+            outer.addTask {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<min(partitions, max(1, core.configuration.rebuildWorkers)) {
+                        group.addTask {
+                            while !core.isStopping && !Task.isCancelled {
+                                var claim: ProjectionQueries.ClaimRow?
+                                for try await row in try await core.readModels.query(core.queries.claimPartition(
+                                    key, owner: core.configuration.owner, milliseconds: core.configuration.leaseMilliseconds), logger: logger
+                                ).decode(ProjectionQueries.ClaimRow.self) {
+                                    claim = row
+                                }
+                                guard let (partition, token, rebuildID, transaction, position, targetTransaction, targetPosition, count) = claim else { return }
+                                logger.debug("claimed a rebuild partition", metadata: ["kappa.partition": "\(partition)", "kappa.token": "\(token)"])
+                                do {
+                                    try await RebuildWorker(
+                                        rebuilder: self, partition: Int(partition), token: token, rebuildID: rebuildID, partitions: Int(count),
+                                        target: LogPosition(transactionID: UInt64(targetTransaction), globalPosition: targetPosition), counter: counter
+                                    ).run(from: LogPosition(transactionID: UInt64(transaction), globalPosition: position))
+                                } catch is LeaseLost {
+                                    logger.info("gave up a rebuild partition another worker took over", metadata: ["kappa.partition": "\(partition)"])
+                                }
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            try await outer.next()
+            outer.cancelAll()
         }
     }
 
     /// Lends this process's workers to a rebuild another process coordinates (it holds the version's
     /// lease): called by a runner that could not take the lease. Returns when nothing is left to claim.
     func help() async throws {
-        guard let row = try await runner.versionRow(), row.lifecycle == .building,
-              let target = row.rebuildTarget, let partitions = row.rebuildPartitions else { return }
+        guard let row = try await runner.versionRow(), row.lifecycle == .building, row.rebuildTarget != nil,
+              let partitions = row.rebuildPartitions else { return }
         let counter = ProgressCounter(done: 0, total: 0, partitions: partitions)
-        try await workPartitions(target: target, partitions: partitions, counter: counter)
+        try await workPartitions(partitions: partitions, counter: counter)
         if counter.snapshot(id).eventsThisRun > 0 {
             runner.logger.info("helped another process's rebuild", metadata: ["kappa.events_this_run": "\(counter.snapshot(id).eventsThisRun)"])
         }

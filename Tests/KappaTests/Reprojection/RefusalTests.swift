@@ -57,7 +57,7 @@ struct RefusalTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await versions.rebuild(name, version: 2) }
                 try await eventually("the first rebuild holds v2") {
-                    try await versions.versions(of: name).first { $0.version == 2 }?.leaseOwner == "ops"
+                    try await versions.versions(of: name).first { $0.version == 2 }?.leaseOwner?.hasPrefix("ops-rebuild-") == true
                 }
                 // Building, so not promotable yet.
                 try await expectRefused(.notCaughtUp, f, name, mentioning: "still building") { try await versions.promote(name, version: 2) }
@@ -94,6 +94,11 @@ struct RefusalTests {
             #expect(bad?.code == .invalidIdentifier)
             let confusing = await #expect(throws: KappaPostgresError.self) { try await versions.promote("carts_v2", version: 1) }
             #expect(confusing?.code == .invalidIdentifier)
+            // Names whose stable-names schema is someone else's.
+            for reserved in ["public", "pg_catalog", f.runtimeSchema, f.store.configuration.schema] {
+                let refused = #expect(throws: KappaPostgresError.self) { _ = try f.versions([CartSummaryProjection(name: reserved)]) }
+                #expect(refused?.code == .invalidIdentifier, "\(reserved)")
+            }
         }
     }
 }

@@ -45,6 +45,45 @@ struct ReprojectionProcessTests {
         }
     }
 
+    @Test func aCrashThatEmptiesUnloggedTablesStartsTheRebuildOver() async throws {
+        try await withProjectionFixture { f in
+            let name = f.name("carts")
+            try await f.runtime([]).migrate()
+            let seeded = try await CartEvents.seed(f.store, carts: 100, eventsPerCart: 30)
+            try await eventually("the horizon passed the seed") { try await f.store.head() >= seeded }
+            let first = try ProjectorProcess(f, owner: "first", batchSize: 150, leaseMilliseconds: 1_000, delayMilliseconds: 100,
+                                             mode: "rebuild-v2", name: name)
+            try await eventually("the rebuild is part-way through", timeout: .seconds(60)) { try await partitionProgress(f, name) >= 600 }
+            first.killHard()
+            // What a server crash or a failover does to UNLOGGED tables (the v2 fixture loads into them).
+            let unlogged = try await scalar(PostgresQuery(unsafeSQL: """
+                SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = '\(name)_v2' AND c.relkind = 'r' AND c.relpersistence = 'u'
+                """), on: f.client)
+            #expect(unlogged == 3)
+            try await f.client.query(PostgresQuery(unsafeSQL: "TRUNCATE \(f.runtimeSchema).rebuild_sentinels, \(name)_v2.carts, \(name)_v2.product_sales"))
+            let second = try ProjectorProcess(f, owner: "second", batchSize: 150, leaseMilliseconds: 1_000, delayMilliseconds: 0,
+                                              mode: "rebuild-v2", name: name)
+            try await eventually("the second process finishes the rebuild", timeout: .seconds(60)) { !second.process.isRunning }
+            #expect(second.process.terminationStatus == 0, "\(second.log.suffix(2_000))")
+            #expect(second.log.contains("starting the rebuild over"))
+            #expect(second.log.contains("rebuilt events_this_run=3000 events_total=3000"), "\(second.log.suffix(2_000))")
+            var live = f.configuration(owner: "live")
+            live.rebuildThreshold = .max
+            let reference = CartSummaryV2Projection(name: f.name("ref"))
+            let runtime = try f.runtime([reference], configuration: live)
+            try await withRunning(runtime) { try await runtime.waitUntil(reference.name, hasPassed: seeded, timeout: .seconds(60)) }
+            let columns = "cart_id, items, total_cents, checked_out, events, items_added"
+            #expect(try await f.difference("\(reference.name)_v2.carts", "\(name)_v2.carts", columns: columns) == 0)
+            #expect(try await f.difference("\(reference.name)_v2.product_sales", "\(name)_v2.product_sales", columns: "sku, units") == 0)
+            let stillUnlogged = try await scalar(PostgresQuery(unsafeSQL: """
+                SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = '\(name)_v2' AND c.relpersistence = 'u'
+                """), on: f.client)
+            #expect(stillUnlogged == 0)
+        }
+    }
+
     @Test func aProcessKilledDuringSwitchesLeavesExactlyOneVersionActive() async throws {
         try await withProjectionFixture { f in
             let name = f.name("carts")
