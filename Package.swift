@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "KappaTesting", targets: ["KappaTesting"]),
         .library(name: "KappaCLI", targets: ["KappaCLI"]),
         .executable(name: "kappa-bench", targets: ["KappaBench"]),
+        .executable(name: "cart-app", targets: ["CartApp"]),
     ],
     dependencies: [
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
@@ -21,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // The core: events, deciders, the command handler, the EventStore protocol. No database.
@@ -114,10 +116,32 @@ let package = Package(
             path: "SampleApp/Sources/CartReadModels",
             swiftSettings: strict
         ),
+        // The sample's HTTP JSON API (Hummingbird 2) and its executable.
+        .target(
+            name: "CartService",
+            dependencies: [
+                "CartDomain", "CartReadModels", "Kappa", "KappaPostgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "SampleApp/Sources/CartService",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "CartApp",
+            dependencies: [
+                "CartService", "CartReadModels", "KappaCLI", "KappaPostgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "SampleApp/Sources/CartApp",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "CartAppTests",
             dependencies: [
-                "CartDomain", "CartReadModels", "Kappa", "KappaPostgres", "KappaTesting",
+                "CartDomain", "CartReadModels", "CartService", "Kappa", "KappaPostgres", "KappaTesting",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

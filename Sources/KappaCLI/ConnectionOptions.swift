@@ -25,20 +25,7 @@ struct ConnectionOptions: ParsableArguments {
 
     /// The client configuration. The password is never printed or logged.
     func clientConfiguration() throws -> PostgresClient.Configuration {
-        if let url = databaseURL ?? environment["KAPPA_DATABASE_URL"] {
-            guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
-                  let host = components.host, !host.isEmpty else {
-                throw ValidationError("--database-url must look like postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
-            }
-            let database = String(components.path.drop { $0 == "/" })
-            return PostgresClient.Configuration(
-                host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
-                password: components.password, database: database.isEmpty ? nil : database, tls: .disable)
-        }
-        return PostgresClient.Configuration(
-            host: environment["PGHOST"].flatMap { $0.isEmpty || $0.hasPrefix("/") ? nil : $0 } ?? "localhost",
-            port: environment["PGPORT"].flatMap(Int.init) ?? 5432, username: environment["PGUSER"] ?? "postgres",
-            password: environment["PGPASSWORD"], database: environment["PGDATABASE"] ?? "postgres", tls: .disable)
+        try DatabaseURL.configuration(url: databaseURL, environment: environment)
     }
 
     func runtimeConfiguration() -> ProjectionRuntime.Configuration {

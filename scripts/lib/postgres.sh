@@ -9,3 +9,22 @@ kappa_ensure_postgres() {
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql postgresql-common >/dev/null
 }
+
+# A PostgreSQL cluster for the demo that outlives the command (created once, reused, started when
+# stopped): `kappa-demo`, on 127.0.0.1:${KAPPA_DEMO_PGPORT:-5439}, trust authentication on loopback.
+# Exports KAPPA_DATABASE_URL for it.
+kappa_demo_cluster() {
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  local port="${KAPPA_DEMO_PGPORT:-5439}"
+  local version
+  version="$(ls /usr/lib/postgresql | sort -n | tail -1)"
+  if ! pg_lsclusters -h | awk '{print $2}' | grep -qx kappa-demo; then
+    echo "kappa: creating the demo's PostgreSQL cluster (kappa-demo, port $port)..." >&2
+    $sudo pg_createcluster "$version" kappa-demo -p "$port" -- --auth-local=trust --auth-host=trust >/dev/null
+  fi
+  if ! pg_lsclusters -h | awk '$2 == "kappa-demo" {print $4}' | grep -qx online; then
+    $sudo pg_ctlcluster "$version" kappa-demo start
+  fi
+  export KAPPA_DATABASE_URL="postgres://postgres@127.0.0.1:${port}/postgres"
+}

@@ -1,0 +1,53 @@
+import ArgumentParser
+import CartReadModels
+import CartService
+import Foundation
+import KappaCLI
+import KappaPostgres
+import Logging
+
+/// The sample shop's executable: `serve` runs the HTTP service (and the projections), `projections`
+/// operates the read-model versions (status, rebuild, compare, promote, rollback, drop).
+@main
+struct CartApp: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cart-app",
+        abstract: "Kappa's sample shop: a cart service on an event log, with read models migrated by replay.",
+        subcommands: [Serve.self, ProjectionsCommand<CartHost>.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// The read-model versions whose code this executable holds.
+enum CartHost: ProjectionCommandHost {
+    static func projections() -> [any Projection] { [CartSummaryV1(), CartSummaryV2()] }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the HTTP JSON API, with the projections following the log in this process.")
+
+    @Option(help: "Address to listen on (env CART_HOST; default 127.0.0.1).") var host: String?
+    @Option(help: "Port (env CART_PORT; default 8080).") var port: Int?
+    @Option(help: "PostgreSQL URL (env KAPPA_DATABASE_URL; default: the PG* variables, else postgres@localhost:5432/postgres).")
+    var databaseURL: String?
+    @Option(parsing: .upToNextOption, help: "Read-model versions to run (env CART_READ_MODEL_VERSIONS, e.g. 1,2; default 1).")
+    var readModelVersions: [Int] = []
+    @Flag(help: "Promote a higher read-model version as soon as it has caught up.") var promoteWhenCaughtUp = false
+    @Flag(help: "Do not run the projections here (a separate worker runs them).") var noProjections = false
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        var configuration = CartServiceConfiguration(database: try DatabaseURL.configuration(url: databaseURL))
+        configuration.host = host ?? environment["CART_HOST"] ?? configuration.host
+        configuration.port = port ?? environment["CART_PORT"].flatMap(Int.init) ?? configuration.port
+        let versions = readModelVersions.isEmpty
+            ? (environment["CART_READ_MODEL_VERSIONS"]?.split(separator: ",").compactMap { Int($0) } ?? []) : readModelVersions
+        if !versions.isEmpty { configuration.readModelVersions = Set(versions) }
+        configuration.promoteWhenCaughtUp = promoteWhenCaughtUp
+        configuration.runProjections = !noProjections
+        var logger = Logger(label: "kappa.cart")
+        logger.logLevel = environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let app = try await buildApplication(configuration: configuration, logger: logger)
+        try await app.runService()
+    }
+}

@@ -1,0 +1,61 @@
+import CartDomain
+import CartReadModels
+import Foundation
+import Hummingbird
+import Kappa
+import KappaPostgres
+import Logging
+import NIOCore
+import PostgresNIO
+import ServiceLifecycle
+
+/// Builds the cart service: the HTTP API, the projection runtime (unless a worker runs it) and the
+/// connections, as one Hummingbird application whose `run` starts everything. `@main` and the tests
+/// both call this.
+public func buildApplication(configuration: CartServiceConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+    let client = PostgresClient(configuration: configuration.database, backgroundLogger: logger)
+    let notifier = try LogNotifier(client: client, schema: configuration.logSchema, logger: logger)
+    let store = try PostgresEventStore(client: client, configuration: .init(schema: configuration.logSchema), notifier: notifier, logger: logger)
+    var runtimeConfiguration = ProjectionRuntime.Configuration()
+    runtimeConfiguration.schema = configuration.runtimeSchema
+    runtimeConfiguration.promoteWhenCaughtUp = configuration.promoteWhenCaughtUp
+    let readModels: [any Projection] = [CartSummaryV1(), CartSummaryV2()].filter { configuration.readModelVersions.contains($0.version) }
+    let runtime = try ProjectionRuntime(log: store, readModels: client, projections: readModels, notifier: notifier,
+                                        configuration: runtimeConfiguration, logger: logger)
+    let api = CartController(store: store, client: client, runtime: runtime, configuration: configuration, logger: logger)
+    let router = Router()
+    router.add(middleware: ErrorMiddleware())
+    api.addRoutes(to: router)
+    var services: [any Service] = [client, notifier]
+    if configuration.runProjections { services.append(runtime) }
+    var app = Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kappa-cart"),
+        services: services,
+        logger: logger)
+    // The log's and the runtime's tables exist before the first request is answered (idempotent).
+    app.beforeServerStarts {
+        try await store.migrate()
+        try await runtime.migrate()
+    }
+    return app
+}
+
+/// Every error as JSON, `{"error": {"code", "field", "message"}}`; unexpected ones logged and answered
+/// 500 without their details.
+struct ErrorMiddleware: RouterMiddleware {
+    func handle(_ request: Request, context: BasicRequestContext, next: (Request, BasicRequestContext) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as BadRequest {
+            return try problem(.badRequest, code: "invalidBody", field: error.field, message: error.message)
+        } catch is NIOTooManyBytesError {
+            return try problem(.contentTooLarge, code: "bodyTooLarge", field: nil, message: "the request body is larger than the service accepts")
+        } catch let error as HTTPError {
+            return try problem(error.status, code: "http\(error.status.code)", field: nil, message: error.body ?? error.status.reasonPhrase)
+        } catch {
+            context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
+            return try problem(.internalServerError, code: "internal", field: nil, message: "the request could not be served; see the service's log")
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import Foundation
+import PostgresNIO
+
+/// How the cart service runs. Every value has a documented default.
+public struct CartServiceConfiguration: Sendable {
+    /// The address to listen on. Default `127.0.0.1` (loopback only).
+    public var host = "127.0.0.1"
+    /// Default 8080.
+    public var port = 8080
+    /// The PostgreSQL server of the log and the read models.
+    public var database: PostgresClient.Configuration
+    /// Schema of the event log. Default `kappa`.
+    public var logSchema = "kappa"
+    /// Schema of the projection runtime's tables. Default `kappa_projections`.
+    public var runtimeSchema = "kappa_projections"
+    /// The read-model versions this service runs (builds, follows). Default `[1]`.
+    public var readModelVersions: Set<Int> = [1]
+    /// Whether a higher read-model version is promoted as soon as it has caught up. Default `false`.
+    public var promoteWhenCaughtUp = false
+    /// Whether the projection runtime runs in this process. Default `true`; `false` when a separate
+    /// worker process runs it.
+    public var runProjections = true
+    /// The largest request body accepted, in bytes; larger ones get 413. Default 16 KiB.
+    public var maximumBodyBytes = 16 * 1024
+    /// How long a read waits for its own write (`?after=`) before answering 504. Default 5 s.
+    public var readYourWritesTimeout: Duration = .seconds(5)
+
+    public init(database: PostgresClient.Configuration) {
+        self.database = database
+    }
+}

@@ -1,0 +1,84 @@
+import CartDomain
+import CartService
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Kappa
+import KappaPostgres
+import KappaTesting
+import Logging
+import PostgresNIO
+import Testing
+
+@Suite("Sample app: the HTTP API", .serialized)
+struct CartServiceTests {
+    struct Accepted: Decodable { var cartId: String; var position: String?; var events: Int }
+    struct CartView: Decodable { var cartId: String; var customer: String; var status: String; var items: Int; var totalCents: Int }
+    struct Problem: Decodable { struct Detail: Decodable { var code: String; var field: String?; var message: String }; var error: Detail }
+
+    func body(_ json: String) -> ByteBuffer { ByteBuffer(string: json) }
+
+    @Test func shopThroughTheAPIWithReadYourWritesAndClearErrors() async throws {
+        try await TestDatabase.withSchema(prefix: "cart_api") { client, schema in
+            var configuration = CartServiceConfiguration(database: TestDatabase.configuration())
+            configuration.logSchema = schema
+            configuration.runtimeSchema = "\(schema)_rt"
+            // The service uses the stable name `cart_summary`: this suite owns it while it runs.
+            for name in ["cart_summary", "cart_summary_v1", "cart_summary_v2"] {
+                try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(name) CASCADE"))
+            }
+            let app = try await buildApplication(configuration: configuration, logger: Logger(label: "cart.test"))
+            try await app.test(.router) { http in
+                let opened = try await http.execute(uri: "/carts", method: .post, body: body(#"{"customer": "ada"}"#))
+                #expect(opened.status == .created)
+                let cart = try JSONDecoder().decode(Accepted.self, from: Data(opened.body.readableBytesView))
+                let added = try await http.execute(uri: "/carts/\(cart.cartId)/items", method: .post, body: body(#"{"sku": "MUG", "quantity": 2}"#))
+                #expect(added.status == .ok)
+                let position = try JSONDecoder().decode(Accepted.self, from: Data(added.body.readableBytesView)).position!
+                // Read your own write: the query waits until the read model has passed the command's position.
+                let read = try await http.execute(uri: "/carts/\(cart.cartId)?after=\(position)", method: .get)
+                #expect(read.status == .ok)
+                let view = try JSONDecoder().decode(CartView.self, from: Data(read.body.readableBytesView))
+                #expect(view.items == 2 && view.totalCents == 2_900 && view.customer == "ada" && view.status == "open")
+
+                // Bad requests: 4xx naming the field, and nothing appended.
+                let before = try await store(schema, client: client).head()
+                let cases: [(String, HTTPRequest.Method, String, HTTPResponse.Status, String, String?)] = [
+                    ("/carts/\(cart.cartId)/items", .post, #"{"sku": "NOPE", "quantity": 1}"#, .unprocessableContent, "unknownProduct", "sku"),
+                    ("/carts/\(cart.cartId)/items", .post, #"{"sku": "MUG", "quantity": 0}"#, .unprocessableContent, "quantityOutOfRange", "quantity"),
+                    ("/carts/\(cart.cartId)/items", .post, #"{"sku": "MUG", "quantity": 100}"#, .unprocessableContent, "quantityOutOfRange", "quantity"),
+                    ("/carts/\(cart.cartId)/items", .post, #"{"sku": "MUG", "quantity": "two"}"#, .badRequest, "invalidBody", "quantity"),
+                    ("/carts/\(cart.cartId)/items", .post, #"{"sku": "MUG""#, .badRequest, "invalidBody", nil),
+                    ("/carts/\(cart.cartId)/items", .post, #"{"quantity": 1}"#, .badRequest, "invalidBody", "sku"),
+                    ("/carts", .post, #"{"customer": "   "}"#, .unprocessableContent, "invalidCustomer", "customer"),
+                    ("/carts/\(UUID().uuidString)/checkout", .post, "", .notFound, "notOpened", nil),
+                ]
+                for (uri, method, json, status, code, field) in cases {
+                    let response = try await http.execute(uri: uri, method: method, body: body(json))
+                    #expect(response.status == status, "\(uri) \(json)")
+                    let problem = try? JSONDecoder().decode(Problem.self, from: Data(response.body.readableBytesView))
+                    #expect(problem?.error.code == code, "\(uri) \(json): \(String(buffer: response.body))")
+                    #expect(problem?.error.field == field, "\(uri) \(json)")
+                }
+                let oversized = try await http.execute(uri: "/carts", method: .post,
+                                                       body: body(#"{"customer": "\#(String(repeating: "x", count: 20_000))"}"#))
+                #expect(oversized.status == .contentTooLarge)
+                #expect(try await store(schema, client: client).head() == before, "nothing appended by a bad request")
+
+                let checkout = try await http.execute(uri: "/carts/\(cart.cartId)/checkout", method: .post)
+                #expect(checkout.status == .ok)
+                let again = try await http.execute(uri: "/carts/\(cart.cartId)/items", method: .post, body: body(#"{"sku": "MUG", "quantity": 1}"#))
+                #expect(again.status == .conflict)
+                let health = try await http.execute(uri: "/health", method: .get)
+                #expect(health.status == .ok)
+            }
+            for name in ["cart_summary", "cart_summary_v1", "cart_summary_v2", "\(schema)_rt"] {
+                try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(name)\" CASCADE"))
+            }
+        }
+    }
+
+    func store(_ schema: String, client: PostgresClient) throws -> PostgresEventStore {
+        try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: Logger(label: "cart.test"))
+    }
+}
