@@ -18,7 +18,7 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: "Schema of the projection runtime's tables (env KAPPA_RUNTIME_SCHEMA; default kappa_projections).")
     var runtimeSchema: String?
 
-    @Flag(name: .shortAndLong, help: "Log what happens (info level) to standard error.")
+    @Flag(name: .shortAndLong, help: "Log what happens (info level; otherwise errors only).")
     var verbose = false
 
     var environment: [String: String] { ProcessInfo.processInfo.environment }
@@ -37,7 +37,7 @@ struct ConnectionOptions: ParsableArguments {
 
     var logger: Logger {
         var logger = Logger(label: "kappa.cli")
-        logger.logLevel = verbose ? .info : .warning
+        logger.logLevel = verbose ? .info : .error
         return logger
     }
 

@@ -78,6 +78,59 @@ struct CartServiceTests {
         }
     }
 
+    /// The operations `SampleApp/openapi.yaml` documents: path, method, response codes.
+    static func documentedOperations() throws -> [(path: String, method: String, codes: Set<Int>)] {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appending(path: "openapi.yaml"), encoding: .utf8)
+        var operations: [(path: String, method: String, codes: Set<Int>)] = []
+        var path = ""
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            let indent = line.prefix { $0 == " " }.count
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if indent == 2, trimmed.hasPrefix("/"), trimmed.hasSuffix(":") { path = String(trimmed.dropLast()) }
+            else if indent == 4, ["get:", "post:", "patch:", "delete:"].contains(trimmed) { operations.append((path, String(trimmed.dropLast()), [])) }
+            else if indent == 8, trimmed.hasPrefix("\""), let code = Int(trimmed.dropFirst().prefix(3)) { operations[operations.count - 1].codes.insert(code) }
+        }
+        return operations
+    }
+
+    @Test func theOpenAPIDescriptionMatchesTheRoutes() async throws {
+        let operations = try Self.documentedOperations()
+        #expect(operations.count == 11)
+        // Every route the controller registers is documented (and no more).
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let controller = try String(contentsOf: root.appending(path: "Sources/CartService/CartController.swift"), encoding: .utf8)
+        let registered = ["get", "post", "patch", "delete"].reduce(0) { $0 + controller.components(separatedBy: "router.\($1)(").count - 1 }
+        #expect(registered == operations.count)
+        try await TestDatabase.withSchema(prefix: "cart_api") { client, schema in
+            var configuration = CartServiceConfiguration(database: TestDatabase.configuration())
+            configuration.logSchema = schema
+            configuration.runtimeSchema = "\(schema)_rt"
+            configuration.readYourWritesTimeout = .milliseconds(200)
+            for name in ["cart_summary", "cart_summary_v1", "cart_summary_v2"] {
+                try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(name) CASCADE"))
+            }
+            let app = try await buildApplication(configuration: configuration, logger: Logger(label: "cart.test"))
+            try await app.test(.router) { http in
+                // Each documented operation exists and answers one of its documented codes.
+                for (path, method, codes) in operations {
+                    let uri = path.replacingOccurrences(of: "{id}", with: UUID().uuidString).replacingOccurrences(of: "{sku}", with: "MUG")
+                    let response = try await http.execute(uri: uri, method: HTTPRequest.Method(rawValue: method.uppercased())!,
+                                                          body: ByteBuffer(string: #"{"customer": "x", "sku": "MUG", "quantity": 1}"#))
+                    let text = String(buffer: response.body)
+                    #expect(codes.contains(Int(response.status.code)), "\(method) \(path): \(response.status) \(text)")
+                    // A 404 from a handler names the cart; a route that does not exist has no such code.
+                    if response.status == .notFound {
+                        #expect(text.contains(#""code":"notOpened""#) || text.contains(#""code":"notFound""#), "\(method) \(path) is not routed: \(text)")
+                    }
+                }
+            }
+            for name in ["cart_summary", "cart_summary_v1", "cart_summary_v2", "\(schema)_rt"] {
+                try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(name)\" CASCADE"))
+            }
+        }
+    }
+
     func store(_ schema: String, client: PostgresClient) throws -> PostgresEventStore {
         try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: Logger(label: "cart.test"))
     }

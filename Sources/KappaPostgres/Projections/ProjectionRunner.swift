@@ -100,7 +100,10 @@ struct ProjectionRunner: Sendable {
                     try await finishBuilding(lease)
                     building = false
                 }
-                if untilCaughtUp { return true }
+                if untilCaughtUp {
+                    try await lease.renew(state: "live", core: core)
+                    return true
+                }
                 if state != "live" || ContinuousClock.now - lastRenewal > core.configuration.leaseDuration / 3 {
                     state = "live"
                     try await lease.renew(state: state, core: core)
