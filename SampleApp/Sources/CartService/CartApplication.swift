@@ -19,10 +19,11 @@ public func buildApplication(configuration: CartServiceConfiguration, logger: Lo
     var runtimeConfiguration = ProjectionRuntime.Configuration()
     runtimeConfiguration.schema = configuration.runtimeSchema
     runtimeConfiguration.promoteWhenCaughtUp = configuration.promoteWhenCaughtUp
-    let readModels: [any Projection] = [CartSummaryV1(), CartSummaryV2()].filter { configuration.readModelVersions.contains($0.version) }
+    let readModels: [any Projection] = [CartSummaryV1(name: configuration.readModel), CartSummaryV2(name: configuration.readModel)].filter { configuration.readModelVersions.contains($0.version) }
     let runtime = try ProjectionRuntime(log: store, readModels: client, projections: readModels, notifier: notifier,
                                         configuration: runtimeConfiguration, logger: logger)
-    let api = CartController(store: store, client: client, runtime: runtime, configuration: configuration, logger: logger)
+    let api = CartController(store: store, client: client, runtime: runtime, configuration: configuration,
+                             readModel: try SQLIdentifier(configuration.readModel, role: "read model"), logger: logger)
     let router = Router()
     router.add(middleware: ErrorMiddleware())
     api.addRoutes(to: router)

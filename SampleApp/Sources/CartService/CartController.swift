@@ -13,6 +13,8 @@ struct CartController: Sendable {
     let client: PostgresClient
     let runtime: ProjectionRuntime
     let configuration: CartServiceConfiguration
+    /// The read model's stable-names schema, validated.
+    let readModel: SQLIdentifier
     let logger: Logger
     let catalogue = Catalogue.demo
 
@@ -70,25 +72,29 @@ struct CartController: Sendable {
                 return try problem(.badRequest, code: "invalidPosition", field: "after", message: "after must be a position like 1234/56, as commands return it")
             }
             do {
-                try await runtime.waitUntil("cart_summary", hasPassed: position, timeout: configuration.readYourWritesTimeout)
+                try await runtime.waitUntil(readModel.name, hasPassed: position, timeout: configuration.readYourWritesTimeout)
             } catch let error as ProjectionError where error.code == .timedOut {
                 return try problem(.gatewayTimeout, code: "notYetVisible", field: "after", message: "the read model has not reached \(after) yet")
             }
         }
-        let rows = try await readModel("SELECT to_jsonb(c)::text FROM cart_summary.carts c WHERE cart_id = \(id)")
+        let rows = try await readModel("SELECT to_jsonb(c)::text FROM \(unescaped: readModel.quoted).carts c WHERE cart_id = \(id)")
         guard let found = try rows.first.map(Self.view) else { return try problem(.notFound, code: "notFound", field: nil, message: "no cart \(id) in the read model") }
         return try json(found)
     }
 
     func list(limit: Int) async throws -> Response {
         guard (1...500).contains(limit) else { return try problem(.badRequest, code: "invalidLimit", field: "limit", message: "limit is 1 to 500") }
-        let rows = try await readModel("SELECT to_jsonb(c)::text FROM cart_summary.carts c ORDER BY cart_id LIMIT \(limit)")
+        let rows = try await readModel("SELECT to_jsonb(c)::text FROM \(unescaped: readModel.quoted).carts c ORDER BY cart_id LIMIT \(limit)")
         return try json(try rows.map(Self.view))
     }
 
     /// Rows of a query on the stable names. Until the first read-model version has caught up with the
     /// log, the names do not exist yet: the query is retried for a few seconds, then answered 503.
     func readModel(_ query: PostgresQuery) async throws -> [String] {
+        try await queryReadModel(query)
+    }
+
+    private func queryReadModel(_ query: PostgresQuery) async throws -> [String] {
         let deadline = ContinuousClock.now + configuration.readYourWritesTimeout
         while true {
             do {

@@ -13,6 +13,8 @@ public struct CartServiceConfiguration: Sendable {
     public var logSchema = "kappa"
     /// Schema of the projection runtime's tables. Default `kappa_projections`.
     public var runtimeSchema = "kappa_projections"
+    /// The read model's name: readers query its stable names, `<readModel>.carts`. Default `cart_summary`.
+    public var readModel = "cart_summary"
     /// The read-model versions this service runs (builds, follows). Default `[1]`.
     public var readModelVersions: Set<Int> = [1]
     /// Whether a higher read-model version is promoted as soon as it has caught up. Default `false`.

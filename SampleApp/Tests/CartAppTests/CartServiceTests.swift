@@ -23,10 +23,7 @@ struct CartServiceTests {
             var configuration = CartServiceConfiguration(database: TestDatabase.configuration())
             configuration.logSchema = schema
             configuration.runtimeSchema = "\(schema)_rt"
-            // The service uses the stable name `cart_summary`: this suite owns it while it runs.
-            for name in ["cart_summary", "cart_summary_v1", "cart_summary_v2"] {
-                try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(name) CASCADE"))
-            }
+            configuration.readModel = "carts_\(schema.suffix(8))"   // projection schemas are per database
             let app = try await buildApplication(configuration: configuration, logger: Logger(label: "cart.test"))
             try await app.test(.router) { http in
                 let opened = try await http.execute(uri: "/carts", method: .post, body: body(#"{"customer": "ada"}"#))
@@ -72,7 +69,7 @@ struct CartServiceTests {
                 let health = try await http.execute(uri: "/health", method: .get)
                 #expect(health.status == .ok)
             }
-            for name in ["cart_summary", "cart_summary_v1", "cart_summary_v2", "\(schema)_rt"] {
+            for name in [configuration.readModel, "\(configuration.readModel)_v1", "\(configuration.readModel)_v2", "\(schema)_rt"] {
                 try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(name)\" CASCADE"))
             }
         }
@@ -107,9 +104,7 @@ struct CartServiceTests {
             configuration.logSchema = schema
             configuration.runtimeSchema = "\(schema)_rt"
             configuration.readYourWritesTimeout = .milliseconds(200)
-            for name in ["cart_summary", "cart_summary_v1", "cart_summary_v2"] {
-                try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(name) CASCADE"))
-            }
+            configuration.readModel = "carts_\(schema.suffix(8))"
             let app = try await buildApplication(configuration: configuration, logger: Logger(label: "cart.test"))
             try await app.test(.router) { http in
                 // Each documented operation exists and answers one of its documented codes.
@@ -125,7 +120,7 @@ struct CartServiceTests {
                     }
                 }
             }
-            for name in ["cart_summary", "cart_summary_v1", "cart_summary_v2", "\(schema)_rt"] {
+            for name in [configuration.readModel, "\(configuration.readModel)_v1", "\(configuration.readModel)_v2", "\(schema)_rt"] {
                 try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(name)\" CASCADE"))
             }
         }
