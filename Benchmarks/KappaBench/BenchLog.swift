@@ -71,3 +71,21 @@ enum BenchRuntime {
         }
     }
 }
+
+extension BenchLog {
+    /// The cart read model computed by one SQL statement from the events table: the benchmarks' baseline.
+    static func cartSummaryBaseline(into table: String, events: String) -> String {
+        """
+        INSERT INTO \(table) (cart_id, items, total_cents, checked_out, events, written_by)
+        SELECT payload->>'cartId',
+               sum(CASE event_type WHEN 'ItemAddedToCart' THEN (payload->>'quantity')::int
+                                   WHEN 'ItemRemovedFromCart' THEN -(payload->>'quantity')::int ELSE 0 END),
+               sum(CASE event_type WHEN 'ItemAddedToCart' THEN (payload->>'quantity')::int8 * (payload->>'unitPrice')::int8
+                                   WHEN 'ItemRemovedFromCart' THEN -(payload->>'quantity')::int8 * (payload->>'unitPrice')::int8 ELSE 0 END),
+               bool_or(event_type = 'CartCheckedOut'), count(*), ''
+        FROM \(events)
+        WHERE event_type IN ('ItemAddedToCart', 'ItemRemovedFromCart', 'CartCheckedOut')
+        GROUP BY 1
+        """
+    }
+}

@@ -49,18 +49,7 @@ struct CatchUpBenchmark: AsyncParsableCommand {
             try await client.query("DROP TABLE IF EXISTS public.baseline_carts")
             try await client.query("CREATE TABLE public.baseline_carts (LIKE bench_carts_v1.carts INCLUDING ALL)")
             let sqlTime = try await clock.measure {
-                try await client.query("""
-                    INSERT INTO public.baseline_carts (cart_id, items, total_cents, checked_out, events, written_by)
-                    SELECT payload->>'cartId',
-                           sum(CASE event_type WHEN 'ItemAddedToCart' THEN (payload->>'quantity')::int
-                                               WHEN 'ItemRemovedFromCart' THEN -(payload->>'quantity')::int ELSE 0 END),
-                           sum(CASE event_type WHEN 'ItemAddedToCart' THEN (payload->>'quantity')::int8 * (payload->>'unitPrice')::int8
-                                               WHEN 'ItemRemovedFromCart' THEN -(payload->>'quantity')::int8 * (payload->>'unitPrice')::int8 ELSE 0 END),
-                           bool_or(event_type = 'CartCheckedOut'), count(*), ''
-                    FROM kappa_catchup.events
-                    WHERE event_type IN ('ItemAddedToCart', 'ItemRemovedFromCart', 'CartCheckedOut')
-                    GROUP BY 1
-                    """)
+                try await client.query(PostgresQuery(unsafeSQL: BenchLog.cartSummaryBaseline(into: "public.baseline_carts", events: "kappa_catchup.events")))
             }
             var differing: Int64 = -1
             for try await count in try await client.query("""

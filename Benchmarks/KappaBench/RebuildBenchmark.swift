@@ -40,18 +40,7 @@ struct RebuildBenchmark: AsyncParsableCommand {
                     checked_out boolean NOT NULL, events bigint NOT NULL, written_by text NOT NULL)
                 """)
             let sqlTime = try await clock.measure {
-                try await client.query("""
-                    INSERT INTO public.baseline_rebuild (cart_id, items, total_cents, checked_out, events, written_by)
-                    SELECT payload->>'cartId',
-                           sum(CASE event_type WHEN 'ItemAddedToCart' THEN (payload->>'quantity')::int
-                                               WHEN 'ItemRemovedFromCart' THEN -(payload->>'quantity')::int ELSE 0 END),
-                           sum(CASE event_type WHEN 'ItemAddedToCart' THEN (payload->>'quantity')::int8 * (payload->>'unitPrice')::int8
-                                               WHEN 'ItemRemovedFromCart' THEN -(payload->>'quantity')::int8 * (payload->>'unitPrice')::int8 ELSE 0 END),
-                           bool_or(event_type = 'CartCheckedOut'), count(*), ''
-                    FROM kappa_rebuild.events
-                    WHERE event_type IN ('ItemAddedToCart', 'ItemRemovedFromCart', 'CartCheckedOut')
-                    GROUP BY 1
-                    """)
+                try await client.query(PostgresQuery(unsafeSQL: BenchLog.cartSummaryBaseline(into: "public.baseline_rebuild", events: "kappa_rebuild.events")))
             }
             let sqlRate = Double(seeded) / sqlTime.seconds
             emit("                       events/s   seconds   × sql time   read model")

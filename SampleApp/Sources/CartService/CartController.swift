@@ -77,24 +77,20 @@ struct CartController: Sendable {
                 return try problem(.gatewayTimeout, code: "notYetVisible", field: "after", message: "the read model has not reached \(after) yet")
             }
         }
-        let rows = try await readModel("SELECT to_jsonb(c)::text FROM \(unescaped: readModel.quoted).carts c WHERE cart_id = \(id)")
+        let rows = try await readModelRows("SELECT to_jsonb(c)::text FROM \(unescaped: readModel.quoted).carts c WHERE cart_id = \(id)")
         guard let found = try rows.first.map(Self.view) else { return try problem(.notFound, code: "notFound", field: nil, message: "no cart \(id) in the read model") }
         return try json(found)
     }
 
     func list(limit: Int) async throws -> Response {
         guard (1...500).contains(limit) else { return try problem(.badRequest, code: "invalidLimit", field: "limit", message: "limit is 1 to 500") }
-        let rows = try await readModel("SELECT to_jsonb(c)::text FROM \(unescaped: readModel.quoted).carts c ORDER BY cart_id LIMIT \(limit)")
+        let rows = try await readModelRows("SELECT to_jsonb(c)::text FROM \(unescaped: readModel.quoted).carts c ORDER BY cart_id LIMIT \(limit)")
         return try json(try rows.map(Self.view))
     }
 
     /// Rows of a query on the stable names. Until the first read-model version has caught up with the
     /// log, the names do not exist yet: the query is retried for a few seconds, then answered 503.
-    func readModel(_ query: PostgresQuery) async throws -> [String] {
-        try await queryReadModel(query)
-    }
-
-    private func queryReadModel(_ query: PostgresQuery) async throws -> [String] {
+    func readModelRows(_ query: PostgresQuery) async throws -> [String] {
         let deadline = ContinuousClock.now + configuration.readYourWritesTimeout
         while true {
             do {

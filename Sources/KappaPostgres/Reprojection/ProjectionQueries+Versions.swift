@@ -43,15 +43,6 @@ extension ProjectionQueries {
         """
     }
 
-    typealias PartitionRow = (Int32, Int64, Int64, Int64, Bool)
-
-    func partitionRows(_ key: LeaseKey) -> PostgresQuery {
-        """
-        SELECT partition, checkpoint_xid::text::int8, checkpoint_position, events_applied, done FROM \(unescaped: partitions)
-        WHERE name = \(key.name) AND version = \(key.version) ORDER BY partition
-        """
-    }
-
     /// A claimed partition: partition, token, rebuild id, its checkpoint, and the rebuild's target and partition count.
     typealias ClaimRow = (Int32, Int64, Int64, Int64, Int64, Int64, Int64, Int32)
 
