@@ -65,8 +65,9 @@ struct ProjectionRunner: Sendable {
             } catch {
                 logger.debug("helping another process's rebuild failed", metadata: ["error": "\(String(reflecting: error))"])
             }
-        }) { lease, bell in
-            try await follow(&lease, bell: bell)
+        }) { [core, key] lease, bell in
+            defer { core.recordProgress(key, nil) }
+            return try await follow(&lease, bell: bell) { core.recordProgress(key, $0) }
         }
     }
 
@@ -82,7 +83,11 @@ struct ProjectionRunner: Sendable {
         var building = try await isBuilding(lease)
         if building {
             do {
-                if try await shouldRebuild(lease), try await !Rebuilder(runner: self).run(&lease, progress: progress) { return false }
+                if try await shouldRebuild(lease) {
+                    let finished = try await Rebuilder(runner: self).run(&lease, progress: progress)
+                    core.recordProgress(key, nil)
+                    if !finished { return false }
+                }
             } catch is Rebuilder.Stopped {
                 return true
             }

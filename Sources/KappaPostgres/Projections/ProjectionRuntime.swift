@@ -21,7 +21,9 @@ import Synchronization
 /// - On graceful shutdown it finishes the batch in flight, commits, and releases its leases.
 public struct ProjectionRuntime: Service {
     let core: RuntimeCore
-    let projections: [any Projection]
+    let registry: ProjectionRegistry
+    /// The projections given at creation; ``run()`` starts these, ``start(_:)`` the others.
+    let initial: [any Projection]
     let reactors: [any Reactor]
 
     /// - Parameters:
@@ -48,13 +50,17 @@ public struct ProjectionRuntime: Service {
             }
         }
         self.core = try RuntimeCore(log: log, readModels: readModels, notifier: notifier, configuration: configuration, logger: logger)
-        self.projections = projections
+        self.registry = ProjectionRegistry(projections)
+        self.initial = projections
         self.reactors = reactors
     }
 
     /// The operations on projection versions (promote, rollback, compare, drop, rebuild), with this
     /// runtime's configuration and projections.
-    public var versions: ProjectionVersions { ProjectionVersions(core: core, projections: projections) }
+    public var versions: ProjectionVersions { ProjectionVersions(core: core, projections: registry.all) }
+
+    /// The projections this runtime runs: those it was created with and those ``start(_:)`` added.
+    var projections: [any Projection] { registry.all }
 
     /// Creates or updates the runtime's tables in the read-model database (idempotent; ``run()`` does it too).
     public func migrate() async throws {
@@ -66,7 +72,7 @@ public struct ProjectionRuntime: Service {
     /// - Throws: at start-up only, when the runtime's tables or a projection's `setupSQL` cannot be created.
     public func run() async throws {
         try await migrate()
-        let runners = try projections.map { try ProjectionRunner(projection: $0, core: core) }
+        let runners = try initial.map { try ProjectionRunner(projection: $0, core: core) }
         for runner in runners { try await runner.setUp() }
         let reactorRunners = try reactors.map { try ReactorRunner(reactor: $0, core: core) }
         for runner in reactorRunners { try await runner.setUp() }
@@ -81,6 +87,8 @@ public struct ProjectionRuntime: Service {
                 await withDiscardingTaskGroup { group in
                     for runner in runners { group.addTask { await runner.run() } }
                     for runner in reactorRunners { group.addTask { await runner.run() } }
+                    // Versions started while running (``start(_:)``), until the runtime stops.
+                    for await runner in registry.started { group.addTask { await runner.run() } }
                 }
                 // A projection stopped on a poison event leaves the others (and read-your-writes
                 // waits, and status) running: the runtime itself stops only when told to.
@@ -89,6 +97,7 @@ public struct ProjectionRuntime: Service {
             }
         } onGracefulShutdown: {
             core.stop()
+            registry.finish()
         }
         core.logger.info("projection runtime stopped", metadata: ["kappa.owner": "\(core.configuration.owner)"])
     }

@@ -16,6 +16,7 @@ final class RuntimeCore: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let runnerBells = Mutex<[ObjectIdentifier: Doorbell]>([:])
     private let checkpointBells = Mutex<[ObjectIdentifier: Doorbell]>([:])
+    private let rebuilds = Mutex<[LeaseKey: RebuildProgress]>([:])
 
     init(log: PostgresEventStore, readModels: PostgresClient, notifier: LogNotifier?, configuration: ProjectionRuntime.Configuration, logger: Logger) throws {
         self.log = log
@@ -26,6 +27,15 @@ final class RuntimeCore: Sendable {
         var logger = logger
         logger[metadataKey: "kappa.owner"] = "\(configuration.owner)"
         self.logger = logger
+    }
+
+    /// Records a runner's bulk-rebuild progress (`nil`: the rebuild ended).
+    func recordProgress(_ key: LeaseKey, _ progress: RebuildProgress?) {
+        rebuilds.withLock { $0[key] = progress }
+    }
+
+    func rebuildProgress() -> [RebuildProgress] {
+        rebuilds.withLock { Array($0.values) }.sorted { ($0.projection, $0.version) < ($1.projection, $1.version) }
     }
 
     var isStopping: Bool { stopping.load(ordering: .relaxed) }

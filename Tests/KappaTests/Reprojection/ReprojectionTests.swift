@@ -183,4 +183,36 @@ struct ReprojectionTests {
             }
         }
     }
+
+    @Test func aVersionStartedInARunningRuntimeIsBuiltThenFollowsTheLogLive() async throws {
+        try await withProjectionFixture { f in
+            let name = f.name("carts")
+            let seeded = try await CartEvents.seed(f.store, carts: 40, eventsPerCart: 20)
+            try await eventually("the horizon passed the seed") { try await f.store.head() >= seeded }
+            var configuration = f.configuration(owner: "service")
+            configuration.rebuildThreshold = 100
+            configuration.rebuildBatchSize = 200
+            let v1 = CartSummaryProjection(name: name), v2 = CartSummaryV2Projection(name: name)
+            let runtime = try f.runtime([v1], configuration: configuration)
+            try await withRunning(runtime) {
+                try await runtime.waitUntil(name, hasPassed: seeded, timeout: .seconds(30))
+                #expect(try await runtime.versions.versions(of: name).map(\.version) == [1])
+                // A new version, started without a restart: built in bulk beside v1, then live.
+                try await runtime.start(v2)
+                await #expect(throws: ProjectionError.self) { try await runtime.start(v2) }
+                try await eventually("v2 is built and caught up", timeout: .seconds(60)) {
+                    try await runtime.versions.versions(of: name).first { $0.version == 2 }?.lifecycle == .caughtUp
+                }
+                #expect(runtime.rebuildProgress().isEmpty)
+                let rebuilt = try await scalar(PostgresQuery(unsafeSQL: "SELECT events_applied FROM \(f.runtimeSchema).projections WHERE name = '\(name)' AND version = 2"), on: f.client)
+                #expect(rebuilt == 40 * 20)
+                let later = try await f.store.append([CartEvents.added(cart: 9_001)], to: StreamID("cart-9001"), expectedVersion: .noStream)
+                try await runtime.waitUntil(name, version: 2, hasPassed: later.positions[0], timeout: .seconds(10))
+                try await runtime.versions.promote(name, version: 2)
+                #expect(try await runtime.versions.activeVersion(of: name) == 2)
+                let carts = try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(name).carts"), on: f.client)
+                #expect(carts == 41)
+            }
+        }
+    }
 }
