@@ -43,6 +43,7 @@ struct CartController: Sendable {
         }
         router.post("carts/:id/checkout") { _, context in try await handle(.checkOut(at: Date()), cart: try cartID(context)) }
         router.post("carts/:id/abandon") { _, context in try await handle(.abandon(at: Date()), cart: try cartID(context)) }
+        addReadModelRoutes(to: router)
     }
 
     // MARK: Commands

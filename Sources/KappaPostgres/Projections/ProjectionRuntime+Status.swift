@@ -67,18 +67,34 @@ extension ProjectionRuntime {
     /// through the stable names (the active one, when this runtime runs it; read at most every
     /// 250 ms), else the highest version registered here.
     /// - Throws: ``ProjectionError/Code/timedOut`` after `timeout`; ``ProjectionError/Code/unknownProjection``.
+    ///
+    /// Across a switch of the stable names: once the version waited for has passed `position`, the
+    /// active version is read again, and if another one now serves, it is waited for too. A switch
+    /// only ever moves readers to a version at least as far along the log as the one they leave
+    /// (``ProjectionVersions/promote(_:version:)``), so what this returned for stays visible.
     public func waitUntil(_ name: String, version: Int? = nil, hasPassed position: LogPosition, timeout: Duration = .seconds(5)) async throws {
         let registered = projections.filter { $0.name == name }.map(\.version)
         guard let highest = registered.max() else {
             throw ProjectionError(.unknownProjection, projection: name, message: "not registered in this runtime")
         }
-        var chosen = version ?? highest
-        if version == nil && registered.count > 1, let active = try await core.activeVersion(of: name), registered.contains(active) {
+        let deadline = ContinuousClock.now + timeout
+        if let version {
+            return try await waitUntil(try ProjectionID(name: name, version: version), hasPassed: position, deadline: deadline, timeout: timeout)
+        }
+        guard registered.count > 1 else {
+            return try await waitUntil(try ProjectionID(name: name, version: highest), hasPassed: position, deadline: deadline, timeout: timeout)
+        }
+        var chosen = try await core.activeVersion(of: name).flatMap { registered.contains($0) ? $0 : nil } ?? highest
+        while true {
+            try await waitUntil(try ProjectionID(name: name, version: chosen), hasPassed: position, deadline: deadline, timeout: timeout)
+            // Read afresh: a switch since the cached read moves readers to another version.
+            guard let active = try await core.activeVersion(of: name, maximumAge: .zero), registered.contains(active), active != chosen else { return }
             chosen = active
         }
-        let version = chosen
-        let id = try ProjectionID(name: name, version: version)
-        let deadline = ContinuousClock.now + timeout
+    }
+
+    private func waitUntil(_ id: ProjectionID, hasPassed position: LogPosition, deadline: ContinuousClock.Instant, timeout: Duration) async throws {
+        let (name, version) = (id.name, id.version)
         try await core.withCheckpointBell { bell in
             let key = LeaseKey(name: id.name, version: id.version)
             var nextRead = ContinuousClock.now

@@ -96,9 +96,9 @@ final class RuntimeCore: Sendable {
     private let activeVersions = Mutex<[String: (version: Int?, read: ContinuousClock.Instant)]>([:])
 
     /// The version the stable names of `name` point at, read from the database at most every 250 ms.
-    func activeVersion(of name: String) async throws -> Int? {
+    func activeVersion(of name: String, maximumAge: Duration = .milliseconds(250)) async throws -> Int? {
         let now = ContinuousClock.now
-        if let cached = activeVersions.withLock({ $0[name] }), now - cached.read < .milliseconds(250) { return cached.version }
+        if let cached = activeVersions.withLock({ $0[name] }), now - cached.read < maximumAge { return cached.version }
         var active: Int?
         for try await row in try await readModels.query(queries.versions(name), logger: logger).decode(ProjectionQueries.VersionRow.self) {
             if row.1 == "active" { active = Int(row.0) }

@@ -14,6 +14,7 @@ extension ProjectionVersions {
     ) async throws -> Int {
         let queries = core.queries, logger = core.logger
         var backoff = Backoff(initial: .milliseconds(20), maximum: .seconds(1))
+        let patience = ContinuousClock.now + Self.catchUpPatience
         for attempt in 1... {
             do {
                 let (target, previous) = try await durableTransaction { connection in
@@ -37,10 +38,22 @@ extension ProjectionVersions {
                     "kappa.projection": "\(name)", "kappa.attempt": "\(attempt)", "error": "\(error.serverInfo?[.message] ?? "")",
                 ])
                 try await Task.sleep(for: backoff.next())
+            } catch let behind as BehindActive {
+                // Its runner is a batch behind the active version's: wait for it, a little.
+                guard ContinuousClock.now < patience else {
+                    throw ProjectionError(.notCaughtUp, projection: name, version: behind.target.version, message: """
+                        is behind the active version \(behind.active.version) (at \(behind.target.checkpoint), the active one at \
+                        \(behind.active.checkpoint)) after \(Self.catchUpPatience); is a runtime following it?
+                        """)
+                }
+                try await Task.sleep(for: .milliseconds(20))
             }
         }
         fatalError("unreachable")
     }
+
+    /// How long a switch waits for its target to reach the active version's checkpoint.
+    static var catchUpPatience: Duration { .seconds(10) }
 
     /// A read-model transaction whose commit waits for the disk: switches and drops must not be undone.
     func durableTransaction<R: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
@@ -52,4 +65,11 @@ extension ProjectionVersions {
             throw error.cause { $0 }
         }
     }
+}
+
+/// A switch's target has applied less of the log than the active version: switching now would show
+/// readers an older state than they have seen.
+struct BehindActive: Error {
+    let target: ProjectionVersion
+    let active: ProjectionVersion
 }

@@ -88,6 +88,7 @@ public struct ProjectionVersions: Sendable {
                                       message: "is lower than the active version \(active.version); use rollback to go back")
             }
             try await requireServable(target)
+            try requireNotBehind(target, active)
             return (version, active?.version)
         }
     }
@@ -108,6 +109,7 @@ public struct ProjectionVersions: Sendable {
                                       message: "no retired version below the active one is left to roll back to")
             }
             try await requireServable(target)
+            try requireNotBehind(target, active)
             return (target.version, active.version)
         }
     }
@@ -147,6 +149,14 @@ public struct ProjectionVersions: Sendable {
     }
 
     /// Refuses a version that cannot serve: building, failed, dropped, or lagging.
+    /// Readers never move back along the log: the target must have applied at least what the active
+    /// version has. Both follow the log, so a short wait (``switchStableNames``) usually settles it.
+    private func requireNotBehind(_ target: ProjectionVersion, _ active: ProjectionVersion?) throws {
+        if let active, target.checkpoint < active.checkpoint {
+            throw BehindActive(target: target, active: active)
+        }
+    }
+
     private func requireServable(_ target: ProjectionVersion) async throws {
         switch target.lifecycle {
         case .dropped:

@@ -2,6 +2,7 @@ import Foundation
 import Kappa
 import KappaFixtures
 import KappaPostgres
+import KappaTesting
 import PostgresNIO
 import Testing
 

@@ -105,17 +105,3 @@ func withRunning<R: Sendable>(_ runtime: ProjectionRuntime, _ body: @Sendable ()
         }
     }
 }
-
-/// Waits until `condition` holds, checking every 20 ms, for at most `timeout`.
-func eventually(
-    _ what: String, timeout: Duration = .seconds(20), _ condition: @Sendable () async throws -> Bool
-) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while try await !condition() {
-        guard ContinuousClock.now < deadline else {
-            Issue.record("timed out after \(timeout) waiting for: \(what)")
-            throw CancellationError()
-        }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-}
