@@ -49,7 +49,7 @@ struct RebuildCommand<Host: ProjectionCommandHost>: AsyncParsableCommand {
                 last.set(progress)
                 bar.update(progress)
             }
-            bar.finish(last.get())
+            bar.finish()
             let row = try await versions.versions(of: name).first { $0.version == version }
             var summary = "\(name) v\(version) caught up at \(row.map { "\($0.checkpoint)" } ?? "?")"
             if let progress = last.get() {

@@ -71,3 +71,36 @@ struct CartDeciderTests {
                                                    "CartCheckedOut", "CartAbandoned"])
     }
 }
+
+@Suite("Generated shop history")
+struct ShopHistoryTests {
+    let history = ShopHistory(seed: 7, start: Date(timeIntervalSince1970: 1_800_000_000), days: 10)
+
+    @Test func theSameSeedGivesTheSameHistoryAndEveryCartFollowsTheRules() throws {
+        #expect(history.cart(5).id == ShopHistory(seed: 7, start: history.start, days: 10).cart(5).id)
+        #expect(history.cart(5).events.map(\.event) == ShopHistory(seed: 7, start: history.start, days: 10).cart(5).events.map(\.event))
+        #expect(history.cart(5).id != ShopHistory(seed: 8, start: history.start, days: 10).cart(5).id)
+        #expect(history.eventID(cart: 3, number: 1) == history.eventID(cart: 3, number: 1))
+        #expect(history.eventID(cart: 3, number: 1) != history.eventID(cart: 3, number: 2))
+        var outcomes: [String: Int] = [:], events = 0
+        for index in 0..<2_000 {
+            let (id, cart) = history.cart(index)
+            events += cart.count
+            guard case .opened(let opened)? = cart.first?.event else { Issue.record("cart \(index) does not start opened"); continue }
+            #expect(opened.cartId == id)
+            // Times move forward and stay in the window.
+            #expect(zip(cart, cart.dropFirst()).allSatisfy { $0.at <= $1.at })
+            #expect(cart[0].at >= history.start && cart[0].at < history.start.addingTimeInterval(10 * 86_400))
+            switch Cart.decider(id: id, catalogue: .demo).fold(cart.map(\.event)) {
+            case .checkedOut: outcomes["checkedOut", default: 0] += 1
+            case .abandoned: outcomes["abandoned", default: 0] += 1
+            case .open(let lines): outcomes[lines.isEmpty ? "empty" : "open", default: 0] += 1
+            case .notOpened: Issue.record("cart \(index) never opened")
+            }
+        }
+        // About 65% checked out, 20% abandoned, 15% open; about 5.5 events per cart.
+        #expect((1_150...1_450).contains(outcomes["checkedOut", default: 0]), "\(outcomes)")
+        #expect((300...500).contains(outcomes["abandoned", default: 0]), "\(outcomes)")
+        #expect((4.5...6.5).contains(Double(events) / 2_000), "\(events)")
+    }
+}

@@ -90,13 +90,17 @@ struct ProjectionsCommandTests {
     @Test func theProgressBarFitsTheTerminalAndShowsRateAndETA() {
         let progress = RebuildProgress(projection: "cart_summary", version: 2, eventsDone: 520_000, eventsTotal: 1_000_000,
                                        eventsThisRun: 500_000, elapsed: .seconds(2), partitions: 2)
-        let bar = ProgressBar.bar(progress, width: 100)
+        let report = ProgressBar.report(progress)
+        let bar = ProgressBar.bar(report, width: 100)
         #expect(bar.count <= 100)
         #expect(bar.hasPrefix("cart_summary v2 [####"))
-        #expect(bar.contains(" 52%  520,000/1,000,000 events  250,000 ev/s  ETA 0:01"), "\(bar)")
-        #expect(ProgressBar.bar(progress, width: 30).count < 30)   // narrow: no bar, still no wrap
-        #expect(ProgressBar.line(progress) == "cart_summary v2: 520000/1000000 events (52%), 250000 events/s, 2 partitions, ETA 0:01")
+        #expect(bar.contains(" 52%  520,000/1,000,000 events  250,000/s  ETA 0:01"), "\(bar)")
+        #expect(ProgressBar.bar(report, width: 30).count < 30)   // narrow: no bar, still no wrap
+        #expect(ProgressBar.line(report) == "cart_summary v2: 520000/1000000 events (52%), 250000 events/s, 2 partitions, ETA 0:01")
         #expect(ProgressBar.eta(.seconds(3_725)) == "1:02:05")
         #expect(ProgressBar.eta(nil) == "--:--")
+        // Any work: the rate is done / elapsed unless given.
+        let seed = ProgressBar.Report(label: "seed", done: 3_000, total: 10_000, unit: "carts", elapsed: .seconds(3))
+        #expect(ProgressBar.line(seed) == "seed: 3000/10000 carts (30%), 1000 carts/s, ETA 0:07")
     }
 }
