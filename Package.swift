@@ -128,10 +128,17 @@ let package = Package(
             path: "SampleApp/Sources/CartService",
             swiftSettings: strict
         ),
+        // The sample's full-screen terminal front end (talks to the service over HTTP).
+        .target(
+            name: "CartConsole",
+            dependencies: [],
+            path: "SampleApp/Sources/CartConsole",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "CartApp",
             dependencies: [
-                "CartService", "CartReadModels", "KappaCLI", "KappaPostgres",
+                "CartService", "CartReadModels", "CartConsole", "KappaCLI", "KappaPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "SampleApp/Sources/CartApp",
@@ -140,7 +147,7 @@ let package = Package(
         .testTarget(
             name: "CartAppTests",
             dependencies: [
-                "CartDomain", "CartReadModels", "CartService", "Kappa", "KappaPostgres", "KappaTesting",
+                "CartDomain", "CartReadModels", "CartService", "CartConsole", "CartApp", "Kappa", "KappaPostgres", "KappaTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -12,7 +12,10 @@ import ServiceLifecycle
 /// Builds the cart service: the HTTP API, the projection runtime (unless a worker runs it) and the
 /// connections, as one Hummingbird application whose `run` starts everything. `@main` and the tests
 /// both call this.
-public func buildApplication(configuration: CartServiceConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+/// - Parameter onServerRunning: Called with the port once the server listens (useful with port 0).
+public func buildApplication(
+    configuration: CartServiceConfiguration, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) async throws -> some ApplicationProtocol {
     let client = PostgresClient(configuration: configuration.database, backgroundLogger: logger)
     let notifier = try LogNotifier(client: client, schema: configuration.logSchema, logger: logger)
     let store = try PostgresEventStore(client: client, configuration: .init(schema: configuration.logSchema), notifier: notifier, logger: logger)
@@ -33,6 +36,7 @@ public func buildApplication(configuration: CartServiceConfiguration, logger: Lo
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kappa-cart"),
         services: services,
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger)
     // The log's and the runtime's tables exist before the first request is answered (idempotent).
     app.beforeServerStarts {
