@@ -10,6 +10,16 @@ kappa_ensure_postgres() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql postgresql-common >/dev/null
 }
 
+# tmux, which the terminal front end's test drives the console with.
+kappa_ensure_tmux() {
+  command -v tmux >/dev/null 2>&1 && return 0
+  echo "kappa: installing tmux from Debian's packages (the console's test runs it)..." >&2
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq tmux >/dev/null
+}
+
 # A PostgreSQL cluster for the demo that outlives the command (created once, reused, started when
 # stopped): `kappa-demo`, on 127.0.0.1:${KAPPA_DEMO_PGPORT:-5439}, trust authentication on loopback.
 # Exports KAPPA_DATABASE_URL for it.

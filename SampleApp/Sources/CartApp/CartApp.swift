@@ -13,7 +13,7 @@ struct CartApp: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cart-app",
         abstract: "Kappa's sample shop: a cart service on an event log, with read models migrated by replay.",
-        subcommands: [Serve.self, ConsoleCommand.self, Seed.self, ProjectionsCommand<CartHost>.self],
+        subcommands: [Serve.self, ConsoleCommand.self, Worker.self, Seed.self, ProjectionsCommand<CartHost>.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -39,6 +39,9 @@ struct Serve: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         var configuration = CartServiceConfiguration(database: try DatabaseURL.configuration(url: databaseURL))
         configuration.host = host ?? environment["CART_HOST"] ?? configuration.host
+        configuration.readModel = environment["CART_READ_MODEL"] ?? configuration.readModel
+        configuration.logSchema = environment["KAPPA_LOG_SCHEMA"] ?? configuration.logSchema
+        configuration.runtimeSchema = environment["KAPPA_RUNTIME_SCHEMA"] ?? configuration.runtimeSchema
         configuration.port = port ?? environment["CART_PORT"].flatMap(Int.init) ?? configuration.port
         let versions = readModelVersions.isEmpty
             ? (environment["CART_READ_MODEL_VERSIONS"]?.split(separator: ",").compactMap { Int($0) } ?? []) : readModelVersions

@@ -16,15 +16,7 @@ import ServiceLifecycle
 public func buildApplication(
     configuration: CartServiceConfiguration, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
-    let client = PostgresClient(configuration: configuration.database, backgroundLogger: logger)
-    let notifier = try LogNotifier(client: client, schema: configuration.logSchema, logger: logger)
-    let store = try PostgresEventStore(client: client, configuration: .init(schema: configuration.logSchema), notifier: notifier, logger: logger)
-    var runtimeConfiguration = ProjectionRuntime.Configuration()
-    runtimeConfiguration.schema = configuration.runtimeSchema
-    runtimeConfiguration.promoteWhenCaughtUp = configuration.promoteWhenCaughtUp
-    let readModels: [any Projection] = [CartSummaryV1(name: configuration.readModel), CartSummaryV2(name: configuration.readModel)].filter { configuration.readModelVersions.contains($0.version) }
-    let runtime = try ProjectionRuntime(log: store, readModels: client, projections: readModels, notifier: notifier,
-                                        configuration: runtimeConfiguration, logger: logger)
+    let (client, notifier, store, runtime) = try components(configuration, logger: logger)
     let api = CartController(store: store, client: client, runtime: runtime, configuration: configuration,
                              readModel: try SQLIdentifier(configuration.readModel, role: "read model"), logger: logger)
     let router = Router()
@@ -44,6 +36,42 @@ public func buildApplication(
         try await runtime.migrate()
     }
     return app
+}
+
+/// The projections alone, for a worker process beside services started with `runProjections = false`
+/// (`cart-app worker`): the read-model versions of `configuration.readModelVersions`, following the
+/// log until SIGTERM or SIGINT, then shutting down gracefully.
+public func buildWorker(configuration: CartServiceConfiguration, logger: Logger) throws -> ServiceGroup {
+    let (client, notifier, store, runtime) = try components(configuration, logger: logger)
+    return ServiceGroup(configuration: .init(services: [client, notifier, LogFirst(store: store, runtime: runtime)],
+                                             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+}
+
+/// The runtime, once the log's tables exist (a worker may start before any service has created them).
+struct LogFirst: Service {
+    let store: PostgresEventStore
+    let runtime: ProjectionRuntime
+
+    func run() async throws {
+        try await store.migrate()
+        try await runtime.run()
+    }
+}
+
+/// The connections, the log and the projection runtime, as the service and the worker share them.
+func components(_ configuration: CartServiceConfiguration, logger: Logger) throws
+    -> (PostgresClient, LogNotifier, PostgresEventStore, ProjectionRuntime) {
+    let client = PostgresClient(configuration: configuration.database, backgroundLogger: logger)
+    let notifier = try LogNotifier(client: client, schema: configuration.logSchema, logger: logger)
+    let store = try PostgresEventStore(client: client, configuration: .init(schema: configuration.logSchema), notifier: notifier, logger: logger)
+    var runtimeConfiguration = ProjectionRuntime.Configuration()
+    runtimeConfiguration.schema = configuration.runtimeSchema
+    runtimeConfiguration.promoteWhenCaughtUp = configuration.promoteWhenCaughtUp
+    let readModels: [any Projection] = [CartSummaryV1(name: configuration.readModel), CartSummaryV2(name: configuration.readModel)]
+        .filter { configuration.readModelVersions.contains($0.version) }
+    let runtime = try ProjectionRuntime(log: store, readModels: client, projections: readModels, notifier: notifier,
+                                        configuration: runtimeConfiguration, logger: logger)
+    return (client, notifier, store, runtime)
 }
 
 /// Every error as JSON, `{"error": {"code", "field", "message"}}`; unexpected ones logged and answered
