@@ -147,7 +147,7 @@ let package = Package(
         .testTarget(
             name: "CartAppTests",
             dependencies: [
-                "CartDomain", "CartReadModels", "CartService", "CartConsole", "CartApp", "Kappa", "KappaPostgres", "KappaTesting",
+                "CartDomain", "CartReadModels", "CartService", "CartConsole", "CartApp", "Kappa", "KappaCLI", "KappaPostgres", "KappaTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -10,14 +10,18 @@ kappa_ensure_postgres() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql postgresql-common >/dev/null
 }
 
-# tmux, which the terminal front end's test drives the console with.
-kappa_ensure_tmux() {
-  command -v tmux >/dev/null 2>&1 && return 0
-  echo "kappa: installing tmux from Debian's packages (the console's test runs it)..." >&2
+# What some tests use besides PostgreSQL: tmux (the console's test drives it) and PyYAML (the
+# docker-compose.yml test parses with it).
+kappa_ensure_test_tools() {
+  local missing=()
+  command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+  python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "kappa: installing ${missing[*]} from Debian's packages (used by tests)..." >&2
   local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq tmux >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
 # A PostgreSQL cluster for the demo that outlives the command (created once, reused, started when

@@ -1,0 +1,83 @@
+import CartService
+import Foundation
+import KappaCLI
+import Testing
+
+/// docker-compose.yml and the Dockerfile cannot run here (no Docker engine): they are parsed, and
+/// their settings checked against the code's.
+@Suite("Sample app: docker-compose.yml and the Dockerfile")
+struct DeploymentFilesTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    struct Compose: Decodable {
+        struct Service: Decodable {
+            struct Build: Decodable { var context: String; var dockerfile: String }
+            struct Dependency: Decodable { var condition: String }
+            var image: String?
+            var build: Build?
+            var command: [String]?
+            var environment: [String: String]?
+            var ports: [String]?
+            var depends_on: [String: Dependency]?
+        }
+        var services: [String: Service]
+    }
+
+    /// The file parsed by a real YAML parser (PyYAML), as JSON.
+    static func compose() throws -> Compose {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)",
+                             root.appending(path: "docker-compose.yml").path]
+        let out = Pipe(), err = Pipe()
+        (process.standardOutput, process.standardError) = (out, err)
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)])
+        }
+        return try JSONDecoder().decode(Compose.self, from: data)
+    }
+
+    @Test func theComposeFileParsesAndMatchesTheServicesSettings() throws {
+        let compose = try Self.compose()
+        let postgres = try #require(compose.services["postgres"])
+        let cart = try #require(compose.services["cart"])
+        #expect(postgres.image == "postgres:15")
+        let environment = try #require(cart.environment)
+        // The service's database URL is the PostgreSQL service's user, password and database.
+        let database = try DatabaseURL.configuration(url: environment["KAPPA_DATABASE_URL"], environment: [:])
+        #expect(database.host == "postgres" && database.port == 5432)
+        #expect(database.username == postgres.environment?["POSTGRES_USER"])
+        #expect(database.password == postgres.environment?["POSTGRES_PASSWORD"])
+        #expect(database.database == postgres.environment?["POSTGRES_DB"])
+        #expect(cart.depends_on?["postgres"]?.condition == "service_healthy")
+        // The port the service listens on is the one published, on the host's loopback only.
+        let defaults = CartServiceConfiguration(database: database)
+        #expect(environment["CART_PORT"] == "\(defaults.port)")
+        #expect(cart.ports == ["127.0.0.1:\(defaults.port):\(defaults.port)"])
+        #expect(cart.command == ["serve"])
+        // Every variable it sets is one `cart-app serve` reads.
+        let serve = try String(contentsOf: Self.root.appending(path: "SampleApp/Sources/CartApp/CartApp.swift"), encoding: .utf8)
+        for name in environment.keys where name != "KAPPA_DATABASE_URL" {
+            #expect(serve.contains("\"\(name)\""), "cart-app serve does not read \(name)")
+        }
+        let build = try #require(cart.build)
+        #expect(FileManager.default.fileExists(atPath: Self.root.appending(path: build.context).appending(path: build.dockerfile).path))
+    }
+
+    @Test func theDockerfileBuildsTheCartAppFromTheFilesThePackageNeeds() throws {
+        let dockerfile = try String(contentsOf: Self.root.appending(path: "SampleApp/Dockerfile"), encoding: .utf8)
+        #expect(dockerfile.contains("swift build -c release --product cart-app"))
+        #expect(dockerfile.contains("ENTRYPOINT [\"cart-app\"]") && dockerfile.contains("EXPOSE 8080"))
+        // Every top-level folder Package.swift names a target in is copied into the build.
+        let manifest = try String(contentsOf: Self.root.appending(path: "Package.swift"), encoding: .utf8)
+        let folders = Set(manifest.split(separator: "path: \"").dropFirst().compactMap { $0.split(separator: "/").first.map(String.init) })
+        #expect(!folders.isEmpty)
+        for folder in folders.union(["Migrations", "Plugins"]) {
+            #expect(dockerfile.contains("COPY \(folder) \(folder)"), "the Dockerfile does not copy \(folder)/")
+        }
+    }
+}
