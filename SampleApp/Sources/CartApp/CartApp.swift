@@ -13,7 +13,7 @@ struct CartApp: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cart-app",
         abstract: "Kappa's sample shop: a cart service on an event log, with read models migrated by replay.",
-        subcommands: [Serve.self, ConsoleCommand.self, Worker.self, Seed.self, ProjectionsCommand<CartHost>.self],
+        subcommands: [Serve.self, ConsoleCommand.self, Worker.self, Seed.self, LoadCommand.self, ProjectionsCommand<CartHost>.self],
         defaultSubcommand: Serve.self)
 }
 

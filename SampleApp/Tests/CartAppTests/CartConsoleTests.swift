@@ -48,6 +48,14 @@ struct CartConsoleTests {
             try tmux.keys("Escape", "q")
             try await tmux.waitFor("the console quit and the terminal is usable again") { $0.contains("EXIT=0") && $0.contains("icanon echo") }
             #expect(!tmux.screen().contains("-icanon"))
+            // Ctrl-C quits as cleanly, from a narrow terminal.
+            try tmux.run(["resize-window", "-t", "main", "-x", "60", "-y", "18"], output: false)
+            try tmux.type("clear; \(try cartApp()) console --log-schema \(schema) --runtime-schema \(schema)_rt --read-model \(readModel) --log-file \(log);"
+                          + " echo EXIT=$?; stty -a | grep -o -- '-\\?icanon\\|-\\?echo ' | tr '\\n' ' '; echo", enter: true)
+            try await tmux.waitFor("it starts in a narrow terminal") { $0.contains("v1  active") && $0.contains("Carts") }
+            try tmux.keys("C-c")
+            try await tmux.waitFor("Ctrl-C quit and the terminal is usable again") { $0.contains("EXIT=0") && $0.contains("icanon echo") }
+            #expect(!tmux.screen().contains("-icanon"))
 
             for name in [readModel, "\(readModel)_v1", "\(readModel)_v2", "\(schema)_rt"] {
                 try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(name)\" CASCADE"))

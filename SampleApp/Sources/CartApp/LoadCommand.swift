@@ -1,0 +1,146 @@
+import ArgumentParser
+import AsyncHTTPClient
+import CartService
+import Foundation
+import KappaCLI
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// `cart-app load`: commands per second and latency through the HTTP API, with the projections
+/// following live, beside a baseline on the same service: `GET /health` (one `SELECT 1`).
+struct LoadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "load",
+        abstract: "Benchmark: commands/s and p99 latency through the HTTP API, projections following live.",
+        discussion: """
+            Starts the service in this process on a free loopback port (against --database-url), then, from \
+            --clients concurrent keep-alive connections: (1) the baseline, GET /health, for --seconds; (2) \
+            shoppers that open a cart, add two items and check out (4 commands), then read the cart back \
+            with ?after= (read your own write through the projection), for --seconds. Build it in release \
+            mode; scripts/bench load runs it against a throw-away server with fsync on.
+            """)
+
+    @Option(help: "Concurrent clients (default 32).") var clients = 32
+    @Option(help: "Seconds per phase (default 10).") var seconds = 10
+    @Option(help: "PostgreSQL URL (env KAPPA_DATABASE_URL; default: the PG* variables, else postgres@localhost:5432/postgres).")
+    var databaseURL: String?
+    @Option(help: "Schema of the event log for this run (default kappa_load).") var logSchema = "kappa_load"
+
+    func validate() throws {
+        guard clients >= 1, seconds >= 1 else { throw ValidationError("--clients and --seconds must be at least 1") }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "kappa.cart.load")
+        logger.logLevel = .critical   // the figures only (stopping the server at the end logs a cancellation)
+        var configuration = CartServiceConfiguration(database: try DatabaseURL.configuration(url: databaseURL))
+        configuration.port = 0
+        configuration.logSchema = logSchema
+        configuration.runtimeSchema = "\(logSchema)_rt"
+        configuration.readModel = "\(logSchema)_carts"
+        configuration.database.options.maximumConnections = max(20, clients + 4)
+        let settings = try await Self.serverSettings(configuration.database, logger: logger)
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let app = try await buildApplication(configuration: configuration, logger: logger) { portContinuation.yield($0) }
+        var httpConfiguration = HTTPClient.Configuration()
+        httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = clients
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
+        defer { _ = http.shutdown() }
+        let (clients, duration) = (self.clients, Duration.seconds(seconds))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                defer { portContinuation.finish() }
+                try await app.runService(gracefulShutdownSignals: [])
+            }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else { try await group.next(); return }
+            let base = "http://127.0.0.1:\(port)"
+            print("kappa-cart load: \(clients) clients, \(seconds) s per phase, service on \(base) (release build: \(Self.isRelease))")
+            print("server: \(settings)")
+            let shopper = Shopper(http: http, base: base)
+            _ = try await shopper.shop()   // the read model exists before anything is timed
+            let health = try await Self.phase(clients: clients, duration: duration) { _ in
+                [try await shopper.timed("GET", "/health")]
+            }
+            print(Self.line("baseline  GET /health (SELECT 1)", health, unit: "requests"))
+            let lag = LagSampler(http: http, base: base)
+            let shopping = try await withThrowingTaskGroup(of: [String: [Duration]].self) { inner in
+                inner.addTask { try await lag.run(for: duration + .seconds(1)); return [:] }
+                inner.addTask {
+                    try await Self.phase(clients: clients, duration: duration) { _ in try await shopper.shop() }
+                }
+                var merged: [String: [Duration]] = [:]
+                for try await part in inner { merged.merge(part) { $0 + $1 } }
+                return merged
+            }
+            let elapsed = Self.seconds(duration)
+            print(Self.line("commands  open, add ×2, check out", shopping["command", default: []], unit: "commands", seconds: elapsed))
+            print(Self.line("reads     GET /carts/{id}?after=", shopping["read", default: []], unit: "reads", seconds: elapsed))
+            print("projection lag during the run: at most \(lag.maximum) events behind the log")
+            group.cancelAll()
+        }
+    }
+
+    static var isRelease: Bool {
+        #if DEBUG
+        false
+        #else
+        true
+        #endif
+    }
+
+    /// Runs `clients` loops of `body` for `duration`; every latency `body` returns is kept, by kind.
+    static func phase(clients: Int, duration: Duration, _ body: @escaping @Sendable (Int) async throws -> [(String, Duration)])
+        async throws -> [String: [Duration]] {
+        let end = ContinuousClock.now + duration
+        return try await withThrowingTaskGroup(of: [String: [Duration]].self) { group in
+            for client in 0..<clients {
+                group.addTask {
+                    var seen: [String: [Duration]] = [:]
+                    while ContinuousClock.now < end {
+                        for (kind, latency) in try await body(client) { seen[kind, default: []].append(latency) }
+                    }
+                    return seen
+                }
+            }
+            var merged: [String: [Duration]] = [:]
+            for try await part in group { merged.merge(part) { $0 + $1 } }
+            merged["__elapsed"] = [duration]
+            return merged
+        }
+    }
+
+    static func line(_ label: String, _ phase: [String: [Duration]], unit: String) -> String {
+        line(label, phase.first { $0.key != "__elapsed" }?.value ?? [], unit: unit, seconds: seconds(phase["__elapsed"]?.first ?? .seconds(1)))
+    }
+
+    static func line(_ label: String, _ latencies: [Duration], unit: String, seconds: Double? = nil) -> String {
+        let sorted = latencies.sorted()
+        func percentile(_ p: Double) -> String {
+            guard !sorted.isEmpty else { return "-" }
+            return String(format: "%.2f ms", Self.seconds(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) * 1000)
+        }
+        let rate = seconds.map { String(format: "%8.0f", Double(sorted.count) / $0) + " \(unit)/s" } ?? "\(sorted.count) \(unit)"
+        return "\(label.padding(toLength: 36, withPad: " ", startingAt: 0)) \(rate)  p50 \(percentile(0.5))  p99 \(percentile(0.99))  max \(percentile(1))"
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    static func serverSettings(_ configuration: PostgresClient.Configuration, logger: Logger) async throws -> String {
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        return try await withThrowingTaskGroup(of: String?.self) { group in
+            group.addTask { await client.run(); return nil }
+            defer { group.cancelAll() }
+            var parts: [String] = []
+            for name in ["server_version", "fsync", "synchronous_commit", "shared_buffers", "max_connections"] {
+                for try await value in try await client.query("SELECT current_setting(\(name))", logger: logger).decode(String.self) {
+                    parts.append("\(name)=\(value)")
+                }
+            }
+            return parts.joined(separator: " ")
+        }
+    }
+}
