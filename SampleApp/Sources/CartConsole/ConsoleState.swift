@@ -99,7 +99,9 @@ struct ConsoleState {
         case .refreshed(let carts, let mine, let readModel):
             let keep = selectedCart?.cartId
             self.carts = carts
-            self.mine = mine
+            // A refresh that left before a cart was opened does not know it yet: keep what is known.
+            let known = self.mine
+            self.mine = myCartIDs.compactMap { id in mine.first { $0.cartId == id } ?? known.first { $0.cartId == id } }
             self.readModel = readModel
             if let keep, let index = rows.firstIndex(where: { $0.cartId == keep }) { selected = index }
             selected = min(selected, max(0, rows.count - 1))

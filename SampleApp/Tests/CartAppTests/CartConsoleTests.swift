@@ -14,8 +14,9 @@ import Testing
 struct CartConsoleTests {
     @Test func shopMigrateRollBackAndQuitUnderTmux() async throws {
         let tmux = try Tmux(columns: 120, rows: 40)
-        defer { tmux.kill() }
         try await TestDatabase.withSchema(prefix: "cart_tui") { client, schema in
+            // Whatever happens, the console (and its service's connections) end before the schema is dropped.
+            defer { tmux.kill() }
             let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: Logger(label: "cart.test"))
             try await store.migrate()
             let seeded = try await CartSeeder(store: store, history: ShopHistory(seed: 5, start: Date(timeIntervalSince1970: 1_800_000_000)))
@@ -61,6 +62,7 @@ struct CartConsoleTests {
                 try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(name)\" CASCADE"))
             }
         }
+        try await eventually("the test's tmux server is gone") { !tmux.isRunning }
     }
 }
 
@@ -98,8 +100,19 @@ struct Tmux: Sendable {
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         let argv = (["tmux", "-L", socket] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        // The test's threads block most signals, and a spawned process inherits that mask: tmux (and
+        // the shell and console it starts) would never see SIGHUP, SIGTERM or SIGCHLD. Start clean.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid = pid_t()
-        guard posix_spawnp(&pid, "tmux", &actions, nil, argv, environ) == 0 else { throw TmuxFailed(arguments: arguments, status: -1) }
+        guard posix_spawnp(&pid, "tmux", &actions, &attributes, argv, environ) == 0 else { throw TmuxFailed(arguments: arguments, status: -1) }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         guard status == 0 else { throw TmuxFailed(arguments: arguments, status: status) }
@@ -125,6 +138,9 @@ struct Tmux: Sendable {
     }
 
     func kill() { _ = try? run(["kill-server"], output: false) }
+
+    /// Whether the server still runs (it has a session).
+    var isRunning: Bool { (try? run(["has-session", "-t", "main"], output: false)) != nil }
 
     struct TmuxFailed: Error { let arguments: [String]; let status: Int32 }
     struct TmuxScreen: Error, CustomStringConvertible {

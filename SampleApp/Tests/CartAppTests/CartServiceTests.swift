@@ -62,6 +62,19 @@ struct CartServiceTests {
                 #expect(oversized.status == .contentTooLarge)
                 #expect(try await store(schema, client: client).head() == before, "nothing appended by a bad request")
 
+                // Change a quantity, add and remove a line; the summary follows.
+                let tea = try await http.execute(uri: "/carts/\(cart.cartId)/items", method: .post, body: body(#"{"sku": "TEA-GREEN", "quantity": 1}"#))
+                #expect(tea.status == .ok)
+                let changed = try await http.execute(uri: "/carts/\(cart.cartId)/items/MUG", method: .patch, body: body(#"{"quantity": 3}"#))
+                #expect(changed.status == .ok)
+                let removed = try await http.execute(uri: "/carts/\(cart.cartId)/items/TEA-GREEN", method: .delete)
+                #expect(removed.status == .ok)
+                let last = try JSONDecoder().decode(Accepted.self, from: Data(removed.body.readableBytesView)).position!
+                let summary = try JSONDecoder().decode(CartView.self, from: Data(try await http.execute(uri: "/carts/\(cart.cartId)?after=\(last)", method: .get).body.readableBytesView))
+                #expect(summary.items == 3 && summary.totalCents == 3 * 1_450)
+                let gone = try await http.execute(uri: "/carts/\(cart.cartId)/items/TEA-GREEN", method: .delete)
+                #expect(gone.status == .unprocessableContent && String(buffer: gone.body).contains("itemNotInCart"))
+
                 let checkout = try await http.execute(uri: "/carts/\(cart.cartId)/checkout", method: .post)
                 #expect(checkout.status == .ok)
                 let again = try await http.execute(uri: "/carts/\(cart.cartId)/items", method: .post, body: body(#"{"sku": "MUG", "quantity": 1}"#))

@@ -70,3 +70,16 @@ struct ConsoleViewTests {
         #expect(!second.contains("aaa") && second.contains("\u{1B}[2;1H") && second.contains("BBB") && !second.contains("\u{1B}[2J"))
     }
 }
+
+extension ConsoleViewTests {
+    @Test func aRefreshThatLeftBeforeACartWasOpenedKeepsItSelected() {
+        var state = state(carts: 3)
+        let stale = state.readModel!
+        _ = state.handle(.accepted("opened", cartId: "new-cart", position: "1/1"))
+        #expect(state.selectedCart?.cartId == "new-cart")
+        // The refresh started before the cart was opened: it knows nothing of it.
+        _ = state.handle(.refreshed(carts: state.carts, mine: [], readModel: stale))
+        #expect(state.selectedCart?.cartId == "new-cart")
+        #expect(state.handle(.key(.character("c"))) == [.checkOut(cart: "new-cart")])
+    }
+}
