@@ -4,8 +4,9 @@ import Kappa
 import KappaPostgres
 import Logging
 
-/// Appends a generated shop history (``ShopHistory``) to the log: one append per cart, several at
-/// once. Idempotent: the event ids come from the seed, so seeding the same carts again appends nothing.
+/// Appends a generated shop history (``ShopHistory``) to the log: a chunk of carts per transaction,
+/// several transactions at once. Idempotent: the event ids come from the seed, so seeding the same
+/// carts again appends nothing.
 public struct CartSeeder: Sendable {
     public struct Outcome: Sendable {
         /// Carts whose events were appended now (not already in the log).
@@ -18,10 +19,10 @@ public struct CartSeeder: Sendable {
 
     public let store: PostgresEventStore
     public let history: ShopHistory
-    /// Carts handed to each task at a time. Default 50.
+    /// Carts per transaction. Default 50.
     public var cartsPerChunk = 50
-    /// Appends at once. Default 8.
-    public var concurrency = 8
+    /// Transactions at once. Default 4.
+    public var concurrency = 4
 
     public init(store: PostgresEventStore, history: ShopHistory) {
         self.store = store
@@ -58,15 +59,31 @@ public struct CartSeeder: Sendable {
             }
             return (stream: try Cart.stream(id), events: encoded)
         }
-        var appended = 0, events = 0, last: LogPosition?
-        for cart in batch where !cart.events.isEmpty {
-            let result = try await store.append(cart.events, to: cart.stream, expectedVersion: .noStream)
-            if !result.wasAlreadyAppended {
-                appended += 1
-                events += cart.events.count
-                if let position = result.positions.last, position > last ?? .start { last = position }
+        let carts = batch.filter { !$0.events.isEmpty }
+        // Fast path: the chunk's carts in one transaction. A cart already in the log (a second seed)
+        // fails the transaction as a whole; then each cart is appended on its own, which returns the
+        // original positions of what is there and appends the rest.
+        do {
+            let positions = try await store.withTransaction { transaction in
+                var last: LogPosition?
+                for cart in carts {
+                    let result = try await transaction.append(cart.events, to: cart.stream, expectedVersion: .noStream)
+                    if let position = result.positions.last, position > last ?? .start { last = position }
+                }
+                return last
             }
+            return (batch.count, carts.count, carts.reduce(0) { $0 + $1.events.count }, positions)
+        } catch let error as EventStoreError where error.code == .versionConflict || error.code == .duplicateEventID {
+            var appended = 0, events = 0, last: LogPosition?
+            for cart in carts {
+                let result = try await store.append(cart.events, to: cart.stream, expectedVersion: .noStream)
+                if !result.wasAlreadyAppended {
+                    appended += 1
+                    events += cart.events.count
+                    if let position = result.positions.last, position > last ?? .start { last = position }
+                }
+            }
+            return (batch.count, appended, events, last)
         }
-        return (carts.count, appended, events, last)
     }
 }
