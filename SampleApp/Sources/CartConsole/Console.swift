@@ -24,7 +24,10 @@ public struct Console: Sendable {
         var inFlight = Set<String>()
         func draw() { Terminal.write(screen.update(to: ConsoleView.draw(state, size: size).map { $0.rendered(size.columns) }, size: size)) }
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { for await key in Terminal.keys() { post.yield(.message(.key(key))) } }
+            group.addTask {
+                for await key in Terminal.keys() { post.yield(.message(.key(key))) }
+                if !Task.isCancelled { post.yield(.message(.key(.interrupt))) }   // stdin closed: nothing can quit otherwise
+            }
             group.addTask { for await _ in Terminal.resizes() { post.yield(.resize) } }
             let interval = refreshInterval
             group.addTask {
@@ -61,6 +64,9 @@ public struct Console: Sendable {
                 }
                 draw()
             }
+            // The terminal is the user's again at once, whatever requests are still on their way.
+            Terminal.restore()
+            client.session.invalidateAndCancel()
             group.cancelAll()
         }
     }
@@ -116,9 +122,9 @@ public struct Console: Sendable {
                 return .tick
             }
         } catch let failure as ShopClient.Failure {
-            return .failed(failure.message, code: failure.code)
+            return .failed(failure.message, code: failure.code, effect: effect)
         } catch {
-            return .failed("\(error)", code: "error")
+            return .failed("\(error)", code: "error", effect: effect)
         }
     }
 }

@@ -16,7 +16,8 @@ struct ConsoleState {
         case compared(ShopClient.Comparison)
         case promoted(Int)
         case rolledBack(Int)
-        case failed(String, code: String)
+        /// A request failed; `effect` is the one that asked for it.
+        case failed(String, code: String, effect: Effect)
     }
 
     enum Effect: Sendable, Equatable {
@@ -138,10 +139,16 @@ struct ConsoleState {
             migration = .idle
             self.message = ("rolled back: readers see v\(version) again; the newer version keeps following the log", false)
             return [.refresh(mine: myCartIDs)]
-        case .failed(let text, let code):
-            if case .building = migration, code == "alreadyRunning" { return [] }   // started earlier: watch it
-            switch migration {
-            case .building, .comparing, .promoting: migration = .failed(text)
+        case .failed(let text, let code, let effect):
+            switch effect {
+            case .build where code == "alreadyRunning":
+                return []   // started earlier: watch it
+            case .build, .compare, .promote:
+                // Only the migration's own requests fail it; a refresh that failed does not.
+                switch migration {
+                case .building, .comparing, .promoting: migration = .failed(text)
+                default: break
+                }
             default: break
             }
             self.message = (text, true)

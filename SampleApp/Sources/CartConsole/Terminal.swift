@@ -35,19 +35,25 @@ enum Terminal {
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &settings)
         write("\u{1B}[?1049h\u{1B}[?25l\u{1B}[2J")
         atexit { Terminal.restore() }
+        _ = resetBytes   // made now: a signal handler must not allocate
         for signal in [SIGTERM, SIGHUP] {
             Glibc.signal(signal) { number in
-                Terminal.restore()
+                // Only write(2) and tcsetattr(3) here: both are async-signal-safe.
+                Terminal.resetBytes.withUnsafeBufferPointer { _ = Glibc.write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+                if var settings = Terminal.original { tcsetattr(STDIN_FILENO, TCSAFLUSH, &settings) }
                 _exit(128 + number)
             }
         }
     }
 
+    /// Plain style, the cursor shown, the main screen back.
+    static let resetBytes = Array("\u{1B}[0m\u{1B}[?25h\u{1B}[?1049l".utf8)
+
     /// Puts the terminal back as it was: cursor, main screen, settings. Safe to call twice.
     static func restore() {
         guard var settings = original else { return }
         original = nil
-        write("\u{1B}[0m\u{1B}[?25h\u{1B}[?1049l")
+        write(String(decoding: resetBytes, as: UTF8.self))
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &settings)
     }
 

@@ -27,7 +27,14 @@ struct Line: Equatable, Sendable {
     var spans: [(text: String, style: Style)] = []
 
     init(_ text: String = "", _ style: Style = .plain) {
-        if !text.isEmpty { spans = [(text, style)] }
+        if !text.isEmpty { spans = [(Self.printable(text), style)] }
+    }
+
+    /// Control characters (newlines, escape codes from a server's text) would move the cursor: each
+    /// becomes a space.
+    static func printable(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) else { return text }
+        return String(String.UnicodeScalarView(text.unicodeScalars.map { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) ? " " : $0 }))
     }
 
     static func == (lhs: Line, rhs: Line) -> Bool {
@@ -36,7 +43,7 @@ struct Line: Equatable, Sendable {
 
     func appending(_ text: String, _ style: Style = .plain) -> Line {
         var line = self
-        line.spans.append((text, style))
+        line.spans.append((Self.printable(text), style))
         return line
     }
 

@@ -83,3 +83,22 @@ extension ConsoleViewTests {
         #expect(state.handle(.key(.character("c"))) == [.checkOut(cart: "new-cart")])
     }
 }
+
+extension ConsoleViewTests {
+    @Test func aFailedRefreshDoesNotFailTheMigrationButAFailedPromoteDoes() {
+        var state = state(carts: 2)
+        _ = state.handle(.key(.character("m")))
+        _ = state.handle(.failed("the service does not answer", code: "unreachable", effect: .refresh(mine: [])))
+        #expect(state.migration == .building(2))
+        #expect(state.handle(.failed("already", code: "alreadyRunning", effect: .build(version: 2))) == [])
+        #expect(state.migration == .building(2))
+        _ = state.handle(.failed("is behind", code: "notCaughtUp", effect: .promote(version: 2)))
+        #expect(state.migration == .failed("is behind"))
+    }
+
+    @Test func textFromTheServerCannotMoveTheCursor() {
+        let line = Line("evil\u{1B}[2J\nname")
+        #expect(line.plain == "evil [2J name")
+        #expect(!line.rendered(20).dropFirst(4).contains("\u{1B}[2J"))
+    }
+}

@@ -71,6 +71,8 @@ public struct ProjectionRuntime: Service {
     /// Sets up every projection, then runs them all until cancelled or shut down gracefully.
     /// - Throws: at start-up only, when the runtime's tables or a projection's `setupSQL` cannot be created.
     public func run() async throws {
+        // Once this returns (or throws), ``start(_:)`` refuses: nothing would run what it hands over.
+        defer { registry.finish() }
         try await migrate()
         let runners = try initial.map { try ProjectionRunner(projection: $0, core: core) }
         for runner in runners { try await runner.setUp() }

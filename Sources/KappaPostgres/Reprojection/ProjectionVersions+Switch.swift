@@ -15,7 +15,8 @@ extension ProjectionVersions {
         let queries = core.queries, logger = core.logger
         var backoff = Backoff(initial: .milliseconds(20), maximum: .seconds(1))
         let patience = ContinuousClock.now + Self.catchUpPatience
-        for attempt in 1... {
+        var lockAttempts = 0
+        while true {
             do {
                 let (target, previous) = try await durableTransaction { connection in
                     try await connection.run("SET LOCAL lock_timeout TO '500ms'", logger: logger)
@@ -33,9 +34,10 @@ extension ProjectionVersions {
                     "kappa.switch": "\(kind)",
                 ])
                 return target
-            } catch let error as PSQLError where ["55P03", "40P01"].contains(error.serverInfo?[.sqlState]) && attempt < 50 {
+            } catch let error as PSQLError where ["55P03", "40P01"].contains(error.serverInfo?[.sqlState]) && lockAttempts < 49 {
+                lockAttempts += 1
                 logger.notice("a switch met a lock held by a reader; trying again", metadata: [
-                    "kappa.projection": "\(name)", "kappa.attempt": "\(attempt)", "error": "\(error.serverInfo?[.message] ?? "")",
+                    "kappa.projection": "\(name)", "kappa.attempt": "\(lockAttempts)", "error": "\(error.serverInfo?[.message] ?? "")",
                 ])
                 try await Task.sleep(for: backoff.next())
             } catch let behind as BehindActive {
@@ -49,7 +51,6 @@ extension ProjectionVersions {
                 try await Task.sleep(for: .milliseconds(20))
             }
         }
-        fatalError("unreachable")
     }
 
     /// How long a switch waits for its target to reach the active version's checkpoint.
