@@ -23,7 +23,9 @@ struct ProjectionRuntimeTests {
                     let result = try await f.store.append([CartEvents.added(cart: 7, quantity: 5, unitPrice: 10)], to: "cart-7", expectedVersion: .any)
                     try await runtime.waitUntil(projection.name, hasPassed: result.lastPosition!, timeout: .seconds(5))
                 }
-                #expect(elapsed < .seconds(1), "live wake-up took \(elapsed)")
+                // Usually a few ms; the bound is loose because the gap-free horizon is cluster-wide and
+                // suites running beside this one (seeds, rebuilds, a service under tmux) hold it at times.
+                #expect(elapsed < .seconds(3), "live wake-up took \(elapsed)")
                 let last = try await f.store.readStream("cart-7", from: 1, limit: 100).last!.position
                 let status = try #require(try await runtime.status().first { $0.name == projection.name })
                 #expect(status.state == .live)
