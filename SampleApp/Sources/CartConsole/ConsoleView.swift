@@ -36,7 +36,10 @@ enum ConsoleView {
         case .help: rows = overlay(help, on: rows, width: width, title: "Keys")
         case .picker(let adding, let choices, let selected):
             let prices = Dictionary(state.products.map { ($0.sku, $0) }, uniquingKeysWith: { a, _ in a })
-            let items = choices.enumerated().map { index, sku in
+            // As many choices as fit (borders, the hint and a margin aside), scrolled to keep the selected one.
+            let room = max(1, height - 6)
+            let first = min(max(0, selected - room / 2), max(0, choices.count - room))
+            let items = choices.enumerated().dropFirst(first).prefix(room).map { index, sku in
                 let text = prices[sku].map { "\(sku)  \($0.name)  \(money($0.priceCents))" } ?? sku
                 return Line(index == selected ? "▸ \(text)" : "  \(text)", index == selected ? .reverse : .plain)
             }

@@ -102,3 +102,15 @@ extension ConsoleViewTests {
         #expect(!line.rendered(20).dropFirst(4).contains("\u{1B}[2J"))
     }
 }
+
+extension ConsoleViewTests {
+    @Test func thePickerScrollsToTheSelectedProductOnASmallTerminal() {
+        var state = state(carts: 2)
+        let skus = (0..<10).map { "SKU-\($0)" }
+        state.overlay = .picker(adding: true, choices: skus, selected: 9)
+        let text = ConsoleView.draw(state, size: .init(columns: 60, rows: 12)).map(\.plain).joined(separator: "\n")
+        #expect(text.contains("▸ SKU-9"), "\(text)")
+        #expect(text.contains("esc cancel"))
+        #expect(!text.contains("SKU-0"))
+    }
+}
