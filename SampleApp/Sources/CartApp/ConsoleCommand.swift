@@ -57,18 +57,25 @@ struct ConsoleCommand: AsyncParsableCommand {
         logger.logLevel = .info
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = try await buildApplication(configuration: configuration, logger: logger) { portContinuation.yield($0) }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                defer { portContinuation.finish() }
-                try await app.runService(gracefulShutdownSignals: [])
-            }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else {
-                try await group.next()   // the service stopped before it listened: its error
-                return
-            }
-            await Console(url: URL(string: "http://127.0.0.1:\(port)/")!).run()
-            group.cancelAll()
+        let service = Task {
+            defer { portContinuation.finish() }
+            try await app.runService(gracefulShutdownSignals: [])
         }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else {
+            try await service.value   // the service stopped before it listened: its error
+            return
+        }
+        await Console(url: URL(string: "http://127.0.0.1:\(port)/")!).run()
+        // The console is closed and the terminal given back: stop the service, but never keep the
+        // user waiting for it — after 5 s the process ends anyway (its leases then expire by time).
+        service.cancel()
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(5))
+            logger.warning("the service did not stop within 5 s of the console closing; exiting anyway")
+            Foundation.exit(0)
+        }
+        _ = await service.result
+        watchdog.cancel()
     }
 }

@@ -42,7 +42,9 @@ public struct Console: Sendable {
                     // One refresh (and one load of a cart) at a time: ticks do not pile up behind a slow answer.
                     let key = Self.coalescingKey(effect)
                     if let key { guard inFlight.insert(key).inserted else { continue } }
-                    group.addTask {
+                    // Not a child of the group: quitting must not wait for a request (URLSession on
+                    // Linux does not cancel one, and a stuck keep-alive connection holds it until its timeout).
+                    Task {
                         let message = await Self.perform(effect, client: client)
                         post.yield(.done(effect))
                         post.yield(.message(message))
@@ -64,9 +66,9 @@ public struct Console: Sendable {
                 }
                 draw()
             }
-            // The terminal is the user's again at once, whatever requests are still on their way.
+            // The terminal is the user's again at once; requests still on their way are left to end
+            // with the process.
             Terminal.restore()
-            client.session.invalidateAndCancel()
             group.cancelAll()
         }
     }

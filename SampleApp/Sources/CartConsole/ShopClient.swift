@@ -11,7 +11,7 @@ struct ShopClient: Sendable {
     init(baseURL: URL) {
         self.baseURL = baseURL
         let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = 30
+        configuration.timeoutIntervalForRequest = 10
         self.session = URLSession(configuration: configuration)
     }
 
