@@ -28,29 +28,42 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Address to listen on (env CART_HOST; default 127.0.0.1).") var host: String?
     @Option(help: "Port (env CART_PORT; default 8080).") var port: Int?
-    @Option(help: "PostgreSQL URL (env KAPPA_DATABASE_URL; default: the PG* variables, else postgres@localhost:5432/postgres).")
-    var databaseURL: String?
-    @Option(parsing: .upToNextOption, help: "Read-model versions to run (env CART_READ_MODEL_VERSIONS, e.g. 1,2; default 1).")
-    var readModelVersions: [Int] = []
-    @Flag(help: "Promote a higher read-model version as soon as it has caught up.") var promoteWhenCaughtUp = false
+    @OptionGroup var service: ServiceOptions
     @Flag(help: "Do not run the projections here (a separate worker runs them).") var noProjections = false
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        var configuration = CartServiceConfiguration(database: try DatabaseURL.configuration(url: databaseURL))
+        var configuration = try service.configuration(environment)
         configuration.host = host ?? environment["CART_HOST"] ?? configuration.host
-        configuration.readModel = environment["CART_READ_MODEL"] ?? configuration.readModel
-        configuration.logSchema = environment["KAPPA_LOG_SCHEMA"] ?? configuration.logSchema
-        configuration.runtimeSchema = environment["KAPPA_RUNTIME_SCHEMA"] ?? configuration.runtimeSchema
         configuration.port = port ?? environment["CART_PORT"].flatMap(Int.init) ?? configuration.port
-        let versions = readModelVersions.isEmpty
-            ? (environment["CART_READ_MODEL_VERSIONS"]?.split(separator: ",").compactMap { Int($0) } ?? []) : readModelVersions
-        if !versions.isEmpty { configuration.readModelVersions = Set(versions) }
-        configuration.promoteWhenCaughtUp = promoteWhenCaughtUp
         configuration.runProjections = !noProjections
         var logger = Logger(label: "kappa.cart")
         logger.logLevel = environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         let app = try await buildApplication(configuration: configuration, logger: logger)
         try await app.runService()
+    }
+}
+
+/// What `serve` and `worker` share: the database, the read model and its versions, from flags and
+/// environment variables.
+struct ServiceOptions: ParsableArguments {
+    @Option(help: "PostgreSQL URL (env KAPPA_DATABASE_URL; default: the PG* variables, else postgres@localhost:5432/postgres).")
+    var databaseURL: String?
+    @Option(help: "The read model's name (env CART_READ_MODEL; default cart_summary).") var readModel: String?
+    @Option(parsing: .upToNextOption, help: "Read-model versions to run (env CART_READ_MODEL_VERSIONS, e.g. 1,2; default 1).")
+    var readModelVersions: [Int] = []
+    @Flag(help: "Promote a higher read-model version as soon as it has caught up.") var promoteWhenCaughtUp = false
+
+    /// Also reads CART_READ_MODEL, KAPPA_LOG_SCHEMA and KAPPA_RUNTIME_SCHEMA.
+    func configuration(_ environment: [String: String]) throws -> CartServiceConfiguration {
+        var configuration = CartServiceConfiguration(database: try DatabaseURL.configuration(url: databaseURL, environment: environment))
+        configuration.readModel = readModel ?? environment["CART_READ_MODEL"] ?? configuration.readModel
+        configuration.logSchema = environment["KAPPA_LOG_SCHEMA"] ?? configuration.logSchema
+        configuration.runtimeSchema = environment["KAPPA_RUNTIME_SCHEMA"] ?? configuration.runtimeSchema
+        let versions = readModelVersions.isEmpty
+            ? (environment["CART_READ_MODEL_VERSIONS"]?.split(separator: ",").compactMap { Int($0) } ?? []) : readModelVersions
+        if !versions.isEmpty { configuration.readModelVersions = Set(versions) }
+        configuration.promoteWhenCaughtUp = promoteWhenCaughtUp
+        return configuration
     }
 }

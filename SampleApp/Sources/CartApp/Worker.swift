@@ -14,23 +14,11 @@ struct Worker: AsyncParsableCommand {
             finishes the batch in flight and releases the leases.
             """)
 
-    @Option(help: "PostgreSQL URL (env KAPPA_DATABASE_URL; default: the PG* variables, else postgres@localhost:5432/postgres).")
-    var databaseURL: String?
-    @Option(help: "The read model's name (env CART_READ_MODEL; default cart_summary).") var readModel: String?
-    @Option(parsing: .upToNextOption, help: "Read-model versions to run (env CART_READ_MODEL_VERSIONS, e.g. 1,2; default 1).")
-    var readModelVersions: [Int] = []
-    @Flag(help: "Promote a higher read-model version as soon as it has caught up.") var promoteWhenCaughtUp = false
+    @OptionGroup var service: ServiceOptions
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        var configuration = CartServiceConfiguration(database: try DatabaseURL.configuration(url: databaseURL))
-        configuration.readModel = readModel ?? environment["CART_READ_MODEL"] ?? configuration.readModel
-        configuration.logSchema = environment["KAPPA_LOG_SCHEMA"] ?? configuration.logSchema
-        configuration.runtimeSchema = environment["KAPPA_RUNTIME_SCHEMA"] ?? configuration.runtimeSchema
-        let versions = readModelVersions.isEmpty
-            ? (environment["CART_READ_MODEL_VERSIONS"]?.split(separator: ",").compactMap { Int($0) } ?? []) : readModelVersions
-        if !versions.isEmpty { configuration.readModelVersions = Set(versions) }
-        configuration.promoteWhenCaughtUp = promoteWhenCaughtUp
+        let configuration = try service.configuration(environment)
         var logger = Logger(label: "kappa.cart.worker")
         logger.logLevel = environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         try await buildWorker(configuration: configuration, logger: logger).run()

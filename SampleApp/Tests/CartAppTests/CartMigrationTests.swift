@@ -40,10 +40,7 @@ struct CartMigrationTests {
 
     @Test func migrateV1ToV2WhileRequestsFlowThenRollBackAndPromoteAgain() async throws {
         try await TestDatabase.withSchema(prefix: "cart_mig") { client, schema in
-            var configuration = CartServiceConfiguration(database: TestDatabase.configuration())
-            configuration.logSchema = schema
-            configuration.runtimeSchema = "\(schema)_rt"
-            configuration.readModel = "carts_\(schema.suffix(8))"
+            let configuration = serviceConfiguration(schema: schema)
             let app = try await buildApplication(configuration: configuration, logger: Logger(label: "cart.test"))
             try await app.test(.router) { http in
                 // A history: 30 carts, a third checked out, a third abandoned.

@@ -20,10 +20,7 @@ struct CartServiceTests {
 
     @Test func shopThroughTheAPIWithReadYourWritesAndClearErrors() async throws {
         try await TestDatabase.withSchema(prefix: "cart_api") { client, schema in
-            var configuration = CartServiceConfiguration(database: TestDatabase.configuration())
-            configuration.logSchema = schema
-            configuration.runtimeSchema = "\(schema)_rt"
-            configuration.readModel = "carts_\(schema.suffix(8))"   // projection schemas are per database
+            let configuration = serviceConfiguration(schema: schema)
             let app = try await buildApplication(configuration: configuration, logger: Logger(label: "cart.test"))
             try await app.test(.router) { http in
                 let opened = try await http.execute(uri: "/carts", method: .post, body: body(#"{"customer": "ada"}"#))
@@ -115,11 +112,8 @@ struct CartServiceTests {
         let registered = ["get", "post", "patch", "delete"].reduce(0) { $0 + controller.components(separatedBy: "router.\($1)(").count - 1 }
         #expect(registered == operations.count)
         try await TestDatabase.withSchema(prefix: "cart_api") { client, schema in
-            var configuration = CartServiceConfiguration(database: TestDatabase.configuration())
-            configuration.logSchema = schema
-            configuration.runtimeSchema = "\(schema)_rt"
+            var configuration = serviceConfiguration(schema: schema)
             configuration.readYourWritesTimeout = .milliseconds(200)
-            configuration.readModel = "carts_\(schema.suffix(8))"
             let app = try await buildApplication(configuration: configuration, logger: Logger(label: "cart.test"))
             try await app.test(.router) { http in
                 // Each documented operation exists and answers one of its documented codes.
@@ -145,4 +139,14 @@ struct CartServiceTests {
     func store(_ schema: String, client: PostgresClient) throws -> PostgresEventStore {
         try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: Logger(label: "cart.test"))
     }
+}
+
+/// The service's configuration for a test: the log in `schema`, the runtime's tables in `<schema>_rt`,
+/// and a read model named after the schema (projection schemas exist once per database).
+func serviceConfiguration(schema: String) -> CartServiceConfiguration {
+    var configuration = CartServiceConfiguration(database: TestDatabase.configuration())
+    configuration.logSchema = schema
+    configuration.runtimeSchema = "\(schema)_rt"
+    configuration.readModel = "carts_\(schema.suffix(8))"
+    return configuration
 }

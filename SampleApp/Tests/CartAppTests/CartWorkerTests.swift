@@ -15,10 +15,7 @@ struct CartWorkerTests {
 
     @Test func theServiceReadsWhatAWorkerProcessProjects() async throws {
         try await TestDatabase.withSchema(prefix: "cart_wrk") { client, schema in
-            var configuration = CartServiceConfiguration(database: TestDatabase.configuration())
-            configuration.logSchema = schema
-            configuration.runtimeSchema = "\(schema)_rt"
-            configuration.readModel = "carts_\(schema.suffix(8))"
+            var configuration = serviceConfiguration(schema: schema)
             configuration.runProjections = false
             let worker = Process()
             worker.executableURL = URL(fileURLWithPath: try cartApp())
