@@ -11,7 +11,7 @@ struct KappaBench: AsyncParsableCommand {
             Build in release mode; for durable figures run against a server with fsync=on:
               scripts/bench append
             """,
-        subcommands: [AppendBenchmark.self, CatchUpBenchmark.self, LiveBenchmark.self, RebuildBenchmark.self]
+        subcommands: [AppendBenchmark.self, CatchUpBenchmark.self, LiveBenchmark.self, RebuildBenchmark.self, JSONBenchmark.self]
     )
 }
 

@@ -16,11 +16,12 @@ import Foundation
 ///     $0.register(ItemAddedToCart.self, as: CartEvent.itemAdded, upcasters: [...])
 /// }
 /// ```
-/// Dates in payloads are stored as ISO 8601 strings.
+/// Dates in payloads are stored as ISO 8601 strings. Payloads are decoded with ``PayloadDecoder``
+/// (the results of `JSONDecoder`, several times faster); upcasters get a `JSONDecoder`.
 public struct EventRegistry<Event: Sendable>: Sendable {
     struct Entry: Sendable {
         var schemaVersion: Int
-        var decode: @Sendable (Data, JSONDecoder) throws -> Event
+        var decode: @Sendable (Data) throws -> Event
         var upcasters: [Int: Upcaster]
     }
 
@@ -43,7 +44,7 @@ public struct EventRegistry<Event: Sendable>: Sendable {
         precondition(T.schemaVersion >= 1, "\(T.self).schemaVersion must be at least 1")
         entries[T.eventType.rawValue] = Entry(
             schemaVersion: T.schemaVersion,
-            decode: { data, decoder in wrap(try decoder.decode(T.self, from: data)) },
+            decode: { data in wrap(try PayloadDecoder().decode(T.self, from: data)) },
             upcasters: Dictionary(upcasters.map { ($0.fromVersion, $0) }, uniquingKeysWith: { _, last in last })
         )
     }
@@ -96,7 +97,6 @@ public struct EventRegistry<Event: Sendable>: Sendable {
             throw failure(.unsupportedSchemaVersion, recorded,
                           "stored schema version \(recorded.schemaVersion) is newer than the registered version \(entry.schemaVersion)")
         }
-        let decoder = Self.makeDecoder()
         var data = recorded.payload
         for version in recorded.schemaVersion..<entry.schemaVersion {
             guard let upcaster = entry.upcasters[version] else {
@@ -104,14 +104,14 @@ public struct EventRegistry<Event: Sendable>: Sendable {
                               "no upcaster from schema version \(version) to \(version + 1) of '\(recorded.eventType)'")
             }
             do {
-                data = try upcaster.transform(data, decoder, Self.makeEncoder())
+                data = try upcaster.transform(data, Self.makeDecoder(), Self.makeEncoder())
             } catch {
                 throw failure(.decodingFailed, recorded, "upcasting from schema version \(version) failed: \(describe(error))", error)
             }
         }
         let event: Event
         do {
-            event = try entry.decode(data, decoder)
+            event = try entry.decode(data)
         } catch {
             throw failure(.decodingFailed, recorded, "cannot decode the payload: \(describe(error))", error)
         }

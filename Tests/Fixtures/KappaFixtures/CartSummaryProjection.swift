@@ -5,9 +5,22 @@ import PostgresNIO
 
 /// The cart events the projection tests and benchmarks write: the sample app's shape.
 public enum CartEvents {
-    public struct ItemAdded: Codable, Sendable { public var cartId: String; public var sku: String; public var quantity: Int; public var unitPrice: Int }
-    public struct ItemRemoved: Codable, Sendable { public var cartId: String; public var sku: String; public var quantity: Int; public var unitPrice: Int }
-    public struct CheckedOut: Codable, Sendable { public var cartId: String }
+    public struct ItemAdded: Codable, Sendable, Equatable {
+        public var cartId: String; public var sku: String; public var quantity: Int; public var unitPrice: Int
+        public init(cartId: String, sku: String, quantity: Int, unitPrice: Int) {
+            (self.cartId, self.sku, self.quantity, self.unitPrice) = (cartId, sku, quantity, unitPrice)
+        }
+    }
+    public struct ItemRemoved: Codable, Sendable, Equatable {
+        public var cartId: String; public var sku: String; public var quantity: Int; public var unitPrice: Int
+        public init(cartId: String, sku: String, quantity: Int, unitPrice: Int) {
+            (self.cartId, self.sku, self.quantity, self.unitPrice) = (cartId, sku, quantity, unitPrice)
+        }
+    }
+    public struct CheckedOut: Codable, Sendable, Equatable {
+        public var cartId: String
+        public init(cartId: String) { self.cartId = cartId }
+    }
 
     /// An `ItemAddedToCart` event; `sku: "POISON"` makes ``CartSummaryProjection`` reject it.
     public static func added(cart: Int, sku: String = "SKU-1", quantity: Int = 1, unitPrice: Int = 100) -> NewEvent {
@@ -95,7 +108,7 @@ public struct CartSummaryProjection: Projection, PoisonPolicyProviding {
     struct Row { var items = 0; var total = 0; var checkedOut = false; var events = 0 }
 
     public func apply(_ events: [RecordedEvent], in context: ProjectionContext) async throws {
-        let decoder = JSONDecoder()
+        let decoder = PayloadDecoder()
         var rows: [String: Row] = [:]
         for event in events {
             switch event.eventType {

@@ -48,7 +48,7 @@ public struct CartSummaryV2Projection: Projection {
     struct Row { var items = 0; var total = 0; var checkedOut = false; var events = 0; var added = 0 }
 
     public func apply(_ events: [RecordedEvent], in context: ProjectionContext) async throws {
-        let decoder = JSONDecoder()
+        let decoder = PayloadDecoder()
         var rows: [String: Row] = [:]
         var sold: [String: Int] = [:]
         for event in events {
