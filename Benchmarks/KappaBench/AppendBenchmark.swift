@@ -11,11 +11,12 @@ struct AppendBenchmark: AsyncParsableCommand {
         abstract: "Events/s appended through PostgresEventStore, beside plain SQL and COPY of the same rows.",
         discussion: """
             Four cases: one event per transaction with 1 and 32 writers, batches of 100 with 1 and 4 writers.
-            Each case writes the same rows three ways, in fresh tables of the same shape:
-              kappa  PostgresEventStore.append with an exact expected version
-              sql    a plain INSERT through the same driver and pool (VALUES for one row, unnest for a batch)
-              copy   COPY FROM STDIN of the same rows, one COPY per transaction
-            Each figure is the median of --rounds runs.
+            Each case writes the same rows four ways, in fresh tables of the same shape:
+              kappa     PostgresEventStore.append with an exact expected version (a prepared statement)
+              sql       a plain INSERT through the same driver and pool (VALUES for one row, unnest for a batch)
+              prepared  the same INSERT as a prepared statement (PostgresPreparedStatement)
+              copy      COPY FROM STDIN of the same rows, one COPY per transaction
+            Each figure is the median of --rounds runs; the ways alternate within each round.
             """
     )
 
@@ -35,21 +36,20 @@ struct AppendBenchmark: AsyncParsableCommand {
         let payload = Data(#"{"cartId":"c-000001","sku":"SKU-00042","quantity":2,"unitPrice":1299}"#.utf8)
         try await BenchDatabase.withClient(connections: 34) { client in
             emit("server: \(try await BenchDatabase.settings(client))")
-            emit("case                       kappa ev/s    sql ev/s   copy ev/s   kappa/sql  target")
+            emit("case                       kappa ev/s    sql ev/s  prepared ev/s  copy ev/s   kappa/sql  target  kappa/prepared")
             for benchCase in cases {
-                var kappa: [Double] = [], sql: [Double] = [], copy: [Double] = []
+                var kappa: [Double] = [], sql: [Double] = [], prepared: [Double] = [], copy: [Double] = []
                 for round in 0..<rounds {
                     let tables = try await AppendTables.make(client, round: round)
                     sql.append(try await tables.plainSQL(benchCase, payload: payload))
                     kappa.append(try await tables.kappa(benchCase, payload: payload))
+                    prepared.append(try await tables.preparedSQL(benchCase, payload: payload))
                     copy.append(try await tables.copy(benchCase, payload: payload))
                     try await tables.drop()
                 }
-                let k = median(kappa), s = median(sql), c = median(copy)
-                emit("\(benchCase.name)  \(formatRate(k))   \(formatRate(s))   \(formatRate(c))   \(String(format: "%6.1f%%", 100 * k / s))   ≥\(Int(benchCase.target * 100))%")
+                let k = median(kappa), s = median(sql), p = median(prepared), c = median(copy)
+                emit("\(benchCase.name)  \(formatRate(k))   \(formatRate(s))     \(formatRate(p))  \(formatRate(c))   \(String(format: "%6.1f%%", 100 * k / s))   ≥\(Int(benchCase.target * 100))%   \(String(format: "%6.1f%%", 100 * k / p))")
             }
         }
     }
-
-    private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 }

@@ -15,13 +15,14 @@ struct AppendTables: Sendable {
     static func make(_ client: PostgresClient, round: Int) async throws -> AppendTables {
         let schema = "kappa_bench_\(round)"
         try await client.query("DROP SCHEMA IF EXISTS \(unescaped: schema) CASCADE")
-        try await client.query("DROP TABLE IF EXISTS public.\(unescaped: schema)_plain")
+        try await client.query("DROP TABLE IF EXISTS public.kappa_bench_plain")
         let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: quietLogger)
         try await store.migrate()
-        // In `public`, so COPY (which quotes the name it is given as one identifier) finds it unqualified.
-        try await client.query("CREATE TABLE public.\(unescaped: schema)_plain (LIKE \(unescaped: schema).events INCLUDING ALL)")
+        // In `public`, so COPY (which quotes the name it is given as one identifier) finds it unqualified;
+        // one name for every round, as the prepared baseline's SQL is fixed.
+        try await client.query("CREATE TABLE public.kappa_bench_plain (LIKE \(unescaped: schema).events INCLUDING ALL)")
         try await client.query("CHECKPOINT")
-        return AppendTables(client: client, store: store, plain: "\(schema)_plain")
+        return AppendTables(client: client, store: store, plain: "kappa_bench_plain")
     }
 
     func drop() async throws {
@@ -71,6 +72,21 @@ struct AppendTables: Sendable {
         } * Double(c.batchSize)
     }
 
+    /// The plain INSERTs of ``plainSQL(_:payload:)`` as prepared statements (parsed and planned once per connection).
+    func preparedSQL(_ c: AppendBenchmark.Case, payload: Data) async throws -> Double {
+        let client = self.client, logger = self.logger
+        let json = String(decoding: payload, as: UTF8.self)
+        return try await measure(writers: c.writers, perWriter: c.operations) { writer, index in
+            let (name, transactions) = stream(writer, index)
+            let first = transactions * Int64(c.batchSize) + 1
+            if c.batchSize == 1 {
+                for try await _ in try await client.execute(PlainInsert(stream: name + "-p", version: first, payload: json), logger: logger) {}
+            } else {
+                for try await _ in try await client.execute(PlainInsertBatch(stream: name + "-p", first: first, count: c.batchSize, payload: json), logger: logger) {}
+            }
+        } * Double(c.batchSize)
+    }
+
     func copy(_ c: AppendBenchmark.Case, payload: Data) async throws -> Double {
         let client = self.client, plain = self.plain, logger = self.logger
         let json = String(decoding: payload, as: UTF8.self)
@@ -93,4 +109,56 @@ struct AppendTables: Sendable {
             }
         } * Double(c.batchSize)
     }
+}
+
+/// One row into the plain table, prepared.
+struct PlainInsert: PostgresPreparedStatement {
+    static let sql = """
+        INSERT INTO public.kappa_bench_plain (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
+        VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8)
+        """
+    typealias Row = ()
+    let stream: String, version: Int64, payload: String
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 8)
+        bindings.append(UUID())
+        bindings.append(stream)
+        bindings.append(version)
+        bindings.append("ItemAddedToCart")
+        bindings.append(Int32(1))
+        bindings.append(payload)
+        bindings.append("{}")
+        bindings.append(Date())
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {}
+}
+
+/// A batch into the plain table, prepared: every per-event column sent per row, as in ``AppendTables/plainSQL(_:payload:)``.
+struct PlainInsertBatch: PostgresPreparedStatement {
+    static let sql = """
+        INSERT INTO public.kappa_bench_plain (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
+        SELECT e.id, $1, $2 + e.n - 1, e.type, e.sv, e.payload::jsonb, e.metadata::jsonb, e.at
+        FROM unnest($3::uuid[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::timestamptz[])
+            WITH ORDINALITY AS e(id, type, sv, payload, metadata, at, n)
+        """
+    typealias Row = ()
+    let stream: String, first: Int64, count: Int, payload: String
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 8)
+        bindings.append(stream)
+        bindings.append(first)
+        bindings.append((0..<count).map { _ in UUID() })
+        bindings.append(Array(repeating: "ItemAddedToCart", count: count))
+        bindings.append(Array(repeating: Int32(1), count: count))
+        bindings.append(Array(repeating: payload, count: count))
+        bindings.append(Array(repeating: "{}", count: count))
+        bindings.append(Array(repeating: Date(), count: count))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {}
 }

@@ -5,12 +5,12 @@ import PostgresNIO
 
 extension PostgresEventStore {
     public func append(_ events: [NewEvent], to stream: StreamID, expectedVersion: ExpectedVersion) async throws -> AppendResult {
-        let query = try appendQuery(events, to: stream, expectedVersion: expectedVersion)
+        let request = try appendRequest(events, to: stream, expectedVersion: expectedVersion)
         var attempt = 0
         while true {
             attempt += 1
             do {
-                let result = try await self.append(query, events, to: stream, expectedVersion: expectedVersion, on: nil)
+                let result = try await self.append(request, on: nil)
                 if !result.wasAlreadyAppended { notifier?.appended() }
                 return result
             } catch let error as EventStoreError where error.code == .versionConflict && expectedVersion == .any
@@ -42,12 +42,20 @@ extension PostgresEventStore {
         /// Appends as ``PostgresEventStore/append(_:to:expectedVersion:)`` does, inside this transaction.
         /// An error here leaves the transaction unusable: let it roll back.
         public func append(_ events: [NewEvent], to stream: StreamID, expectedVersion: ExpectedVersion) async throws -> AppendResult {
-            let query = try store.appendQuery(events, to: stream, expectedVersion: expectedVersion)
-            return try await store.append(query, events, to: stream, expectedVersion: expectedVersion, on: connection, inTransaction: true)
+            let request = try store.appendRequest(events, to: stream, expectedVersion: expectedVersion)
+            return try await store.append(request, on: connection, inTransaction: true)
         }
     }
 
-    func appendQuery(_ events: [NewEvent], to stream: StreamID, expectedVersion: ExpectedVersion) throws -> PostgresQuery {
+    /// An append, validated and encoded: what ``append(_:on:inTransaction:)`` sends.
+    struct AppendRequest: Sendable {
+        let statement: AppendStatement
+        let stream: StreamID
+        let expectedVersion: ExpectedVersion
+        var events: [NewEvent] { statement.events }
+    }
+
+    func appendRequest(_ events: [NewEvent], to stream: StreamID, expectedVersion: ExpectedVersion) throws -> AppendRequest {
         guard !events.isEmpty else {
             throw EventStoreError(.invalidArgument, stream: stream.rawValue, message: "an append needs at least one event")
         }
@@ -60,35 +68,64 @@ extension PostgresEventStore {
                                       message: "cannot encode the metadata of event \(event.id): \(error)")
             }
         }
-        return queries.append(events, metadata: metadata, stream: stream, expected: expectedVersion)
+        let (mode, version): (String, Int64?) = switch expectedVersion {
+        case .any: ("any", nil)
+        case .streamExists: ("exists", nil)
+        case .noStream: ("exact", 0)
+        case .exact(let version): ("exact", version)
+        }
+        return AppendRequest(statement: AppendStatement(stream: stream.rawValue, events: events, metadata: metadata, mode: mode, expected: version),
+                             stream: stream, expectedVersion: expectedVersion)
     }
 
-    func append(
-        _ query: PostgresQuery, _ events: [NewEvent], to stream: StreamID, expectedVersion: ExpectedVersion,
-        on connection: PostgresConnection?, inTransaction: Bool = false
-    ) async throws -> AppendResult {
-        var rows: [(Int64, Int64, Int64)] = []
+    func append(_ request: AppendRequest, on connection: PostgresConnection?, inTransaction: Bool = false) async throws -> AppendResult {
+        let stream = request.stream, expectedVersion = request.expectedVersion
+        var rows: [AppendStatement.Row] = []
         do {
-            for try await row in try await self.query(query, on: connection).decode((Int64, Int64, Int64).self) {
-                rows.append(row)
-            }
+            rows = try await appendRows(request, on: connection)
         } catch let error as PSQLError {
             let translated = Self.translate(error, stream: stream)
             guard !inTransaction, translated.code == .versionConflict || translated.code == .duplicateEventID else {
                 throw translated
             }
-            return try await resolveRejected(events, to: stream, expectedVersion: expectedVersion, on: connection)
+            return try await resolveRejected(request.events, to: stream, expectedVersion: expectedVersion, on: connection)
         }
         guard let last = rows.last else {
             // The expected version did not hold: nothing was written.
             if inTransaction {
                 throw EventStoreError.versionConflict(stream: stream, expected: expectedVersion, actual: nil)
             }
-            return try await resolveRejected(events, to: stream, expectedVersion: expectedVersion, on: connection)
+            return try await resolveRejected(request.events, to: stream, expectedVersion: expectedVersion, on: connection)
         }
         return AppendResult(
-            streamVersion: last.2,
-            positions: rows.map { LogPosition(transactionID: UInt64($0.1), globalPosition: $0.0) })
+            streamVersion: last.version,
+            positions: rows.map { LogPosition(transactionID: $0.transaction, globalPosition: $0.position) })
+    }
+
+    /// Sends the append — prepared, or through the log's functions — and reads every row it returns
+    /// (in insertion order: the positions increase).
+    private func appendRows(_ request: AppendRequest, on connection: PostgresConnection?) async throws -> [AppendStatement.Row] {
+        var rows: [AppendStatement.Row] = []
+        rows.reserveCapacity(request.events.count)
+        guard configuration.preparedStatements else {
+            let statement = request.statement
+            let query = queries.append(statement.events, metadata: statement.metadata, stream: request.stream, expected: request.expectedVersion)
+            for try await (position, transaction, version) in try await self.query(query, on: connection).decode((Int64, Int64, Int64).self) {
+                rows.append((position, UInt64(transaction), version))
+            }
+            return rows
+        }
+        let text = request.events.count == 1 ? queries.appendOne : queries.appendMany
+        let logger = self.logger, client = self.client, statement = request.statement
+        return try await AppendStatement.$current.withValue(text) {
+            let results = if let connection {
+                try await connection.execute(statement, logger: logger)
+            } else {
+                try await client.execute(statement, logger: logger)
+            }
+            for try await row in results { rows.append(row) }
+            return rows
+        }
     }
 
     /// Why an append wrote nothing: a repeat of an earlier append (return its result), a partial

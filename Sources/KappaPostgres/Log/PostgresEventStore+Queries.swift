@@ -8,20 +8,22 @@ struct EventLogQueries: Sendable {
     let events: String
     let appendFunction: String
     let appendOneFunction: String
+    /// The prepared appends of one event and of several.
+    let appendOne: AppendStatement.Text
+    let appendMany: AppendStatement.Text
 
     init(schema: SQLIdentifier) {
         events = "\(schema.quoted).events"
         appendFunction = "\(schema.quoted).append_events"
         appendOneFunction = "\(schema.quoted).append_event"
+        (appendOne, appendMany) = AppendStatement.texts(events: events, schema: schema.name)
     }
 
-    /// The columns of a stored event, in the order `decodeEvent` reads them.
-    static let eventColumns = """
-        position, transaction_id::text::int8 AS transaction_number, event_id, stream_id, stream_version, event_type, schema_version,
-        payload::text, metadata::text, recorded_at
-        """
+    /// The columns of a stored event, in the order `decodeEvent` reads them (see ``EventCells``).
+    static let eventColumns = EventCells.columns
 
-    /// Appends through `append_event` or `append_events` (Migrations/log/0002): the head and the expected-version check
+    /// Appends through `append_event` or `append_events` (Migrations/log/0002), for stores configured
+    /// without prepared statements (see ``AppendStatement`` for the other path): the head and the expected-version check
     /// are read in the same statement as the insert, and the unique key on (stream_id, stream_version)
     /// turns a concurrent append of the same version into a 23505 error. Returns no rows when the
     /// expectation does not hold.
@@ -129,40 +131,8 @@ struct EventLogQueries: Sendable {
         "SELECT \(unescaped: Self.eventColumns) FROM \(unescaped: events) WHERE event_id = \(id)"
     }
 
-    /// Decodes a row selected with ``eventColumns``, cell by cell with concrete types (a tuple decode
-    /// looks up generic metadata for every row: ~8 % of a rebuild's client time), the payload's bytes
-    /// taken as they are (no UTF-8 validation into a `String` and back).
+    /// Decodes a row selected with ``eventColumns``.
     static func decodeEvent(_ row: PostgresRow) throws -> RecordedEvent {
-        var cells = row.makeIterator()
-        func next() -> PostgresCell {
-            // The query selects exactly these columns.
-            cells.next()!
-        }
-        let position = try next().decode(Int64.self)
-        let transaction = try next().decode(Int64.self)
-        let id = try next().decode(UUID.self)
-        let stream = try next().decode(String.self)
-        let version = try next().decode(Int64.self)
-        let type = try next().decode(String.self)
-        let schemaVersion = try next().decode(Int32.self)
-        let payload = next().bytes.map { Data($0.readableBytesView) } ?? Data()
-        let metadata = next().bytes
-        let recordedAt = try next().decode(Date.self)
-        let logPosition = LogPosition(transactionID: UInt64(transaction), globalPosition: position)
-        let decodedMetadata: EventMetadata
-        if let metadata, !(metadata.readableBytes == 2 && metadata.readableBytesView.elementsEqual("{}".utf8)) {
-            do {
-                decodedMetadata = try JSONDecoder().decode(EventMetadata.self, from: Data(metadata.readableBytesView))
-            } catch {
-                throw EventStoreError(.decodingFailed, stream: stream, position: logPosition, eventType: type,
-                                      message: "the stored metadata cannot be decoded: \(error)")
-            }
-        } else {
-            decodedMetadata = EventMetadata()
-        }
-        return RecordedEvent(
-            id: id, streamID: StreamID(unchecked: stream), streamVersion: version, position: logPosition,
-            eventType: type, schemaVersion: Int(schemaVersion), payload: payload,
-            metadata: decodedMetadata, recordedAt: recordedAt)
+        try EventCells.decode(row)
     }
 }

@@ -7,8 +7,8 @@ import Testing
 
 @Suite("PostgreSQL log: append and read", .serialized)
 struct AppendTests {
-    @Test func expectedVersionsAreEnforced() async throws {
-        try await withEventStore { store, client in
+    @Test(arguments: [true, false]) func expectedVersionsAreEnforced(prepared: Bool) async throws {
+        try await withEventStore(preparedStatements: prepared) { store, client in
             let stream: StreamID = "account-1"
             let value1 = try await store.append(try deposits(2), to: stream, expectedVersion: .noStream).streamVersion
             #expect(value1 == 2)
@@ -37,8 +37,8 @@ struct AppendTests {
         }
     }
 
-    @Test func theSameEventsAppendedTwiceAreStoredOnce() async throws {
-        try await withEventStore { store, client in
+    @Test(arguments: [true, false]) func theSameEventsAppendedTwiceAreStoredOnce(prepared: Bool) async throws {
+        try await withEventStore(preparedStatements: prepared) { store, client in
             let events = try deposits(3)
             let first = try await store.append(events, to: "account-1", expectedVersion: .noStream)
             // Re-sent with the same expected version (a client retrying after a lost reply) and with `.any`.
@@ -53,8 +53,8 @@ struct AppendTests {
         }
     }
 
-    @Test func aPartlyRepeatedAppendWritesNothing() async throws {
-        try await withEventStore { store, client in
+    @Test(arguments: [true, false]) func aPartlyRepeatedAppendWritesNothing(prepared: Bool) async throws {
+        try await withEventStore(preparedStatements: prepared) { store, client in
             let events = try deposits(2)
             _ = try await store.append(events, to: "account-1", expectedVersion: .noStream)
             let error = await #expect(throws: EventStoreError.self) {
@@ -67,6 +67,41 @@ struct AppendTests {
             #expect(elsewhere?.code == .duplicateEventID)
             let value8 = try await scalar("SELECT count(*) FROM \(unescaped: store.configuration.schema).events", on: client)
             #expect(value8 == 2)
+        }
+    }
+
+    /// Prepared appends name their statement by schema (the driver caches statements per connection
+    /// by name): stores on two schemas sharing one client's connections must each write their own log.
+    @Test func storesOnTwoSchemasSharingConnectionsEachWriteTheirOwnLog() async throws {
+        try await withEventStore { first, client in
+            for prepared in [true, false] {
+                let schema = "\(first.configuration.schema)_\(prepared ? "p" : "f")"
+                try await client.query("DROP SCHEMA IF EXISTS \(unescaped: schema) CASCADE", logger: testLogger)
+                var configuration = PostgresEventStore.Configuration(schema: schema)
+                configuration.preparedStatements = prepared
+                let second = try PostgresEventStore(client: client, configuration: configuration, logger: testLogger)
+                try await second.migrate()
+                // Interleaved, many at once, so both stores' appends run on the same pooled connections.
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for n in 0..<40 {
+                        group.addTask {
+                            let store = n % 2 == 0 ? first : second
+                            _ = try await store.append(try deposits(n % 3 + 1), to: StreamID("account-\(prepared)-\(n)"), expectedVersion: .noStream)
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                for (store, parity) in [(first, 0), (second, 1)] {
+                    let streams = try await scalar("SELECT count(DISTINCT stream_id) FROM \(unescaped: store.configuration.schema).events WHERE stream_id LIKE \("account-\(prepared)-%")", on: client)
+                    #expect(streams == 20)
+                    let wrong = try await scalar("""
+                        SELECT count(*) FROM \(unescaped: store.configuration.schema).events
+                        WHERE stream_id LIKE \("account-\(prepared)-%") AND split_part(stream_id, '-', 3)::int % 2 <> \(parity)
+                        """, on: client)
+                    #expect(wrong == 0)
+                }
+                try await client.query("DROP SCHEMA \(unescaped: schema) CASCADE", logger: testLogger)
+            }
         }
     }
 

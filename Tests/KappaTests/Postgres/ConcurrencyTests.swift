@@ -121,8 +121,8 @@ struct ConcurrencyTests {
         }
     }
 
-    @Test func aConnectionKilledDuringAnAppendWritesAllOrNothing() async throws {
-        try await withEventStore { store, client in
+    @Test(arguments: [true, false]) func aConnectionKilledDuringAnAppendWritesAllOrNothing(prepared: Bool) async throws {
+        try await withEventStore(preparedStatements: prepared) { store, client in
             let events = try deposits(5)
             let table = "\(store.configuration.schema).events"
             try await client.withConnection { blocker in
@@ -135,7 +135,8 @@ struct ConcurrencyTests {
                 while pid == nil && ContinuousClock.now < deadline {
                     for try await found in try await client.query("""
                         SELECT pid FROM pg_stat_activity
-                        WHERE wait_event_type = 'Lock' AND query LIKE '%append_events%' AND query LIKE \("%\(store.configuration.schema)%")
+                        WHERE wait_event_type = 'Lock' AND (query LIKE '%append_events%' OR query LIKE '%INSERT INTO%')
+                          AND query LIKE \("%\(store.configuration.schema)%")
                         """, logger: testLogger).decode(Int32.self) { pid = found }
                     if pid == nil { try await Task.sleep(for: .milliseconds(5)) }
                 }

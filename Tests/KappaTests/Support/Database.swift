@@ -10,10 +10,13 @@ let testLogger = Logger(label: "kappa.test")
 
 /// A migrated event store in a schema of its own, dropped afterwards.
 func withEventStore(
+    preparedStatements: Bool = true,
     _ body: @Sendable (PostgresEventStore, PostgresClient) async throws -> Void
 ) async throws {
     try await TestDatabase.withSchema(prefix: "kappa_test") { client, schema in
-        let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: testLogger)
+        var configuration = PostgresEventStore.Configuration(schema: schema)
+        configuration.preparedStatements = preparedStatements
+        let store = try PostgresEventStore(client: client, configuration: configuration, logger: testLogger)
         try await store.migrate()
         try await body(store, client)
     }
