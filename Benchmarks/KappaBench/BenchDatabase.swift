@@ -48,6 +48,9 @@ func measure(writers: Int, perWriter: Int, _ operation: @escaping @Sendable (_ w
     return Double(writers * perWriter) / seconds
 }
 
+/// The middle value (the upper one of an even count).
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
 func formatRate(_ rate: Double) -> String {
     String(format: "%9.0f", rate)
 }
@@ -58,3 +61,26 @@ let quietLogger: Logger = {
     logger.logLevel = .warning
     return logger
 }()
+
+/// CPU time used on this machine (every process: the benchmark and the server), from `/proc/stat`:
+/// a steadier measure than elapsed time on a shared 2-core machine. `nil` where there is no `/proc/stat`.
+struct MachineCPU {
+    let busy: Double, steal: Double
+
+    static func now() -> MachineCPU? {
+        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+              let line = text.split(separator: "\n").first, line.hasPrefix("cpu ") else { return nil }
+        // user nice system idle iowait irq softirq steal …, in 1/100 s.
+        let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard fields.count >= 8 else { return nil }
+        let busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6]
+        return MachineCPU(busy: busy / 100, steal: fields[7] / 100)
+    }
+
+    /// "x.x µs CPU/event" for `events` between `start` and now.
+    static func perEvent(since start: MachineCPU?, events: Int) -> String {
+        guard let start, let end = now() else { return "" }
+        return String(format: "%.1f µs CPU/event", (end.busy - start.busy) / Double(events) * 1e6)
+            + ((end.steal - start.steal) > 0.05 ? String(format: " (%.1f s stolen)", end.steal - start.steal) : "")
+    }
+}

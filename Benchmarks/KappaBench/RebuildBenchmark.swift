@@ -39,12 +39,18 @@ struct RebuildBenchmark: AsyncParsableCommand {
                 CREATE TABLE public.baseline_rebuild (cart_id text PRIMARY KEY, items integer NOT NULL, total_cents bigint NOT NULL,
                     checked_out boolean NOT NULL, events bigint NOT NULL, written_by text NOT NULL)
                 """)
-            let sqlTime = try await clock.measure {
-                try await client.query(PostgresQuery(unsafeSQL: BenchLog.cartSummaryBaseline(into: "public.baseline_rebuild", events: "kappa_rebuild.events")))
+            // The faster of two runs (the second has the table in the server's cache as the rebuilds will).
+            var sqlTime = Duration.seconds(3_600)
+            let sqlCPU = MachineCPU.now()
+            for _ in 0..<2 {
+                try await client.query("TRUNCATE public.baseline_rebuild")
+                sqlTime = min(sqlTime, try await clock.measure {
+                    try await client.query(PostgresQuery(unsafeSQL: BenchLog.cartSummaryBaseline(into: "public.baseline_rebuild", events: "kappa_rebuild.events")))
+                })
             }
             let sqlRate = Double(seeded) / sqlTime.seconds
             emit("                       events/s   seconds   × sql time   read model")
-            emit("sql GROUP BY          \(formatRate(sqlRate))   \(String(format: "%7.2f", sqlTime.seconds))")
+            emit("sql GROUP BY          \(formatRate(sqlRate))   \(String(format: "%7.2f", sqlTime.seconds))                          \(MachineCPU.perEvent(since: sqlCPU, events: 2 * seeded))")
             for count in workers {
                 let name = "bench_rebuild_\(count)w"
                 try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(name)_v1 CASCADE"))
@@ -59,7 +65,9 @@ struct RebuildBenchmark: AsyncParsableCommand {
                 let versions = try ProjectionVersions(log: store, readModels: client, projections: [projection],
                                                       configuration: configuration, logger: quietLogger)
                 try await versions.migrate()
+                let cpu = MachineCPU.now()
                 let time = try await clock.measure { try await versions.rebuild(name, version: 1) }
+                let cpuUsed = MachineCPU.perEvent(since: cpu, events: seeded)
                 var differing: Int64 = -1
                 for try await value in try await client.query(PostgresQuery(unsafeSQL: """
                     SELECT count(*) FROM ((SELECT cart_id, items, total_cents, checked_out, events FROM \(name)_v1.carts
@@ -70,7 +78,7 @@ struct RebuildBenchmark: AsyncParsableCommand {
                 let rate = Double(seeded) / time.seconds
                 let label = count == 1 ? "kappa 1 worker" : "kappa \(count) workers"
                 emit("\(label.padding(toLength: 20, withPad: " ", startingAt: 0))  \(formatRate(rate))   \(String(format: "%7.2f", time.seconds))"
-                     + "   \(String(format: "%9.2f", time.seconds / sqlTime.seconds))   \(differing == 0 ? "equal" : "DIFFERS (\(differing) rows)")")
+                     + "   \(String(format: "%9.2f", time.seconds / sqlTime.seconds))   \(differing == 0 ? "equal" : "DIFFERS (\(differing) rows)")   \(cpuUsed)")
             }
             emit("targets: ≥ 250000 events/s and ≤ 3× the sql time")
         }

@@ -28,7 +28,8 @@ struct Lease: Sendable {
     /// rolls back) when the token is no longer current.
     func advance(to position: LogPosition, applied: Int, state: String, on connection: PostgresConnection, core: RuntimeCore) async throws {
         let query = core.queries.advanceCheckpoint(table, key, owner: owner, token: token, to: position, applied: applied,
-                                                   state: state, milliseconds: core.configuration.leaseMilliseconds)
+                                                   state: state, milliseconds: core.configuration.leaseMilliseconds,
+                                                   asynchronousCommit: !core.configuration.synchronousReadModelCommits)
         var moved = false
         for try await _ in try await connection.query(query, logger: core.logger) { moved = true }
         if !moved { throw LeaseLost() }

@@ -69,9 +69,11 @@ struct ProjectionQueries: Sendable {
 
     /// Moves the checkpoint, only while the lease's token is still ours (fencing). Runs in the
     /// transaction of the read-model writes it covers. No row: the lease was lost, roll back.
+    /// With `asynchronousCommit`, the transaction then commits without waiting for the disk (set
+    /// here, in the batch's last statement, rather than by a `SET LOCAL` round trip of its own).
     func advanceCheckpoint(
         _ table: LeaseTable, _ key: LeaseKey, owner: String, token: Int64, to position: LogPosition,
-        applied: Int, state: String, milliseconds: Int64
+        applied: Int, state: String, milliseconds: Int64, asynchronousCommit: Bool
     ) -> PostgresQuery {
         """
         UPDATE \(unescaped: table.name(in: self)) SET
@@ -82,8 +84,14 @@ struct ProjectionQueries: Sendable {
             lease_expires_at = now() + \(milliseconds) * interval '1 millisecond',
             updated_at = now()
         WHERE name = \(key.name) AND version = \(key.version) AND lease_owner = \(owner) AND lease_token = \(token)
-        RETURNING 1
+        RETURNING \(unescaped: Self.commitMode(asynchronous: asynchronousCommit))
         """
+    }
+
+    /// A `RETURNING` list for a checkpoint's statement: with `asynchronous`, it also makes the
+    /// transaction commit without waiting for the disk (a local setting, evaluated once per moved row).
+    static func commitMode(asynchronous: Bool) -> String {
+        asynchronous ? "set_config('synchronous_commit', 'off', true)" : "1"
     }
 
     func markFailed(_ id: ProjectionID, owner: String, token: Int64, event: RecordedEvent, error: String) -> PostgresQuery {

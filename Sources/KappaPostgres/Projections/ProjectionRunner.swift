@@ -98,7 +98,7 @@ struct ProjectionRunner: Sendable {
                 events = page
                 prefetched = nil
             } else {
-                events = try await core.log.readLog(after: lease.checkpoint, limit: batchSize)
+                events = try await core.readLog(after: lease.checkpoint, limit: batchSize)
             }
             if events.isEmpty {
                 if building {
@@ -118,28 +118,26 @@ struct ProjectionRunner: Sendable {
                 continue
             }
             state = events.count == batchSize ? "catching_up" : "live"
-            if state == "catching_up" {
-                // Far behind: read the next page while this one is applied and committed.
-                let log = core.log, after = events[events.count - 1].position
-                async let next = log.readLog(after: after, limit: batchSize)
-                // Await the read even when the batch fails: leaving the scope by throwing would cancel
-                // a query in flight, and a cancelled postgres-nio query was seen to wedge the runner's
-                // next transaction (the crash tests hung 1 run in 5 before this).
-                let outcome: Result<Bool, any Error>
-                do {
-                    outcome = .success(try await applyIsolatingPoison(events, lease: &lease, state: state))
-                } catch {
-                    outcome = .failure(error)
-                }
-                let page = try? await next
-                let stopped = try outcome.get()
-                if stopped { return true }
-                // Only when this page ended where the lease's checkpoint now is (it always does,
-                // unless a poison event stopped it, handled above).
-                prefetched = lease.checkpoint == after ? page : nil   // nil when the read failed: read again
-            } else if try await applyIsolatingPoison(events, lease: &lease, state: state) {
-                return true
+            // Read the next page while this one is applied and committed: far behind, that keeps the
+            // server and the handler busy at once; live, a batch's latency is then its transaction
+            // alone (a page read here that comes back empty leaves the runner to wait for the bell).
+            let core = self.core, after = events[events.count - 1].position
+            async let next = core.readLog(after: after, limit: batchSize)
+            // Await the read even when the batch fails: leaving the scope by throwing would cancel
+            // a query in flight, and a cancelled postgres-nio query was seen to wedge the runner's
+            // next transaction (the crash tests hung 1 run in 5 before this).
+            let outcome: Result<Bool, any Error>
+            do {
+                outcome = .success(try await applyIsolatingPoison(events, lease: &lease, state: state))
+            } catch {
+                outcome = .failure(error)
             }
+            let page = try? await next
+            let stopped = try outcome.get()
+            if stopped { return true }
+            // Only when this page ended where the lease's checkpoint now is (it always does,
+            // unless a poison event stopped it, handled above).
+            prefetched = lease.checkpoint == after ? page : nil   // nil when the read failed: read again
             lastRenewal = .now
         }
         return false

@@ -27,8 +27,9 @@ extension ProjectionRuntime {
         /// A read-your-writes answer given in the last moments before a server crash is undone until
         /// the runner re-applies it.
         public var synchronousReadModelCommits = false
-        /// The longest a read-model transaction (one batch) may stay open; past it, its connection is
-        /// closed and the batch retried. Guards against a connection that stops answering. Default 5 min.
+        /// The longest a read-model transaction (one batch) may stay open, and a runner's read of the
+        /// log may take; past it, the transaction's connection is closed and the batch (or the read)
+        /// retried. Guards against a connection that stops answering. Default 5 min.
         public var transactionTimeout: Duration = .seconds(300)
         /// Whether to `LISTEN` for appends made by other processes. Default `true`.
         public var listenForAppends = true

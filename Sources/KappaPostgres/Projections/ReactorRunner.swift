@@ -38,7 +38,7 @@ struct ReactorRunner: Sendable {
     private func follow(_ lease: inout Lease, bell: Doorbell) async throws {
         var lastRenewal = ContinuousClock.now
         while !Task.isCancelled && !core.isStopping {
-            let events = try await core.log.readLog(after: lease.checkpoint, limit: core.configuration.batchSize)
+            let events = try await core.readLog(after: lease.checkpoint, limit: core.configuration.batchSize)
             if events.isEmpty {
                 if ContinuousClock.now - lastRenewal > core.configuration.leaseDuration / 3 {
                     try await lease.renew(state: "live", core: core)

@@ -143,6 +143,10 @@ final class RuntimeCore: Sendable {
 
     /// Runs `body` in a read-model transaction, unwrapping the driver's transaction error.
     ///
+    /// Batches commit without waiting for the disk unless ``ProjectionRuntime/Configuration/synchronousReadModelCommits``:
+    /// their checkpoint's statement sets that (``ProjectionQueries/commitMode(asynchronous:)``), which saves
+    /// every batch a round trip; other transactions (set-up, switches) commit durably.
+    ///
     /// With a watchdog: a transaction still running after `transactionTimeout` has its connection
     /// closed (so it can never commit) and is abandoned; the caller gets a transient fault and retries
     /// on a new connection. Seen here: after `pg_terminate_backend`, a query on the killed connection
@@ -152,48 +156,90 @@ final class RuntimeCore: Sendable {
     func withReadModelTransaction<R: Sendable>(
         watchdog: Bool = true, _ body: @escaping @Sendable (PostgresConnection) async throws -> R
     ) async throws -> R {
-        let synchronous = configuration.synchronousReadModelCommits, logger = self.logger, readModels = self.readModels
-        let timeout: Duration? = watchdog ? configuration.transactionTimeout : nil
+        let logger = self.logger, readModels = self.readModels
         let opened = ConnectionSlot()
-        let work = Task {
+        @Sendable func transaction() async throws -> R {
             do {
                 return try await readModels.withTransaction(logger: logger) { connection in
                     opened.set(connection)
-                    if !synchronous { try await connection.run("SET LOCAL synchronous_commit TO off", logger: logger) }
                     return try await body(connection)
                 }
             } catch let error as PostgresTransactionError {
                 throw error.cause { $0 }
             }
         }
-        guard let timeout else {
+        guard watchdog else {
+            let work = Task { try await transaction() }
             return try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
         }
+        return try await withWatchdog(abandon: {
+            if let connection = opened.get() { try? await connection.close() }   // so it can never commit
+        }, transaction)
+    }
+
+    /// A page of the log after `position`, read under the watchdog (a read is a query like any other).
+    func readLog(after position: LogPosition, limit: Int) async throws -> [RecordedEvent] {
+        let log = self.log
+        return try await withWatchdog { try await log.readLog(after: position, limit: limit) }
+    }
+
+    /// Runs `work` in a task of its own and returns its result — unless it is still running after
+    /// ``ProjectionRuntime/Configuration/transactionTimeout``: then `abandon` runs, the task is
+    /// cancelled and left behind, and the caller gets ``TransactionTimedOut`` (transient: it retries,
+    /// on another connection). Seen here: after `pg_terminate_backend`, a query on the killed
+    /// connection was sometimes never failed by the driver, which wedged a runner for good.
+    func withWatchdog<R: Sendable>(
+        abandon: @escaping @Sendable () async -> Void = {}, _ work: @escaping @Sendable () async throws -> R
+    ) async throws -> R {
+        let timeout = configuration.transactionTimeout, logger = self.logger
+        // Whichever comes first resumes the caller: the work's end (which also stops the watchdog,
+        // else every call would leave a task asleep for the timeout) or the watchdog.
         let outcome = OnceResult<R>()
+        let guardian = WatchdogSlot()
+        let task = Task {
+            let result: Result<R, any Error>
+            do { result = .success(try await work()) } catch { result = .failure(error) }
+            guardian.cancel()
+            outcome.resume(with: result)
+        }
+        guardian.set(Task {
+            try? await Task.sleep(for: timeout)
+            guard !Task.isCancelled, outcome.resume(with: .failure(TransactionTimedOut())) else { return }
+            logger.error("a read-model transaction or log read outlived transactionTimeout; abandoning it and retrying",
+                         metadata: ["kappa.timeout": "\(timeout)"])
+            task.cancel()
+            await abandon()
+        })
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
                 outcome.install(continuation)
-                let watchdog = Task {
-                    try? await Task.sleep(for: timeout)
-                    guard !Task.isCancelled, outcome.resume(with: .failure(TransactionTimedOut())) else { return }
-                    logger.error("a read-model transaction outlived transactionTimeout; closing its connection and retrying",
-                                 metadata: ["kappa.timeout": "\(timeout)"])
-                    work.cancel()
-                    if let connection = opened.get() { try? await connection.close() }
-                }
-                Task {
-                    let result = await work.result
-                    watchdog.cancel()   // else every batch leaves a task asleep for transactionTimeout
-                    outcome.resume(with: result)
-                }
             }
         } onCancel: {
-            work.cancel()
+            task.cancel()
         }
     }
 }
 
-/// A transaction that outlived ``ProjectionRuntime/Configuration/transactionTimeout``: transient.
+/// The watchdog task of one transaction; cancelled when the transaction ends, even if that is
+/// before the watchdog was put here.
+final class WatchdogSlot: Sendable {
+    private let state = Mutex<(task: Task<Void, Never>?, cancelled: Bool)>((nil, false))
+    func set(_ task: Task<Void, Never>) {
+        let cancelNow = state.withLock { state -> Bool in
+            state.task = task
+            return state.cancelled
+        }
+        if cancelNow { task.cancel() }
+    }
+    func cancel() {
+        state.withLock { state -> Task<Void, Never>? in
+            state.cancelled = true
+            return state.task
+        }?.cancel()
+    }
+}
+
+/// A transaction or read that outlived ``ProjectionRuntime/Configuration/transactionTimeout``: transient.
 struct TransactionTimedOut: Error {}
 
 /// The connection a transaction runs on, for the watchdog to close.

@@ -84,7 +84,7 @@ extension ProjectionQueries {
     /// lease and rebuild id and the version not being dropped (its row held `FOR SHARE` until the
     /// commit, a moment). No row: the lease was lost (or the rebuild reset, or the version dropped).
     func advancePartition(_ key: LeaseKey, partition: Int, rebuildID: Int64, owner: String, token: Int64, to position: LogPosition?,
-                          covered: Int, done: Bool, milliseconds: Int64) -> PostgresQuery {
+                          covered: Int, done: Bool, milliseconds: Int64, asynchronousCommit: Bool) -> PostgresQuery {
         """
         UPDATE \(unescaped: partitions) SET
             checkpoint_xid = coalesce(\(position.map { String($0.transactionID) })::xid8, checkpoint_xid),
@@ -94,7 +94,7 @@ extension ProjectionQueries {
           AND lease_owner = \(owner) AND lease_token = \(token)
           AND EXISTS (SELECT 1 FROM \(unescaped: projections) WHERE name = \(key.name) AND version = \(key.version)
                       AND lifecycle <> 'dropped' AND rebuild_id = \(rebuildID) FOR SHARE)
-        RETURNING 1
+        RETURNING \(unescaped: ProjectionQueries.commitMode(asynchronous: asynchronousCommit))
         """
     }
 

@@ -31,7 +31,10 @@ struct RebuildWorker: Sendable {
                     events = page
                     prefetched = nil
                 } else {
-                    events = try await log.readLog(after: checkpoint, through: target, partition: partition, of: partitions, limit: batchSize)
+                    let from = checkpoint
+                    events = try await core.withWatchdog {
+                        try await log.readLog(after: from, through: target, partition: partition, of: partitions, limit: batchSize)
+                    }
                 }
                 if events.isEmpty {
                     try await commit([], through: checkpoint, done: true)
@@ -44,7 +47,7 @@ struct RebuildWorker: Sendable {
             let last = events[events.count - 1].position
             // Read the next page while this one is applied; always await it (see ProjectionRunner).
             async let next = events.count == batchSize
-                ? log.readLog(after: last, through: target, partition: partition, of: partitions, limit: batchSize) : []
+                ? core.withWatchdog { try await log.readLog(after: last, through: target, partition: partition, of: partitions, limit: batchSize) } : []
             let outcome: Result<Void, any Error>
             do {
                 outcome = .success(try await applyIsolatingPoison(events))
@@ -128,7 +131,8 @@ struct RebuildWorker: Sendable {
         for try await _ in try await connection.query(core.queries.advancePartition(
             runner.key, partition: partition, rebuildID: rebuildID, owner: core.configuration.owner, token: token, to: position,
             covered: covered, done: done,
-            milliseconds: core.configuration.leaseMilliseconds), logger: runner.logger) {
+            milliseconds: core.configuration.leaseMilliseconds,
+            asynchronousCommit: !core.configuration.synchronousReadModelCommits), logger: runner.logger) {
             moved = true
         }
         if !moved { throw LeaseLost() }

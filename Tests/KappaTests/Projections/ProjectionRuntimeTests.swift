@@ -51,7 +51,7 @@ struct ProjectionRuntimeTests {
             let runtime = try f.runtime([projection])
             try await withRunning(runtime) {
                 let result = try await f.store.append([CartEvents.added(cart: 1, quantity: 3, unitPrice: 7)], to: "cart-1", expectedVersion: .noStream)
-                try await runtime.waitUntil(projection.name, hasPassed: result.lastPosition!)
+                try await runtime.waitUntil(projection.name, hasPassed: result.lastPosition!, timeout: .seconds(30))
                 let total = try await scalar(PostgresQuery(unsafeSQL: "SELECT total_cents FROM \(projection.name)_v1.carts WHERE cart_id = 'c1'"), on: f.client)
                 #expect(total == 21)
             }

@@ -28,7 +28,8 @@ struct ReactorTests {
             let v1 = CartSummaryProjection(name: f.name("carts"), version: 1)
             let first = try f.runtime([v1], reactors: [reactor])
             try await withRunning(first) {
-                try await first.waitUntil(v1.name, hasPassed: seeded)
+                // Generous: the horizon is cluster-wide, and suites beside this one hold it at times.
+                try await first.waitUntil(v1.name, hasPassed: seeded, timeout: .seconds(30))
                 try await eventually("the reactor handled every checkout") { handled.withLock { $0.count } == 10 }
             }
             // A new projection version replays the whole log from the start, beside the reactor.
@@ -40,8 +41,8 @@ struct ReactorTests {
                 // New events still reach it, once.
                 let last = try await f.store.append([CartEvents.checkedOut(cart: 50)], to: "cart-50", expectedVersion: .any).lastPosition!
                 try await eventually("the reactor handled the new checkout") { handled.withLock { $0.count } == 11 }
-                try await second.waitUntil(v1.name, version: 1, hasPassed: last)
-                try await second.waitUntil(v2.name, version: 2, hasPassed: last)
+                try await second.waitUntil(v1.name, version: 1, hasPassed: last, timeout: .seconds(30))
+                try await second.waitUntil(v2.name, version: 2, hasPassed: last, timeout: .seconds(30))
             }
             let ids = handled.withLock { $0 }
             #expect(Set(ids).count == ids.count, "no event handled twice")

@@ -35,7 +35,9 @@ struct RefusalTests {
     @Test func everyRefusalSaysWhyAndChangesNothing() async throws {
         try await withProjectionFixture { f in
             let name = f.name("carts")
-            try await CartEvents.seed(f.store, carts: 10, eventsPerCart: 10)
+            let seeded = try await CartEvents.seed(f.store, carts: 10, eventsPerCart: 10)
+            // A rebuild goes up to the head readers can see: wait until the cluster-wide horizon passed the seed.
+            try await eventually("the horizon passed the seed") { try await f.store.head() >= seeded }
             var configuration = f.configuration(owner: "ops")
             configuration.maximumPromotionLag = 2
             configuration.batchSize = 5

@@ -88,7 +88,8 @@ struct ReprojectionProcessTests {
     @Test func aProcessKilledDuringSwitchesLeavesExactlyOneVersionActive() async throws {
         try await withProjectionFixture { f in
             let name = f.name("carts")
-            try await CartEvents.seed(f.store, carts: 20, eventsPerCart: 10)
+            let seeded = try await CartEvents.seed(f.store, carts: 20, eventsPerCart: 10)
+            try await eventually("the horizon passed the seed") { try await f.store.head() >= seeded }
             let versions = try f.versions([CartSummaryProjection(name: name), CartSummaryV2Projection(name: name)])
             try await versions.rebuild(name, version: 1)
             try await versions.rebuild(name, version: 2)
