@@ -5,7 +5,6 @@ import KappaFixtures
 import KappaPostgres
 import Logging
 import PostgresNIO
-import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
@@ -27,11 +26,9 @@ struct LiveBenchmark: AsyncParsableCommand {
     @Option(help: "Appends per writer in each throughput round.") var perWriter = 300
     @Option(help: "Throughput rounds, each with and without a projection following; the medians are printed.") var rounds = 5
 
-    @Flag(help: "Run Swift's global executor on NIO's event loops (fewer thread hops per query).") var nioExecutor = false
     @Flag(help: "Print each 50 ms of a latency run: appends, median and worst latency.") var timeline = false
 
     func run() async throws {
-        if nioExecutor { emit("NIO event loops as the global executor: \(NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor())") }
         let rateList = rates.split(separator: ",").compactMap { Int($0) }
         try await BenchDatabase.withClient(connections: 40) { client in
             emit("server: \(try await BenchDatabase.settings(client))")

@@ -94,32 +94,38 @@ extension ProjectionRuntime {
     }
 
     private func waitUntil(_ id: ProjectionID, hasPassed position: LogPosition, deadline: ContinuousClock.Instant, timeout: Duration) async throws {
-        let (name, version) = (id.name, id.version)
-        try await core.withCheckpointBell { bell in
-            let key = LeaseKey(name: id.name, version: id.version)
-            var nextRead = ContinuousClock.now
-            var checkpoint: LogPosition?
-            while true {
-                // While this runtime's runner holds the lease, its commits (reported in memory) are the
-                // whole truth: no waiter reads the table, however many there are. Otherwise (another
-                // process holds it, or it is starting) the table is read, at most every 25 ms per waiter.
-                if let committed = core.committedCheckpoint(key), committed >= position { return }
-                let now = ContinuousClock.now
-                if now >= nextRead && !core.holdsLease(key) {
-                    // Missing while the runtime is still starting (its tables or this version not set up yet).
-                    checkpoint = try await self.checkpoint(of: id)
-                    if let checkpoint, checkpoint >= position { return }
-                    nextRead = now + .milliseconds(25)
-                }
-                guard now < deadline else {
-                    throw ProjectionError(.timedOut, projection: name, version: version, position: position,
-                                          message: "still at \((core.committedCheckpoint(key) ?? checkpoint).map { "\($0)" } ?? "no checkpoint (not set up yet)") after \(timeout)")
-                }
-                // Woken by every commit of this runtime's runners; otherwise by the next table read, or
-                // at most 100 ms later to see whether the lease moved elsewhere.
-                let wake = core.holdsLease(key) ? now + .milliseconds(100) : max(nextRead, now)
-                await bell.wait(timeout: min(deadline, wake) - now)
+        let key = LeaseKey(name: id.name, version: id.version)
+        var nextRead = ContinuousClock.now
+        var checkpoint: LogPosition?
+        while true {
+            if let committed = core.committedCheckpoint(key), committed >= position { return }
+            try Task.checkCancellation()
+            let now = ContinuousClock.now
+            guard now < deadline else {
+                throw ProjectionError(.timedOut, projection: id.name, version: id.version, position: position,
+                                      message: "still at \((core.committedCheckpoint(key) ?? checkpoint).map { "\($0)" } ?? "no checkpoint (not set up yet)") after \(timeout)")
             }
+            if core.holdsLease(key) {
+                // This runtime's runner holds the lease: its commits, reported in memory, are the whole
+                // truth, and the one that passes the position resumes this wait. No waiter reads the table.
+                await core.waiters.wait(for: key, toPass: position, until: deadline) {
+                    (core.committedCheckpoint(key) ?? .start) >= position || !core.holdsLease(key)
+                }
+                continue
+            }
+            // Another process holds the lease, or the runtime is starting: read the table, at most
+            // every 25 ms. (Missing while the runtime is still starting: its tables or this version not set up yet.)
+            if now >= nextRead {
+                // Bounded by the wait's deadline: a query on a connection the server killed was seen to never end.
+                do {
+                    checkpoint = try await core.withDeadline(deadline) { try await self.checkpoint(of: id) }
+                } catch is TransactionTimedOut {
+                    continue
+                }
+                if let checkpoint, checkpoint >= position { return }
+                nextRead = now + .milliseconds(25)
+            }
+            try await Task.sleep(until: min(deadline, nextRead))
         }
     }
 

@@ -15,8 +15,11 @@ final class RuntimeCore: Sendable {
     let logger: Logger
     private let stopping = Atomic<Bool>(false)
     private let runnerBells = Mutex<[ObjectIdentifier: Doorbell]>([:])
-    private let checkpointBells = Mutex<[ObjectIdentifier: Doorbell]>([:])
     private let rebuilds = Mutex<[LeaseKey: RebuildProgress]>([:])
+    /// The watchdog's deadlines and read-your-writes timeouts.
+    let deadlines = Deadlines()
+    /// Read-your-writes waits on this runtime's own commits.
+    let waiters: CheckpointWaiters
 
     init(log: PostgresEventStore, readModels: PostgresClient, notifier: LogNotifier?, configuration: ProjectionRuntime.Configuration, logger: Logger) throws {
         self.log = log
@@ -24,6 +27,7 @@ final class RuntimeCore: Sendable {
         self.notifier = notifier
         self.configuration = configuration
         self.queries = ProjectionQueries(schema: try SQLIdentifier(configuration.schema, role: "projection runtime schema"))
+        self.waiters = CheckpointWaiters(deadlines: deadlines)
         var logger = logger
         logger[metadataKey: "kappa.owner"] = "\(configuration.owner)"
         self.logger = logger
@@ -73,18 +77,11 @@ final class RuntimeCore: Sendable {
         for bell in runnerBells.withLock({ Array($0.values) }) { bell.ring() }
     }
 
-    /// Runs `body` with a doorbell rung whenever a runner of this runtime commits a checkpoint.
-    func withCheckpointBell<R>(_ body: (Doorbell) async throws -> R) async rethrows -> R {
-        let bell = Doorbell()
-        checkpointBells.withLock { $0[ObjectIdentifier(bell)] = bell }
-        defer { checkpointBells.withLock { $0[ObjectIdentifier(bell)] = nil } }
-        return try await body(bell)
-    }
-
-    /// Called by this runtime's runners after each commit: remembers the checkpoint and wakes waiters.
+    /// Called by this runtime's runners after each commit: remembers the checkpoint and resumes the
+    /// read-your-writes waits it satisfies.
     func checkpointCommitted(_ key: LeaseKey, at position: LogPosition) {
         checkpoints.withLock { $0[key] = max($0[key] ?? .start, position) }
-        for bell in checkpointBells.withLock({ Array($0.values) }) { bell.ring() }
+        waiters.committed(key, at: position)
     }
 
     /// The last checkpoint a runner of this runtime committed for `key`, if any.
@@ -114,6 +111,7 @@ final class RuntimeCore: Sendable {
 
     func setLease(_ key: LeaseKey, held isHeld: Bool) {
         held.withLock { if isHeld { $0.insert(key) } else { $0.remove(key) } }
+        waiters.wake(key)   // its waits now read the table, or memory
     }
 
     /// Wakes runners on the log's `NOTIFY`s (sent by other processes' ``LogNotifier``s);
@@ -191,25 +189,30 @@ final class RuntimeCore: Sendable {
     func withWatchdog<R: Sendable>(
         abandon: @escaping @Sendable () async -> Void = {}, _ work: @escaping @Sendable () async throws -> R
     ) async throws -> R {
-        let timeout = configuration.transactionTimeout, logger = self.logger
-        // Whichever comes first resumes the caller: the work's end (which also stops the watchdog,
-        // else every call would leave a task asleep for the timeout) or the watchdog.
+        try await withDeadline(.now + configuration.transactionTimeout, abandon: abandon, work)
+    }
+
+    /// Runs `work` in a task of its own and returns its result, or throws ``TransactionTimedOut``
+    /// once `deadline` has passed (then `abandon` runs and the task is cancelled and left behind).
+    func withDeadline<R: Sendable>(
+        _ deadline: ContinuousClock.Instant, abandon: @escaping @Sendable () async -> Void = {},
+        _ work: @escaping @Sendable () async throws -> R
+    ) async throws -> R {
+        let logger = self.logger
+        // Whichever comes first resumes the caller: the work's end or its deadline.
         let outcome = OnceResult<R>()
-        let guardian = WatchdogSlot()
         let task = Task {
             let result: Result<R, any Error>
             do { result = .success(try await work()) } catch { result = .failure(error) }
-            guardian.cancel()
             outcome.resume(with: result)
         }
-        guardian.set(Task {
-            try? await Task.sleep(for: timeout)
-            guard !Task.isCancelled, outcome.resume(with: .failure(TransactionTimedOut())) else { return }
-            logger.error("a read-model transaction or log read outlived transactionTimeout; abandoning it and retrying",
-                         metadata: ["kappa.timeout": "\(timeout)"])
+        let timer = deadlines.at(deadline) {
+            guard outcome.resume(with: .failure(TransactionTimedOut())) else { return }
+            logger.warning("a query outlived its deadline; abandoning it (its connection may have been killed)")
             task.cancel()
-            await abandon()
-        })
+            Task { await abandon() }
+        }
+        defer { deadlines.cancel(timer) }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
                 outcome.install(continuation)
@@ -217,25 +220,6 @@ final class RuntimeCore: Sendable {
         } onCancel: {
             task.cancel()
         }
-    }
-}
-
-/// The watchdog task of one transaction; cancelled when the transaction ends, even if that is
-/// before the watchdog was put here.
-final class WatchdogSlot: Sendable {
-    private let state = Mutex<(task: Task<Void, Never>?, cancelled: Bool)>((nil, false))
-    func set(_ task: Task<Void, Never>) {
-        let cancelNow = state.withLock { state -> Bool in
-            state.task = task
-            return state.cancelled
-        }
-        if cancelNow { task.cancel() }
-    }
-    func cancel() {
-        state.withLock { state -> Task<Void, Never>? in
-            state.cancelled = true
-            return state.task
-        }?.cancel()
     }
 }
 

@@ -70,6 +70,35 @@ struct ProjectionRuntimeTests {
         }
     }
 
+    /// While this runtime's runner holds the lease, waits are answered from its commits in memory:
+    /// one that its runner is too slow for times out on time, and a cancelled one ends at once.
+    @Test func aWaitOnThisRuntimesOwnRunnerTimesOutAndCancelsCleanly() async throws {
+        try await withProjectionFixture { f in
+            let projection = CartSummaryProjection(name: f.name("carts"), delayPerBatch: .seconds(2))
+            let runtime = try f.runtime([projection])
+            try await withRunning(runtime) {
+                try await eventually("the runner holds the lease") {
+                    try await runtime.status().first { $0.name == projection.name }?.leaseOwner == "test"
+                }
+                let appended = try await f.store.append([CartEvents.added(cart: 1)], to: "cart-1", expectedVersion: .noStream).lastPosition!
+                let clock = ContinuousClock()
+                let start = clock.now
+                let error = await #expect(throws: ProjectionError.self) {
+                    try await runtime.waitUntil(projection.name, hasPassed: appended, timeout: .milliseconds(300))
+                }
+                #expect(error?.code == .timedOut)
+                #expect(clock.now - start >= .milliseconds(300) && clock.now - start < .seconds(2), "\(clock.now - start)")
+                let cancelled = Task { try await runtime.waitUntil(projection.name, hasPassed: appended, timeout: .seconds(60)) }
+                let cancelStart = clock.now
+                cancelled.cancel()
+                await #expect(throws: CancellationError.self) { try await cancelled.value }
+                #expect(clock.now - cancelStart < .seconds(2))
+                // And the slow batch, once committed, ends a patient wait.
+                try await runtime.waitUntil(projection.name, hasPassed: appended, timeout: .seconds(30))
+            }
+        }
+    }
+
     @Test func aPoisonEventStopsTheProjectionWhereItIs() async throws {
         try await withProjectionFixture { f in
             try await CartEvents.seed(f.store, carts: 5, eventsPerCart: 10)

@@ -1,0 +1,69 @@
+import Foundation
+import Kappa
+@testable import KappaPostgres
+import KappaTesting
+import Testing
+
+/// The read-your-writes waits on this runtime's own commits, and the deadlines that end them.
+@Suite("Checkpoint waiters and deadlines")
+struct CheckpointWaitersTests {
+    let key = LeaseKey(name: "carts", version: 1)
+    func at(_ position: Int64) -> LogPosition { LogPosition(transactionID: UInt64(position), globalPosition: position) }
+
+    @Test func aWaitEndsWithTheCommitThatPassesItsPositionAndNoEarlier() async throws {
+        let waiters = CheckpointWaiters(deadlines: Deadlines())
+        let ended = Locked(false)
+        let wait = Task {
+            await waiters.wait(for: key, toPass: at(10), until: .now + .seconds(60)) { false }
+            ended.withLock { $0 = true }
+        }
+        try await eventually("the wait is registered") { waiters.count == 1 }
+        waiters.committed(key, at: at(9))
+        waiters.committed(LeaseKey(name: "carts", version: 2), at: at(20))
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(!ended.withLock { $0 }, "a commit before the position, or of another version, does not end it")
+        waiters.committed(key, at: at(10))
+        await wait.value
+        #expect(ended.withLock { $0 })
+        #expect(waiters.count == 0)
+    }
+
+    @Test func aWaitEndsAtItsDeadlineOnALeaseChangeOrWhenCancelled() async throws {
+        let deadlines = Deadlines(tick: .milliseconds(5))
+        let waiters = CheckpointWaiters(deadlines: deadlines)
+        let clock = ContinuousClock()
+        let waited = await clock.measure {
+            await waiters.wait(for: key, toPass: at(10), until: .now + .milliseconds(100)) { false }
+        }
+        #expect(waited >= .milliseconds(100) && waited < .seconds(2), "\(waited)")
+
+        let woken = Task { await waiters.wait(for: key, toPass: at(10), until: .now + .seconds(60)) { false } }
+        try await eventually("the wait is registered") { waiters.count == 1 }
+        waiters.wake(key)
+        await woken.value
+
+        let cancelled = Task { await waiters.wait(for: key, toPass: at(10), until: .now + .seconds(60)) { false } }
+        let elapsed = await clock.measure {
+            cancelled.cancel()
+            await cancelled.value
+        }
+        #expect(elapsed < .seconds(2))
+        #expect(waiters.count == 0)
+        // A wait whose position was passed before it registered does not wait.
+        let passed = await clock.measure { await waiters.wait(for: key, toPass: at(10), until: .now + .seconds(60)) { true } }
+        #expect(passed < .seconds(2))
+    }
+
+    @Test func deadlinesRunOnceInOrderAndCanBeCancelled() async throws {
+        let deadlines = Deadlines(tick: .milliseconds(5))
+        let fired = Locked<[Int]>([])
+        let start = ContinuousClock.now
+        deadlines.at(start + .milliseconds(60)) { fired.withLock { $0.append(2) } }
+        deadlines.at(start + .milliseconds(20)) { fired.withLock { $0.append(1) } }
+        let cancelled = deadlines.at(start + .milliseconds(40)) { fired.withLock { $0.append(99) } }
+        deadlines.cancel(cancelled)
+        try await eventually("both deadlines fired") { fired.withLock { $0.count } == 2 }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(fired.withLock { $0 } == [1, 2])
+    }
+}
