@@ -17,15 +17,20 @@ import PostgresNIO
 /// converted by the server to text: `transaction_id::text::int8` and `payload::text` had cost the
 /// server about half of a bulk read.
 enum EventCells {
+    /// The fixed-width columns packed into one `bytea` (see above).
+    static let envelope = """
+        int8send(position) || xid8send(transaction_id) || int8send(stream_version) || int4send(schema_version)
+            || uuid_send(event_id) || timestamptz_send(recorded_at)
+        """
+
     /// The select list, in the order ``decode(_:)`` reads it (a stored event's table is `events`).
     static let columns = """
-        int8send(position) || xid8send(transaction_id) || int8send(stream_version) || int4send(schema_version)
-            || uuid_send(event_id) || timestamptz_send(recorded_at) AS envelope,
+        \(envelope) AS envelope,
         stream_id, event_type, payload,
         CASE WHEN pg_column_size(metadata) = 5 THEN NULL ELSE metadata END AS metadata
         """
 
-    private static let envelopeSize = 8 + 8 + 8 + 4 + 16 + 8
+    static let envelopeSize = 8 + 8 + 8 + 4 + 16 + 8
     /// timestamptz counts from here; as postgres-nio's `Date` decoding.
     private static let postgresEpoch = Date(timeIntervalSince1970: 946_684_800)
     private static let emptyObject = Data("{}".utf8)
@@ -52,14 +57,19 @@ enum EventCells {
             throw malformed("metadata")
         }
 
-        let (position, transaction, version, schemaVersion, id, microseconds) = envelope.withUnsafeReadableBytes { raw in
-            (Int64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: Int64.self)),
-             UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
-             Int64(bigEndian: raw.loadUnaligned(fromByteOffset: 16, as: Int64.self)),
-             Int32(bigEndian: raw.loadUnaligned(fromByteOffset: 24, as: Int32.self)),
-             UUID(uuid: raw.loadUnaligned(fromByteOffset: 28, as: uuid_t.self)),
-             Int64(bigEndian: raw.loadUnaligned(fromByteOffset: 44, as: Int64.self)))
+        return try envelope.withUnsafeReadableBytes { raw in
+            try event(envelope: raw, stream: stream, type: type, payload: payload, metadata: metadata)
         }
+    }
+
+    /// An event from its envelope's 52 bytes and its other cells.
+    static func event(envelope raw: UnsafeRawBufferPointer, stream: String, type: String, payload: Data, metadata: Data) throws -> RecordedEvent {
+        let position = Int64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: Int64.self))
+        let transaction = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        let version = Int64(bigEndian: raw.loadUnaligned(fromByteOffset: 16, as: Int64.self))
+        let schemaVersion = Int32(bigEndian: raw.loadUnaligned(fromByteOffset: 24, as: Int32.self))
+        let id = UUID(uuid: raw.loadUnaligned(fromByteOffset: 28, as: uuid_t.self))
+        let microseconds = Int64(bigEndian: raw.loadUnaligned(fromByteOffset: 44, as: Int64.self))
         let logPosition = LogPosition(transactionID: transaction, globalPosition: position)
         let decodedMetadata: EventMetadata
         if !metadata.isEmpty && metadata != emptyObject {
@@ -80,14 +90,17 @@ enum EventCells {
 
     /// A `jsonb` cell's JSON text; `nil` when the cell is not a version-1 `jsonb`.
     private static func json(_ cell: PostgresCell) -> Data? {
-        guard cell.dataType == .jsonb, cell.format == .binary, let bytes = cell.bytes,
-              bytes.getInteger(at: bytes.readerIndex, as: UInt8.self) == 1 else { return nil }
-        return bytes.withUnsafeReadableBytes { raw in
-            raw.count > 1 ? Data(bytes: raw.baseAddress! + 1, count: raw.count - 1) : Data()
-        }
+        guard cell.dataType == .jsonb, cell.format == .binary, let bytes = cell.bytes else { return nil }
+        return bytes.withUnsafeReadableBytes(jsonText)
     }
 
-    private static func malformed(_ column: String) -> EventStoreError {
+    /// The JSON text of `jsonb`'s binary form (a version byte, 1, then the text); `nil` for another version.
+    static func jsonText(_ raw: UnsafeRawBufferPointer) -> Data? {
+        guard raw.first == 1 else { return nil }
+        return raw.count > 1 ? Data(bytes: raw.baseAddress! + 1, count: raw.count - 1) : Data()
+    }
+
+    static func malformed(_ column: String) -> EventStoreError {
         EventStoreError(.invalidArgument, message: "a stored event cannot be read: its '\(column)' is not what the log stores")
     }
 

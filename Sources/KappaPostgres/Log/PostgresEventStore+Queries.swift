@@ -70,27 +70,38 @@ struct EventLogQueries: Sendable {
 
     /// The log after a position, only below the transaction horizon: every transaction with a lower
     /// id has finished, so no event can still appear before the last one returned.
-    func readLog(after position: LogPosition, limit: Int) -> PostgresQuery {
-        """
-        SELECT \(unescaped: Self.eventColumns) FROM \(unescaped: events)
-        WHERE (transaction_id, position) > (\(String(position.transactionID))::xid8, \(position.globalPosition))
-          AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-        ORDER BY transaction_id, position LIMIT \(limit)
-        """
+    /// - Parameter packed: One row and cell for the whole page (see ``EventPage``); else a row an event.
+    func readLog(after position: LogPosition, limit: Int, packed: Bool) -> PostgresQuery {
+        let (head, tail) = Self.page(packed: packed)
+        return """
+            \(unescaped: head) \(unescaped: events)
+            WHERE (transaction_id, position) > (\(String(position.transactionID))::xid8, \(position.globalPosition))
+              AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY transaction_id, position LIMIT \(limit)\(unescaped: tail)
+            """
     }
 
     /// One partition of the log between two positions, for a bulk rebuild. `through` was below the
     /// horizon when the rebuild started, so no event can still appear before it. Partitions split the
     /// streams by a hash of their id.
-    func readLog(after position: LogPosition, through target: LogPosition, partition: Int, of partitions: Int, limit: Int) -> PostgresQuery {
+    func readLog(after position: LogPosition, through target: LogPosition, partition: Int, of partitions: Int, limit: Int, packed: Bool) -> PostgresQuery {
         let filter = partitions > 1 ? "AND mod(abs(hashtext(stream_id)::int8), \(partitions)) = \(partition)" : ""
+        let (head, tail) = Self.page(packed: packed)
         return """
-            SELECT \(unescaped: Self.eventColumns) FROM \(unescaped: events)
+            \(unescaped: head) \(unescaped: events)
             WHERE (transaction_id, position) > (\(String(position.transactionID))::xid8, \(position.globalPosition))
               AND (transaction_id, position) <= (\(String(target.transactionID))::xid8, \(target.globalPosition))
               \(unescaped: filter)
-            ORDER BY transaction_id, position LIMIT \(limit)
+            ORDER BY transaction_id, position LIMIT \(limit)\(unescaped: tail)
             """
+    }
+
+    /// What goes before the events table and after a page's `LIMIT`: the packed page of ``EventPage``
+    /// over the ordered rows, or the rows themselves.
+    private static func page(packed: Bool) -> (head: String, tail: String) {
+        packed
+            ? ("SELECT count(*)::int4, string_agg(\(EventPage.frame), ''::bytea) FROM (SELECT * FROM", ") AS events")
+            : ("SELECT \(eventColumns) FROM", "")
     }
 
     /// Events after `position` up to `target`, counting at most `limit`.

@@ -67,13 +67,15 @@ public struct PostgresEventStore: EventStore {
     }
 
     public func readLog(after position: LogPosition, limit: Int) async throws -> [RecordedEvent] {
-        try await read(queries.readLog(after: position, limit: limit), stream: nil)
+        try await readPage(queries.readLog(after: position, limit: limit, packed: true),
+                           rows: queries.readLog(after: position, limit: limit, packed: false))
     }
 
     /// One partition of the log, after `position` and up to `target` (a position once below the
     /// horizon), for bulk rebuilds.
     package func readLog(after position: LogPosition, through target: LogPosition, partition: Int, of partitions: Int, limit: Int) async throws -> [RecordedEvent] {
-        try await read(queries.readLog(after: position, through: target, partition: partition, of: partitions, limit: limit), stream: nil)
+        try await readPage(queries.readLog(after: position, through: target, partition: partition, of: partitions, limit: limit, packed: true),
+                           rows: queries.readLog(after: position, through: target, partition: partition, of: partitions, limit: limit, packed: false))
     }
 
     /// How many events follow `position` (up to `target`, if given), counting no further than `limit`.
@@ -107,6 +109,28 @@ public struct PostgresEventStore: EventStore {
     /// The stored event with id `id`, if any.
     public func event(id: UUID) async throws -> RecordedEvent? {
         try await read(queries.eventByID(id), stream: nil).first
+    }
+
+    /// A page of the log read as one packed cell (``EventPage``); row by row when the page is too
+    /// large for one `bytea` (SQLSTATE 54000: over 1 GB).
+    func readPage(_ packed: PostgresQuery, rows: @autoclosure () -> PostgresQuery) async throws -> [RecordedEvent] {
+        do {
+            var events: [RecordedEvent] = []
+            for try await row in try await client.query(packed, logger: logger) {
+                var cells = row.makeIterator()
+                guard let count = try cells.next()?.decode(Int32.self), let cell = cells.next(), cell.dataType == .bytea else {
+                    throw EventCells.malformed("page")
+                }
+                if let page = cell.bytes { events = try EventPage.decode(page, count: Int(count)) }   // NULL: no events
+            }
+            return events
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "54000" {
+            logger.notice("a page of the log is too large to send packed; reading it row by row",
+                          metadata: ["kappa.error": "\(String(reflecting: error))"])
+            return try await read(rows(), stream: nil)
+        } catch let error as PSQLError {
+            throw Self.translate(error, stream: nil)
+        }
     }
 
     func read(_ query: PostgresQuery, stream: StreamID?) async throws -> [RecordedEvent] {

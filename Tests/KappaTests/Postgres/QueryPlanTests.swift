@@ -16,7 +16,12 @@ struct QueryPlanTests {
                 SELECT gen_random_uuid(), 's-' || (n / 50), n % 50 + 1, 'E', 1, '{}', now() FROM generate_series(0, 19999) n
                 """), logger: testLogger)
             try await client.query(PostgresQuery(unsafeSQL: "ANALYZE \(table)"), logger: testLogger)
-            for query in [store.queries.readLog(after: LogPosition(transactionID: 0, globalPosition: 100), limit: 1_000), store.queries.head()] {
+            let after = LogPosition(transactionID: 0, globalPosition: 100)
+            let target = LogPosition(transactionID: UInt64(Int64.max), globalPosition: 20_000)
+            for query in [store.queries.readLog(after: after, limit: 1_000, packed: true),
+                          store.queries.readLog(after: after, limit: 1_000, packed: false),
+                          store.queries.readLog(after: after, through: target, partition: 0, of: 1, limit: 1_000, packed: true),
+                          store.queries.head()] {
                 var explain = query
                 explain.sql = "EXPLAIN " + explain.sql
                 var plan = ""

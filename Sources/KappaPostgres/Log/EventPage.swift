@@ -1,0 +1,76 @@
+import Foundation
+import Kappa
+import NIOCore
+
+/// A page of the log sent as one `bytea` cell: the server packs each event into a frame and
+/// concatenates the frames (`string_agg`), so a page of thousands of events is one row for the client.
+///
+/// A frame: the 52-byte envelope of ``EventCells`` (fixed width), then four variable parts, each
+/// ended by a zero byte — stream id, type name (text), payload (jsonb's binary form: a version byte,
+/// 1, then the JSON text) and metadata (the same, or nothing when it is empty). None of them can
+/// hold a zero byte: PostgreSQL's text cannot, and JSON text escapes control characters.
+///
+/// Why: reading events row by row cost the client about 2.2 µs an event (a `DataRow` message, a
+/// `PostgresRow` and its cells each), more than half of a bulk rebuild's client time; a page costs
+/// it a scan for four zero bytes an event. The server's packing costs it ~0.4 µs an event more.
+/// A page larger than `bytea` can hold (1 GB) fails with SQLSTATE 54000; the store reads that page
+/// row by row instead (``PostgresEventStore``).
+enum EventPage {
+    /// An `events` row's frame, for `string_agg(<frame>, ''::bytea)` over a page (beside `count(*)`).
+    static let frame = """
+        \(EventCells.envelope)
+            || textsend(stream_id) || '\\x00'::bytea || textsend(event_type) || '\\x00'::bytea
+            || jsonb_send(payload) || '\\x00'::bytea
+            || CASE WHEN pg_column_size(metadata) = 5 THEN ''::bytea ELSE jsonb_send(metadata) END || '\\x00'::bytea
+        """
+
+    /// The events of a page, in log order.
+    /// - Throws: ``EventStoreError/Code/invalidArgument`` when the bytes are not frames of the log's
+    ///   columns (which would take an edited schema); never crashes on bad bytes.
+    /// - Parameter count: The events the page holds, as the server counted them.
+    static func decode(_ page: ByteBuffer, count: Int) throws -> [RecordedEvent] {
+        try page.withUnsafeReadableBytes { raw -> [RecordedEvent] in
+            var events: [RecordedEvent] = []
+            events.reserveCapacity(min(count, raw.count / EventCells.envelopeSize))
+            var offset = 0
+            var sorted = true
+            while offset < raw.count {
+                guard raw.count - offset > EventCells.envelopeSize else { throw EventCells.malformed("page") }
+                let envelope = UnsafeRawBufferPointer(rebasing: raw[offset..<offset + EventCells.envelopeSize])
+                offset += EventCells.envelopeSize
+                let stream = try part(raw, &offset, "stream_id")
+                let type = try part(raw, &offset, "event_type")
+                let payload = try part(raw, &offset, "payload")
+                let metadata = try part(raw, &offset, "metadata")
+                guard let streamID = String(validating: stream, as: UTF8.self),
+                      let typeName = String(validating: type, as: UTF8.self) else { throw EventCells.malformed("stream_id") }
+                guard let payloadJSON = EventCells.jsonText(payload) else { throw EventCells.malformed("payload") }
+                let metadataJSON: Data
+                if metadata.isEmpty {
+                    metadataJSON = Data()
+                } else if let json = EventCells.jsonText(metadata) {
+                    metadataJSON = json
+                } else {
+                    throw EventCells.malformed("metadata")
+                }
+                let event = try EventCells.event(envelope: envelope, stream: streamID, type: typeName, payload: payloadJSON, metadata: metadataJSON)
+                if let last = events.last, last.position >= event.position { sorted = false }
+                events.append(event)
+            }
+            guard events.count == count else { throw EventCells.malformed("page") }
+            // string_agg keeps the order of its input, the ordered page, in practice; not promised, so checked.
+            if !sorted { events.sort { $0.position < $1.position } }
+            return events
+        }
+    }
+
+    /// The bytes up to the next zero byte; `offset` moves past it.
+    private static func part(_ raw: UnsafeRawBufferPointer, _ offset: inout Int, _ column: String) throws -> UnsafeRawBufferPointer {
+        let start = offset
+        guard start < raw.count, let base = raw.baseAddress,
+              let zero = memchr(base + start, 0, raw.count - start) else { throw EventCells.malformed(column) }
+        let end = base.distance(to: UnsafeRawPointer(zero))
+        offset = end + 1
+        return UnsafeRawBufferPointer(rebasing: raw[start..<end])
+    }
+}

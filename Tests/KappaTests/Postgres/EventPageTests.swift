@@ -1,0 +1,121 @@
+import Foundation
+import Kappa
+@testable import KappaPostgres
+import KappaTesting
+import NIOCore
+import PostgresNIO
+import Testing
+
+@Suite("Packed pages of the log", .serialized)
+struct EventPageTests {
+    /// Payloads and metadata that exercise jsonb's text form: escapes, non-ASCII text, numbers,
+    /// nesting, empty containers, and metadata present and absent.
+    static func variedEvents(_ n: Int) throws -> [NewEvent] {
+        let payloads = [
+            #"{"sku":"SKU-1","quantity":2}"#,
+            #"{"note":"tab\there, quote \" and backslash \\, line\nbreak","emoji":"🛒 ünïcødé 日本"}"#,
+            #"{"nested":{"a":[1,2.5,-3e10,true,false,null],"b":{}},"empty":[]}"#,
+            #"{"big":12345678901234567890,"small":1e-300,"control":"\u0001\u001f"}"#,
+            #"{}"#,
+        ]
+        return try (0..<n).map { i throws -> NewEvent in
+            let metadata = i % 3 == 0 ? EventMetadata()
+                : EventMetadata(correlationID: UUID(), causationID: i % 2 == 0 ? UUID() : nil, custom: ["user": "ü-\(i)", "k\"ey": "v\\\(i)"])
+            return NewEvent(id: UUID(), eventType: try EventTypeName("Type\(i % 4)"), schemaVersion: 1 + i % 3,
+                            payload: Data(payloads[i % payloads.count].utf8), metadata: metadata,
+                            recordedAt: Date(timeIntervalSince1970: 1_700_000_000 + Double(i) * 0.000_001))
+        }
+    }
+
+    @Test func aPackedPageHoldsExactlyTheEventsReadRowByRow() async throws {
+        try await withEventStore { store, _ in
+            let events = try Self.variedEvents(60)
+            var last = LogPosition.start
+            for (i, chunk) in stride(from: 0, to: events.count, by: 7).map({ Array(events[$0..<min($0 + 7, events.count)]) }).enumerated() {
+                last = try await store.append(chunk, to: try StreamID("stream-\(i % 4)/x:\(i)"), expectedVersion: .any).lastPosition!
+            }
+            // Other suites' transactions on the server hold the horizon back for a moment.
+            let appended = last
+            try await eventually("the horizon passed the appends", timeout: .seconds(30)) { try await store.head() >= appended }
+            let packed = try await store.readLog(after: .start, limit: 1_000)
+            let rows = try await store.read(store.queries.readLog(after: .start, limit: 1_000, packed: false), stream: nil)
+            #expect(packed.count == events.count)
+            #expect(packed == rows)
+            #expect(Set(packed.map(\.id)) == Set(events.map(\.id)))
+            #expect(zip(packed, packed.dropFirst()).allSatisfy { $0.position < $1.position })
+            // Pages: the same events, page by page.
+            var paged: [RecordedEvent] = []
+            var after = LogPosition.start
+            while case let page = try await store.readLog(after: after, limit: 8), let last = page.last {
+                paged += page
+                after = last.position
+            }
+            #expect(paged == rows)
+            // The rebuild's partitioned pages: every event once, in the partitions' order.
+            let target = rows[rows.count - 1].position
+            var partitioned: [RecordedEvent] = []
+            for partition in 0..<3 {
+                let page = try await store.readLog(after: .start, through: target, partition: partition, of: 3, limit: 1_000)
+                let byRows = try await store.read(store.queries.readLog(after: .start, through: target, partition: partition, of: 3, limit: 1_000, packed: false), stream: nil)
+                #expect(page == byRows)
+                partitioned += page
+            }
+            #expect(Set(partitioned) == Set(rows))
+            #expect(partitioned.count == rows.count)
+        }
+    }
+
+    @Test func anEmptyPageIsNoEvents() async throws {
+        try await withEventStore { store, _ in
+            let target = LogPosition(transactionID: UInt64(Int64.max), globalPosition: Int64.max)
+            let page = try await store.readLog(after: .start, limit: 100)
+            let partition = try await store.readLog(after: .start, through: target, partition: 0, of: 2, limit: 100)
+            #expect(page.isEmpty && partition.isEmpty)
+        }
+    }
+
+    // MARK: Decoding without a server
+
+    /// A frame as the server packs it.
+    static func frame(position: Int64, transaction: UInt64, stream: String = "s-1", type: String = "E",
+                      payload: String = "{}", metadata: String? = nil) -> [UInt8] {
+        var bytes: [UInt8] = []
+        func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.bigEndian) { bytes += $0 } }
+        append(position); append(transaction); append(Int64(1)); append(Int32(1))
+        bytes += Array(repeating: 7, count: 16)   // event id
+        append(Int64(0))                          // recorded at
+        bytes += Array(stream.utf8) + [0] + Array(type.utf8) + [0] + [1] + Array(payload.utf8) + [0]
+        bytes += (metadata.map { [1] + Array($0.utf8) } ?? []) + [0]
+        return bytes
+    }
+
+    static func buffer(_ bytes: [UInt8]) -> ByteBuffer { ByteBuffer(bytes: bytes) }
+
+    static func replacing(_ bytes: [UInt8], at offset: Int, with values: [UInt8]) -> [UInt8] {
+        var bytes = bytes
+        bytes.replaceSubrange(offset..<offset + 1, with: values)
+        return bytes
+    }
+
+    @Test func framesOutOfOrderComeBackInLogOrder() throws {
+        let bytes = Self.frame(position: 3, transaction: 10) + Self.frame(position: 1, transaction: 9)
+            + Self.frame(position: 2, transaction: 10, metadata: #"{"a":"b"}"#)
+        let events = try EventPage.decode(Self.buffer(bytes), count: 3)
+        #expect(events.map(\.position.globalPosition) == [1, 2, 3])
+        #expect(events[1].metadata.custom == ["a": "b"])
+        #expect(events[0].metadata == EventMetadata())
+        #expect(String(decoding: events[2].payload, as: UTF8.self) == "{}")
+    }
+
+    @Test(arguments: [
+        ("truncated in the envelope", Array(frame(position: 1, transaction: 1).prefix(30)), 1),
+        ("no end to the payload", Array(frame(position: 1, transaction: 1).dropLast(2)), 1),
+        ("a jsonb version other than 1", replacing(frame(position: 1, transaction: 1), at: 52 + 4 + 2, with: [2]), 1),
+        ("fewer events than counted", frame(position: 1, transaction: 1), 2),
+        ("invalid UTF-8 in the stream id", replacing(frame(position: 1, transaction: 1, stream: "s"), at: 52, with: [0xFF]), 1),
+        ("metadata that is not the log's", frame(position: 1, transaction: 1, metadata: #"{"correlationId":"not a uuid"}"#), 1),
+    ] as [(String, [UInt8], Int)])
+    func aMalformedPageIsATypedErrorNeverACrash(_ what: String, bytes: [UInt8], count: Int) {
+        #expect(throws: EventStoreError.self, "\(what)") { try EventPage.decode(Self.buffer(bytes), count: count) }
+    }
+}
