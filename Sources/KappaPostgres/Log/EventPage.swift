@@ -17,11 +17,13 @@ import NIOCore
 /// row by row instead (``PostgresEventStore``).
 enum EventPage {
     /// An `events` row's frame, for `string_agg(<frame>, ''::bytea)` over a page (beside `count(*)`).
+    /// (`decode('00', 'hex')`, a zero byte, is folded into a constant when the statement is planned,
+    /// and reads the same whatever `standard_conforming_strings` is.)
     static let frame = """
         \(EventCells.envelope)
-            || textsend(stream_id) || '\\x00'::bytea || textsend(event_type) || '\\x00'::bytea
-            || jsonb_send(payload) || '\\x00'::bytea
-            || CASE WHEN pg_column_size(metadata) = 5 THEN ''::bytea ELSE jsonb_send(metadata) END || '\\x00'::bytea
+            || textsend(stream_id) || decode('00', 'hex') || textsend(event_type) || decode('00', 'hex')
+            || jsonb_send(payload) || decode('00', 'hex')
+            || CASE WHEN pg_column_size(metadata) = 5 THEN ''::bytea ELSE jsonb_send(metadata) END || decode('00', 'hex')
         """
 
     /// The events of a page, in log order.
