@@ -29,8 +29,10 @@ extension ProjectionRuntime {
         public var synchronousReadModelCommits = false
         /// The longest a read-model transaction (one batch) may stay open, and a runner's read of the
         /// log may take; past it, the transaction's connection is closed and the batch (or the read)
-        /// retried. Guards against a connection that stops answering. Default 5 min.
-        public var transactionTimeout: Duration = .seconds(300)
+        /// retried. Guards against a connection that stops answering (seen after `pg_terminate_backend`:
+        /// a query the driver never failed). A batch normally takes milliseconds; raise it for
+        /// handlers that do minutes of work per batch. Default 60 s.
+        public var transactionTimeout: Duration = .seconds(60)
         /// Whether to `LISTEN` for appends made by other processes. Default `true`.
         public var listenForAppends = true
         /// This runtime's name in leases; unique per process. Default `<host>-<pid>-<random>`.

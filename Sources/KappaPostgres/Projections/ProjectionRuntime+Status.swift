@@ -116,14 +116,18 @@ extension ProjectionRuntime {
             // Another process holds the lease, or the runtime is starting: read the table, at most
             // every 25 ms. (Missing while the runtime is still starting: its tables or this version not set up yet.)
             if now >= nextRead {
-                // Bounded by the wait's deadline: a query on a connection the server killed was seen to never end.
+                nextRead = now + .milliseconds(25)
+                // A read that fails for a transient reason (the pool handed out a connection the server
+                // had just killed) is read again; one that hangs (a query on such a connection was seen
+                // never to end) is abandoned after 2 s.
                 do {
-                    checkpoint = try await core.withDeadline(deadline) { try await self.checkpoint(of: id) }
-                } catch is TransactionTimedOut {
+                    checkpoint = try await core.withDeadline(min(deadline, now + .seconds(2))) { try await self.checkpoint(of: id) }
+                } catch where isTransient(error) && !(error is CancellationError) {
+                    core.logger.debug("a read-your-writes wait's checkpoint read failed; reading again",
+                                      metadata: ["kappa.projection": "\(id.name)", "error": "\(String(reflecting: error))"])
                     continue
                 }
                 if let checkpoint, checkpoint >= position { return }
-                nextRead = now + .milliseconds(25)
             }
             try await Task.sleep(until: min(deadline, nextRead))
         }
