@@ -15,7 +15,9 @@ final class CheckpointWaiters: Sendable {
     private struct State {
         var next: UInt64 = 0
         var waiting: [UInt64: Waiter] = [:]
-        /// Waits ended (cancelled, or past their deadline) before their continuation was stored.
+        /// Waits that have begun and not yet returned.
+        var open: Set<UInt64> = []
+        /// Open waits ended (cancelled, or past their deadline) before their continuation was stored.
         var ended: Set<UInt64> = []
     }
 
@@ -33,12 +35,16 @@ final class CheckpointWaiters: Sendable {
     func wait(for key: LeaseKey, toPass position: LogPosition, until deadline: ContinuousClock.Instant, passed: () -> Bool) async {
         let id = state.withLock { state in
             state.next += 1
+            state.open.insert(state.next)
             return state.next
         }
         let timer = deadlines.at(deadline) { [weak self] in self?.end(id) }
         defer {
             deadlines.cancel(timer)
-            _ = state.withLock { $0.ended.remove(id) }   // a deadline that passed as the wait ended
+            state.withLock { state in
+                state.open.remove(id)
+                state.ended.remove(id)   // a deadline that passed as the wait ended
+            }
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -54,11 +60,12 @@ final class CheckpointWaiters: Sendable {
         }
     }
 
-    /// Ends wait `id` early: resumes it if it is waiting, else makes it return as soon as it would wait.
+    /// Ends wait `id` early: resumes it if it is waiting, else (if it has not returned) makes it
+    /// return as soon as it would wait.
     private func end(_ id: UInt64) {
         let waiter = state.withLock { state -> Waiter? in
             if let waiter = state.waiting.removeValue(forKey: id) { return waiter }
-            state.ended.insert(id)
+            if state.open.contains(id) { state.ended.insert(id) }   // else the wait has returned already
             return nil
         }
         waiter?.continuation.resume()
@@ -66,6 +73,9 @@ final class CheckpointWaiters: Sendable {
 
     /// Waits registered now.
     var count: Int { state.withLock { $0.waiting.count } }
+
+    /// Whether no wait is open and nothing is kept for one.
+    var isIdle: Bool { state.withLock { $0.waiting.isEmpty && $0.open.isEmpty && $0.ended.isEmpty } }
 
     /// A runner of this runtime committed `key` at `position`: resumes the waits it satisfies.
     func committed(_ key: LeaseKey, at position: LogPosition) {

@@ -52,6 +52,21 @@ struct CheckpointWaitersTests {
         // A wait whose position was passed before it registered does not wait.
         let passed = await clock.measure { await waiters.wait(for: key, toPass: at(10), until: .now + .seconds(60)) { true } }
         #expect(passed < .seconds(2))
+        // Many waits ending by their deadlines or by commits racing them leave no bookkeeping behind.
+        let shared = key, position = at(10)
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<200 {
+                group.addTask { await waiters.wait(for: shared, toPass: position, until: .now + .milliseconds(Int64(i % 20))) { false } }
+            }
+            group.addTask {
+                let end = ContinuousClock.now + .milliseconds(40)
+                while ContinuousClock.now < end {
+                    waiters.committed(shared, at: position)
+                    await Task.yield()
+                }
+            }
+        }
+        #expect(waiters.isIdle)
     }
 
     @Test func deadlinesRunOnceInOrderAndCanBeCancelled() async throws {
