@@ -114,16 +114,14 @@ public struct PostgresEventStore: EventStore {
     /// A page of the log read as one packed cell (``EventPage``); row by row when the page is too
     /// large for one `bytea` (SQLSTATE 54000: over 1 GB).
     func readPage(_ packed: PostgresQuery, rows: @autoclosure () -> PostgresQuery) async throws -> [RecordedEvent] {
+        let cells: (count: PostgresCell, page: PostgresCell)?
         do {
-            var events: [RecordedEvent] = []
-            for try await row in try await client.query(packed, logger: logger) {
-                var cells = row.makeIterator()
-                guard let count = try cells.next()?.decode(Int32.self), let cell = cells.next(), cell.dataType == .bytea else {
-                    throw EventCells.malformed("page")
-                }
-                if let page = cell.bytes { events = try EventPage.decode(page, count: Int(count)) }   // NULL: no events
+            var found: (PostgresCell, PostgresCell)?
+            for try await row in try await client.query(packed, logger: logger) {   // one row; read to the end
+                var iterator = row.makeIterator()
+                if let count = iterator.next(), let page = iterator.next() { found = (count, page) }
             }
-            return events
+            cells = found
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "54000" {
             logger.notice("a page of the log is too large to send packed; reading it row by row",
                           metadata: ["kappa.error": "\(String(reflecting: error))"])
@@ -131,6 +129,11 @@ public struct PostgresEventStore: EventStore {
         } catch let error as PSQLError {
             throw Self.translate(error, stream: nil)
         }
+        guard let cells, cells.page.dataType == .bytea, let count = try? cells.count.decode(Int32.self) else {
+            throw EventCells.malformed("page")
+        }
+        guard let page = cells.page.bytes else { return [] }   // NULL: no events
+        return try EventPage.decode(page, count: Int(count))
     }
 
     func read(_ query: PostgresQuery, stream: StreamID?) async throws -> [RecordedEvent] {
