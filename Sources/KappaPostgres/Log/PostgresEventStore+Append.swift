@@ -21,15 +21,35 @@ extension PostgresEventStore {
     }
 
     /// Runs `body` in one transaction whose appends commit or roll back together.
+    /// Errors `body` throws come back unchanged, after the rollback.
     public func withTransaction<Result: Sendable>(_ body: (Transaction) async throws -> Result) async throws -> Result {
-        do {
-            let result = try await client.withTransaction(logger: logger) { connection in
-                try await body(Transaction(store: self, connection: connection))
+        // Not PostgresClient.withTransaction: its ROLLBACK on a connection the server has just
+        // closed was seen never to end (see ConnectionGuard). Here each statement is guarded.
+        let result = try await client.withConnection { connection in
+            try await transactionStatement("BEGIN", on: connection)
+            let result: Result
+            do {
+                result = try await body(Transaction(store: self, connection: connection))
+            } catch {
+                // On a connection that is gone, the server has rolled the transaction back already.
+                try? await transactionStatement("ROLLBACK", on: connection)
+                throw error
             }
-            notifier?.appended()
+            try await transactionStatement("COMMIT", on: connection)
             return result
-        } catch let error as PostgresTransactionError {
-            throw error.cause { Self.translate($0, stream: nil) }
+        }
+        notifier?.appended()
+        return result
+    }
+
+    private func transactionStatement(_ sql: PostgresQuery, on connection: PostgresConnection) async throws {
+        let logger = self.logger
+        do {
+            try await onGuarded(connection, stream: nil) { connection in
+                for try await _ in try await connection.query(sql, logger: logger) {}
+            }
+        } catch let error as PSQLError {
+            throw Self.translate(error, stream: nil)
         }
     }
 
@@ -116,15 +136,15 @@ extension PostgresEventStore {
             return rows
         }
         let text = request.events.count == 1 ? queries.appendOne : queries.appendMany
-        let logger = self.logger, client = self.client, statement = request.statement
-        return try await AppendStatement.$current.withValue(text) {
-            let results = if let connection {
-                try await connection.execute(statement, logger: logger)
-            } else {
-                try await client.execute(statement, logger: logger)
+        let logger = self.logger, statement = request.statement, capacity = request.events.count
+        // Guarded: an append written to a connection that has just closed was seen never to end.
+        return try await onGuarded(connection, stream: request.stream) { connection in
+            try await AppendStatement.$current.withValue(text) {
+                var rows: [AppendStatement.Row] = []
+                rows.reserveCapacity(capacity)
+                for try await row in try await connection.execute(statement, logger: logger) { rows.append(row) }
+                return rows
             }
-            for try await row in results { rows.append(row) }
-            return rows
         }
     }
 

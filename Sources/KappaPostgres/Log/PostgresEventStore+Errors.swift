@@ -7,9 +7,9 @@ extension PostgresEventStore {
         let name = stream?.rawValue
         switch error.code {
         case .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .connectionError, .poolClosed:
-            return EventStoreError(.connectionLost, stream: name,
-                message: "the connection to PostgreSQL was lost; an append either happened fully or not at all, and re-sending it with the same event ids is safe",
-                underlying: DriverError(error))
+            var lost = connectionLost(stream: stream, detail: nil)
+            lost.underlying = DriverError(error)
+            return lost
         default:
             break
         }
@@ -28,14 +28,22 @@ extension PostgresEventStore {
             return EventStoreError(.database, stream: name,
                 message: "the event log's tables are missing (\(detail)); run PostgresEventStore.migrate() first", underlying: DriverError(error))
         case ("57P01", _), ("57P02", _), ("57P03", _), ("08000", _), ("08003", _), ("08006", _):
-            return EventStoreError(.connectionLost, stream: name,
-                message: "the connection to PostgreSQL was lost (\(detail)); an append either happened fully or not at all, and re-sending it with the same event ids is safe",
-                underlying: DriverError(error))
+            var lost = connectionLost(stream: stream, detail: detail)
+            lost.underlying = DriverError(error)
+            return lost
         case (let state, _) where state.hasPrefix("22"):
             return EventStoreError(.encodingFailed, stream: name, message: "PostgreSQL refused a value: \(detail)", underlying: DriverError(error))
         default:
             return EventStoreError(.database, stream: name, message: detail, underlying: DriverError(error))
         }
+    }
+}
+
+extension PostgresEventStore {
+    /// The connection went away during a statement: it happened fully or not at all.
+    static func connectionLost(stream: StreamID?, detail: String?) -> EventStoreError {
+        EventStoreError(.connectionLost, stream: stream?.rawValue,
+            message: "the connection to PostgreSQL was lost\(detail.map { " (\($0))" } ?? ""); an append either happened fully or not at all, and re-sending it with the same event ids is safe")
     }
 }
 

@@ -115,13 +115,16 @@ public struct PostgresEventStore: EventStore {
     /// large for one `bytea` (SQLSTATE 54000: over 1 GB).
     func readPage(_ packed: PostgresQuery, rows: @autoclosure () -> PostgresQuery) async throws -> [RecordedEvent] {
         let cells: (count: PostgresCell, page: PostgresCell)?
+        let logger = self.logger
         do {
-            var found: (PostgresCell, PostgresCell)?
-            for try await row in try await client.query(packed, logger: logger) {   // one row; read to the end
-                var iterator = row.makeIterator()
-                if let count = iterator.next(), let page = iterator.next() { found = (count, page) }
+            cells = try await onGuarded(nil, stream: nil) { connection in
+                var found: (count: PostgresCell, page: PostgresCell)?
+                for try await row in try await connection.query(packed, logger: logger) {   // one row; read to the end
+                    var iterator = row.makeIterator()
+                    if let count = iterator.next(), let page = iterator.next() { found = (count, page) }
+                }
+                return found
             }
-            cells = found
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "54000" {
             logger.notice("a page of the log is too large to send packed; reading it row by row",
                           metadata: ["kappa.error": "\(String(reflecting: error))"])
@@ -137,14 +140,32 @@ public struct PostgresEventStore: EventStore {
     }
 
     func read(_ query: PostgresQuery, stream: StreamID?) async throws -> [RecordedEvent] {
+        let logger = self.logger
         do {
-            var events: [RecordedEvent] = []
-            for try await row in try await client.query(query, logger: logger) {
-                events.append(try EventLogQueries.decodeEvent(row))
+            return try await onGuarded(nil, stream: stream) { connection in
+                var events: [RecordedEvent] = []
+                for try await row in try await connection.query(query, logger: logger) {
+                    events.append(try EventLogQueries.decodeEvent(row))
+                }
+                return events
             }
-            return events
         } catch let error as PSQLError {
             throw Self.translate(error, stream: stream)
+        }
+    }
+
+    /// Runs `work` on `connection`, or on a pooled one, under the ``ConnectionGuard``: a connection
+    /// that closes under it fails it with ``EventStoreError/Code/connectionLost`` instead of never answering.
+    func onGuarded<R: Sendable>(
+        _ connection: PostgresConnection?, stream: StreamID?, _ work: @escaping @Sendable (PostgresConnection) async throws -> R
+    ) async throws -> R {
+        do {
+            if let connection { return try await ConnectionGuard.shared.run(on: connection) { try await work(connection) } }
+            return try await client.withConnection { connection in
+                try await ConnectionGuard.shared.run(on: connection) { try await work(connection) }
+            }
+        } catch is ConnectionClosed {
+            throw Self.connectionLost(stream: stream, detail: "the connection closed under the query")
         }
     }
 }

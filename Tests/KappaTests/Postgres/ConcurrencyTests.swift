@@ -163,6 +163,41 @@ struct ConcurrencyTests {
         }
     }
 
+    /// postgres-nio 1.33 never answers a statement written to a connection whose close has completed
+    /// (and its pool can hand one out); the store fails it with `.connectionLost` instead.
+    @Test func anAppendOnAConnectionThatHasClosedFailsInsteadOfHanging() async throws {
+        try await withEventStore { store, client in
+            let events = try deposits(2)
+            let inner = Locked<(any Error)?>(nil)
+            let ended = Locked<Result<Void, any Error>?>(nil)
+            // Unstructured, so that a hang fails the test (below) instead of hanging it.
+            Task {
+                do {
+                    try await store.withTransaction { tx in
+                        var pid: Int32 = 0
+                        for try await found in try await tx.connection.query("SELECT pg_backend_pid()", logger: testLogger).decode(Int32.self) { pid = found }
+                        for try await _ in try await client.query("SELECT pg_terminate_backend(\(pid))", logger: testLogger) {}
+                        try await tx.connection.closeFuture.get()
+                        do {
+                            _ = try await tx.append(events, to: "account-1", expectedVersion: .noStream)
+                        } catch {
+                            inner.withLock { $0 = error }
+                            throw error
+                        }
+                    }
+                    ended.withLock { $0 = .success(()) }
+                } catch {
+                    ended.withLock { $0 = .failure(error) }
+                }
+            }
+            try await eventually("the transaction on a closed connection ended", timeout: .seconds(20)) { ended.withLock { $0 != nil } }
+            let error = try #require(inner.withLock { $0 } as? EventStoreError)
+            #expect(error.code == .connectionLost)
+            #expect(ended.withLock { (try? $0?.get()) == nil }, "the transaction did not commit")
+            #expect(try await scalar("SELECT count(*) FROM \(unescaped: "\(store.configuration.schema).events")", on: client) == 0)
+        }
+    }
+
     @Test func aggregateRoundTripOnPostgreSQL() async throws {
         try await withEventStore { store, _ in
             let handler = CommandHandler(decider: accountDecider, registry: AccountEvent.registry, store: store, logger: testLogger)

@@ -1,0 +1,70 @@
+import NIOCore
+import PostgresNIO
+import Synchronization
+
+/// Fails queries on a connection that has closed under them.
+///
+/// postgres-nio 1.33 never completes a query written to a connection whose channel has finished
+/// closing (the write is dropped with its error sent to no one, and cancelling the query's task
+/// does not end it), and its pool can hand out such a connection when a release races the close.
+/// Seen here after `pg_terminate_backend`: appends and reads that hung for good. ``run(on:_:)``
+/// runs the work in a task of its own and, once the connection's `closeFuture` has completed and
+/// the work has not ended 50 ms later (time for a query already under way to fail with its own
+/// error), throws ``ConnectionClosed`` and leaves the task behind, cancelled.
+///
+/// One `closeFuture` callback per connection, registered on the first guarded call and dropped
+/// when the connection closes: a callback per call would pile up on a long-lived pooled connection.
+final class ConnectionGuard: Sendable {
+    static let shared = ConnectionGuard()
+
+    /// How long after the close a query still running is given to fail by itself.
+    static let grace = TimeAmount.milliseconds(50)
+
+    private struct State {
+        var next: UInt64 = 0
+        /// Per open connection that was guarded: its calls in flight, each with what fails it.
+        var connections: [ObjectIdentifier: [UInt64: @Sendable () -> Void]] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    /// Runs `work`, which uses `connection`, and returns its result.
+    /// - Throws: ``ConnectionClosed`` when the connection closed and `work` did not end; else what `work` throws.
+    func run<R: Sendable>(on connection: PostgresConnection, _ work: @escaping @Sendable () async throws -> R) async throws -> R {
+        if connection.isClosed { throw ConnectionClosed() }
+        let outcome = OnceResult<R>()
+        let task = Task {
+            let result: Result<R, any Error>
+            do { result = .success(try await work()) } catch { result = .failure(error) }
+            outcome.resume(with: result)
+        }
+        let key = ObjectIdentifier(connection)
+        let (id, watch) = state.withLock { state -> (UInt64, Bool) in
+            state.next += 1
+            let watch = state.connections[key] == nil
+            state.connections[key, default: [:]][state.next] = {
+                if outcome.resume(with: .failure(ConnectionClosed())) { task.cancel() }
+            }
+            return (state.next, watch)
+        }
+        if watch {
+            connection.closeFuture.whenComplete { [self] _ in
+                connection.eventLoop.scheduleTask(in: Self.grace) {
+                    let failing = self.state.withLock { $0.connections.removeValue(forKey: key) }
+                    for fail in failing?.values ?? [:].values { fail() }
+                }
+            }
+        }
+        defer { state.withLock { _ = $0.connections[key]?.removeValue(forKey: id) } }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { outcome.install($0) }
+        } onCancel: {
+            task.cancel()
+        }
+    }
+}
+
+/// A query's connection closed and the driver never ended the query: the connection is lost.
+struct ConnectionClosed: Error, CustomStringConvertible {
+    var description: String { "the connection to PostgreSQL closed under a query" }
+}
