@@ -139,7 +139,7 @@ final class RuntimeCore: Sendable {
         }
     }
 
-    /// Runs `body` in a read-model transaction, unwrapping the driver's transaction error.
+    /// Runs `body` in a read-model transaction; its errors, and the driver's, come back as they are.
     ///
     /// Batches commit without waiting for the disk unless ``ProjectionRuntime/Configuration/synchronousReadModelCommits``:
     /// their checkpoint's statement sets that (``ProjectionQueries/commitMode(asynchronous:)``), which saves
@@ -156,14 +156,25 @@ final class RuntimeCore: Sendable {
     ) async throws -> R {
         let logger = self.logger, readModels = self.readModels
         let opened = ConnectionSlot()
+        // Not PostgresClient.withTransaction: its ROLLBACK on a connection the server has just closed
+        // never ends (postgres-nio drops a query written to a closed channel; see ConnectionGuard).
+        // The whole transaction runs under the guard: the connection's close fails it (transient).
         @Sendable func transaction() async throws -> R {
-            do {
-                return try await readModels.withTransaction(logger: logger) { connection in
-                    opened.set(connection)
-                    return try await body(connection)
+            try await readModels.withConnection { connection in
+                opened.set(connection)
+                return try await ConnectionGuard.shared.run(on: connection) {
+                    try await connection.query("BEGIN", logger: logger)
+                    let result: R
+                    do {
+                        result = try await body(connection)
+                    } catch {
+                        // On a connection that has closed, the server rolled the transaction back already.
+                        if !connection.isClosed { _ = try? await connection.query("ROLLBACK", logger: logger) }
+                        throw error
+                    }
+                    try await connection.query("COMMIT", logger: logger)
+                    return result
                 }
-            } catch let error as PostgresTransactionError {
-                throw error.cause { $0 }
             }
         }
         guard watchdog else {

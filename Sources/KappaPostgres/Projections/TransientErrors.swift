@@ -20,7 +20,7 @@ func isTransient(_ error: any Error) -> Bool {
             .contains { $0.map(isTransient) ?? false }
     case let error as HandlerFailure:
         return isTransient(error.underlying)
-    case is TransactionTimedOut:
+    case is TransactionTimedOut, is ConnectionClosed:
         return true
     default:
         return false
