@@ -57,14 +57,10 @@ extension ProjectionVersions {
     static var catchUpPatience: Duration { .seconds(10) }
 
     /// A read-model transaction whose commit waits for the disk: switches and drops must not be undone.
+    /// (The runtime's transaction, guarded against a connection that closes under it; no statement
+    /// in it turns synchronous commit off; no watchdog, as before.)
     func durableTransaction<R: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
-        do {
-            return try await core.readModels.withTransaction(logger: core.logger) { connection in
-                try await body(connection)
-            }
-        } catch let error as PostgresTransactionError {
-            throw error.cause { $0 }
-        }
+        try await core.withReadModelTransaction(watchdog: false, body)
     }
 }
 
