@@ -16,12 +16,11 @@ struct Lease: Sendable {
     static func acquire(_ table: LeaseTable, _ key: LeaseKey, core: RuntimeCore, allowDropped: Bool = false) async throws -> Lease? {
         let owner = core.configuration.owner
         let query = core.queries.acquireLease(table, key, owner: owner, milliseconds: core.configuration.leaseMilliseconds, allowDropped: allowDropped)
-        var lease: Lease?   // read to the end: see PostgresEventStore.head()
-        for try await (token, transaction, position) in try await core.readModels.query(query, logger: core.logger).decode((Int64, Int64, Int64).self) {
-            lease = Lease(table: table, key: key, owner: owner, token: token,
-                          checkpoint: LogPosition(transactionID: UInt64(transaction), globalPosition: position))
+        let rows = try await core.readModelRows(query) { try $0.decode((Int64, Int64, Int64).self) }
+        return rows.last.map { token, transaction, position in
+            Lease(table: table, key: key, owner: owner, token: token,
+                  checkpoint: LogPosition(transactionID: UInt64(transaction), globalPosition: position))
         }
-        return lease
     }
 
     /// Moves the checkpoint inside the caller's transaction; throws ``LeaseLost`` (so the transaction
@@ -38,15 +37,13 @@ struct Lease: Sendable {
     /// Extends the lease while idle; throws ``LeaseLost`` when it is gone.
     func renew(state: String, core: RuntimeCore) async throws {
         let query = core.queries.renewLease(table, key, owner: owner, token: token, milliseconds: core.configuration.leaseMilliseconds, state: state)
-        var renewed = false
-        for try await _ in try await core.readModels.query(query, logger: core.logger) { renewed = true }
-        if !renewed { throw LeaseLost() }
+        if try await core.readModelRows(query, { _ in () }).isEmpty { throw LeaseLost() }
     }
 
     /// Gives the lease up so another runner can take over at once. Best effort.
     func release(core: RuntimeCore) async {
         do {
-            for try await _ in try await core.readModels.query(core.queries.releaseLease(table, key, owner: owner, token: token), logger: core.logger) {}
+            _ = try await core.readModelRows(core.queries.releaseLease(table, key, owner: owner, token: token)) { _ in () }
         } catch {
             core.logger.debug("could not release a lease; it expires by itself", metadata: ["error": "\(String(reflecting: error))"])
         }

@@ -186,6 +186,19 @@ final class RuntimeCore: Sendable {
         }, transaction)
     }
 
+    /// A statement on a pooled read-model connection, read to the end, under the ``ConnectionGuard``
+    /// (a connection that closes under it fails it at once, transiently, instead of never).
+    func readModelRows<Row: Sendable>(_ query: PostgresQuery, _ decode: @escaping @Sendable (PostgresRow) throws -> Row) async throws -> [Row] {
+        let logger = self.logger
+        return try await readModels.withConnection { connection in
+            try await ConnectionGuard.shared.run(on: connection) {
+                var rows: [Row] = []
+                for try await row in try await connection.query(query, logger: logger) { rows.append(try decode(row)) }
+                return rows
+            }
+        }
+    }
+
     /// A page of the log after `position`, read under the watchdog (a read is a query like any other).
     func readLog(after position: LogPosition, limit: Int) async throws -> [RecordedEvent] {
         let log = self.log
