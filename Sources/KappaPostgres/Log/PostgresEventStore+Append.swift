@@ -26,17 +26,9 @@ extension PostgresEventStore {
         // Not PostgresClient.withTransaction: its ROLLBACK on a connection the server has just
         // closed was seen never to end (see ConnectionGuard). Here each statement is guarded.
         let result = try await client.withConnection { connection in
-            try await transactionStatement("BEGIN", on: connection)
-            let result: Result
-            do {
-                result = try await body(Transaction(store: self, connection: connection))
-            } catch {
-                // On a connection that is gone, the server has rolled the transaction back already.
-                try? await transactionStatement("ROLLBACK", on: connection)
-                throw error
+            try await inTransaction(on: connection, send: { try await transactionStatement($0, on: connection) }) {
+                try await body(Transaction(store: self, connection: connection))
             }
-            try await transactionStatement("COMMIT", on: connection)
-            return result
         }
         notifier?.appended()
         return result

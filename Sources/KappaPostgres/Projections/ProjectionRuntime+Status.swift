@@ -117,9 +117,8 @@ extension ProjectionRuntime {
             // every 25 ms. (Missing while the runtime is still starting: its tables or this version not set up yet.)
             if now >= nextRead {
                 nextRead = now + .milliseconds(25)
-                // A read that fails for a transient reason (the pool handed out a connection the server
-                // had just killed) is read again; one that hangs (a query on such a connection was seen
-                // never to end) is abandoned after 2 s.
+                // A read that fails for a transient reason (its connection killed, or closed under it:
+                // see ConnectionGuard) is read again; one the server does not answer is abandoned after 2 s.
                 do {
                     checkpoint = try await core.withDeadline(min(deadline, now + .seconds(2))) { try await self.checkpoint(of: id) }
                 } catch where isTransient(error) && !(error is CancellationError) {
@@ -136,12 +135,10 @@ extension ProjectionRuntime {
     /// The checkpoint of a projection version; `nil` when it is not set up (yet).
     func checkpoint(of id: ProjectionID) async throws -> LogPosition? {
         do {
-            var checkpoint: LogPosition?   // read to the end: see PostgresEventStore.head()
-            for try await (transaction, globalPosition, _) in try await core.readModels.query(core.queries.checkpoint(id), logger: core.logger)
-                .decode((Int64, Int64, String).self) {
-                checkpoint = LogPosition(transactionID: UInt64(transaction), globalPosition: globalPosition)
+            let rows = try await core.readModelRows(core.queries.checkpoint(id)) { try $0.decode((Int64, Int64, String).self) }
+            return rows.last.map { transaction, globalPosition, _ in
+                LogPosition(transactionID: UInt64(transaction), globalPosition: globalPosition)
             }
-            return checkpoint
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
             return nil
         }

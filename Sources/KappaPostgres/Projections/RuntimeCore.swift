@@ -163,17 +163,9 @@ final class RuntimeCore: Sendable {
             try await readModels.withConnection { connection in
                 opened.set(connection)
                 return try await ConnectionGuard.shared.run(on: connection) {
-                    try await connection.query("BEGIN", logger: logger)
-                    let result: R
-                    do {
-                        result = try await body(connection)
-                    } catch {
-                        // On a connection that has closed, the server rolled the transaction back already.
-                        if !connection.isClosed { _ = try? await connection.query("ROLLBACK", logger: logger) }
-                        throw error
+                    try await inTransaction(on: connection, send: { _ = try await connection.query($0, logger: logger) }) {
+                        try await body(connection)
                     }
-                    try await connection.query("COMMIT", logger: logger)
-                    return result
                 }
             }
         }
