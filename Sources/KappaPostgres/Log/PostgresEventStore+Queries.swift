@@ -70,9 +70,13 @@ struct EventLogQueries: Sendable {
 
     /// The log after a position, only below the transaction horizon: every transaction with a lower
     /// id has finished, so no event can still appear before the last one returned.
-    /// - Parameter packed: One row and cell for the whole page (see ``EventPage``); else a row an event.
+    /// - Parameter packed: One row and cell for the whole page (see ``EventPage``), and a third cell:
+    ///   whether committed events wait beyond the horizon (an older writing transaction is still open;
+    ///   the index answers it with one probe). Else a row an event.
     func readLog(after position: LogPosition, limit: Int, packed: Bool) -> PostgresQuery {
-        let (head, tail) = Self.page(packed: packed)
+        let (head, tail) = Self.page(packed: packed, heldBack: """
+            (SELECT EXISTS (SELECT 1 FROM \(events) WHERE transaction_id >= pg_snapshot_xmin(pg_current_snapshot())))
+            """)
         return """
             \(unescaped: head) \(unescaped: events)
             WHERE (transaction_id, position) > (\(String(position.transactionID))::xid8, \(position.globalPosition))
@@ -98,9 +102,9 @@ struct EventLogQueries: Sendable {
 
     /// What goes before the events table and after a page's `LIMIT`: the packed page of ``EventPage``
     /// over the ordered rows, or the rows themselves.
-    private static func page(packed: Bool) -> (head: String, tail: String) {
+    private static func page(packed: Bool, heldBack: String? = nil) -> (head: String, tail: String) {
         packed
-            ? ("SELECT count(*)::int4, string_agg(\(EventPage.frame), ''::bytea) FROM (SELECT * FROM", ") AS events")
+            ? ("SELECT count(*)::int4, string_agg(\(EventPage.frame), ''::bytea)\(heldBack.map { ", " + $0 } ?? "") FROM (SELECT * FROM", ") AS events")
             : ("SELECT \(eventColumns) FROM", "")
     }
 

@@ -67,6 +67,13 @@ public struct PostgresEventStore: EventStore {
     }
 
     public func readLog(after position: LogPosition, limit: Int) async throws -> [RecordedEvent] {
+        try await readLogPage(after: position, limit: limit).events
+    }
+
+    /// A page of the log after `position`, and whether committed events wait beyond the gap-free
+    /// horizon (held back by an older transaction still open: a follower should look again soon,
+    /// since the commit that releases them may ring no doorbell). `true` when not known.
+    package func readLogPage(after position: LogPosition, limit: Int) async throws -> (events: [RecordedEvent], heldBack: Bool) {
         try await readPage(queries.readLog(after: position, limit: limit, packed: true),
                            rows: queries.readLog(after: position, limit: limit, packed: false))
     }
@@ -75,7 +82,7 @@ public struct PostgresEventStore: EventStore {
     /// horizon), for bulk rebuilds.
     package func readLog(after position: LogPosition, through target: LogPosition, partition: Int, of partitions: Int, limit: Int) async throws -> [RecordedEvent] {
         try await readPage(queries.readLog(after: position, through: target, partition: partition, of: partitions, limit: limit, packed: true),
-                           rows: queries.readLog(after: position, through: target, partition: partition, of: partitions, limit: limit, packed: false))
+                           rows: queries.readLog(after: position, through: target, partition: partition, of: partitions, limit: limit, packed: false)).events
     }
 
     /// How many events follow `position` (up to `target`, if given), counting no further than `limit`.
@@ -113,30 +120,34 @@ public struct PostgresEventStore: EventStore {
 
     /// A page of the log read as one packed cell (``EventPage``); row by row when the page is too
     /// large for one `bytea` (SQLSTATE 54000: over 1 GB).
-    func readPage(_ packed: PostgresQuery, rows: @autoclosure () -> PostgresQuery) async throws -> [RecordedEvent] {
-        let cells: (count: PostgresCell, page: PostgresCell)?
+    func readPage(_ packed: PostgresQuery, rows: @autoclosure () -> PostgresQuery) async throws -> (events: [RecordedEvent], heldBack: Bool) {
+        let cells: (count: PostgresCell, page: PostgresCell, heldBack: PostgresCell?)?
         let logger = self.logger
         do {
             cells = try await onGuarded(nil, stream: nil) { connection in
-                var found: (count: PostgresCell, page: PostgresCell)?
+                var found: (count: PostgresCell, page: PostgresCell, heldBack: PostgresCell?)?
                 for try await row in try await connection.query(packed, logger: logger) {   // one row; read to the end
                     var iterator = row.makeIterator()
-                    if let count = iterator.next(), let page = iterator.next() { found = (count, page) }
+                    if let count = iterator.next(), let page = iterator.next() { found = (count, page, iterator.next()) }
                 }
                 return found
             }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "54000" {
             logger.notice("a page of the log is too large to send packed; reading it row by row",
                           metadata: ["kappa.error": "\(String(reflecting: error))"])
-            return try await read(rows(), stream: nil)
+            return (try await read(rows(), stream: nil), true)
         } catch let error as PSQLError {
             throw Self.translate(error, stream: nil)
         }
         guard let cells, cells.page.dataType == .bytea, let count = try? cells.count.decode(Int32.self) else {
             throw EventCells.malformed("page")
         }
-        guard let page = cells.page.bytes else { return [] }   // NULL: no events
-        return try EventPage.decode(page, count: Int(count))
+        let heldBack = try cells.heldBack.map { cell in
+            guard let value = try? cell.decode(Bool.self) else { throw EventCells.malformed("page") }
+            return value
+        } ?? true
+        guard let page = cells.page.bytes else { return ([], heldBack) }   // NULL: no events
+        return (try EventPage.decode(page, count: Int(count)), heldBack)
     }
 
     func read(_ query: PostgresQuery, stream: StreamID?) async throws -> [RecordedEvent] {

@@ -37,14 +37,15 @@ struct ReactorRunner: Sendable {
 
     private func follow(_ lease: inout Lease, bell: Doorbell) async throws {
         var lastRenewal = ContinuousClock.now
+        var recheck = HorizonRecheck()
         while !Task.isCancelled && !core.isStopping {
-            let events = try await core.readLog(after: lease.checkpoint, limit: core.configuration.batchSize)
+            let (events, heldBack) = try await core.readLog(after: lease.checkpoint, limit: core.configuration.batchSize)
             if events.isEmpty {
                 if ContinuousClock.now - lastRenewal > core.configuration.leaseDuration / 3 {
                     try await lease.renew(state: "live", core: core)
                     lastRenewal = .now
                 }
-                await bell.wait(timeout: core.configuration.idlePollInterval)
+                await bell.wait(timeout: recheck.timeout(heldBack: heldBack, idle: core.configuration.idlePollInterval))
                 continue
             }
             for event in events {

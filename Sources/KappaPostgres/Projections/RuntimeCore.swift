@@ -14,6 +14,9 @@ final class RuntimeCore: Sendable {
     let queries: ProjectionQueries
     let logger: Logger
     private let stopping = Atomic<Bool>(false)
+    /// Names this runtime's listening connection when it has no notifier of its own (so that every
+    /// notifier notifies it).
+    private let listenerID = UUID().uuidString
     private let runnerBells = Mutex<[ObjectIdentifier: Doorbell]>([:])
     private let rebuilds = Mutex<[LeaseKey: RebuildProgress]>([:])
     /// The watchdog's deadlines and read-your-writes timeouts.
@@ -122,13 +125,32 @@ final class RuntimeCore: Sendable {
         while !Task.isCancelled && !isStopping {
             do {
                 try await log.client.withConnection { connection in
-                    try await connection.listen(on: channel) { notifications in
-                        backoff.reset()
-                        self.ringRunners()   // anything appended while we were not listening
-                        // Our own notifier's notifications woke our runners in memory already.
-                        let own = self.notifier?.id
-                        for try await notification in notifications where notification.payload != own { self.ringRunners() }
+                    // Named, so that notifiers see a listener; our own notifier's name, so that it does
+                    // not notify for us (it wakes our runners in memory).
+                    let name = LogNotifier.listenerName(channel: channel, id: self.notifier?.id ?? self.listenerID)
+                    try await ConnectionGuard.shared.run(on: connection) {
+                        try await connection.run("SELECT set_config('application_name', \(name), false)", logger: self.logger)
                     }
+                    let listened: Result<Void, any Error>
+                    do {
+                        try await connection.listen(on: channel) { notifications in
+                            backoff.reset()
+                            self.ringRunners()   // anything appended while we were not listening
+                            // Our own notifier's notifications woke our runners in memory already.
+                            let own = self.notifier?.id
+                            for try await notification in notifications where notification.payload != own { self.ringRunners() }
+                        }
+                        listened = .success(())
+                    } catch {
+                        listened = .failure(error)
+                    }
+                    // Unnamed again before the connection goes back to the pool (also when cancelled).
+                    await Task {
+                        try? await ConnectionGuard.shared.run(on: connection) {
+                            try await connection.run("RESET application_name", logger: self.logger)
+                        }
+                    }.value
+                    try listened.get()
                 }
             } catch {
                 if Task.isCancelled { return }
@@ -191,10 +213,11 @@ final class RuntimeCore: Sendable {
         }
     }
 
-    /// A page of the log after `position`, read under the watchdog (a read is a query like any other).
-    func readLog(after position: LogPosition, limit: Int) async throws -> [RecordedEvent] {
+    /// A page of the log after `position`, and whether events wait beyond the horizon (see
+    /// ``HorizonRecheck``), read under the watchdog (a read is a query like any other).
+    func readLog(after position: LogPosition, limit: Int) async throws -> (events: [RecordedEvent], heldBack: Bool) {
         let log = self.log
-        return try await withWatchdog { try await log.readLog(after: position, limit: limit) }
+        return try await withWatchdog { try await log.readLogPage(after: position, limit: limit) }
     }
 
     /// Runs `work` in a task of its own and returns its result — unless it is still running after

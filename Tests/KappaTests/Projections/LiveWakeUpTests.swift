@@ -1,0 +1,110 @@
+import Foundation
+import Kappa
+import KappaFixtures
+import KappaPostgres
+import KappaTesting
+import PostgresNIO
+import Testing
+
+/// How live runners learn that the log has grown: in memory in this process; by `NOTIFY` from
+/// another, sent only while a listener other than the notifier's own process's is connected; and by
+/// looking again soon while committed events are held back behind the gap-free horizon.
+@Suite("Live wake-ups", .serialized)
+struct LiveWakeUpTests {
+    /// A notifier, a store that rings it, and a runtime of another "process" (no notifier of its own,
+    /// so its listener is not the notifier's) that polls only every minute: it sees an append in time
+    /// only if a notification wakes it.
+    @Test func aListenerOfAnotherProcessIsNotifiedAndOurOwnIsNot() async throws {
+        try await withProjectionFixture { f in
+            let notifier = try LogNotifier(client: f.client, schema: f.store.configuration.schema, listenerCheckInterval: .zero, logger: testLogger)
+            let store = try PostgresEventStore(client: f.client, configuration: f.store.configuration, notifier: notifier, logger: testLogger)
+            let prefix = LogNotifier.listenerPrefix(channel: notifier.channel)
+            @Sendable func listeners() async throws -> Int64 {
+                try await scalar("SELECT count(*) FROM pg_stat_activity WHERE starts_with(application_name, \(prefix))", on: f.client)
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await notifier.run() }
+                defer { group.cancelAll() }
+
+                // Our own runtime (woken in memory by this notifier): appends send no notification.
+                let ours = CartSummaryProjection(name: f.name("ours"))
+                let own = try ProjectionRuntime(log: store, readModels: f.client, projections: [ours], notifier: notifier,
+                                                configuration: f.configuration(owner: "ours"), logger: testLogger)
+                try await withRunning(own) {
+                    try await eventually("our runtime's listener is connected", timeout: .seconds(10)) { try await listeners() == 1 }
+                    for cart in 0..<5 {
+                        let appended = try await store.append([CartEvents.added(cart: cart)], to: StreamID("cart-\(cart)"), expectedVersion: .any)
+                        try await own.waitUntil(ours.name, hasPassed: appended.lastPosition!, timeout: .seconds(10))
+                    }
+                    #expect(notifier.notificationsSent == 0)
+                }
+
+                // Another process's runtime: its runner polls every minute, so only a notification
+                // wakes it in time.
+                let theirs = CartSummaryProjection(name: f.name("theirs"))
+                var slow = f.configuration(owner: "theirs")
+                slow.idlePollInterval = .seconds(60)
+                let other = try ProjectionRuntime(log: f.store, readModels: f.client, projections: [theirs], notifier: nil,
+                                                  configuration: slow, logger: testLogger)
+                try await withRunning(other) {
+                    let first = try await store.append([CartEvents.added(cart: 10)], to: "cart-10", expectedVersion: .any)
+                    // Caught up at its start, and listening.
+                    try await other.waitUntil(theirs.name, hasPassed: first.lastPosition!, timeout: .seconds(30))
+                    try await eventually("the other runtime's listener is connected", timeout: .seconds(10)) { try await listeners() == 1 }
+                    for cart in 11..<14 {
+                        let appended = try await store.append([CartEvents.added(cart: cart)], to: StreamID("cart-\(cart)"), expectedVersion: .any)
+                        try await other.waitUntil(theirs.name, hasPassed: appended.lastPosition!, timeout: .seconds(10))
+                    }
+                    #expect(notifier.notificationsSent >= 1)
+                }
+                // A listener that stopped leaves no name behind on its pooled connection.
+                try await eventually("the listener's name is gone", timeout: .seconds(10)) { try await listeners() == 0 }
+            }
+        }
+    }
+
+    /// An append that commits while an older transaction (not an append) is open is held back behind
+    /// the horizon: the doorbell its commit rings finds nothing to read, and the end of the older
+    /// transaction rings nothing. The runner, which would otherwise wait its whole idle interval
+    /// (a minute here), looks again soon and applies it.
+    @Test func anEventHeldBackByAnOpenTransactionIsAppliedSoonAfterItEnds() async throws {
+        try await withProjectionFixture { f in
+            let projection = CartSummaryProjection(name: f.name("held"))
+            var configuration = f.configuration()
+            configuration.idlePollInterval = .seconds(60)
+            let runtime = try f.runtime([projection], configuration: configuration)
+            try await withRunning(runtime) {
+                let first = try await f.store.append([CartEvents.added(cart: 1)], to: "cart-1", expectedVersion: .any)
+                try await runtime.waitUntil(projection.name, hasPassed: first.lastPosition!, timeout: .seconds(30))
+                let (opened, release) = AsyncStream<Void>.makeStream()
+                let (held, hold) = AsyncStream<Void>.makeStream()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    // An open transaction with a transaction id, older than the append below.
+                    group.addTask {
+                        try await f.client.withConnection { connection in
+                            try await connection.query("BEGIN", logger: testLogger)
+                            try await connection.query("SELECT pg_current_xact_id()", logger: testLogger)
+                            hold.yield()
+                            for await _ in opened { break }
+                            try await connection.query("COMMIT", logger: testLogger)
+                        }
+                    }
+                    for await _ in held { break }
+                    let appended = try await f.store.append([CartEvents.added(cart: 2)], to: "cart-2", expectedVersion: .any)
+                    // Held back while the older transaction is open.
+                    await #expect(throws: ProjectionError.self) {
+                        try await runtime.waitUntil(projection.name, hasPassed: appended.lastPosition!, timeout: .milliseconds(300))
+                    }
+                    release.yield()
+                    try await group.waitForAll()
+                    let clock = ContinuousClock()
+                    let waited = try await clock.measure {
+                        try await runtime.waitUntil(projection.name, hasPassed: appended.lastPosition!, timeout: .seconds(20))
+                    }
+                    // Rechecks back off to 100 ms: a second is ample; the idle interval is a minute.
+                    #expect(waited < .seconds(3), "took \(waited)")
+                }
+            }
+        }
+    }
+}
