@@ -69,8 +69,7 @@ struct AppendStatement: PostgresPreparedStatement {
 
     /// The SQL texts for the log in `events` (a quoted, qualified table name).
     static func texts(events: String, schema: String) -> (one: Text, many: Text) {
-        // Statement names are kept within PostgreSQL's 63 bytes (longer ones would be cut, and could clash).
-        let suffix = schema.utf8.count <= 40 ? schema : String(stableHash(schema), radix: 16)
+        let suffix = statementSuffix(schema)
         let head = "WITH head AS (SELECT coalesce(max(e.stream_version), 0) AS version FROM \(events) e WHERE e.stream_id = $1)"
         let columns = "(event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)"
         let expectation = "CASE $8 WHEN 'any' THEN true WHEN 'exists' THEN head.version > 0 ELSE head.version = $9 END"
@@ -95,6 +94,12 @@ struct AppendStatement: PostgresPreparedStatement {
                      types: [.text, .uuid, .text, .int4, .text, .text, .timestamptz, .text, .int8]),
                 Text(name: "kappa_append_many_\(suffix)", sql: many,
                      types: [.text, .uuidArray, .textArray, .int4Array, .textArray, .textArray, .timestamptzArray, .text, .int8]))
+    }
+
+    /// What makes a statement's name unique to `schema`. Statement names are kept within PostgreSQL's
+    /// 63 bytes (longer ones would be cut, and could clash).
+    static func statementSuffix(_ schema: String) -> String {
+        schema.utf8.count <= 40 ? schema : String(stableHash(schema), radix: 16)
     }
 
     /// FNV-1a, 64 bits: stable across runs and processes (unlike `Hasher`).

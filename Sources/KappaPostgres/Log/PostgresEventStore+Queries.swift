@@ -11,12 +11,15 @@ struct EventLogQueries: Sendable {
     /// The prepared appends of one event and of several.
     let appendOne: AppendStatement.Text
     let appendMany: AppendStatement.Text
+    /// The prepared read of a page of the log after a position, for followers.
+    let readPage: ReadPageStatement.Text
 
     init(schema: SQLIdentifier) {
         events = "\(schema.quoted).events"
         appendFunction = "\(schema.quoted).append_events"
         appendOneFunction = "\(schema.quoted).append_event"
         (appendOne, appendMany) = AppendStatement.texts(events: events, schema: schema.name)
+        readPage = ReadPageStatement.text(events: events, schema: schema.name)
     }
 
     /// The columns of a stored event, in the order `decodeEvent` reads them (see ``EventCells``).
@@ -74,9 +77,7 @@ struct EventLogQueries: Sendable {
     ///   whether committed events wait beyond the horizon (an older writing transaction is still open;
     ///   the index answers it with one probe). Else a row an event.
     func readLog(after position: LogPosition, limit: Int, packed: Bool) -> PostgresQuery {
-        let (head, tail) = Self.page(packed: packed, heldBack: """
-            (SELECT EXISTS (SELECT 1 FROM \(events) WHERE transaction_id >= pg_snapshot_xmin(pg_current_snapshot())))
-            """)
+        let (head, tail) = Self.page(packed: packed, heldBack: Self.heldBack(events))
         return """
             \(unescaped: head) \(unescaped: events)
             WHERE (transaction_id, position) > (\(String(position.transactionID))::xid8, \(position.globalPosition))
@@ -100,9 +101,14 @@ struct EventLogQueries: Sendable {
             """
     }
 
+    /// Whether committed events wait beyond the horizon, in the `events` table.
+    static func heldBack(_ events: String) -> String {
+        "(SELECT EXISTS (SELECT 1 FROM \(events) WHERE transaction_id >= pg_snapshot_xmin(pg_current_snapshot())))"
+    }
+
     /// What goes before the events table and after a page's `LIMIT`: the packed page of ``EventPage``
     /// over the ordered rows, or the rows themselves.
-    private static func page(packed: Bool, heldBack: String? = nil) -> (head: String, tail: String) {
+    static func page(packed: Bool, heldBack: String? = nil) -> (head: String, tail: String) {
         packed
             ? ("SELECT count(*)::int4, string_agg(\(EventPage.frame), ''::bytea)\(heldBack.map { ", " + $0 } ?? "") FROM (SELECT * FROM", ") AS events")
             : ("SELECT \(eventColumns) FROM", "")

@@ -74,8 +74,18 @@ public struct PostgresEventStore: EventStore {
     /// horizon (held back by an older transaction still open: a follower should look again soon,
     /// since the commit that releases them may ring no doorbell). `true` when not known.
     package func readLogPage(after position: LogPosition, limit: Int) async throws -> (events: [RecordedEvent], heldBack: Bool) {
-        try await readPage(queries.readLog(after: position, limit: limit, packed: true),
-                           rows: queries.readLog(after: position, limit: limit, packed: false))
+        let rows = queries.readLog(after: position, limit: limit, packed: false)
+        guard configuration.preparedStatements else {
+            return try await readPage(queries.readLog(after: position, limit: limit, packed: true), rows: rows)
+        }
+        let text = queries.readPage, statement = ReadPageStatement(after: position, limit: Int32(clamping: limit)), logger = self.logger
+        return try await readPage(rows: rows) { connection in
+            try await ReadPageStatement.$current.withValue(text) {
+                var found: PostgresRow?
+                for try await row in try await connection.execute(statement, logger: logger) { found = row }   // one row; read to the end
+                return found
+            }
+        }
     }
 
     /// One partition of the log, after `position` and up to `target` (a position once below the
@@ -121,16 +131,27 @@ public struct PostgresEventStore: EventStore {
     /// A page of the log read as one packed cell (``EventPage``); row by row when the page is too
     /// large for one `bytea` (SQLSTATE 54000: over 1 GB).
     func readPage(_ packed: PostgresQuery, rows: @autoclosure () -> PostgresQuery) async throws -> (events: [RecordedEvent], heldBack: Bool) {
+        let logger = self.logger
+        return try await readPage(rows: rows()) { connection in
+            var found: PostgresRow?
+            for try await row in try await connection.query(packed, logger: logger) { found = row }   // one row; read to the end
+            return found
+        }
+    }
+
+    /// A packed page as `fetch` reads it (its row: count, page, and maybe whether events are held
+    /// back), or read row by row with `rows` when the server cannot pack it.
+    private func readPage(
+        rows: @autoclosure () -> PostgresQuery, fetch: @escaping @Sendable (PostgresConnection) async throws -> PostgresRow?
+    ) async throws -> (events: [RecordedEvent], heldBack: Bool) {
         let cells: (count: PostgresCell, page: PostgresCell, heldBack: PostgresCell?)?
         let logger = self.logger
         do {
             cells = try await onGuarded(nil, stream: nil) { connection in
-                var found: (count: PostgresCell, page: PostgresCell, heldBack: PostgresCell?)?
-                for try await row in try await connection.query(packed, logger: logger) {   // one row; read to the end
-                    var iterator = row.makeIterator()
-                    if let count = iterator.next(), let page = iterator.next() { found = (count, page, iterator.next()) }
-                }
-                return found
+                guard let row = try await fetch(connection) else { return nil }
+                var iterator = row.makeIterator()
+                guard let count = iterator.next(), let page = iterator.next() else { return nil }
+                return (count, page, iterator.next())
             }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "54000" {
             logger.notice("a page of the log is too large to send packed; reading it row by row",

@@ -27,8 +27,9 @@ struct EventPageTests {
         }
     }
 
-    @Test func aPackedPageHoldsExactlyTheEventsReadRowByRow() async throws {
-        try await withEventStore { store, _ in
+    /// Prepared (followers' reads) or not (stores configured without prepared statements).
+    @Test(arguments: [true, false]) func aPackedPageHoldsExactlyTheEventsReadRowByRow(prepared: Bool) async throws {
+        try await withEventStore(preparedStatements: prepared) { store, _ in
             let events = try Self.variedEvents(60)
             var last = LogPosition.start
             for (i, chunk) in stride(from: 0, to: events.count, by: 7).map({ Array(events[$0..<min($0 + 7, events.count)]) }).enumerated() {

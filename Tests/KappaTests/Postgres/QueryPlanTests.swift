@@ -29,6 +29,28 @@ struct QueryPlanTests {
                 #expect(plan.contains("events_log_order_idx"), "\(plan)")
                 #expect(!plan.contains("Sort"), "\(plan)")
             }
+            // The prepared read of followers: the plan made without its parameters' values costs what
+            // one made with them costs (so the server settles on it and plans no more), and walks the index.
+            try await client.withConnection { connection in
+                let sql = store.queries.readPage.sql
+                try await connection.query(PostgresQuery(unsafeSQL: "PREPARE kappa_plan_test(text, int8, int4) AS \(sql)"), logger: testLogger)
+                var plans: [String: String] = [:]
+                for mode in ["force_custom_plan", "force_generic_plan"] {
+                    try await connection.query(PostgresQuery(unsafeSQL: "SET plan_cache_mode = \(mode)"), logger: testLogger)
+                    var plan = ""
+                    for try await line in try await connection.query("EXPLAIN EXECUTE kappa_plan_test('0', 19990, 1000)", logger: testLogger).decode(String.self) {
+                        plan += line + "\n"
+                    }
+                    #expect(plan.contains("events_log_order_idx"), "\(plan)")
+                    #expect(!plan.contains("Sort"), "\(plan)")
+                    plans[mode] = plan
+                }
+                func cost(_ plan: String?) -> Substring? { plan?.split(separator: "\n").first?.split(separator: "(cost=").last?.split(separator: " ").first }
+                #expect(cost(plans["force_custom_plan"]) != nil)
+                #expect(cost(plans["force_custom_plan"]) == cost(plans["force_generic_plan"]), "\(plans)")
+                try await connection.query("RESET plan_cache_mode", logger: testLogger)
+                try await connection.query("DEALLOCATE kappa_plan_test", logger: testLogger)
+            }
         }
     }
 }
