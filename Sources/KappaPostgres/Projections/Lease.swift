@@ -26,11 +26,21 @@ struct Lease: Sendable {
     /// Moves the checkpoint inside the caller's transaction; throws ``LeaseLost`` (so the transaction
     /// rolls back) when the token is no longer current.
     func advance(to position: LogPosition, applied: Int, state: String, on connection: PostgresConnection, core: RuntimeCore) async throws {
-        let query = core.queries.advanceCheckpoint(table, key, owner: owner, token: token, to: position, applied: applied,
-                                                   state: state, milliseconds: core.configuration.leaseMilliseconds,
-                                                   asynchronousCommit: !core.configuration.synchronousReadModelCommits)
+        let configuration = core.configuration
         var moved = false
-        for try await _ in try await connection.query(query, logger: core.logger) { moved = true }
+        if configuration.preparedStatements {
+            let text = core.queries.advanceStatement(table, asynchronousCommit: !configuration.synchronousReadModelCommits)
+            let statement = AdvanceStatement(key: key, owner: owner, token: token, position: position, applied: applied,
+                                             state: state, milliseconds: configuration.leaseMilliseconds)
+            try await AdvanceStatement.$current.withValue(text) {
+                for try await _ in try await connection.execute(statement, logger: core.logger) { moved = true }
+            }
+        } else {
+            let query = core.queries.advanceCheckpoint(table, key, owner: owner, token: token, to: position, applied: applied,
+                                                       state: state, milliseconds: configuration.leaseMilliseconds,
+                                                       asynchronousCommit: !configuration.synchronousReadModelCommits)
+            for try await _ in try await connection.query(query, logger: core.logger) { moved = true }
+        }
         if !moved { throw LeaseLost() }
     }
 

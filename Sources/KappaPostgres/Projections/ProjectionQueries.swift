@@ -14,6 +14,13 @@ struct ProjectionQueries: Sendable {
     /// The sequence of rebuild ids, as a `regclass` literal's text (bound as a parameter).
     let rebuildIDs: String
     let sentinels: String
+    /// The prepared checkpoint moves: projections and reactors, committing asynchronously or not.
+    private let advances: [AdvanceKind: AdvanceStatement.Text]
+
+    private struct AdvanceKind: Hashable {
+        let table: LeaseTable
+        let asynchronousCommit: Bool
+    }
 
     init(schema: SQLIdentifier) {
         partitions = "\(schema.quoted).rebuild_partitions"
@@ -24,6 +31,20 @@ struct ProjectionQueries: Sendable {
         deadLetters = "\(schema.quoted).dead_letters"
         reactors = "\(schema.quoted).reactors"
         status = "\(schema.quoted).projection_status"
+        var advances: [AdvanceKind: AdvanceStatement.Text] = [:]
+        for table in [LeaseTable.projections, .reactors] {
+            for asynchronousCommit in [false, true] {
+                advances[AdvanceKind(table: table, asynchronousCommit: asynchronousCommit)] = AdvanceStatement.text(
+                    table: table == .projections ? projections : reactors, kind: table == .projections ? "p" : "r",
+                    schema: schema.name, asynchronousCommit: asynchronousCommit)
+            }
+        }
+        self.advances = advances
+    }
+
+    /// The prepared form of ``advanceCheckpoint(_:_:owner:token:to:applied:state:milliseconds:asynchronousCommit:)``.
+    func advanceStatement(_ table: LeaseTable, asynchronousCommit: Bool) -> AdvanceStatement.Text {
+        advances[AdvanceKind(table: table, asynchronousCommit: asynchronousCommit)]!
     }
 
     func isRegistered(_ id: ProjectionID) -> PostgresQuery {

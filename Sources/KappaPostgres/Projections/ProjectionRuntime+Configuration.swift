@@ -33,6 +33,10 @@ extension ProjectionRuntime {
         /// a query the driver never failed). A batch normally takes milliseconds; raise it for
         /// handlers that do minutes of work per batch. Default 60 s.
         public var transactionTimeout: Duration = .seconds(60)
+        /// Whether each batch's checkpoint move is a prepared statement (parsed and planned once per
+        /// connection). Default `true`; turn it off behind a pooler that cannot keep prepared
+        /// statements (PgBouncer before 1.21 in transaction mode), as with the store's own setting.
+        public var preparedStatements = true
         /// Whether to `LISTEN` for appends made by other processes. Default `true`.
         public var listenForAppends = true
         /// This runtime's name in leases; unique per process. Default `<host>-<pid>-<random>`.

@@ -8,12 +8,15 @@ import Testing
 
 @Suite("Projection runtime", .serialized)
 struct ProjectionRuntimeTests {
-    @Test func catchesUpThenFollowsLiveExactlyOnce() async throws {
+    /// With the checkpoint moved by a prepared statement (the default) and by a plain one.
+    @Test(arguments: [true, false]) func catchesUpThenFollowsLiveExactlyOnce(prepared: Bool) async throws {
         try await withProjectionFixture { f in
             let seeded = try await CartEvents.seed(f.store, carts: 40, eventsPerCart: 25)
             let projection = CartSummaryProjection(name: f.name("carts"))
             let table = "\(projection.name)_v1.carts"
-            let runtime = try f.runtime([projection])
+            var configuration = f.configuration()
+            configuration.preparedStatements = prepared
+            let runtime = try f.runtime([projection], configuration: configuration)
             let last = try await withRunning(runtime) {
                 try await runtime.waitUntil(projection.name, hasPassed: seeded, timeout: .seconds(30))
                 #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT sum(events)::int8 FROM \(table)"), on: f.client) == 1_000)

@@ -1,0 +1,67 @@
+import Kappa
+import PostgresNIO
+
+/// The fenced move of a checkpoint, in every batch's transaction, as a prepared statement: parsed
+/// and planned once per connection (planning it took the server ~0.1 ms a batch). It matches only
+/// while the lease's owner and token are still the holder's; no row back means the lease is lost.
+///
+/// Its SQL depends on the runtime's schema, a run-time value: like ``AppendStatement`` it is bound in
+/// a task-local around the driver call.
+struct AdvanceStatement: PostgresPreparedStatement {
+    struct Text: Sendable {
+        let name: String
+        let sql: String
+    }
+
+    @TaskLocal static var current: Text?
+
+    static var name: String { current?.name ?? "kappa_advance_unbound" }
+    static var sql: String { current?.sql ?? "SELECT kappa_advance_statement_used_without_its_schema()" }
+    static var bindingDataTypes: [PostgresDataType] {
+        current == nil ? [] : [.text, .int8, .int8, .text, .int8, .text, .int4, .text, .int8]
+    }
+
+    typealias Row = Void
+
+    let key: LeaseKey
+    let owner: String
+    let token: Int64
+    let position: LogPosition
+    let applied: Int
+    let state: String
+    let milliseconds: Int64
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 9)
+        bindings.append(String(position.transactionID))
+        bindings.append(position.globalPosition)
+        bindings.append(Int64(applied))
+        bindings.append(state)
+        bindings.append(milliseconds)
+        bindings.append(key.name)
+        bindings.append(Int32(key.version))
+        bindings.append(owner)
+        bindings.append(token)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws {}
+
+    /// The statement for `table` (a quoted, qualified name) of the runtime schema `schema`; with
+    /// `asynchronousCommit`, it also makes its transaction commit without waiting for the disk.
+    static func text(table: String, kind: String, schema: String, asynchronousCommit: Bool) -> Text {
+        let sql = """
+            UPDATE \(table) SET
+                checkpoint_xid = $1::xid8,
+                checkpoint_position = $2,
+                events_applied = events_applied + $3,
+                state = $4,
+                lease_expires_at = now() + $5 * interval '1 millisecond',
+                updated_at = now()
+            WHERE name = $6 AND version = $7 AND lease_owner = $8 AND lease_token = $9
+            RETURNING \(ProjectionQueries.commitMode(asynchronous: asynchronousCommit))
+            """
+        let mode = asynchronousCommit ? "a" : "s"
+        return Text(name: "kappa_advance_\(kind)_\(mode)_\(AppendStatement.statementSuffix(schema))", sql: sql)
+    }
+}
