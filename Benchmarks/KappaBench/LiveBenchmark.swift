@@ -26,6 +26,8 @@ struct LiveBenchmark: AsyncParsableCommand {
     @Option(help: "Appends per writer in each throughput round.") var perWriter = 300
     @Option(help: "Throughput rounds, each with and without a projection following; the medians are printed.") var rounds = 5
 
+    @Option(help: "The runtime's liveCoalescing in milliseconds (0: off; default: the runtime's own, 2).") var coalescing: Int?
+
     @Flag(help: "Print each 50 ms of a latency run: appends, median and worst latency.") var timeline = false
 
     func run() async throws {
@@ -39,6 +41,7 @@ struct LiveBenchmark: AsyncParsableCommand {
             let configuration = {
                 var configuration = ProjectionRuntime.Configuration()
                 configuration.schema = "kappa_live_runtime"
+                if let coalescing { configuration.liveCoalescing = .milliseconds(coalescing) }
                 return configuration
             }()
             @Sendable func makeRuntime() throws -> ProjectionRuntime {

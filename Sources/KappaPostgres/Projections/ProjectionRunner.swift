@@ -81,6 +81,7 @@ struct ProjectionRunner: Sendable {
         var state = "catching_up"
         var prefetched: (events: [RecordedEvent], heldBack: Bool)?
         var recheck = HorizonRecheck()
+        var coalescing = LiveCoalescing()
         var building = try await isBuilding(lease)
         if building {
             do {
@@ -143,6 +144,9 @@ struct ProjectionRunner: Sendable {
             // unless a poison event stopped it, handled above).
             prefetched = lease.checkpoint == after ? page : nil   // nil when the read failed: read again
             lastRenewal = .now
+            if !farBehind, let pause = coalescing.pause(after: events.count, at: .now, configured: core.configuration.liveCoalescing) {
+                try? await Task.sleep(for: pause)
+            }
         }
         return false
     }

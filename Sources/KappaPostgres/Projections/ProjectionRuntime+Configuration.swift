@@ -33,6 +33,11 @@ extension ProjectionRuntime {
         /// a query the driver never failed). A batch normally takes milliseconds; raise it for
         /// handlers that do minutes of work per batch. Default 60 s.
         public var transactionTimeout: Duration = .seconds(60)
+        /// How long a live runner pauses before reading on while appends arrive fast (2,000 a
+        /// second or more, on average), so that its next batch carries more: fewer transactions for
+        /// the same events, more of the server left to appends. Adds at most this to the latency
+        /// under such load; `.zero` turns it off. Default 2 ms.
+        public var liveCoalescing: Duration = .milliseconds(2)
         /// Whether each batch's checkpoint move is a prepared statement (parsed and planned once per
         /// connection). Default `true`; turn it off behind a pooler that cannot keep prepared
         /// statements (PgBouncer before 1.21 in transaction mode), as with the store's own setting.

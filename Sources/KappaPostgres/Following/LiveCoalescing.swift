@@ -1,0 +1,29 @@
+/// Whether a live runner pauses before reading on, so that its next batch carries more events.
+///
+/// Every batch costs a read and a transaction whatever it holds. While appends arrive fast — at
+/// ``threshold`` events a second or more, on average — a short pause
+/// (``ProjectionRuntime/Configuration/liveCoalescing``) lets the next batch take more of them: fewer
+/// transactions for the same events, and more of the server left to the appends. Measured here with
+/// 32 writers (3,000–6,000 appends/s), in interleaved runs: appends while a projection follows were
+/// 83–89 % (mean 86 %) of appends without one with no pause, 83–94 % (mean 89 %) with 2 ms — the
+/// machine's noise is as large as the effect. At 1,000 appends/s it never pauses; and the rate is
+/// measured between batches, so the batch after a stall (many events, but after a long gap) does not
+/// add a pause to latencies that are long already.
+struct LiveCoalescing {
+    /// Events a second from which batches are coalesced.
+    static let threshold = 2_000.0
+
+    /// Events a second between live batches, a moving average (each batch weighs a quarter).
+    private var rate = 0.0
+    private var last: ContinuousClock.Instant?
+
+    /// The pause after a live batch of `count` events committed at `now`, if any.
+    mutating func pause(after count: Int, at now: ContinuousClock.Instant, configured: Duration) -> Duration? {
+        defer { last = now }
+        guard let last, configured > .zero else { return nil }
+        let elapsed = (now - last).components
+        let seconds = max(Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18, 0.000_1)
+        rate += (Double(count) / seconds - rate) / 4
+        return rate >= Self.threshold ? configured : nil
+    }
+}

@@ -1,0 +1,39 @@
+@testable import KappaPostgres
+import Testing
+
+/// The pure rules of live following: when to look again at a held-back horizon, and when to pause
+/// so that batches carry more events.
+@Suite("Following policies")
+struct FollowingPolicyTests {
+    @Test func aHeldBackHorizonIsLookedAtAgainSoonBackingOffTo100ms() {
+        var recheck = HorizonRecheck()
+        let idle = Duration.milliseconds(500)
+        #expect(recheck.timeout(heldBack: false, idle: idle) == idle)
+        let waits = (0..<9).map { _ in recheck.timeout(heldBack: true, idle: idle) }
+        #expect(waits == [1, 2, 4, 8, 16, 32, 64, 100, 100].map { Duration.milliseconds($0) })
+        // Released: the idle interval again; held back anew: from 1 ms again.
+        #expect(recheck.timeout(heldBack: false, idle: idle) == idle)
+        #expect(recheck.timeout(heldBack: true, idle: idle) == .milliseconds(1))
+        // Never longer than the idle interval.
+        var short = HorizonRecheck()
+        #expect((0..<6).map { _ in short.timeout(heldBack: true, idle: .milliseconds(3)) }.allSatisfy { $0 <= .milliseconds(3) })
+    }
+
+    @Test func onlySustainedFastAppendsPause() {
+        let pause = Duration.milliseconds(2)
+        let start = ContinuousClock.now
+        var quiet = LiveCoalescing()
+        // 1,000 appends/s: 4 events every 4 ms never pause.
+        #expect((0..<50).compactMap { quiet.pause(after: 4, at: start + .milliseconds(4 * $0), configured: pause) }.isEmpty)
+        // Nor does the batch after a 30 ms stall, which holds the 30 events appended meanwhile.
+        #expect(quiet.pause(after: 30, at: start + .milliseconds(196 + 30), configured: pause) == nil)
+        // 5,000 appends/s (10 events every 2 ms) does, after a few batches.
+        var busy = LiveCoalescing()
+        let pauses = (0..<20).map { busy.pause(after: 10, at: start + .milliseconds(2 * $0), configured: pause) }
+        #expect(pauses[0] == nil && pauses[1] == nil)
+        #expect(pauses.last! == pause)
+        // Turned off.
+        var off = LiveCoalescing()
+        #expect((0..<20).compactMap { off.pause(after: 50, at: start + .milliseconds($0), configured: .zero) }.isEmpty)
+    }
+}
