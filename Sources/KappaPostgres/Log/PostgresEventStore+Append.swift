@@ -117,19 +117,17 @@ extension PostgresEventStore {
     /// Sends the append — prepared, or through the log's functions — and reads every row it returns
     /// (in insertion order: the positions increase).
     private func appendRows(_ request: AppendRequest, on connection: PostgresConnection?) async throws -> [AppendStatement.Row] {
-        var rows: [AppendStatement.Row] = []
-        rows.reserveCapacity(request.events.count)
         guard configuration.preparedStatements else {
             let statement = request.statement
             let query = queries.append(statement.events, metadata: statement.metadata, stream: request.stream, expected: request.expectedVersion)
-            for try await (position, transaction, version) in try await self.query(query, on: connection).decode((Int64, Int64, Int64).self) {
-                rows.append((position, UInt64(transaction), version))
+            return try await self.rows(query, on: connection, stream: request.stream) { row in
+                let (position, transaction, version) = try row.decode((Int64, Int64, Int64).self)
+                return (position, UInt64(transaction), version)
             }
-            return rows
         }
         let text = request.events.count == 1 ? queries.appendOne : queries.appendMany
         let logger = self.logger, statement = request.statement, capacity = request.events.count
-        // Guarded: an append written to a connection that has just closed was seen never to end.
+        // Guarded (both ways): an append written to a connection that has just closed was seen never to end.
         return try await onGuarded(connection, stream: request.stream) { connection in
             try await AppendStatement.$current.withValue(text) {
                 var rows: [AppendStatement.Row] = []
@@ -145,11 +143,9 @@ extension PostgresEventStore {
     private func resolveRejected(
         _ events: [NewEvent], to stream: StreamID, expectedVersion: ExpectedVersion, on connection: PostgresConnection?
     ) async throws -> AppendResult {
-        var stored: [(stream: String, version: Int64, id: UUID, position: LogPosition)] = []
-        for try await (streamID, version, id, position, transaction) in try await self.query(
-            queries.eventsByID(events.map(\.id)), on: connection
-        ).decode((String, Int64, UUID, Int64, Int64).self) {
-            stored.append((streamID, version, id, LogPosition(transactionID: UInt64(transaction), globalPosition: position)))
+        let stored = try await rows(queries.eventsByID(events.map(\.id)), on: connection, stream: stream) { row in
+            let (streamID, version, id, position, transaction) = try row.decode((String, Int64, UUID, Int64, Int64).self)
+            return (stream: streamID, version: version, id: id, position: LogPosition(transactionID: UInt64(transaction), globalPosition: position))
         }
         if let first = stored.first {
             guard stored.count == events.count, stored.map(\.id) == events.map(\.id),
@@ -159,16 +155,21 @@ extension PostgresEventStore {
             }
             return AppendResult(streamVersion: stored.last!.version, positions: stored.map(\.position), wasAlreadyAppended: true)
         }
-        var actual: Int64?
-        for try await version in try await self.query(queries.streamVersion(stream), on: connection).decode(Int64.self) {
-            actual = version
-        }
+        let actual = try await rows(queries.streamVersion(stream), on: connection, stream: stream) { try $0.decode(Int64.self) }.last
         throw EventStoreError.versionConflict(stream: stream, expected: expectedVersion, actual: actual)
     }
 
-    /// Runs `query` on `connection` (inside a transaction), or on any pooled connection.
-    private func query(_ query: PostgresQuery, on connection: PostgresConnection?) async throws -> PostgresRowSequence {
-        if let connection { return try await connection.query(query, logger: logger) }
-        return try await client.query(query, logger: logger)
+    /// Runs `query` on `connection` (inside a transaction), or on any pooled connection, under the
+    /// ``ConnectionGuard`` (a connection that closes under it fails it with `.connectionLost`
+    /// instead of never), and decodes every row.
+    private func rows<Row: Sendable>(
+        _ query: PostgresQuery, on connection: PostgresConnection?, stream: StreamID, _ decode: @escaping @Sendable (PostgresRow) throws -> Row
+    ) async throws -> [Row] {
+        let logger = self.logger
+        return try await onGuarded(connection, stream: stream) { connection in
+            var rows: [Row] = []
+            for try await row in try await connection.query(query, logger: logger) { rows.append(try decode(row)) }
+            return rows
+        }
     }
 }

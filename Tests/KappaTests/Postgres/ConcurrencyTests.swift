@@ -165,8 +165,9 @@ struct ConcurrencyTests {
 
     /// postgres-nio 1.33 never answers a statement written to a connection whose close has completed
     /// (and its pool can hand one out); the store fails it with `.connectionLost` instead.
-    @Test func anAppendOnAConnectionThatHasClosedFailsInsteadOfHanging() async throws {
-        try await withEventStore { store, client in
+    /// Prepared appends, and appends through the log's functions.
+    @Test(arguments: [true, false]) func anAppendOnAConnectionThatHasClosedFailsInsteadOfHanging(prepared: Bool) async throws {
+        try await withEventStore(preparedStatements: prepared) { store, client in
             let events = try deposits(2)
             let inner = Locked<(any Error)?>(nil)
             let ended = Locked<Result<Void, any Error>?>(nil)
