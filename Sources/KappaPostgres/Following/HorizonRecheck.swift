@@ -11,6 +11,9 @@ struct HorizonRecheck {
 
     private var next: Duration?
 
+    /// A read returned events: the next hold-up starts again at 1 ms.
+    mutating func progressed() { next = nil }
+
     /// The wait before the next read, after one that returned nothing new.
     mutating func timeout(heldBack: Bool, idle: Duration) -> Duration {
         guard heldBack else {

@@ -105,11 +105,22 @@ public final class LogNotifier: Service, Sendable {
         }
     }
 
+    /// Runs `query` on a pooled connection under the ``ConnectionGuard`` (a statement written to a
+    /// connection that has just closed would otherwise never end, and this loop with it).
+    private func rows<Row: Sendable>(_ query: PostgresQuery, _ decode: @escaping @Sendable (PostgresRow) throws -> Row) async throws -> [Row] {
+        let logger = self.logger
+        return try await client.withConnection { connection in
+            try await ConnectionGuard.shared.run(on: connection) {
+                var rows: [Row] = []
+                for try await row in try await connection.query(query, logger: logger) { rows.append(try decode(row)) }
+                return rows
+            }
+        }
+    }
+
     private func notify() async {
         do {
-            for try await _ in try await client.query(
-                "SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(channel), \(id))", logger: logger
-            ) {}
+            _ = try await rows("SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(channel), \(id))") { _ in () }
             sent.add(1, ordering: .relaxed)
         } catch {
             logger.debug("could not send a log notification; followers fall back to polling",
@@ -121,13 +132,12 @@ public final class LogNotifier: Service, Sendable {
     /// cannot be read (a notification too many costs little, one too few a poll interval).
     private func othersListen() async -> Bool {
         do {
-            var count: Int64 = 0
-            for try await value in try await client.query("""
+            let counts = try await rows("""
                 SELECT count(*) FROM pg_stat_activity
                 WHERE datname = current_database() AND starts_with(application_name, \(Self.listenerPrefix(channel: channel)))
                   AND application_name <> \(Self.listenerName(channel: channel, id: id))
-                """, logger: logger).decode(Int64.self) { count = value }
-            return count > 0
+                """) { try $0.decode(Int64.self) }
+            return (counts.last ?? 0) > 0
         } catch {
             logger.debug("could not look for listeners; notifying", metadata: ["error": "\(String(reflecting: error))"])
             return true

@@ -20,9 +20,16 @@ struct AppendStatement: PostgresPreparedStatement {
     /// A statement's name (distinct per schema and shape: the driver caches statements per connection
     /// by name) and SQL.
     struct Text: Sendable {
-        let name: String
+        var name: String
         let sql: String
         let types: [PostgresDataType]
+
+        /// This text with its name in the current ``PreparedStatementGeneration``.
+        var inCurrentGeneration: Text {
+            var text = self
+            text.name = PreparedStatementGeneration.name(name)
+            return text
+        }
     }
 
     @TaskLocal static var current: Text?

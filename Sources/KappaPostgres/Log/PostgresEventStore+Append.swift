@@ -126,14 +126,11 @@ extension PostgresEventStore {
             }
         }
         let text = request.events.count == 1 ? queries.appendOne : queries.appendMany
-        let logger = self.logger, statement = request.statement, capacity = request.events.count
+        let logger = self.logger, statement = request.statement
         // Guarded (both ways): an append written to a connection that has just closed was seen never to end.
         return try await onGuarded(connection, stream: request.stream) { connection in
-            try await AppendStatement.$current.withValue(text) {
-                var rows: [AppendStatement.Row] = []
-                rows.reserveCapacity(capacity)
-                for try await row in try await connection.execute(statement, logger: logger) { rows.append(row) }
-                return rows
+            try await AppendStatement.$current.withValue(text.inCurrentGeneration) {
+                try await connection.executeAll(statement, logger: logger)
             }
         }
     }

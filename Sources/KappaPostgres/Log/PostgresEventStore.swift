@@ -76,14 +76,12 @@ public struct PostgresEventStore: EventStore {
     package func readLogPage(after position: LogPosition, limit: Int) async throws -> (events: [RecordedEvent], heldBack: Bool) {
         let rows = queries.readLog(after: position, limit: limit, packed: false)
         guard configuration.preparedStatements else {
-            return try await readPage(queries.readLog(after: position, limit: limit, packed: true), rows: rows)
+            return try await readPage(queries.readLog(after: position, limit: limit, packed: true), rows: rows, heldBack: true)
         }
         let text = queries.readPage, statement = ReadPageStatement(after: position, limit: Int32(clamping: limit)), logger = self.logger
-        return try await readPage(rows: rows) { connection in
-            try await ReadPageStatement.$current.withValue(text) {
-                var found: PostgresRow?
-                for try await row in try await connection.execute(statement, logger: logger) { found = row }   // one row; read to the end
-                return found
+        return try await readPage(rows: rows, heldBack: true) { connection in
+            try await ReadPageStatement.$current.withValue(text.inCurrentGeneration) {
+                try await connection.executeAll(statement, logger: logger).last   // one row
             }
         }
     }
@@ -130,19 +128,20 @@ public struct PostgresEventStore: EventStore {
 
     /// A page of the log read as one packed cell (``EventPage``); row by row when the page is too
     /// large for one `bytea` (SQLSTATE 54000: over 1 GB).
-    func readPage(_ packed: PostgresQuery, rows: @autoclosure () -> PostgresQuery) async throws -> (events: [RecordedEvent], heldBack: Bool) {
+    func readPage(_ packed: PostgresQuery, rows: @autoclosure () -> PostgresQuery, heldBack: Bool = false) async throws -> (events: [RecordedEvent], heldBack: Bool) {
         let logger = self.logger
-        return try await readPage(rows: rows()) { connection in
+        return try await readPage(rows: rows(), heldBack: heldBack) { connection in
             var found: PostgresRow?
             for try await row in try await connection.query(packed, logger: logger) { found = row }   // one row; read to the end
             return found
         }
     }
 
-    /// A packed page as `fetch` reads it (its row: count, page, and maybe whether events are held
-    /// back), or read row by row with `rows` when the server cannot pack it.
+    /// A packed page as `fetch` reads it (its row: count, page and — with `heldBack` — whether events
+    /// are held back), or read row by row with `rows` when the server cannot pack it.
     private func readPage(
-        rows: @autoclosure () -> PostgresQuery, fetch: @escaping @Sendable (PostgresConnection) async throws -> PostgresRow?
+        rows: @autoclosure () -> PostgresQuery, heldBack expectsHeldBack: Bool,
+        fetch: @escaping @Sendable (PostgresConnection) async throws -> PostgresRow?
     ) async throws -> (events: [RecordedEvent], heldBack: Bool) {
         let cells: (count: PostgresCell, page: PostgresCell, heldBack: PostgresCell?)?
         let logger = self.logger
@@ -163,10 +162,11 @@ public struct PostgresEventStore: EventStore {
         guard let cells, cells.page.dataType == .bytea, let count = try? cells.count.decode(Int32.self) else {
             throw EventCells.malformed("page")
         }
-        let heldBack = try cells.heldBack.map { cell in
-            guard let value = try? cell.decode(Bool.self) else { throw EventCells.malformed("page") }
-            return value
-        } ?? true
+        var heldBack = true
+        if expectsHeldBack {
+            guard let cell = cells.heldBack, let value = try? cell.decode(Bool.self) else { throw EventCells.malformed("page") }
+            heldBack = value
+        }
         guard let page = cells.page.bytes else { return ([], heldBack) }   // NULL: no events
         return (try EventPage.decode(page, count: Int(count)), heldBack)
     }

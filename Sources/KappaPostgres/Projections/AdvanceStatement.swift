@@ -9,8 +9,15 @@ import PostgresNIO
 /// a task-local around the driver call.
 struct AdvanceStatement: PostgresPreparedStatement {
     struct Text: Sendable {
-        let name: String
+        var name: String
         let sql: String
+
+        /// This text with its name in the current ``PreparedStatementGeneration``.
+        var inCurrentGeneration: Text {
+            var text = self
+            text.name = PreparedStatementGeneration.name(name)
+            return text
+        }
     }
 
     @TaskLocal static var current: Text?

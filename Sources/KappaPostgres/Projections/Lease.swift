@@ -32,8 +32,8 @@ struct Lease: Sendable {
             let text = core.queries.advanceStatement(table, asynchronousCommit: !configuration.synchronousReadModelCommits)
             let statement = AdvanceStatement(key: key, owner: owner, token: token, position: position, applied: applied,
                                              state: state, milliseconds: configuration.leaseMilliseconds)
-            try await AdvanceStatement.$current.withValue(text) {
-                for try await _ in try await connection.execute(statement, logger: core.logger) { moved = true }
+            moved = try await AdvanceStatement.$current.withValue(text.inCurrentGeneration) {
+                try await !connection.executeAll(statement, logger: core.logger).isEmpty
             }
         } else {
             let query = core.queries.advanceCheckpoint(table, key, owner: owner, token: token, to: position, applied: applied,

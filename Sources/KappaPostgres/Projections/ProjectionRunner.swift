@@ -119,6 +119,7 @@ struct ProjectionRunner: Sendable {
                 await bell.wait(timeout: recheck.timeout(heldBack: heldBack, idle: core.configuration.idlePollInterval))
                 continue
             }
+            recheck.progressed()
             let farBehind = events.count == batchSize
             state = farBehind ? "catching_up" : "live"
             // Far behind (a full page), read the next page while this one is applied and committed:

@@ -48,6 +48,7 @@ struct ReactorRunner: Sendable {
                 await bell.wait(timeout: recheck.timeout(heldBack: heldBack, idle: core.configuration.idlePollInterval))
                 continue
             }
+            recheck.progressed()
             for event in events {
                 if reactor.eventTypes?.contains(event.eventType) ?? true {
                     try await react(to: event)

@@ -128,11 +128,11 @@ final class RuntimeCore: Sendable {
                     // Named, so that notifiers see a listener; our own notifier's name, so that it does
                     // not notify for us (it wakes our runners in memory).
                     let name = LogNotifier.listenerName(channel: channel, id: self.notifier?.id ?? self.listenerID)
-                    try await ConnectionGuard.shared.run(on: connection) {
-                        try await connection.run("SELECT set_config('application_name', \(name), false)", logger: self.logger)
-                    }
                     let listened: Result<Void, any Error>
                     do {
+                        try await ConnectionGuard.shared.run(on: connection) {
+                            try await connection.run("SELECT set_config('application_name', \(name), false)", logger: self.logger)
+                        }
                         try await connection.listen(on: channel) { notifications in
                             backoff.reset()
                             self.ringRunners()   // anything appended while we were not listening
@@ -144,10 +144,17 @@ final class RuntimeCore: Sendable {
                     } catch {
                         listened = .failure(error)
                     }
-                    // Unnamed again before the connection goes back to the pool (also when cancelled).
+                    // Unnamed again before the connection goes back to the pool (also when cancelled);
+                    // a server that does not answer within 2 s has the connection closed instead.
                     await Task {
-                        try? await ConnectionGuard.shared.run(on: connection) {
-                            try await connection.run("RESET application_name", logger: self.logger)
+                        do {
+                            try await self.withDeadline(.now + .seconds(2), abandon: { try? await connection.close() }) {
+                                try await ConnectionGuard.shared.run(on: connection) {
+                                    try await connection.run("RESET application_name", logger: self.logger)
+                                }
+                            }
+                        } catch {
+                            try? await connection.close()   // so no pooled connection keeps the name
                         }
                     }.value
                     try listened.get()

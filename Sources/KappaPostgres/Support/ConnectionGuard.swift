@@ -22,8 +22,11 @@ final class ConnectionGuard: Sendable {
 
     private struct State {
         var next: UInt64 = 0
-        /// Per open connection that was guarded: its calls in flight, each with what fails it.
-        var connections: [ObjectIdentifier: [UInt64: @Sendable () -> Void]] = [:]
+        /// Per open connection that was guarded: the connection itself — held, so that its address,
+        /// the key, cannot be reused by a new connection before its entry goes (a new connection
+        /// at a closed one's address had its first statement failed by the old one's close) —
+        /// and its calls in flight, each with what fails it.
+        var connections: [ObjectIdentifier: (connection: PostgresConnection, calls: [UInt64: @Sendable () -> Void])] = [:]
     }
 
     private let state = Mutex(State())
@@ -42,7 +45,7 @@ final class ConnectionGuard: Sendable {
         let (id, watch) = state.withLock { state -> (UInt64, Bool) in
             state.next += 1
             let watch = state.connections[key] == nil
-            state.connections[key, default: [:]][state.next] = {
+            state.connections[key, default: (connection, [:])].calls[state.next] = {
                 if outcome.resume(with: .failure(ConnectionClosed())) { task.cancel() }
             }
             return (state.next, watch)
@@ -51,11 +54,11 @@ final class ConnectionGuard: Sendable {
             connection.closeFuture.whenComplete { [self] _ in
                 connection.eventLoop.scheduleTask(in: Self.grace) {
                     let failing = self.state.withLock { $0.connections.removeValue(forKey: key) }
-                    for fail in failing?.values ?? [:].values { fail() }
+                    for fail in failing?.calls.values ?? [:].values { fail() }
                 }
             }
         }
-        defer { state.withLock { _ = $0.connections[key]?.removeValue(forKey: id) } }
+        defer { state.withLock { _ = $0.connections[key]?.calls.removeValue(forKey: id) } }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { outcome.install($0) }
         } onCancel: {

@@ -66,6 +66,23 @@ struct EventPageTests {
         }
     }
 
+    /// postgres-nio remembers a failed preparation per connection: a follower that read before the
+    /// log was migrated must not be left failing on that connection once it is.
+    @Test func aReadBeforeTheLogExistsDoesNotBreakItsConnection() async throws {
+        var configuration = TestDatabase.configuration()
+        configuration.options.maximumConnections = 1   // every read on the same pooled connection, while it lives
+        try await TestDatabase.withClient(configuration: configuration) { client in
+            let schema = "kappa_test_\(UUID().uuidString.prefix(8).lowercased())"
+            let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: testLogger)
+            await #expect(throws: (any Error).self) { try await store.readLog(after: .start, limit: 10) }
+            try await store.migrate()
+            let appended = try await store.append(try deposits(1), to: "account-1", expectedVersion: .noStream)
+            try await eventually("the horizon passed the append", timeout: .seconds(30)) { try await store.head() >= appended.lastPosition! }
+            #expect(try await store.readLog(after: .start, limit: 10).count == 1)
+            try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \(schema) CASCADE"), logger: testLogger)
+        }
+    }
+
     @Test func anEmptyPageIsNoEvents() async throws {
         try await withEventStore { store, _ in
             let target = LogPosition(transactionID: UInt64(Int64.max), globalPosition: Int64.max)

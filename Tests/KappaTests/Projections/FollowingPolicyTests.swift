@@ -14,6 +14,10 @@ struct FollowingPolicyTests {
         // Released: the idle interval again; held back anew: from 1 ms again.
         #expect(recheck.timeout(heldBack: false, idle: idle) == idle)
         #expect(recheck.timeout(heldBack: true, idle: idle) == .milliseconds(1))
+        // Events read in between: the next hold-up starts again at 1 ms too.
+        _ = recheck.timeout(heldBack: true, idle: idle)
+        recheck.progressed()
+        #expect(recheck.timeout(heldBack: true, idle: idle) == .milliseconds(1))
         // Never longer than the idle interval.
         var short = HorizonRecheck()
         #expect((0..<6).map { _ in short.timeout(heldBack: true, idle: .milliseconds(3)) }.allSatisfy { $0 <= .milliseconds(3) })
