@@ -1,4 +1,4 @@
-/// Whether a live runner pauses before reading on, so that its next batch carries more events.
+/// Whether a projection's live runner pauses before reading on (reactors never do), so that its next batch carries more events.
 ///
 /// Every batch costs a read and a transaction whatever it holds. While appends arrive fast — at
 /// ``threshold`` events a second or more, on average — a short pause

@@ -12,7 +12,10 @@ extension ProjectionRuntime {
         /// before another process takes over. Renewed every third of it. Default 10 s.
         public var leaseDuration: Duration = .seconds(10)
         /// The longest a live runner waits for a wake-up before it looks at the log anyway. Appends in
-        /// this process (through a ``LogNotifier``) and `NOTIFY`s from others wake it at once. Default 500 ms.
+        /// this process (through a ``LogNotifier``) wake it at once; `NOTIFY`s from other processes'
+        /// notifiers too, once they have seen its listener (within their `listenerCheckInterval`, 1 s).
+        /// While events are held back behind the gap-free horizon it looks again sooner (1–100 ms).
+        /// Default 500 ms.
         public var idlePollInterval: Duration = .milliseconds(500)
         /// The first pause after a transient fault (connection lost, deadlock); doubles, with jitter. Default 50 ms.
         public var initialBackoff: Duration = .milliseconds(50)
