@@ -59,6 +59,9 @@ public struct ProjectionRuntime: Service {
     /// runtime's configuration and projections.
     public var versions: ProjectionVersions { ProjectionVersions(core: core, projections: registry.all) }
 
+    /// Notifications from other processes' notifiers that woke this runtime's runners so far.
+    package var notificationsReceived: Int { core.notificationsReceived.load(ordering: .relaxed) }
+
     /// The projections this runtime runs: those it was created with and those ``start(_:)`` added.
     var projections: [any Projection] { registry.all }
 

@@ -14,6 +14,8 @@ final class RuntimeCore: Sendable {
     let queries: ProjectionQueries
     let logger: Logger
     private let stopping = Atomic<Bool>(false)
+    /// Notifications from other processes' notifiers that woke this runtime's runners.
+    let notificationsReceived = Atomic<Int>(0)
     /// Names this runtime's listening connection when it has no notifier of its own (so that every
     /// notifier notifies it).
     private let listenerID = UUID().uuidString
@@ -138,7 +140,10 @@ final class RuntimeCore: Sendable {
                             self.ringRunners()   // anything appended while we were not listening
                             // Our own notifier's notifications woke our runners in memory already.
                             let own = self.notifier?.id
-                            for try await notification in notifications where notification.payload != own { self.ringRunners() }
+                            for try await notification in notifications where notification.payload != own {
+                                self.notificationsReceived.add(1, ordering: .relaxed)
+                                self.ringRunners()
+                            }
                         }
                         listened = .success(())
                     } catch {

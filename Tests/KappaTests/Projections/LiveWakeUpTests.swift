@@ -37,6 +37,7 @@ struct LiveWakeUpTests {
                         try await own.waitUntil(ours.name, hasPassed: appended.lastPosition!, timeout: .seconds(10))
                     }
                     #expect(notifier.notificationsSent == 0)
+                    #expect(own.notificationsReceived == 0)
                 }
 
                 // Another process's runtime: its runner polls every minute, so only a notification
@@ -56,6 +57,8 @@ struct LiveWakeUpTests {
                         try await other.waitUntil(theirs.name, hasPassed: appended.lastPosition!, timeout: .seconds(10))
                     }
                     #expect(notifier.notificationsSent >= 1)
+                    // And they woke it (not a recheck of a horizon that another suite held back).
+                    #expect(other.notificationsReceived >= 1)
                 }
                 // A listener that stopped leaves no name behind on its pooled connection.
                 try await eventually("the listener's name is gone", timeout: .seconds(10)) { try await listeners() == 0 }
