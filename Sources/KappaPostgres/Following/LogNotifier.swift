@@ -76,8 +76,7 @@ public final class LogNotifier: Service, Sendable {
 
     /// What the names of every listener on `channel` begin with.
     package static func listenerPrefix(channel: String) -> String {
-        var hash: UInt32 = 2_166_136_261   // FNV-1a: the same in every process
-        for byte in channel.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        let hash = UInt32(truncatingIfNeeded: stableHash(channel))
         let hex = String(hash, radix: 16)
         return "kappa-listener \(String(repeating: "0", count: 8 - hex.count))\(hex) "
     }
@@ -105,22 +104,10 @@ public final class LogNotifier: Service, Sendable {
         }
     }
 
-    /// Runs `query` on a pooled connection under the ``ConnectionGuard`` (a statement written to a
-    /// connection that has just closed would otherwise never end, and this loop with it).
-    private func rows<Row: Sendable>(_ query: PostgresQuery, _ decode: @escaping @Sendable (PostgresRow) throws -> Row) async throws -> [Row] {
-        let logger = self.logger
-        return try await client.withConnection { connection in
-            try await ConnectionGuard.shared.run(on: connection) {
-                var rows: [Row] = []
-                for try await row in try await connection.query(query, logger: logger) { rows.append(try decode(row)) }
-                return rows
-            }
-        }
-    }
-
     private func notify() async {
         do {
-            _ = try await rows("SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(channel), \(id))") { _ in () }
+            // Guarded: a statement written to a connection that has just closed would never end, and this loop with it.
+            _ = try await client.guardedRows("SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(channel), \(id))", logger: logger) { _ in () }
             sent.add(1, ordering: .relaxed)
         } catch {
             logger.debug("could not send a log notification; followers fall back to polling",
@@ -132,11 +119,11 @@ public final class LogNotifier: Service, Sendable {
     /// cannot be read (a notification too many costs little, one too few a poll interval).
     private func othersListen() async -> Bool {
         do {
-            let counts = try await rows("""
+            let counts = try await client.guardedRows("""
                 SELECT count(*) FROM pg_stat_activity
                 WHERE datname = current_database() AND starts_with(application_name, \(Self.listenerPrefix(channel: channel)))
                   AND application_name <> \(Self.listenerName(channel: channel, id: id))
-                """) { try $0.decode(Int64.self) }
+                """, logger: logger) { try $0.decode(Int64.self) }
             return (counts.last ?? 0) > 0
         } catch {
             logger.debug("could not look for listeners; notifying", metadata: ["error": "\(String(reflecting: error))"])

@@ -11,32 +11,10 @@ import PostgresNIO
 /// prepared bare INSERT and ~135 % of an unprepared one; the PL/pgSQL function it replaces on this
 /// path ran at ~80 % prepared.
 ///
-/// postgres-nio takes a prepared statement's name and SQL as *static* requirements, but the log's
-/// schema is a value chosen at run time. So each append binds its store's text in a task-local
-/// (``current``) around the driver call, which reads both on the calling task; unbound, the SQL is
-/// a call that fails, never a statement on some other schema. Tests pin that stores on two schemas
-/// sharing one client's connections each write their own log.
-struct AppendStatement: PostgresPreparedStatement {
-    /// A statement's name (distinct per schema and shape: the driver caches statements per connection
-    /// by name) and SQL.
-    struct Text: Sendable {
-        var name: String
-        let sql: String
-        let types: [PostgresDataType]
-
-        /// This text with its name in the current ``PreparedStatementGeneration``.
-        var inCurrentGeneration: Text {
-            var text = self
-            text.name = PreparedStatementGeneration.name(name)
-            return text
-        }
-    }
-
-    @TaskLocal static var current: Text?
-
-    static var name: String { current?.name ?? "kappa_append_unbound" }
-    static var sql: String { current?.sql ?? "SELECT kappa_append_statement_used_without_its_schema()" }
-    static var bindingDataTypes: [PostgresDataType] { current?.types ?? [] }
+/// Its SQL names the log's schema, so its text is bound per call (``SchemaBoundStatement``). Tests pin
+/// that stores on two schemas sharing one client's connections each write their own log.
+struct AppendStatement: SchemaBoundStatement {
+    static let text = TaskLocal<StatementText?>(wrappedValue: nil)
 
     typealias Row = (position: Int64, transaction: UInt64, version: Int64)
 
@@ -75,8 +53,8 @@ struct AppendStatement: PostgresPreparedStatement {
     }
 
     /// The SQL texts for the log in `events` (a quoted, qualified table name).
-    static func texts(events: String, schema: String) -> (one: Text, many: Text) {
-        let suffix = statementSuffix(schema)
+    static func texts(events: String, schema: String) -> (one: StatementText, many: StatementText) {
+        let suffix = StatementText.suffix(for: schema)
         let head = "WITH head AS (SELECT coalesce(max(e.stream_version), 0) AS version FROM \(events) e WHERE e.stream_id = $1)"
         let columns = "(event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)"
         let expectation = "CASE $8 WHEN 'any' THEN true WHEN 'exists' THEN head.version > 0 ELSE head.version = $9 END"
@@ -97,20 +75,10 @@ struct AppendStatement: PostgresPreparedStatement {
             WHERE \(expectation)
             \(returning)
             """
-        return (Text(name: "kappa_append_one_\(suffix)", sql: one,
+        return (StatementText(name: "kappa_append_one_\(suffix)", sql: one,
                      types: [.text, .uuid, .text, .int4, .text, .text, .timestamptz, .text, .int8]),
-                Text(name: "kappa_append_many_\(suffix)", sql: many,
+                StatementText(name: "kappa_append_many_\(suffix)", sql: many,
                      types: [.text, .uuidArray, .textArray, .int4Array, .textArray, .textArray, .timestamptzArray, .text, .int8]))
     }
 
-    /// What makes a statement's name unique to `schema`. Statement names are kept within PostgreSQL's
-    /// 63 bytes (longer ones would be cut, and could clash).
-    static func statementSuffix(_ schema: String) -> String {
-        schema.utf8.count <= 40 ? schema : String(stableHash(schema), radix: 16)
-    }
-
-    /// FNV-1a, 64 bits: stable across runs and processes (unlike `Hasher`).
-    private static func stableHash(_ text: String) -> UInt64 {
-        text.utf8.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
-    }
 }

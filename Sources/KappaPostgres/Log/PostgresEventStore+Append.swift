@@ -129,9 +129,7 @@ extension PostgresEventStore {
         let logger = self.logger, statement = request.statement
         // Guarded (both ways): an append written to a connection that has just closed was seen never to end.
         return try await onGuarded(connection, stream: request.stream) { connection in
-            try await AppendStatement.$current.withValue(text.inCurrentGeneration) {
-                try await connection.executeAll(statement, logger: logger)
-            }
+            try await connection.executeAll(statement, as: text, logger: logger)
         }
     }
 
@@ -163,10 +161,6 @@ extension PostgresEventStore {
         _ query: PostgresQuery, on connection: PostgresConnection?, stream: StreamID, _ decode: @escaping @Sendable (PostgresRow) throws -> Row
     ) async throws -> [Row] {
         let logger = self.logger
-        return try await onGuarded(connection, stream: stream) { connection in
-            var rows: [Row] = []
-            for try await row in try await connection.query(query, logger: logger) { rows.append(try decode(row)) }
-            return rows
-        }
+        return try await onGuarded(connection, stream: stream) { try await $0.allRows(query, logger: logger, decode) }
     }
 }

@@ -9,10 +9,10 @@ struct EventLogQueries: Sendable {
     let appendFunction: String
     let appendOneFunction: String
     /// The prepared appends of one event and of several.
-    let appendOne: AppendStatement.Text
-    let appendMany: AppendStatement.Text
+    let appendOne: StatementText
+    let appendMany: StatementText
     /// The prepared read of a page of the log after a position, for followers.
-    let readPage: ReadPageStatement.Text
+    let readPage: StatementText
 
     init(schema: SQLIdentifier) {
         events = "\(schema.quoted).events"

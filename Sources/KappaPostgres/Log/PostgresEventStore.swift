@@ -76,15 +76,14 @@ public struct PostgresEventStore: EventStore {
     /// horizon (held back by an older transaction still open: a follower should look again soon,
     /// since the commit that releases them may ring no doorbell). `true` when not known.
     package func readLogPage(after position: LogPosition, limit: Int) async throws -> (events: [RecordedEvent], heldBack: Bool) {
-        let rows = queries.readLog(after: position, limit: limit, packed: false)
+        // (The row-by-row query is built only if the server cannot pack the page.)
         guard configuration.preparedStatements else {
-            return try await readPage(queries.readLog(after: position, limit: limit, packed: true), rows: rows, heldBack: true)
+            return try await readPage(queries.readLog(after: position, limit: limit, packed: true),
+                                      rows: queries.readLog(after: position, limit: limit, packed: false), heldBack: true)
         }
         let text = queries.readPage, statement = ReadPageStatement(after: position, limit: Int32(clamping: limit)), logger = self.logger
-        return try await readPage(rows: rows, heldBack: true) { connection in
-            try await ReadPageStatement.$current.withValue(text.inCurrentGeneration) {
-                try await connection.executeAll(statement, logger: logger).last   // one row
-            }
+        return try await readPage(rows: queries.readLog(after: position, limit: limit, packed: false), heldBack: true) { connection in
+            try await connection.executeAll(statement, as: text, logger: logger).last   // one row
         }
     }
 

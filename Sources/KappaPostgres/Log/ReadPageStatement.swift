@@ -10,26 +10,9 @@ import PostgresNIO
 /// then keeps the generic plan after five executions and plans no more. That plan walks the
 /// `(transaction_id, position)` index like the unprepared read (``QueryPlanTests`` pins both).
 ///
-/// The SQL depends on the log's schema, a run-time value; like ``AppendStatement`` it is bound in a
-/// task-local around the driver call.
-struct ReadPageStatement: PostgresPreparedStatement {
-    struct Text: Sendable {
-        var name: String
-        let sql: String
-
-        /// This text with its name in the current ``PreparedStatementGeneration``.
-        var inCurrentGeneration: Text {
-            var text = self
-            text.name = PreparedStatementGeneration.name(name)
-            return text
-        }
-    }
-
-    @TaskLocal static var current: Text?
-
-    static var name: String { current?.name ?? "kappa_read_page_unbound" }
-    static var sql: String { current?.sql ?? "SELECT kappa_read_page_statement_used_without_its_schema()" }
-    static var bindingDataTypes: [PostgresDataType] { current == nil ? [] : [.text, .int8, .int4] }
+/// Its SQL names the log's schema, so its text is bound per call (``SchemaBoundStatement``).
+struct ReadPageStatement: SchemaBoundStatement {
+    static let text = TaskLocal<StatementText?>(wrappedValue: nil)
 
     typealias Row = PostgresRow
 
@@ -47,7 +30,7 @@ struct ReadPageStatement: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
 
     /// The statement for the log in `events` (a quoted, qualified table name) of `schema`.
-    static func text(events: String, schema: String) -> Text {
+    static func text(events: String, schema: String) -> StatementText {
         let (head, tail) = EventLogQueries.page(packed: true, heldBack: EventLogQueries.heldBack(events))
         let sql = """
             \(head) \(events)
@@ -55,6 +38,6 @@ struct ReadPageStatement: PostgresPreparedStatement {
               AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
             ORDER BY transaction_id, position LIMIT (SELECT $3::int4)\(tail)
             """
-        return Text(name: "kappa_read_page_\(AppendStatement.statementSuffix(schema))", sql: sql)
+        return StatementText(name: "kappa_read_page_\(StatementText.suffix(for: schema))", sql: sql, types: [.text, .int8, .int4])
     }
 }

@@ -5,28 +5,9 @@ import PostgresNIO
 /// and planned once per connection (planning it took the server ~0.1 ms a batch). It matches only
 /// while the lease's owner and token are still the holder's; no row back means the lease is lost.
 ///
-/// Its SQL depends on the runtime's schema, a run-time value: like ``AppendStatement`` it is bound in
-/// a task-local around the driver call.
-struct AdvanceStatement: PostgresPreparedStatement {
-    struct Text: Sendable {
-        var name: String
-        let sql: String
-
-        /// This text with its name in the current ``PreparedStatementGeneration``.
-        var inCurrentGeneration: Text {
-            var text = self
-            text.name = PreparedStatementGeneration.name(name)
-            return text
-        }
-    }
-
-    @TaskLocal static var current: Text?
-
-    static var name: String { current?.name ?? "kappa_advance_unbound" }
-    static var sql: String { current?.sql ?? "SELECT kappa_advance_statement_used_without_its_schema()" }
-    static var bindingDataTypes: [PostgresDataType] {
-        current == nil ? [] : [.text, .int8, .int8, .text, .int8, .text, .int4, .text, .int8]
-    }
+/// Its SQL names the runtime's schema, so its text is bound per call (``SchemaBoundStatement``).
+struct AdvanceStatement: SchemaBoundStatement {
+    static let text = TaskLocal<StatementText?>(wrappedValue: nil)
 
     typealias Row = Void
 
@@ -56,7 +37,7 @@ struct AdvanceStatement: PostgresPreparedStatement {
 
     /// The statement for `table` (a quoted, qualified name) of the runtime schema `schema`; with
     /// `asynchronousCommit`, it also makes its transaction commit without waiting for the disk.
-    static func text(table: String, kind: String, schema: String, asynchronousCommit: Bool) -> Text {
+    static func text(table: String, kind: String, schema: String, asynchronousCommit: Bool) -> StatementText {
         let sql = """
             UPDATE \(table) SET
                 checkpoint_xid = $1::xid8,
@@ -69,6 +50,7 @@ struct AdvanceStatement: PostgresPreparedStatement {
             RETURNING \(ProjectionQueries.commitMode(asynchronous: asynchronousCommit))
             """
         let mode = asynchronousCommit ? "a" : "s"
-        return Text(name: "kappa_advance_\(kind)_\(mode)_\(AppendStatement.statementSuffix(schema))", sql: sql)
+        return StatementText(name: "kappa_advance_\(kind)_\(mode)_\(StatementText.suffix(for: schema))", sql: sql,
+                             types: [.text, .int8, .int8, .text, .int8, .text, .int4, .text, .int8])
     }
 }

@@ -32,9 +32,7 @@ struct Lease: Sendable {
             let text = core.queries.advanceStatement(table, asynchronousCommit: !configuration.synchronousReadModelCommits)
             let statement = AdvanceStatement(key: key, owner: owner, token: token, position: position, applied: applied,
                                              state: state, milliseconds: configuration.leaseMilliseconds)
-            moved = try await AdvanceStatement.$current.withValue(text.inCurrentGeneration) {
-                try await !connection.executeAll(statement, logger: core.logger).isEmpty
-            }
+            moved = try await !connection.executeAll(statement, as: text, logger: core.logger).isEmpty
         } else {
             let query = core.queries.advanceCheckpoint(table, key, owner: owner, token: token, to: position, applied: applied,
                                                        state: state, milliseconds: configuration.leaseMilliseconds,

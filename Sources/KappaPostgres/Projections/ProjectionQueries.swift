@@ -15,7 +15,7 @@ struct ProjectionQueries: Sendable {
     let rebuildIDs: String
     let sentinels: String
     /// The prepared checkpoint moves: projections and reactors, committing asynchronously or not.
-    private let advances: [AdvanceKind: AdvanceStatement.Text]
+    private let advances: [AdvanceKind: StatementText]
 
     private struct AdvanceKind: Hashable {
         let table: LeaseTable
@@ -31,7 +31,7 @@ struct ProjectionQueries: Sendable {
         deadLetters = "\(schema.quoted).dead_letters"
         reactors = "\(schema.quoted).reactors"
         status = "\(schema.quoted).projection_status"
-        var advances: [AdvanceKind: AdvanceStatement.Text] = [:]
+        var advances: [AdvanceKind: StatementText] = [:]
         for table in [LeaseTable.projections, .reactors] {
             for asynchronousCommit in [false, true] {
                 advances[AdvanceKind(table: table, asynchronousCommit: asynchronousCommit)] = AdvanceStatement.text(
@@ -43,7 +43,7 @@ struct ProjectionQueries: Sendable {
     }
 
     /// The prepared form of ``advanceCheckpoint(_:_:owner:token:to:applied:state:milliseconds:asynchronousCommit:)``.
-    func advanceStatement(_ table: LeaseTable, asynchronousCommit: Bool) -> AdvanceStatement.Text {
+    func advanceStatement(_ table: LeaseTable, asynchronousCommit: Bool) -> StatementText {
         advances[AdvanceKind(table: table, asynchronousCommit: asynchronousCommit)]!
     }
 

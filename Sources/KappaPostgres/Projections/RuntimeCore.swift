@@ -151,15 +151,11 @@ final class RuntimeCore: Sendable {
                     }
                     // Unnamed again before the connection goes back to the pool (also when cancelled);
                     // a server that does not answer within 2 s has the connection closed instead.
-                    await Task {
-                        do {
-                            try await self.withDeadline(.now + .seconds(2), abandon: { try? await connection.close() }) {
-                                try await ConnectionGuard.shared.run(on: connection) {
-                                    try await connection.run("RESET application_name", logger: self.logger)
-                                }
+                    await Task {   // its own task: the listener's cancellation must not cancel it
+                        try? await self.withDeadline(.now + .seconds(2), abandon: { try? await connection.close() }) {
+                            try await ConnectionGuard.shared.run(on: connection) {
+                                try await connection.run("RESET application_name", logger: self.logger)
                             }
-                        } catch {
-                            try? await connection.close()   // so no pooled connection keeps the name
                         }
                     }.value
                     try listened.get()
@@ -215,14 +211,7 @@ final class RuntimeCore: Sendable {
     /// A statement on a pooled read-model connection, read to the end, under the ``ConnectionGuard``
     /// (a connection that closes under it fails it at once, transiently, instead of never).
     func readModelRows<Row: Sendable>(_ query: PostgresQuery, _ decode: @escaping @Sendable (PostgresRow) throws -> Row) async throws -> [Row] {
-        let logger = self.logger
-        return try await readModels.withConnection { connection in
-            try await ConnectionGuard.shared.run(on: connection) {
-                var rows: [Row] = []
-                for try await row in try await connection.query(query, logger: logger) { rows.append(try decode(row)) }
-                return rows
-            }
-        }
+        try await readModels.guardedRows(query, logger: logger, decode)
     }
 
     /// A page of the log after `position`, and whether events wait beyond the horizon (see

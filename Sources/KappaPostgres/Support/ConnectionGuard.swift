@@ -71,3 +71,15 @@ final class ConnectionGuard: Sendable {
 struct ConnectionClosed: Error, CustomStringConvertible {
     var description: String { "the connection to PostgreSQL closed under a query" }
 }
+
+extension PostgresClient {
+    /// `query` on a pooled connection, every row decoded, under the ``ConnectionGuard``: a connection
+    /// that closes under it fails it at once with ``ConnectionClosed`` instead of never.
+    func guardedRows<Row: Sendable>(
+        _ query: PostgresQuery, logger: Logger, _ decode: @escaping @Sendable (PostgresRow) throws -> Row
+    ) async throws -> [Row] {
+        try await withConnection { connection in
+            try await ConnectionGuard.shared.run(on: connection) { try await connection.allRows(query, logger: logger, decode) }
+        }
+    }
+}

@@ -26,27 +26,11 @@ extension PostgresConnection {
 }
 
 extension PostgresConnection {
-    /// Runs a prepared statement and reads every row.
-    ///
-    /// postgres-nio 1.33 remembers a statement whose preparation failed and fails it on that
-    /// connection ever after, without asking the server again. So when it fails for a reason that
-    /// may have come from its preparation — a table missing (the log not migrated yet), an aborted
-    /// transaction — the statements' names move to a new generation (``PreparedStatementGeneration``),
-    /// which every connection prepares afresh; the caller gets the error. (Closing the connection
-    /// instead raced the pool, which handed it out again to an append.)
-    func executeAll<Statement: PostgresPreparedStatement>(_ statement: Statement, logger: Logger) async throws -> [Statement.Row]
-    where Statement.Row: Sendable {
-        do {
-            var rows: [Statement.Row] = []
-            for try await row in try await execute(statement, logger: logger) { rows.append(row) }
-            return rows
-        } catch let error as PSQLError where error.serverInfo?[.sqlState].map(Self.preparationFailures.contains) ?? false {
-            PreparedStatementGeneration.advance()
-            throw error
-        }
+    /// Runs `query` and decodes every row (read to the end: an abandoned row stream can keep the
+    /// connection busy).
+    func allRows<Row>(_ query: PostgresQuery, logger: Logger, _ decode: (PostgresRow) throws -> Row) async throws -> [Row] {
+        var rows: [Row] = []
+        for try await row in try await self.query(query, logger: logger) { rows.append(try decode(row)) }
+        return rows
     }
-
-    /// SQLSTATEs with which preparing a statement can fail: an aborted transaction, a missing
-    /// schema, table, column, function or type.
-    static let preparationFailures: Set<String> = ["25P02", "3F000", "42P01", "42703", "42883", "42704"]
 }
