@@ -148,5 +148,7 @@ func serviceConfiguration(schema: String) -> CartServiceConfiguration {
     configuration.logSchema = schema
     configuration.runtimeSchema = "\(schema)_rt"
     configuration.readModel = "carts_\(schema.suffix(8))"
+    // Generous: the first read waits for the runtime to start, and CI runs the suites side by side on two cores.
+    configuration.readYourWritesTimeout = .seconds(30)
     return configuration
 }

@@ -9,6 +9,7 @@ import Testing
 /// A real projector process (`kappa-fixture-projector`) running CartSummaryProjection.
 final class ProjectorProcess: Sendable {
     let process: Process
+    let exit: ChildExit
     let owner: String
     let logFile: URL
 
@@ -30,19 +31,20 @@ final class ProjectorProcess: Sendable {
         process.standardError = handle
         process.standardOutput = handle
         self.owner = owner
+        exit = ChildExit(of: process)
         try process.run()
     }
 
     func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
-    func killHard() {
+    func killHard() async {
         signal(SIGKILL)
-        process.waitUntilExit()
+        await exit.wait()
     }
 
-    func stopGracefully() {
+    func stopGracefully() async {
         signal(SIGTERM)
-        process.waitUntilExit()
+        await exit.wait()
     }
 
     var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
@@ -87,12 +89,12 @@ struct ProjectorProcessTests {
             let seeded = try await CartEvents.seed(f.store, carts: 100, eventsPerCart: 40)
             let first = try ProjectorProcess(f, owner: "first")
             try await eventually("the first projector is part-way through") { try await applied(f) >= 800 }
-            first.killHard()
+            await first.killHard()
             let atCrash = try await applied(f)
             #expect(atCrash < 4_000, "killed in the middle of the catch-up")
             let second = try ProjectorProcess(f, owner: "second", delayMilliseconds: 0)
             try await eventually("the second projector finishes", timeout: .seconds(60)) { try await applied(f) == 4_000 }
-            second.stopGracefully()
+            await second.stopGracefully()
             #expect(try await owner(f) == nil, "a graceful stop releases the lease")
             #expect(second.log.contains("took the lease"))
             try await expectEqualToReference(f, events: 4_000, through: seeded)
@@ -125,10 +127,10 @@ struct ProjectorProcessTests {
             #expect(try await owner(f) == standby.owner)
             // Killing the holder lets the other one finish.
             let seeded = try await CartEvents.seed(f.store, carts: 10, eventsPerCart: 10)
-            standby.killHard()
+            await standby.killHard()
             try await eventually("the other takes over after the lease expires", timeout: .seconds(60)) { try await applied(f) == 1_100 }
             #expect(try await owner(f) == active.owner)
-            active.stopGracefully()
+            await active.stopGracefully()
             try await expectEqualToReference(f, events: 1_100, through: seeded)
         }
     }

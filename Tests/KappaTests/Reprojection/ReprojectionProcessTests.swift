@@ -21,7 +21,7 @@ struct ReprojectionProcessTests {
             let first = try ProjectorProcess(f, owner: "first", batchSize: 200, leaseMilliseconds: 1_000, delayMilliseconds: 100,
                                              mode: "rebuild-v2", name: name)
             try await eventually("the rebuild is part-way through", timeout: .seconds(60)) { try await partitionProgress(f, name) >= 1_200 }
-            first.killHard()
+            await first.killHard()
             let atKill = try await partitionProgress(f, name)
             #expect(atKill < 6_000, "killed in the middle of the rebuild")
             let second = try ProjectorProcess(f, owner: "second", batchSize: 200, leaseMilliseconds: 1_000, delayMilliseconds: 0,
@@ -55,7 +55,7 @@ struct ReprojectionProcessTests {
             let first = try ProjectorProcess(f, owner: "first", batchSize: 150, leaseMilliseconds: 1_000, delayMilliseconds: 100,
                                              mode: "rebuild-v2", name: name)
             try await eventually("the rebuild is part-way through", timeout: .seconds(60)) { try await partitionProgress(f, name) >= 600 }
-            first.killHard()
+            await first.killHard()
             // What a server crash or a failover does to UNLOGGED tables (the v2 fixture loads into them).
             let unlogged = try await scalar(PostgresQuery(unsafeSQL: """
                 SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -105,7 +105,7 @@ struct ReprojectionProcessTests {
                     Issue.record("the switching process: \(switcher.log.prefix(3_000))")
                     throw error
                 }
-                switcher.killHard()
+                await switcher.killHard()
                 let rows = try await versions.versions(of: name)
                 let active = rows.filter { $0.lifecycle == .active }
                 #expect(active.count == 1, "round \(round): \(rows.map { "v\($0.version) \($0.lifecycle)" })")
@@ -146,8 +146,8 @@ struct SharedRebuildTests {
             }
             let versions = try f.versions([])
             try await eventually("v2 is built and serving", timeout: .seconds(60)) { try await versions.activeVersion(of: name) == 2 }
-            a.stopGracefully()
-            b.stopGracefully()
+            await a.stopGracefully()
+            await b.stopGracefully()
             let writers = try await scalar(PostgresQuery(unsafeSQL: "SELECT count(DISTINCT written_by) FROM \(name)_v2.carts"), on: f.client)
             #expect(writers == 2, "rows written by both processes")
             var live = f.configuration(owner: "live")
