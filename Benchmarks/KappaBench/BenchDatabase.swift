@@ -77,6 +77,12 @@ struct MachineCPU {
         return MachineCPU(busy: busy / 100, steal: fields[7] / 100)
     }
 
+    /// Busy seconds of the machine's CPUs since `start` (0 without `/proc/stat`).
+    static func since(_ start: MachineCPU?) -> Double {
+        guard let start, let end = now() else { return 0 }
+        return end.busy - start.busy
+    }
+
     /// "x.x µs CPU/event" for `events` between `start` and now.
     static func perEvent(since start: MachineCPU?, events: Int) -> String {
         guard let start, let end = now() else { return "" }

@@ -18,6 +18,10 @@ struct LiveBenchmark: AsyncParsableCommand {
             checkpoint — committed with the row — has passed it. Printed as p50/p99 per rate.
             Throughput: 32 writers appending single events, with no projection running (baseline) and with
             the projection following live.
+            The projection folds each batch into one upsert. With --batches single it is a
+            SingleStatementProjection: each live batch is that upsert and the fenced checkpoint move in one
+            statement. With --batches transaction it is a plain Projection: BEGIN, the upsert, the checkpoint
+            move, COMMIT. Latency is measured for each form given; the throughput rounds use the first.
             """
     )
 
@@ -28,6 +32,9 @@ struct LiveBenchmark: AsyncParsableCommand {
 
     @Option(help: "The runtime's liveCoalescing in milliseconds (0: off; default: the runtime's own, 2).") var coalescing: Int?
 
+    @Option(help: "The projection's forms, comma-separated: single (a SingleStatementProjection), transaction (a plain Projection).")
+    var batches = "single,transaction"
+
     @Flag(help: "Print each 50 ms of a latency run: appends, median and worst latency.") var timeline = false
 
     func run() async throws {
@@ -37,16 +44,22 @@ struct LiveBenchmark: AsyncParsableCommand {
             let notifier = try LogNotifier(client: client, schema: "kappa_live", logger: quietLogger)
             let store = try await BenchLog.fresh(client, schema: "kappa_live", notifier: notifier)
             try await client.query("DROP SCHEMA IF EXISTS kappa_live_runtime CASCADE")
-            try await client.query("DROP SCHEMA IF EXISTS live_carts_v1 CASCADE")
             let configuration = {
                 var configuration = ProjectionRuntime.Configuration()
                 configuration.schema = "kappa_live_runtime"
                 if let coalescing { configuration.liveCoalescing = .milliseconds(coalescing) }
                 return configuration
             }()
-            @Sendable func makeRuntime() throws -> ProjectionRuntime {
-                try ProjectionRuntime(log: store, readModels: client, projections: [CartSummaryProjection(name: "live_carts")],
-                                      notifier: notifier, configuration: configuration, logger: quietLogger)
+            let forms = batches.split(separator: ",").map(String.init)
+            guard !forms.isEmpty, forms.allSatisfy({ $0 == "single" || $0 == "transaction" }) else {
+                throw ValidationError("--batches takes single and/or transaction, comma-separated")
+            }
+            for form in forms { try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS live_\(form)_v1 CASCADE")) }
+            @Sendable func makeRuntime(_ form: String) throws -> ProjectionRuntime {
+                let projection = CartSummaryProjection(name: "live_\(form)")
+                return try ProjectionRuntime(log: store, readModels: client,
+                                             projections: [form == "single" ? CartSummaryInOneStatement(projection) : projection],
+                                             notifier: notifier, configuration: configuration, logger: quietLogger)
             }
             // Every pooled connection has run an append once (its first call compiles the append
             // function and plans its statements: ~10 ms each, which is not what is measured here).
@@ -54,49 +67,62 @@ struct LiveBenchmark: AsyncParsableCommand {
                 _ = try await store.append([CartEvents.added(cart: 0)], to: StreamID("cart-warm-\(writer)-\(index)"), expectedVersion: .noStream)
             }
 
-            let latencyRuntime = try makeRuntime()
-            let latencies = try await BenchRuntime.run(notifier, latencyRuntime) {
-                // The runtime has started, set up and caught up before anything is measured; the
-                // paced appends then wait on every connection the pool has.
-                let warmUp = try await store.append([CartEvents.added(cart: 0)], to: "cart-warm-up", expectedVersion: .any)
-                try await latencyRuntime.waitUntil("live_carts", hasPassed: warmUp.lastPosition!, timeout: .seconds(60))
-                var latencies: [(Int, [Duration])] = []
-                for rate in rateList {
-                    latencies.append((rate, try await paced(rate: rate, seconds: seconds, store: store, runtime: latencyRuntime)))
-                }
-                return latencies
-            }
             emit("append commit → row visible   p50 ms    p99 ms    max ms   (target p99 ≤ 10 ms at 1000/s)")
-            for (rate, samples) in latencies {
-                let sorted = samples.sorted()
-                func at(_ q: Double) -> String { String(format: "%8.2f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))].seconds * 1_000) }
-                emit("  \(String(format: "%5d", rate)) appends/s (\(sorted.count))  \(at(0.5))  \(at(0.99))  \(at(1.0))")
+            for form in forms {
+                let latencyRuntime = try makeRuntime(form)
+                let latencies = try await BenchRuntime.run(notifier, latencyRuntime) {
+                    // The runtime has started, set up and caught up before anything is measured; the
+                    // paced appends then wait on every connection the pool has.
+                    let warmUp = try await store.append([CartEvents.added(cart: 0)], to: "cart-warm-up", expectedVersion: .any)
+                    try await latencyRuntime.waitUntil("live_\(form)", hasPassed: warmUp.lastPosition!, timeout: .seconds(60))
+                    var latencies: [(Int, [Duration])] = []
+                    for rate in rateList {
+                        latencies.append((rate, try await paced(rate: rate, seconds: seconds, store: store, runtime: latencyRuntime, projection: "live_\(form)")))
+                    }
+                    return latencies
+                }
+                for (rate, samples) in latencies {
+                    let sorted = samples.sorted()
+                    func at(_ q: Double) -> String { String(format: "%8.2f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))].seconds * 1_000) }
+                    emit("  \(form == "single" ? "single statement" : "transaction     ") \(String(format: "%5d", rate)) appends/s (\(sorted.count))  \(at(0.5))  \(at(0.99))  \(at(1.0))")
+                }
             }
 
             // Throughput, rounds interleaved so that drift (checkpoints, autovacuum, the disk) falls on both.
-            emit("32 writers, single-event appends, \(32 * perWriter) per round   ev/s")
+            emit("32 writers, single-event appends, \(32 * perWriter) per round, the projection as \(forms[0] == "single" ? "a single statement" : "a transaction")   ev/s")
             var plain: [Double] = [], following: [Double] = []
+            var plainCPU: [Double] = [], followingCPU: [Double] = []
+            let events = Double(32 * perWriter)
             for round in 0..<rounds {
+                let plainStart = MachineCPU.now()
                 plain.append(try await measure(writers: 32, perWriter: perWriter) { writer, index in
                     _ = try await store.append([CartEvents.added(cart: writer * 100_000 + index)], to: StreamID("cart-\(round)-\(writer)-\(index)"), expectedVersion: .noStream)
                 })
-                let runtime = try makeRuntime()
-                following.append(try await BenchRuntime.run(notifier, runtime) {
+                plainCPU.append(MachineCPU.since(plainStart) / events)
+                let runtime = try makeRuntime(forms[0])
+                let (rate, cpu, batches) = try await BenchRuntime.run(notifier, runtime) {
                     let caughtUp = try await store.append([CartEvents.added(cart: 0)], to: "cart-warm-up", expectedVersion: .any)
-                    try await runtime.waitUntil("live_carts", hasPassed: caughtUp.lastPosition!, timeout: .seconds(60))
-                    return try await measure(writers: 32, perWriter: perWriter) { writer, index in
+                    try await runtime.waitUntil("live_\(forms[0])", hasPassed: caughtUp.lastPosition!, timeout: .seconds(60))
+                    let start = MachineCPU.now(), batches = runtime.batchesCommitted
+                    let rate = try await measure(writers: 32, perWriter: perWriter) { writer, index in
                         _ = try await store.append([CartEvents.added(cart: writer * 100_000 + index)], to: StreamID("cart-f\(round)-\(writer)-\(index)"), expectedVersion: .noStream)
                     }
-                })
-                emit("  round \(round + 1): no projection \(formatRate(plain[round]))   following live \(formatRate(following[round]))   \(String(format: "%.1f%%", 100 * following[round] / plain[round]))")
+                    return (rate, MachineCPU.since(start), runtime.batchesCommitted - batches)
+                }
+                following.append(rate)
+                followingCPU.append(cpu / events)
+                emit("  round \(round + 1): no projection \(formatRate(plain[round]))   following live \(formatRate(following[round]))   \(String(format: "%.1f%%", 100 * following[round] / plain[round]))"
+                     + String(format: "   machine CPU/append %.0f µs, %.0f µs following; %d batches", plainCPU[round] * 1e6, followingCPU[round] * 1e6, batches))
             }
+            guard rounds > 0 else { return }
             let (p, f) = (median(plain), median(following))
-            emit("  median: no projection \(formatRate(p))   following live \(formatRate(f))   \(String(format: "%.1f%%", 100 * f / p)) (target ≥ 90%)")
+            emit("  median: no projection \(formatRate(p))   following live \(formatRate(f))   \(String(format: "%.1f%%", 100 * f / p)) (target ≥ 90%)"
+                 + String(format: "   machine CPU/append %.0f µs, %.0f µs following", median(plainCPU) * 1e6, median(followingCPU) * 1e6))
         }
     }
 
     /// Appends at `rate` per second for `seconds`; returns each append's commit-to-visible latency.
-    private func paced(rate: Int, seconds: Int, store: PostgresEventStore, runtime: ProjectionRuntime) async throws -> [Duration] {
+    private func paced(rate: Int, seconds: Int, store: PostgresEventStore, runtime: ProjectionRuntime, projection: String) async throws -> [Duration] {
         let clock = ContinuousClock()
         let start = clock.now
         let total = rate * seconds
@@ -106,7 +132,7 @@ struct LiveBenchmark: AsyncParsableCommand {
                 group.addTask {
                     let result = try await store.append([CartEvents.added(cart: i % 500)], to: StreamID("cart-live-\(i % 500)"), expectedVersion: .any)
                     let committed = clock.now
-                    try await runtime.waitUntil("live_carts", hasPassed: result.lastPosition!, timeout: .seconds(30))
+                    try await runtime.waitUntil(projection, hasPassed: result.lastPosition!, timeout: .seconds(30))
                     return (i, clock.now - committed)
                 }
             }

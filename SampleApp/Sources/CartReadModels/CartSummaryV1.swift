@@ -2,10 +2,12 @@ import CartDomain
 import Foundation
 import Kappa
 import KappaPostgres
+import PostgresNIO
 
 /// Version 1 of the shop's read model: one row per cart — customer, status, items, total.
-/// Folds each batch in memory into one upsert; per-stream order is enough, so it rebuilds in parallel.
-public struct CartSummaryV1: Projection {
+/// Folds each batch in memory into one upsert — a ``SingleStatementProjection``, so each live batch is
+/// that upsert and its checkpoint in one round trip; per-stream order is enough, so it rebuilds in parallel.
+public struct CartSummaryV1: SingleStatementProjection {
     public let name: String
     public let version = 1
     /// - Parameter name: the stable name readers query (`<name>.carts`); `cart_summary` in the app.
@@ -28,13 +30,13 @@ public struct CartSummaryV1: Projection {
 
     public var indexSQL: String { "CREATE INDEX carts_status ON carts (status)" }
 
-    public func apply(_ events: [RecordedEvent], in context: ProjectionContext) async throws {
+    public func statement(for events: [RecordedEvent], schema: String) throws -> PostgresQuery? {
         var rows: [String: CartRowChange] = [:]
         for recorded in events {
             guard let event = try CartEvent.registry.decode(recorded)?.event else { continue }
             CartRowChange.fold(event, into: &rows)
         }
-        try await CartRowChange.upsert(rows, table: "\(context.schema).carts", context: context)
+        return CartRowChange.upsert(rows, table: "\(schema).carts")
     }
 }
 
@@ -72,12 +74,12 @@ struct CartRowChange {
         }
     }
 
-    /// One multi-row upsert of v1's columns, rows locked in key order.
-    static func upsert(_ rows: [String: CartRowChange], table: String, context: ProjectionContext) async throws {
-        guard !rows.isEmpty else { return }
+    /// One multi-row upsert of v1's columns, rows locked in key order; `nil` for no rows.
+    static func upsert(_ rows: [String: CartRowChange], table: String) -> PostgresQuery? {
+        guard !rows.isEmpty else { return nil }
         let ids = rows.keys.sorted()
         let changes = ids.map { rows[$0]! }
-        try await context.execute("""
+        return """
             INSERT INTO \(unescaped: table) AS c (cart_id, customer, status, items, total_cents)
             SELECT id, cu, st, i, t
             FROM unnest(\(ids)::text[], \(changes.map { $0.customer ?? "" })::text[], \(changes.map { $0.status ?? "open" })::text[],
@@ -86,6 +88,6 @@ struct CartRowChange {
                 customer = CASE WHEN excluded.customer <> '' THEN excluded.customer ELSE c.customer END,
                 status = CASE WHEN excluded.status <> 'open' THEN excluded.status ELSE c.status END,
                 items = c.items + excluded.items, total_cents = c.total_cents + excluded.total_cents
-            """)
+            """
     }
 }

@@ -63,7 +63,7 @@ public struct CartSummaryV2: Projection {
             }
         }
         let schema = context.schema
-        try await CartRowChange.upsert(rows, table: "\(schema).carts", context: context)
+        if let upsert = CartRowChange.upsert(rows, table: "\(schema).carts") { try await context.execute(upsert) }
         let ids = rows.keys.sorted()
         let changes = ids.map { rows[$0]! }
         if !ids.isEmpty {

@@ -14,6 +14,8 @@ struct ProjectionQueries: Sendable {
     /// The sequence of rebuild ids, as a `regclass` literal's text (bound as a parameter).
     let rebuildIDs: String
     let sentinels: String
+    /// The function a single-statement batch fails through when its lease is gone.
+    let leaseLost: String
     /// The prepared checkpoint moves: projections and reactors, committing asynchronously or not.
     private let advances: [AdvanceKind: StatementText]
 
@@ -27,6 +29,7 @@ struct ProjectionQueries: Sendable {
         switches = "\(schema.quoted).switches"
         rebuildIDs = "\(schema.quoted).rebuild_ids"
         sentinels = "\(schema.quoted).rebuild_sentinels"
+        leaseLost = "\(schema.quoted).lease_lost"
         projections = "\(schema.quoted).projections"
         deadLetters = "\(schema.quoted).dead_letters"
         reactors = "\(schema.quoted).reactors"
@@ -107,6 +110,42 @@ struct ProjectionQueries: Sendable {
         WHERE name = \(key.name) AND version = \(key.version) AND lease_owner = \(owner) AND lease_token = \(token)
         RETURNING \(unescaped: Self.commitMode(asynchronous: asynchronousCommit))
         """
+    }
+
+    /// A live batch of a ``SingleStatementProjection`` as one statement (its own transaction): the
+    /// projection's `writes` as a data-modifying `WITH` query, beside the fenced checkpoint move of
+    /// ``advanceCheckpoint(_:_:owner:token:to:applied:state:milliseconds:asynchronousCommit:)``. When
+    /// the move finds no row (the lease is gone) the statement fails through `lease_lost()`
+    /// (SQLSTATE KL001), so the writes never commit either.
+    func singleStatementBatch(
+        _ writes: PostgresQuery, _ key: LeaseKey, owner: String, token: Int64, to position: LogPosition,
+        applied: Int, state: String, milliseconds: Int64, asynchronousCommit: Bool
+    ) -> PostgresQuery {
+        // The writes' parameters come first, as they are; the checkpoint's are numbered after them.
+        var binds = writes.binds
+        func bind<Value: PostgresDynamicTypeEncodable>(_ value: Value) -> String {
+            binds.append(value)
+            return "$\(binds.count)"
+        }
+        let sql = """
+            WITH kappa_writes AS (
+            \(writes.sql)
+            ), kappa_checkpoint AS (
+                UPDATE \(projections) SET
+                    checkpoint_xid = \(bind(String(position.transactionID)))::xid8,
+                    checkpoint_position = \(bind(position.globalPosition)),
+                    events_applied = events_applied + \(bind(Int64(applied))),
+                    state = \(bind(state)),
+                    lease_expires_at = now() + \(bind(milliseconds)) * interval '1 millisecond',
+                    updated_at = now()
+                WHERE name = \(bind(key.name)) AND version = \(bind(Int32(key.version)))
+                  AND lease_owner = \(bind(owner)) AND lease_token = \(bind(token))
+                RETURNING \(Self.commitMode(asynchronous: asynchronousCommit))
+            )
+            SELECT CASE WHEN EXISTS (SELECT FROM kappa_checkpoint) THEN 'moved'
+                        ELSE \(leaseLost)(\(bind(key.name)), \(bind(Int32(key.version)))) END
+            """
+        return PostgresQuery(unsafeSQL: sql, binds: binds)
     }
 
     /// A `RETURNING` list for a checkpoint's statement: with `asynchronous`, it also makes the

@@ -180,21 +180,26 @@ struct ProjectionRunner: Sendable {
         let last = events[events.count - 1].position
         let started = ContinuousClock.now
         let current = lease, projection = self.projection, id = self.id, logger = self.logger
-        try await core.withReadModelTransaction { connection in
-            if !relevant.isEmpty {
-                let context = ProjectionContext(connection: connection, schema: id.schema.quoted, projection: id.name,
-                                                version: id.version, isRebuilding: false, logger: logger)
-                do {
-                    try await projection.apply(relevant, in: context)
-                } catch {
-                    throw HandlerFailure(event: relevant.count == 1 ? relevant[0] : nil, underlying: error)
+        if let single = projection as? any SingleStatementProjection {
+            try await applyInOneStatement(single, relevant, through: last, lease: current, state: state)
+        } else {
+            try await core.withReadModelTransaction { connection in
+                if !relevant.isEmpty {
+                    let context = ProjectionContext(connection: connection, schema: id.schema.quoted, projection: id.name,
+                                                    version: id.version, isRebuilding: false, logger: logger)
+                    do {
+                        try await projection.apply(relevant, in: context)
+                    } catch {
+                        throw HandlerFailure(event: relevant.count == 1 ? relevant[0] : nil, underlying: error)
+                    }
                 }
+                // The fenced checkpoint last, so the lease row is locked only for a moment: a holder paused
+                // mid-batch (GC, SIGSTOP) must not stop another runner from taking the expired lease.
+                try await current.advance(to: last, applied: relevant.count, state: state, on: connection, core: core)
             }
-            // The fenced checkpoint last, so the lease row is locked only for a moment: a holder paused
-            // mid-batch (GC, SIGSTOP) must not stop another runner from taking the expired lease.
-            try await current.advance(to: last, applied: relevant.count, state: state, on: connection, core: core)
         }
         lease.checkpoint = last
+        core.batchesCommitted.add(1, ordering: .relaxed)
         core.checkpointCommitted(key, at: last)
         eventsCounter.increment(by: events.count)
         batchTimer.record(duration: ContinuousClock.now - started)

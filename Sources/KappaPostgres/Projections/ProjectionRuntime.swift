@@ -62,6 +62,9 @@ public struct ProjectionRuntime: Service {
     /// Notifications from other processes' notifiers that woke this runtime's runners so far.
     package var notificationsReceived: Int { core.notificationsReceived.load(ordering: .relaxed) }
 
+    /// Live batches (read-model transactions) its projections' runners have committed so far.
+    package var batchesCommitted: Int { core.batchesCommitted.load(ordering: .relaxed) }
+
     /// The projections this runtime runs: those it was created with and those ``start(_:)`` added.
     var projections: [any Projection] { registry.all }
 

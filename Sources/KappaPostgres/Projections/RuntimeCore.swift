@@ -16,6 +16,8 @@ final class RuntimeCore: Sendable {
     private let stopping = Atomic<Bool>(false)
     /// Notifications from other processes' notifiers that woke this runtime's runners.
     let notificationsReceived = Atomic<Int>(0)
+    /// Live (not rebuild) batches committed by this runtime's projection runners.
+    let batchesCommitted = Atomic<Int>(0)
     /// Names this runtime's listening connection when it has no notifier of its own (so that every
     /// notifier notifies it).
     private let listenerID = UUID().uuidString
@@ -184,6 +186,14 @@ final class RuntimeCore: Sendable {
     func withReadModelTransaction<R: Sendable>(
         watchdog: Bool = true, _ body: @escaping @Sendable (PostgresConnection) async throws -> R
     ) async throws -> R {
+        try await withReadModelConnection(watchdog: watchdog, transaction: true, body)
+    }
+
+    /// ``withReadModelTransaction(watchdog:_:)`` with or without the transaction block: without, for
+    /// one statement that is its own transaction.
+    func withReadModelConnection<R: Sendable>(
+        watchdog: Bool = true, transaction inBlock: Bool, _ body: @escaping @Sendable (PostgresConnection) async throws -> R
+    ) async throws -> R {
         let logger = self.logger, readModels = self.readModels
         let opened = ConnectionSlot()
         // Not PostgresClient.withTransaction: its ROLLBACK on a connection the server has just closed
@@ -193,7 +203,8 @@ final class RuntimeCore: Sendable {
             try await readModels.withConnection { connection in
                 opened.set(connection)
                 return try await ConnectionGuard.shared.run(on: connection) {
-                    try await inTransaction(on: connection, send: { _ = try await connection.query($0, logger: logger) }) {
+                    guard inBlock else { return try await body(connection) }
+                    return try await inTransaction(on: connection, send: { _ = try await connection.query($0, logger: logger) }) {
                         try await body(connection)
                     }
                 }

@@ -108,6 +108,16 @@ public struct CartSummaryProjection: Projection, PoisonPolicyProviding {
     struct Row { var items = 0; var total = 0; var checkedOut = false; var events = 0 }
 
     public func apply(_ events: [RecordedEvent], in context: ProjectionContext) async throws {
+        let rows = try fold(events)
+        if delayPerBatch > .zero {
+            let seconds = Double(delayPerBatch.components.seconds) + Double(delayPerBatch.components.attoseconds) / 1e18
+            try await context.execute("SELECT pg_sleep(\(seconds)) /* \(unescaped: name) */")
+        }
+        try await context.execute(upsert(rows, schema: context.schema))
+    }
+
+    /// The batch folded in memory: one change per cart.
+    func fold(_ events: [RecordedEvent]) throws -> [String: Row] {
         let decoder = PayloadDecoder()
         var rows: [String: Row] = [:]
         for event in events {
@@ -129,18 +139,42 @@ public struct CartSummaryProjection: Projection, PoisonPolicyProviding {
                 rows[e.cartId, default: Row()].events += 1
             }
         }
-        if delayPerBatch > .zero {
-            let seconds = Double(delayPerBatch.components.seconds) + Double(delayPerBatch.components.attoseconds) / 1e18
-            try await context.execute("SELECT pg_sleep(\(seconds)) /* \(unescaped: name) */")
-        }
+        return rows
+    }
+
+    /// One multi-row upsert of the folded changes.
+    func upsert(_ rows: [String: Row], schema: String) -> PostgresQuery {
         let ids = Array(rows.keys)
-        try await context.execute("""
-            INSERT INTO \(unescaped: context.schema).carts AS c (cart_id, items, total_cents, checked_out, events, written_by)
+        return """
+            INSERT INTO \(unescaped: schema).carts AS c (cart_id, items, total_cents, checked_out, events, written_by)
             SELECT id, i, t, co, n, \(writer) FROM unnest(\(ids)::text[], \(ids.map { rows[$0]!.items })::int8[],
                 \(ids.map { rows[$0]!.total })::int8[], \(ids.map { rows[$0]!.checkedOut })::bool[], \(ids.map { rows[$0]!.events })::int8[])
                 AS r(id, i, t, co, n)
             ON CONFLICT (cart_id) DO UPDATE SET items = c.items + excluded.items, total_cents = c.total_cents + excluded.total_cents,
                 checked_out = c.checked_out OR excluded.checked_out, events = c.events + excluded.events, written_by = excluded.written_by
-            """)
+            """
+    }
+}
+
+/// ``CartSummaryProjection`` as a ``SingleStatementProjection``: the same fold and upsert, applied
+/// live in one round trip with its checkpoint. (No `delayPerBatch`: there is no second statement.)
+public struct CartSummaryInOneStatement: SingleStatementProjection, PoisonPolicyProviding {
+    public let base: CartSummaryProjection
+
+    public init(_ base: CartSummaryProjection) {
+        precondition(base.delayPerBatch == .zero, "a single-statement batch has no room for a delay")
+        self.base = base
+    }
+
+    public var name: String { base.name }
+    public var version: Int { base.version }
+    public var setupSQL: String { base.setupSQL }
+    public var eventTypes: Set<String>? { base.eventTypes }
+    public var ordering: ProjectionOrdering { base.ordering }
+    public var poisonEventPolicy: PoisonEventPolicy { base.poisonEventPolicy }
+
+    public func statement(for events: [RecordedEvent], schema: String) throws -> PostgresQuery? {
+        let rows = try base.fold(events)
+        return rows.isEmpty ? nil : base.upsert(rows, schema: schema)
     }
 }

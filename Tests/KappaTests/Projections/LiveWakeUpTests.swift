@@ -66,6 +66,29 @@ struct LiveWakeUpTests {
         }
     }
 
+    /// With no listener of another process, the notifier sleeps until its next look for one instead
+    /// of waking for every append (or every `minimumInterval`: up to 200 times a second).
+    @Test func aNotifierNobodyElseListensToWakesOncePerLook() async throws {
+        try await withProjectionFixture { f in
+            let notifier = try LogNotifier(client: f.client, schema: f.store.configuration.schema, listenerCheckInterval: .seconds(60), logger: testLogger)
+            let store = try PostgresEventStore(client: f.client, configuration: f.store.configuration, notifier: notifier, logger: testLogger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await notifier.run() }
+                defer { group.cancelAll() }
+                // Appends for at least 50 ms: ten of the notifier's 5 ms intervals.
+                var appends = 0
+                let end = ContinuousClock.now + .milliseconds(50)
+                while appends < 20 || ContinuousClock.now < end {
+                    _ = try await store.append([CartEvents.added(cart: appends)], to: StreamID("cart-\(appends)"), expectedVersion: .any)
+                    appends += 1
+                }
+                try await eventually("the notifier woke for the first append") { notifier.wakeUps >= 1 }
+                #expect(notifier.wakeUps == 1, "woke \(notifier.wakeUps) times for \(appends) appends")
+                #expect(notifier.notificationsSent == 0)
+            }
+        }
+    }
+
     /// An append that commits while an older transaction (not an append) is open is held back behind
     /// the horizon: the doorbell its commit rings finds nothing to read, and the end of the older
     /// transaction rings nothing. The runner, which would otherwise wait its whole idle interval

@@ -8,14 +8,24 @@ import Testing
 
 @Suite("Projection runtime", .serialized)
 struct ProjectionRuntimeTests {
-    /// With the checkpoint moved by a prepared statement (the default) and by a plain one.
-    @Test(arguments: [true, false]) func catchesUpThenFollowsLiveExactlyOnce(prepared: Bool) async throws {
+    /// How a batch reaches the server.
+    enum BatchPath: String, CaseIterable, Sendable {
+        /// `BEGIN`, the handler's statements, the checkpoint move as a prepared statement (the default), `COMMIT`.
+        case prepared
+        /// The same with a plain checkpoint statement.
+        case plain
+        /// A ``SingleStatementProjection``: the writes and the checkpoint move in one statement.
+        case singleStatement
+    }
+
+    @Test(arguments: BatchPath.allCases) func catchesUpThenFollowsLiveExactlyOnce(path: BatchPath) async throws {
         try await withProjectionFixture { f in
             let seeded = try await CartEvents.seed(f.store, carts: 40, eventsPerCart: 25)
-            let projection = CartSummaryProjection(name: f.name("carts"))
+            let base = CartSummaryProjection(name: f.name("carts"))
+            let projection: any Projection = path == .singleStatement ? CartSummaryInOneStatement(base) : base
             let table = "\(projection.name)_v1.carts"
             var configuration = f.configuration()
-            configuration.preparedStatements = prepared
+            configuration.preparedStatements = path != .plain
             let runtime = try f.runtime([projection], configuration: configuration)
             let last = try await withRunning(runtime) {
                 try await runtime.waitUntil(projection.name, hasPassed: seeded, timeout: .seconds(30))
