@@ -52,25 +52,28 @@ struct CartRowChange {
     var abandonedValue = 0
 
     static func fold(_ event: CartEvent, into rows: inout [String: CartRowChange]) {
+        // One dictionary access an event: `rows[id, default:]` passed inout is looked up once.
+        func change(_ row: inout CartRowChange, _ body: (inout CartRowChange) -> Void) { body(&row) }
         switch event {
         case .opened(let e):
-            rows[e.cartId, default: .init()].customer = e.customer
+            change(&rows[e.cartId, default: .init()]) { $0.customer = e.customer }
         case .itemAdded(let e):
-            rows[e.cartId, default: .init()].items += e.quantity
-            rows[e.cartId, default: .init()].total += e.quantity * e.unitPrice
-            if rows[e.cartId]?.firstItemAt == nil { rows[e.cartId]?.firstItemAt = e.addedAt }
+            change(&rows[e.cartId, default: .init()]) {
+                $0.items += e.quantity
+                $0.total += e.quantity * e.unitPrice
+                if $0.firstItemAt == nil { $0.firstItemAt = e.addedAt }
+            }
         case .quantityChanged(let e):
-            rows[e.cartId, default: .init()].items += e.quantity - e.previousQuantity
-            rows[e.cartId, default: .init()].total += (e.quantity - e.previousQuantity) * e.unitPrice
+            change(&rows[e.cartId, default: .init()]) {
+                $0.items += e.quantity - e.previousQuantity
+                $0.total += (e.quantity - e.previousQuantity) * e.unitPrice
+            }
         case .itemRemoved(let e):
-            rows[e.cartId, default: .init()].items -= e.quantity
-            rows[e.cartId, default: .init()].total -= e.quantity * e.unitPrice
+            change(&rows[e.cartId, default: .init()]) { $0.items -= e.quantity; $0.total -= e.quantity * e.unitPrice }
         case .checkedOut(let e):
-            rows[e.cartId, default: .init()].status = "checked_out"
-            rows[e.cartId, default: .init()].checkedOutAt = e.checkedOutAt
+            change(&rows[e.cartId, default: .init()]) { $0.status = "checked_out"; $0.checkedOutAt = e.checkedOutAt }
         case .abandoned(let e):
-            rows[e.cartId, default: .init()].status = "abandoned"
-            rows[e.cartId, default: .init()].abandonedValue = e.valueCents
+            change(&rows[e.cartId, default: .init()]) { $0.status = "abandoned"; $0.abandonedValue = e.valueCents }
         }
     }
 

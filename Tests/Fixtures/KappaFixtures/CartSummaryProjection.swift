@@ -120,23 +120,20 @@ public struct CartSummaryProjection: Projection, PoisonPolicyProviding {
     func fold(_ events: [RecordedEvent]) throws -> [String: Row] {
         let decoder = PayloadDecoder()
         var rows: [String: Row] = [:]
+        // One dictionary access an event: `rows[id, default:]` passed inout is looked up once.
+        func change(_ row: inout Row, _ body: (inout Row) -> Void) { body(&row) }
         for event in events {
             switch event.eventType {
             case "ItemAddedToCart":
                 let e = try decoder.decode(CartEvents.ItemAdded.self, from: event.payload)
                 if e.sku == poisonSKU { throw Rejected(description: "cart \(e.cartId): SKU \(e.sku) is refused") }
-                rows[e.cartId, default: Row()].items += e.quantity
-                rows[e.cartId, default: Row()].total += e.quantity * e.unitPrice
-                rows[e.cartId, default: Row()].events += 1
+                change(&rows[e.cartId, default: Row()]) { $0.items += e.quantity; $0.total += e.quantity * e.unitPrice; $0.events += 1 }
             case "ItemRemovedFromCart":
                 let e = try decoder.decode(CartEvents.ItemRemoved.self, from: event.payload)
-                rows[e.cartId, default: Row()].items -= e.quantity
-                rows[e.cartId, default: Row()].total -= e.quantity * e.unitPrice
-                rows[e.cartId, default: Row()].events += 1
+                change(&rows[e.cartId, default: Row()]) { $0.items -= e.quantity; $0.total -= e.quantity * e.unitPrice; $0.events += 1 }
             default:
                 let e = try decoder.decode(CartEvents.CheckedOut.self, from: event.payload)
-                rows[e.cartId, default: Row()].checkedOut = true
-                rows[e.cartId, default: Row()].events += 1
+                change(&rows[e.cartId, default: Row()]) { $0.checkedOut = true; $0.events += 1 }
             }
         }
         return rows
