@@ -28,55 +28,57 @@ public struct Migrator: Sendable {
         let migrations = try Migration.ordered(migrations)
         let schema = self.schema
         let logger = self.logger
-        do {
-            return try await client.withTransaction(logger: logger) { connection in
-                try await connection.run("SELECT pg_advisory_xact_lock(hashtext('kappa.migrate.' || \(schema.name)))", logger: logger)
-                try await connection.run("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema.quoted)", logger: logger)
-                try await connection.run("""
-                    CREATE TABLE IF NOT EXISTS \(unescaped: schema.quoted).kappa_migrations (
-                        version integer PRIMARY KEY,
-                        name text NOT NULL,
-                        checksum text NOT NULL,
-                        applied_at timestamptz NOT NULL DEFAULT now()
-                    )
-                    """, logger: logger)
-                let checksums = try await Self.checksums(of: migrations, on: connection, logger: logger)
-                var applied: [Int: (name: String, checksum: String)] = [:]
-                for try await (version, name, checksum) in try await connection.query(
-                    "SELECT version, name, checksum FROM \(unescaped: schema.quoted).kappa_migrations", logger: logger
-                ).decode((Int, String, String).self) {
-                    applied[version] = (name, checksum)
-                }
-                let known = Dictionary(uniqueKeysWithValues: migrations.map { ($0.version, $0) })
-                for (version, record) in applied.sorted(by: { $0.key < $1.key }) {
-                    guard let migration = known[version] else {
-                        throw KappaPostgresError(.unknownAppliedMigration, file: record.name,
-                            message: "schema \(schema.name) has migration '\(record.name)' applied, but no such file was given")
-                    }
-                    guard checksums[version] == record.checksum else {
-                        throw KappaPostgresError(.migrationChecksumMismatch, file: migration.name,
-                            message: "migration '\(migration.name)' was edited after it was applied to schema \(schema.name); applied files must never change — add a new file instead")
-                    }
-                }
-                var done: [Migration] = []
-                for migration in migrations where applied[migration.version] == nil {
-                    do {
-                        try await connection.runScript(migration.sql, in: schema, logger: logger)
-                    } catch {
-                        throw KappaPostgresError(.migrationFailed, file: migration.name,
-                            message: "migration '\(migration.name)' failed: \(String(reflecting: error))")
-                    }
+        // Not PostgresClient.withTransaction: its ROLLBACK on a connection the server has just closed
+        // never ends (see ConnectionGuard); under the guard, the connection's close fails the run at once.
+        return try await client.withConnection { connection in
+            try await ConnectionGuard.shared.run(on: connection) {
+                try await inTransaction(on: connection, send: { try await connection.run($0, logger: logger) }) {
+                    try await connection.run("SELECT pg_advisory_xact_lock(hashtext('kappa.migrate.' || \(schema.name)))", logger: logger)
+                    try await connection.run("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema.quoted)", logger: logger)
                     try await connection.run("""
-                        INSERT INTO \(unescaped: schema.quoted).kappa_migrations (version, name, checksum)
-                        VALUES (\(migration.version), \(migration.name), \(checksums[migration.version]!))
+                        CREATE TABLE IF NOT EXISTS \(unescaped: schema.quoted).kappa_migrations (
+                            version integer PRIMARY KEY,
+                            name text NOT NULL,
+                            checksum text NOT NULL,
+                            applied_at timestamptz NOT NULL DEFAULT now()
+                        )
                         """, logger: logger)
-                    logger.info("applied migration", metadata: ["kappa.migration": "\(migration.name)"])
-                    done.append(migration)
+                    let checksums = try await Self.checksums(of: migrations, on: connection, logger: logger)
+                    var applied: [Int: (name: String, checksum: String)] = [:]
+                    for try await (version, name, checksum) in try await connection.query(
+                        "SELECT version, name, checksum FROM \(unescaped: schema.quoted).kappa_migrations", logger: logger
+                    ).decode((Int, String, String).self) {
+                        applied[version] = (name, checksum)
+                    }
+                    let known = Dictionary(uniqueKeysWithValues: migrations.map { ($0.version, $0) })
+                    for (version, record) in applied.sorted(by: { $0.key < $1.key }) {
+                        guard let migration = known[version] else {
+                            throw KappaPostgresError(.unknownAppliedMigration, file: record.name,
+                                message: "schema \(schema.name) has migration '\(record.name)' applied, but no such file was given")
+                        }
+                        guard checksums[version] == record.checksum else {
+                            throw KappaPostgresError(.migrationChecksumMismatch, file: migration.name,
+                                message: "migration '\(migration.name)' was edited after it was applied to schema \(schema.name); applied files must never change — add a new file instead")
+                        }
+                    }
+                    var done: [Migration] = []
+                    for migration in migrations where applied[migration.version] == nil {
+                        do {
+                            try await connection.runScript(migration.sql, in: schema, logger: logger)
+                        } catch {
+                            throw KappaPostgresError(.migrationFailed, file: migration.name,
+                                message: "migration '\(migration.name)' failed: \(String(reflecting: error))")
+                        }
+                        try await connection.run("""
+                            INSERT INTO \(unescaped: schema.quoted).kappa_migrations (version, name, checksum)
+                            VALUES (\(migration.version), \(migration.name), \(checksums[migration.version]!))
+                            """, logger: logger)
+                        logger.info("applied migration", metadata: ["kappa.migration": "\(migration.name)"])
+                        done.append(migration)
+                    }
+                    return done
                 }
-                return done
             }
-        } catch let error as PostgresTransactionError {
-            throw error.cause { $0 }
         }
     }
 
