@@ -11,6 +11,8 @@ struct QueryPlanTests {
     @Test func readingTheLogWalksTheIndex() async throws {
         try await withEventStore { store, client in
             let table = "\(store.configuration.schema).events"
+            // No statistics but those this test takes (autovacuum must not analyze it half-way).
+            try await client.query(PostgresQuery(unsafeSQL: "ALTER TABLE \(table) SET (autovacuum_enabled = false)"), logger: testLogger)
             // 20,000 events in 200 transactions: a log's many transaction ids, as the planner sees them.
             for batch in 0..<200 {
                 try await client.query(PostgresQuery(unsafeSQL: """
@@ -71,7 +73,8 @@ struct QueryPlanTests {
                 }
                 let custom = try #require(cost(plans["force_custom_plan"])), generic = try #require(cost(plans["force_generic_plan"]))
                 // Equal but for rounding (with the parameters in the open, the two differed by 11 % here).
-                #expect(abs(custom - generic) <= 0.02 * custom, "\(plans)")
+                // Once the table has statistics (without, the two estimate its rows differently).
+                #expect(!analyzed || abs(custom - generic) <= 0.02 * custom, "\(plans)")
                 try await connection.query("RESET plan_cache_mode", logger: testLogger)
                 try await connection.query("DEALLOCATE kappa_plan_test", logger: testLogger)
             }

@@ -29,6 +29,15 @@ struct FollowingPolicyTests {
         var quiet = LiveCoalescing()
         // 1,000 appends/s: 4 events every 4 ms never pause.
         #expect((0..<50).compactMap { quiet.pause(after: 4, at: start + .milliseconds(4 * $0), configured: pause) }.isEmpty)
+        // Nor do uneven batches at that rate: 1 event 0.3 ms after the last batch, then 7 events 7.7 ms
+        // after it (each batch's own rate averaged would be (3,333 + 909) / 2 = 2,121 a second).
+        var uneven = LiveCoalescing()
+        var at = start
+        let unevenPauses = (0..<50).compactMap { i -> Duration? in
+            at += i % 2 == 0 ? .microseconds(300) : .microseconds(7_700)
+            return uneven.pause(after: i % 2 == 0 ? 1 : 7, at: at, configured: pause)
+        }
+        #expect(unevenPauses.isEmpty)
         // Nor does the batch after a 30 ms stall, which holds the 30 events appended meanwhile.
         #expect(quiet.pause(after: 30, at: start + .milliseconds(196 + 30), configured: pause) == nil)
         // 5,000 appends/s (10 events every 2 ms) does, after a few batches.
