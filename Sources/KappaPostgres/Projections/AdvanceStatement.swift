@@ -3,7 +3,8 @@ import PostgresNIO
 
 /// The fenced move of a checkpoint, in every batch's transaction, as a prepared statement: parsed
 /// and planned once per connection (planning it took the server ~0.1 ms a batch). It matches only
-/// while the lease's owner and token are still the holder's; no row back means the lease is lost.
+/// while the lease's owner and token are still the holder's and the checkpoint is where the batch
+/// began; no row back means the lease is lost (or a batch the runtime gave up on committed after all).
 ///
 /// Its SQL names the runtime's schema, so its text is bound per call (``SchemaBoundStatement``).
 struct AdvanceStatement: SchemaBoundStatement {
@@ -14,13 +15,15 @@ struct AdvanceStatement: SchemaBoundStatement {
     let key: LeaseKey
     let owner: String
     let token: Int64
+    /// Where the checkpoint must still be: where the batch began.
+    let start: LogPosition
     let position: LogPosition
     let applied: Int
     let state: String
     let milliseconds: Int64
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 9)
+        var bindings = PostgresBindings(capacity: 11)
         bindings.append(String(position.transactionID))
         bindings.append(position.globalPosition)
         bindings.append(Int64(applied))
@@ -30,6 +33,8 @@ struct AdvanceStatement: SchemaBoundStatement {
         bindings.append(Int32(key.version))
         bindings.append(owner)
         bindings.append(token)
+        bindings.append(String(start.transactionID))
+        bindings.append(start.globalPosition)
         return bindings
     }
 
@@ -47,10 +52,11 @@ struct AdvanceStatement: SchemaBoundStatement {
                 lease_expires_at = now() + $5 * interval '1 millisecond',
                 updated_at = now()
             WHERE name = $6 AND version = $7 AND lease_owner = $8 AND lease_token = $9
+              AND checkpoint_xid = $10::xid8 AND checkpoint_position = $11
             RETURNING \(ProjectionQueries.commitMode(asynchronous: asynchronousCommit))
             """
         let mode = asynchronousCommit ? "a" : "s"
         return StatementText(name: "kappa_advance_\(kind)_\(mode)_\(StatementText.suffix(for: schema))", sql: sql,
-                             types: [.text, .int8, .int8, .text, .int8, .text, .int4, .text, .int8])
+                             types: [.text, .int8, .int8, .text, .int8, .text, .int4, .text, .int8, .text, .int8])
     }
 }

@@ -23,18 +23,18 @@ struct Lease: Sendable {
         }
     }
 
-    /// Moves the checkpoint inside the caller's transaction; throws ``LeaseLost`` (so the transaction
-    /// rolls back) when the token is no longer current.
+    /// Moves the checkpoint from ``checkpoint`` inside the caller's transaction; throws ``LeaseLost``
+    /// (so the transaction rolls back) when the token is no longer current or the checkpoint moved.
     func advance(to position: LogPosition, applied: Int, state: String, on connection: PostgresConnection, core: RuntimeCore) async throws {
         let configuration = core.configuration
         var moved = false
         if configuration.preparedStatements {
             let text = core.queries.advanceStatement(table, asynchronousCommit: !configuration.synchronousReadModelCommits)
-            let statement = AdvanceStatement(key: key, owner: owner, token: token, position: position, applied: applied,
+            let statement = AdvanceStatement(key: key, owner: owner, token: token, start: checkpoint, position: position, applied: applied,
                                              state: state, milliseconds: configuration.leaseMilliseconds)
             moved = try await !connection.executeAll(statement, as: text, logger: core.logger).isEmpty
         } else {
-            let query = core.queries.advanceCheckpoint(table, key, owner: owner, token: token, to: position, applied: applied,
+            let query = core.queries.advanceCheckpoint(table, key, owner: owner, token: token, from: checkpoint, to: position, applied: applied,
                                                        state: state, milliseconds: configuration.leaseMilliseconds,
                                                        asynchronousCommit: !configuration.synchronousReadModelCommits)
             for try await _ in try await connection.query(query, logger: core.logger) { moved = true }

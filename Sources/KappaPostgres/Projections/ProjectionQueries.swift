@@ -91,12 +91,14 @@ struct ProjectionQueries: Sendable {
         """
     }
 
-    /// Moves the checkpoint, only while the lease's token is still ours (fencing). Runs in the
-    /// transaction of the read-model writes it covers. No row: the lease was lost, roll back.
+    /// Moves the checkpoint, only while the lease's token is still ours (fencing) and the checkpoint
+    /// is still where the batch began (`from`: a batch whose COMMIT the server ran after the runtime
+    /// gave up on it moved it already). Runs in the transaction of the read-model writes it covers.
+    /// No row: the lease was lost or the checkpoint moved; roll back and take the lease again.
     /// With `asynchronousCommit`, the transaction then commits without waiting for the disk (set
     /// here, in the batch's last statement, rather than by a `SET LOCAL` round trip of its own).
     func advanceCheckpoint(
-        _ table: LeaseTable, _ key: LeaseKey, owner: String, token: Int64, to position: LogPosition,
+        _ table: LeaseTable, _ key: LeaseKey, owner: String, token: Int64, from start: LogPosition, to position: LogPosition,
         applied: Int, state: String, milliseconds: Int64, asynchronousCommit: Bool
     ) -> PostgresQuery {
         """
@@ -108,6 +110,7 @@ struct ProjectionQueries: Sendable {
             lease_expires_at = now() + \(milliseconds) * interval '1 millisecond',
             updated_at = now()
         WHERE name = \(key.name) AND version = \(key.version) AND lease_owner = \(owner) AND lease_token = \(token)
+          AND checkpoint_xid = \(String(start.transactionID))::xid8 AND checkpoint_position = \(start.globalPosition)
         RETURNING \(unescaped: Self.commitMode(asynchronous: asynchronousCommit))
         """
     }
@@ -117,8 +120,12 @@ struct ProjectionQueries: Sendable {
     /// ``advanceCheckpoint(_:_:owner:token:to:applied:state:milliseconds:asynchronousCommit:)``. When
     /// the move finds no row (the lease is gone) the statement fails through `lease_lost()`
     /// (SQLSTATE KL001), so the writes never commit either.
+    ///
+    /// The move also requires the checkpoint to be where the batch began (`from`): a statement that
+    /// the runtime gave up on (its watchdog closed the connection) still commits if the server runs
+    /// it to the end, and the batch retried meanwhile under the same lease must not apply it again.
     func singleStatementBatch(
-        _ writes: PostgresQuery, _ key: LeaseKey, owner: String, token: Int64, to position: LogPosition,
+        _ writes: PostgresQuery, _ key: LeaseKey, owner: String, token: Int64, from start: LogPosition, to position: LogPosition,
         applied: Int, state: String, milliseconds: Int64, asynchronousCommit: Bool
     ) -> PostgresQuery {
         // The writes' parameters come first, as they are; the checkpoint's are numbered after them.
@@ -140,6 +147,7 @@ struct ProjectionQueries: Sendable {
                     updated_at = now()
                 WHERE name = \(bind(key.name)) AND version = \(bind(Int32(key.version)))
                   AND lease_owner = \(bind(owner)) AND lease_token = \(bind(token))
+                  AND checkpoint_xid = \(bind(String(start.transactionID)))::xid8 AND checkpoint_position = \(bind(start.globalPosition))
                 RETURNING \(Self.commitMode(asynchronous: asynchronousCommit))
             )
             SELECT CASE WHEN EXISTS (SELECT FROM kappa_checkpoint) THEN 'moved'

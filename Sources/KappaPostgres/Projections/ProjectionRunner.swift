@@ -161,11 +161,16 @@ struct ProjectionRunner: Sendable {
         } catch let failure as HandlerFailure where !isTransient(failure) {
             // A version dropped under a batch fails in its handler (its tables are gone): not a poison event.
             if try await versionRow()?.lifecycle == .dropped { throw LeaseLost() }
-            guard events.count > 1 else { return try await poison(events[0], failure.underlying, lease: &lease, state: state) }
+            // One event, applied as usual: it is the poison event. A single-statement batch's event is
+            // tried once more in a transaction (below), so that a statement that fails only as a `WITH`
+            // query (one with a data-modifying `WITH` of its own) is applied instead of dead-lettered.
+            guard events.count > 1 || projection is any SingleStatementProjection else {
+                return try await poison(events[0], failure.underlying, lease: &lease, state: state)
+            }
         }
         for event in events {
             do {
-                try await apply([event], lease: &lease, state: state)
+                try await apply([event], lease: &lease, state: state, inOneStatement: false)
             } catch let failure as HandlerFailure where !isTransient(failure) {
                 if try await poison(event, failure.underlying, lease: &lease, state: state) { return true }
             }
@@ -174,15 +179,17 @@ struct ProjectionRunner: Sendable {
     }
 
     /// One read-model transaction: the handler's writes and the fenced checkpoint move.
-    private func apply(_ events: [RecordedEvent], lease: inout Lease, state: String) async throws {
+    private func apply(_ events: [RecordedEvent], lease: inout Lease, state: String, inOneStatement: Bool = true) async throws {
         let wanted = projection.eventTypes
         let relevant = wanted.map { types in events.filter { types.contains($0.eventType) } } ?? events
         let last = events[events.count - 1].position
         let started = ContinuousClock.now
         let current = lease, projection = self.projection, id = self.id, logger = self.logger
-        if let single = projection as? any SingleStatementProjection {
-            try await applyInOneStatement(single, relevant, through: last, lease: current, state: state)
-        } else {
+        var sent = false
+        if inOneStatement, let single = projection as? any SingleStatementProjection {
+            sent = try await applyInOneStatement(single, relevant, through: last, lease: current, state: state)
+        }
+        if !sent {
             try await core.withReadModelTransaction { connection in
                 if !relevant.isEmpty {
                     let context = ProjectionContext(connection: connection, schema: id.schema.quoted, projection: id.name,

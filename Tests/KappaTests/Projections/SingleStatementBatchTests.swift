@@ -11,12 +11,13 @@ import Testing
 struct SingleStatementBatchTests {
     /// Sets up `projection` through a runtime run (its schema, tables and runtime row), and returns a
     /// core of another owner with the lease taken, ready to send batches by hand.
-    func leased(_ f: ProjectionFixture, _ projection: any Projection, synchronous: Bool = false) async throws -> (RuntimeCore, Lease) {
+    func leased(_ f: ProjectionFixture, _ projection: any Projection, synchronous: Bool = false, prepared: Bool = true) async throws -> (RuntimeCore, Lease) {
         let seeded = try await f.store.append([CartEvents.added(cart: 1)], to: "cart-1", expectedVersion: .noStream).lastPosition!
         let runtime = try f.runtime([projection])
         try await withRunning(runtime) { try await runtime.waitUntil(projection.name, hasPassed: seeded, timeout: .seconds(30)) }
         var configuration = f.configuration(owner: "by-hand")
         configuration.synchronousReadModelCommits = synchronous
+        configuration.preparedStatements = prepared
         let core = try RuntimeCore(log: f.store, readModels: f.client, notifier: nil, configuration: configuration, logger: testLogger)
         let lease = try #require(try await Lease.acquire(.projections, LeaseKey(name: projection.name, version: 1), core: core))
         return (core, lease)
@@ -28,7 +29,7 @@ struct SingleStatementBatchTests {
             VALUES (\("c\(cart)"), 1, 100, false, 1, 'by-hand')
             """
         let position = LogPosition(transactionID: lease.checkpoint.transactionID, globalPosition: lease.checkpoint.globalPosition + 1)
-        return core.queries.singleStatementBatch(writes, lease.key, owner: lease.owner, token: token ?? lease.token, to: position,
+        return core.queries.singleStatementBatch(writes, lease.key, owner: lease.owner, token: token ?? lease.token, from: lease.checkpoint, to: position,
                                                  applied: 1, state: "live", milliseconds: 60_000, asynchronousCommit: true)
     }
 
@@ -62,9 +63,55 @@ struct SingleStatementBatchTests {
             #expect(setting == "on", "the setting was local to the statement's own transaction")
             #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(projection.name)_v1.carts WHERE cart_id = 'c901'"), on: f.client) == 1)
             #expect(try await scalar(PostgresQuery(unsafeSQL: checkpoint), on: f.client) == before + 1)
+
+            // The same batch again (a statement the runtime gave up on, which the server then ran to
+            // the end, beside its retry): the checkpoint is no longer where it began, so it fails too.
+            await #expect(throws: PSQLError.self) {
+                try await f.client.withConnection { try await $0.run(batch(core, lease, cart: 902), logger: testLogger) }
+            }
+            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(projection.name)_v1.carts WHERE cart_id = 'c902'"), on: f.client) == 0)
+            #expect(try await scalar(PostgresQuery(unsafeSQL: checkpoint), on: f.client) == before + 1)
             await lease.release(core: core)
         }
     }
+
+    /// A batch's transaction whose checkpoint move starts from an old checkpoint rolls back, on
+    /// each path (the same fence as the single statement's).
+    @Test(arguments: [true, false]) func aCheckpointMoveFromAnOldCheckpointIsRefused(prepared: Bool) async throws {
+        try await withProjectionFixture { f in
+            let projection = CartSummaryProjection(name: f.name("carts"))
+            let (core, lease) = try await leased(f, projection, prepared: prepared)
+            let next = LogPosition(transactionID: lease.checkpoint.transactionID, globalPosition: lease.checkpoint.globalPosition + 1)
+            try await core.withReadModelTransaction { connection in
+                try await lease.advance(to: next, applied: 0, state: "live", on: connection, core: core)
+            }
+            // `lease` still says the old checkpoint: a second move from it is a replayed batch.
+            await #expect(throws: LeaseLost.self) {
+                try await core.withReadModelTransaction { connection in
+                    try await lease.advance(to: next, applied: 0, state: "live", on: connection, core: core)
+                }
+            }
+            await lease.release(core: core)
+        }
+    }
+
+    /// A statement that cannot stand as a `WITH` query is sent in a transaction instead, or (when it
+    /// fails only as one) applied event by event in transactions — never dead-lettered for its shape.
+    @Test func statementsThatCannotBeEmbeddedAreAppliedInTransactions() async throws {
+        #expect(ProjectionRunner.embeddable("  -- a comment\n  insert into t values (1);  \n") == "  -- a comment\n  insert into t values (1)")
+        #expect(ProjectionRunner.embeddable("UPDATE t SET a = 1") == "UPDATE t SET a = 1")
+        #expect(ProjectionRunner.embeddable("SELECT apply_batch($1)") == nil)
+        #expect(ProjectionRunner.embeddable("") == nil)
+        try await withProjectionFixture { f in
+            let projection = CountsWithOwnWith(name: f.name("counts"))
+            let seeded = try await CartEvents.seed(f.store, carts: 3, eventsPerCart: 4)
+            let runtime = try f.runtime([projection])
+            try await withRunning(runtime) { try await runtime.waitUntil(projection.name, hasPassed: seeded, timeout: .seconds(30)) }
+            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT sum(n)::int8 FROM \(projection.name)_v1.counts"), on: f.client) == 12)
+            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(f.runtimeSchema).dead_letters"), on: f.client) == 0)
+        }
+    }
+
 
     /// The runner maps the failure to a lost lease (it stops writing and tries to take the lease
     /// again), a rejected batch to the poison policy, as for any projection.
@@ -88,5 +135,25 @@ struct SingleStatementBatchTests {
             #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(f.runtimeSchema).dead_letters"), on: f.client) == 1)
             #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT items FROM \(projection.name)_v1.carts WHERE cart_id = 'c2'"), on: f.client) == 1)
         }
+    }
+}
+
+
+/// Counts events by type with a statement that has a data-modifying `WITH` of its own: fine in a
+/// transaction, refused by PostgreSQL as a `WITH` query of another statement.
+struct CountsWithOwnWith: SingleStatementProjection, PoisonPolicyProviding {
+    let name: String
+    let version = 1
+    var poisonEventPolicy: PoisonEventPolicy { .deadLetter }
+    var setupSQL: String { "CREATE TABLE counts (event_type text PRIMARY KEY, n bigint NOT NULL)" }
+
+    func statement(for events: [RecordedEvent], schema: String) throws -> PostgresQuery? {
+        let types = events.map(\.eventType)
+        return """
+            WITH added AS (
+                INSERT INTO \(unescaped: schema).counts AS c SELECT t, count(*) FROM unnest(\(types)::text[]) AS u(t) GROUP BY t
+                ON CONFLICT (event_type) DO UPDATE SET n = c.n + excluded.n RETURNING 1)
+            SELECT count(*) FROM added
+            """
     }
 }
