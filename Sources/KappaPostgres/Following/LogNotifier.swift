@@ -35,7 +35,7 @@ public final class LogNotifier: Service, Sendable {
     private let pending = Doorbell()
     private let subscribers = Mutex<[ObjectIdentifier: Doorbell]>([:])
     private let sent = Atomic<Int>(0)
-    private let passes = Atomic<Int>(0)
+    private let wakes = Atomic<Int>(0)
 
     /// - Parameters:
     ///   - client: The log database's client.
@@ -71,7 +71,7 @@ public final class LogNotifier: Service, Sendable {
     package var notificationsSent: Int { sent.load(ordering: .relaxed) }
 
     /// Times the sending loop has woken for appends so far.
-    package var wakeUps: Int { passes.load(ordering: .relaxed) }
+    package var wakeUps: Int { wakes.load(ordering: .relaxed) }
 
     /// The `application_name` of a connection listening on `channel` on behalf of followers woken by
     /// notifier `id` — in memory, so they need no notification from that notifier. At most 60 bytes
@@ -96,7 +96,7 @@ public final class LogNotifier: Service, Sendable {
             while !Task.isCancelled {
                 await self.pending.wait(timeout: .seconds(3600))
                 if Task.isCancelled { break }
-                self.passes.add(1, ordering: .relaxed)
+                self.wakes.add(1, ordering: .relaxed)
                 let now = ContinuousClock.now
                 if checked.map({ now - $0 >= self.listenerCheckInterval }) ?? true {
                     othersListen = await self.othersListen()

@@ -24,6 +24,12 @@ struct AdvanceStatement: SchemaBoundStatement {
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings(capacity: 11)
+        append(to: &bindings)
+        return bindings
+    }
+
+    /// Appends the statement's 11 parameters, in the order ``update(table:asynchronousCommit:first:)`` numbers them.
+    func append(to bindings: inout PostgresBindings) {
         bindings.append(String(position.transactionID))
         bindings.append(position.globalPosition)
         bindings.append(Int64(applied))
@@ -35,28 +41,34 @@ struct AdvanceStatement: SchemaBoundStatement {
         bindings.append(token)
         bindings.append(String(start.transactionID))
         bindings.append(start.globalPosition)
-        return bindings
     }
 
     func decodeRow(_ row: PostgresRow) throws {}
 
-    /// The statement for `table` (a quoted, qualified name) of the runtime schema `schema`; with
-    /// `asynchronousCommit`, it also makes its transaction commit without waiting for the disk.
-    static func text(table: String, kind: String, schema: String, asynchronousCommit: Bool) -> StatementText {
-        let sql = """
+    /// The `UPDATE` of `table` (a quoted, qualified name), its parameters numbered from `$first`;
+    /// with `asynchronousCommit`, it also makes its transaction commit without waiting for the disk.
+    /// The prepared statement, the plain one and a single-statement batch's checkpoint all use it.
+    static func update(table: String, asynchronousCommit: Bool, first: Int = 1) -> String {
+        func p(_ n: Int) -> String { "$\(first + n - 1)" }
+        return """
             UPDATE \(table) SET
-                checkpoint_xid = $1::xid8,
-                checkpoint_position = $2,
-                events_applied = events_applied + $3,
-                state = $4,
-                lease_expires_at = now() + $5 * interval '1 millisecond',
+                checkpoint_xid = \(p(1))::xid8,
+                checkpoint_position = \(p(2)),
+                events_applied = events_applied + \(p(3)),
+                state = \(p(4)),
+                lease_expires_at = now() + \(p(5)) * interval '1 millisecond',
                 updated_at = now()
-            WHERE name = $6 AND version = $7 AND lease_owner = $8 AND lease_token = $9
-              AND checkpoint_xid = $10::xid8 AND checkpoint_position = $11
+            WHERE name = \(p(6)) AND version = \(p(7)) AND lease_owner = \(p(8)) AND lease_token = \(p(9))
+              AND checkpoint_xid = \(p(10))::xid8 AND checkpoint_position = \(p(11))
             RETURNING \(ProjectionQueries.commitMode(asynchronous: asynchronousCommit))
             """
+    }
+
+    /// The prepared statement for `table` of the runtime schema `schema`.
+    static func text(table: String, kind: String, schema: String, asynchronousCommit: Bool) -> StatementText {
         let mode = asynchronousCommit ? "a" : "s"
-        return StatementText(name: "kappa_advance_\(kind)_\(mode)_\(StatementText.suffix(for: schema))", sql: sql,
+        return StatementText(name: "kappa_advance_\(kind)_\(mode)_\(StatementText.suffix(for: schema))",
+                             sql: update(table: table, asynchronousCommit: asynchronousCommit),
                              types: [.text, .int8, .int8, .text, .int8, .text, .int4, .text, .int8, .text, .int8])
     }
 }

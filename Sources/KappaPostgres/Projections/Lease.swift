@@ -26,20 +26,23 @@ struct Lease: Sendable {
     /// Moves the checkpoint from ``checkpoint`` inside the caller's transaction; throws ``LeaseLost``
     /// (so the transaction rolls back) when the token is no longer current or the checkpoint moved.
     func advance(to position: LogPosition, applied: Int, state: String, on connection: PostgresConnection, core: RuntimeCore) async throws {
-        let configuration = core.configuration
+        let configuration = core.configuration, asynchronous = !configuration.synchronousReadModelCommits
+        let statement = move(to: position, applied: applied, state: state, core: core)
         var moved = false
         if configuration.preparedStatements {
-            let text = core.queries.advanceStatement(table, asynchronousCommit: !configuration.synchronousReadModelCommits)
-            let statement = AdvanceStatement(key: key, owner: owner, token: token, start: checkpoint, position: position, applied: applied,
-                                             state: state, milliseconds: configuration.leaseMilliseconds)
+            let text = core.queries.advanceStatement(table, asynchronousCommit: asynchronous)
             moved = try await !connection.executeAll(statement, as: text, logger: core.logger).isEmpty
         } else {
-            let query = core.queries.advanceCheckpoint(table, key, owner: owner, token: token, from: checkpoint, to: position, applied: applied,
-                                                       state: state, milliseconds: configuration.leaseMilliseconds,
-                                                       asynchronousCommit: !configuration.synchronousReadModelCommits)
+            let query = core.queries.advanceCheckpoint(table, statement, asynchronousCommit: asynchronous)
             for try await _ in try await connection.query(query, logger: core.logger) { moved = true }
         }
         if !moved { throw LeaseLost() }
+    }
+
+    /// The fenced move of the checkpoint from ``checkpoint`` to `position`.
+    func move(to position: LogPosition, applied: Int, state: String, core: RuntimeCore) -> AdvanceStatement {
+        AdvanceStatement(key: key, owner: owner, token: token, start: checkpoint, position: position, applied: applied,
+                         state: state, milliseconds: core.configuration.leaseMilliseconds)
     }
 
     /// Extends the lease while idle; throws ``LeaseLost`` when it is gone.

@@ -70,6 +70,12 @@ struct LeaseLost: Error {}
 struct HandlerFailure: Error {
     let event: RecordedEvent?
     let underlying: any Error
+
+    /// The failure of a batch of `events`: it names the event when the batch held only that one.
+    init(_ events: [RecordedEvent], underlying: any Error) {
+        self.event = events.count == 1 ? events[0] : nil
+        self.underlying = underlying
+    }
 }
 
 /// What to do with an event a projection's handler keeps rejecting (a poison event).

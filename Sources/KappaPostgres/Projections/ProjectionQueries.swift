@@ -45,7 +45,7 @@ struct ProjectionQueries: Sendable {
         self.advances = advances
     }
 
-    /// The prepared form of ``advanceCheckpoint(_:_:owner:token:to:applied:state:milliseconds:asynchronousCommit:)``.
+    /// The prepared form of ``advanceCheckpoint(_:_:asynchronousCommit:)``.
     func advanceStatement(_ table: LeaseTable, asynchronousCommit: Bool) -> StatementText {
         advances[AdvanceKind(table: table, asynchronousCommit: asynchronousCommit)]!
     }
@@ -92,66 +92,39 @@ struct ProjectionQueries: Sendable {
     }
 
     /// Moves the checkpoint, only while the lease's token is still ours (fencing) and the checkpoint
-    /// is still where the batch began (`from`: a batch whose COMMIT the server ran after the runtime
+    /// is still where the batch began (the move's `start`: a batch whose COMMIT the server ran after the runtime
     /// gave up on it moved it already). Runs in the transaction of the read-model writes it covers.
     /// No row: the lease was lost or the checkpoint moved; roll back and take the lease again.
     /// With `asynchronousCommit`, the transaction then commits without waiting for the disk (set
     /// here, in the batch's last statement, rather than by a `SET LOCAL` round trip of its own).
-    func advanceCheckpoint(
-        _ table: LeaseTable, _ key: LeaseKey, owner: String, token: Int64, from start: LogPosition, to position: LogPosition,
-        applied: Int, state: String, milliseconds: Int64, asynchronousCommit: Bool
-    ) -> PostgresQuery {
-        """
-        UPDATE \(unescaped: table.name(in: self)) SET
-            checkpoint_xid = \(String(position.transactionID))::xid8,
-            checkpoint_position = \(position.globalPosition),
-            events_applied = events_applied + \(applied),
-            state = \(state),
-            lease_expires_at = now() + \(milliseconds) * interval '1 millisecond',
-            updated_at = now()
-        WHERE name = \(key.name) AND version = \(key.version) AND lease_owner = \(owner) AND lease_token = \(token)
-          AND checkpoint_xid = \(String(start.transactionID))::xid8 AND checkpoint_position = \(start.globalPosition)
-        RETURNING \(unescaped: Self.commitMode(asynchronous: asynchronousCommit))
-        """
+    func advanceCheckpoint(_ table: LeaseTable, _ move: AdvanceStatement, asynchronousCommit: Bool) -> PostgresQuery {
+        var binds = PostgresBindings(capacity: 11)
+        move.append(to: &binds)
+        return PostgresQuery(unsafeSQL: AdvanceStatement.update(table: table.name(in: self), asynchronousCommit: asynchronousCommit), binds: binds)
     }
 
     /// A live batch of a ``SingleStatementProjection`` as one statement (its own transaction): the
-    /// projection's `writes` as a data-modifying `WITH` query, beside the fenced checkpoint move of
-    /// ``advanceCheckpoint(_:_:owner:token:to:applied:state:milliseconds:asynchronousCommit:)``. When
-    /// the move finds no row (the lease is gone) the statement fails through `lease_lost()`
-    /// (SQLSTATE KL001), so the writes never commit either.
+    /// projection's `writes` as a data-modifying `WITH` query, beside the fenced checkpoint `move` of
+    /// ``advanceCheckpoint(_:_:asynchronousCommit:)``. When the move finds no row (the lease is gone,
+    /// or the checkpoint is no longer where the batch began) the statement fails through
+    /// `lease_lost()` (SQLSTATE KL001), so the writes never commit either.
     ///
-    /// The move also requires the checkpoint to be where the batch began (`from`): a statement that
-    /// the runtime gave up on (its watchdog closed the connection) still commits if the server runs
-    /// it to the end, and the batch retried meanwhile under the same lease must not apply it again.
-    func singleStatementBatch(
-        _ writes: PostgresQuery, _ key: LeaseKey, owner: String, token: Int64, from start: LogPosition, to position: LogPosition,
-        applied: Int, state: String, milliseconds: Int64, asynchronousCommit: Bool
-    ) -> PostgresQuery {
-        // The writes' parameters come first, as they are; the checkpoint's are numbered after them.
+    /// The start check matters here: a statement the runtime gave up on (its watchdog closed the
+    /// connection) still commits if the server runs it to the end, and the batch retried meanwhile
+    /// under the same lease must not be applied again.
+    func singleStatementBatch(_ writes: PostgresQuery, _ move: AdvanceStatement, asynchronousCommit: Bool) -> PostgresQuery {
+        // The writes' parameters come first, as they are; the move's are numbered after them.
         var binds = writes.binds
-        func bind<Value: PostgresDynamicTypeEncodable>(_ value: Value) -> String {
-            binds.append(value)
-            return "$\(binds.count)"
-        }
+        let first = binds.count + 1
+        move.append(to: &binds)
+        let (name, version) = ("$\(first + 5)", "$\(first + 6)")   // the move's own parameters
         let sql = """
             WITH kappa_writes AS (
             \(writes.sql)
             ), kappa_checkpoint AS (
-                UPDATE \(projections) SET
-                    checkpoint_xid = \(bind(String(position.transactionID)))::xid8,
-                    checkpoint_position = \(bind(position.globalPosition)),
-                    events_applied = events_applied + \(bind(Int64(applied))),
-                    state = \(bind(state)),
-                    lease_expires_at = now() + \(bind(milliseconds)) * interval '1 millisecond',
-                    updated_at = now()
-                WHERE name = \(bind(key.name)) AND version = \(bind(Int32(key.version)))
-                  AND lease_owner = \(bind(owner)) AND lease_token = \(bind(token))
-                  AND checkpoint_xid = \(bind(String(start.transactionID)))::xid8 AND checkpoint_position = \(bind(start.globalPosition))
-                RETURNING \(Self.commitMode(asynchronous: asynchronousCommit))
+            \(AdvanceStatement.update(table: projections, asynchronousCommit: asynchronousCommit, first: first))
             )
-            SELECT CASE WHEN EXISTS (SELECT FROM kappa_checkpoint) THEN 'moved'
-                        ELSE \(leaseLost)(\(bind(key.name)), \(bind(Int32(key.version)))) END
+            SELECT CASE WHEN EXISTS (SELECT FROM kappa_checkpoint) THEN 'moved' ELSE \(leaseLost)(\(name), \(version)) END
             """
         return PostgresQuery(unsafeSQL: sql, binds: binds)
     }

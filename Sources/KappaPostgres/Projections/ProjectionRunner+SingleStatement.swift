@@ -18,7 +18,7 @@ extension ProjectionRunner {
         do {
             writes = relevant.isEmpty ? nil : try projection.statement(for: relevant, schema: id.schema.quoted)
         } catch {
-            throw HandlerFailure(event: relevant.count == 1 ? relevant[0] : nil, underlying: error)
+            throw HandlerFailure(relevant, underlying: error)
         }
         guard var statement = writes else {
             try await core.withReadModelConnection(transaction: false) { connection in
@@ -28,9 +28,8 @@ extension ProjectionRunner {
         }
         guard let embeddable = Self.embeddable(statement.sql) else { return false }
         statement.sql = embeddable
-        let batch = core.queries.singleStatementBatch(
-            statement, lease.key, owner: lease.owner, token: lease.token, from: lease.checkpoint, to: last, applied: relevant.count, state: state,
-            milliseconds: core.configuration.leaseMilliseconds, asynchronousCommit: !core.configuration.synchronousReadModelCommits)
+        let batch = core.queries.singleStatementBatch(statement, lease.move(to: last, applied: relevant.count, state: state, core: core),
+                                                      asynchronousCommit: !core.configuration.synchronousReadModelCommits)
         do {
             try await core.withReadModelConnection(transaction: false) { connection in
                 try await connection.run(batch, logger: logger)
@@ -38,7 +37,7 @@ extension ProjectionRunner {
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == leaseLostSQLState {
             throw LeaseLost()
         } catch let error as PSQLError {
-            throw HandlerFailure(event: relevant.count == 1 ? relevant[0] : nil, underlying: error)
+            throw HandlerFailure(relevant, underlying: error)
         }
         return true
     }

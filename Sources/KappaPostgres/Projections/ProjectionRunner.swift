@@ -180,26 +180,17 @@ struct ProjectionRunner: Sendable {
 
     /// One read-model transaction: the handler's writes and the fenced checkpoint move.
     private func apply(_ events: [RecordedEvent], lease: inout Lease, state: String, inOneStatement: Bool = true) async throws {
-        let wanted = projection.eventTypes
-        let relevant = wanted.map { types in events.filter { types.contains($0.eventType) } } ?? events
+        let relevant = self.relevant(events)
         let last = events[events.count - 1].position
         let started = ContinuousClock.now
-        let current = lease, projection = self.projection, id = self.id, logger = self.logger
+        let current = lease, runner = self
         var sent = false
         if inOneStatement, let single = projection as? any SingleStatementProjection {
             sent = try await applyInOneStatement(single, relevant, through: last, lease: current, state: state)
         }
         if !sent {
             try await core.withReadModelTransaction { connection in
-                if !relevant.isEmpty {
-                    let context = ProjectionContext(connection: connection, schema: id.schema.quoted, projection: id.name,
-                                                    version: id.version, isRebuilding: false, logger: logger)
-                    do {
-                        try await projection.apply(relevant, in: context)
-                    } catch {
-                        throw HandlerFailure(event: relevant.count == 1 ? relevant[0] : nil, underlying: error)
-                    }
-                }
+                try await runner.handle(relevant, on: connection, isRebuilding: false)
                 // The fenced checkpoint last, so the lease row is locked only for a moment: a holder paused
                 // mid-batch (GC, SIGSTOP) must not stop another runner from taking the expired lease.
                 try await current.advance(to: last, applied: relevant.count, state: state, on: connection, core: core)
@@ -211,6 +202,24 @@ struct ProjectionRunner: Sendable {
         eventsCounter.increment(by: events.count)
         batchTimer.record(duration: ContinuousClock.now - started)
         logger.trace("applied a batch", metadata: ["kappa.position": "\(last)", "kappa.events": "\(events.count)"])
+    }
+
+    /// The events of `events` the projection handles (``Projection/eventTypes``).
+    func relevant(_ events: [RecordedEvent]) -> [RecordedEvent] {
+        projection.eventTypes.map { types in events.filter { types.contains($0.eventType) } } ?? events
+    }
+
+    /// Hands `relevant` to the projection's handler on `connection`, in the caller's transaction;
+    /// what the handler throws comes back as a ``HandlerFailure``.
+    func handle(_ relevant: [RecordedEvent], on connection: PostgresConnection, isRebuilding: Bool) async throws {
+        guard !relevant.isEmpty else { return }
+        let context = ProjectionContext(connection: connection, schema: id.schema.quoted, projection: id.name,
+                                        version: id.version, isRebuilding: isRebuilding, logger: logger)
+        do {
+            try await projection.apply(relevant, in: context)
+        } catch {
+            throw HandlerFailure(relevant, underlying: error)
+        }
     }
 
     /// Deals with one event the handler rejects, by policy. Returns `true` when the projection stopped.

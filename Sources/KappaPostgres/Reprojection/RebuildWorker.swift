@@ -105,19 +105,9 @@ struct RebuildWorker: Sendable {
 
     /// One transaction: the handler's writes, then the partition's fenced checkpoint (a lost lease rolls both back).
     private func commit(_ events: [RecordedEvent], through position: LogPosition, done: Bool) async throws {
-        let wanted = runner.projection.eventTypes
-        let relevant = wanted.map { types in events.filter { types.contains($0.eventType) } } ?? events
-        let projection = runner.projection, id = runner.id, logger = runner.logger
+        let relevant = runner.relevant(events), runner = self.runner
         try await core.withReadModelTransaction { connection in
-            if !relevant.isEmpty {
-                let context = ProjectionContext(connection: connection, schema: id.schema.quoted, projection: id.name,
-                                                version: id.version, isRebuilding: true, logger: logger)
-                do {
-                    try await projection.apply(relevant, in: context)
-                } catch {
-                    throw HandlerFailure(event: relevant.count == 1 ? relevant[0] : nil, underlying: error)
-                }
-            }
+            try await runner.handle(relevant, on: connection, isRebuilding: true)
             // Fenced last: the partition's row is locked only for a moment (see ProjectionRunner).
             try await fence(on: connection, to: position, covered: events.count, done: done)
         }

@@ -29,8 +29,8 @@ struct SingleStatementBatchTests {
             VALUES (\("c\(cart)"), 1, 100, false, 1, 'by-hand')
             """
         let position = LogPosition(transactionID: lease.checkpoint.transactionID, globalPosition: lease.checkpoint.globalPosition + 1)
-        return core.queries.singleStatementBatch(writes, lease.key, owner: lease.owner, token: token ?? lease.token, from: lease.checkpoint, to: position,
-                                                 applied: 1, state: "live", milliseconds: 60_000, asynchronousCommit: true)
+        let stale = Lease(table: lease.table, key: lease.key, owner: lease.owner, token: token ?? lease.token, checkpoint: lease.checkpoint)
+        return core.queries.singleStatementBatch(writes, stale.move(to: position, applied: 1, state: "live", core: core), asynchronousCommit: true)
     }
 
     @Test func theWritesCommitWithTheCheckpointAndNotAtAllWithoutTheLease() async throws {
