@@ -55,7 +55,7 @@ struct AppendTables: Sendable {
             if c.batchSize == 1 {
                 try await client.query("""
                     INSERT INTO \(unescaped: plain) (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
-                    VALUES (\(UUID()), \(name), \(first), 'ItemAddedToCart', 1, \(json)::jsonb, '{}'::jsonb, \(Date()))
+                    VALUES (\(UUID()), \(name), \(first), 'ItemAddedToCart', 1, \(json)::json, '{}'::json, \(Date()))
                     """)
             } else {
                 // Every per-event column sent per row, as the framework must: no constant shortcuts.
@@ -64,8 +64,8 @@ struct AppendTables: Sendable {
                     INSERT INTO \(unescaped: plain) (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
                     SELECT e.id, \(name), \(first) + e.n - 1, e.type, e.sv, e.payload, e.metadata, e.at
                     FROM unnest(\((0..<n).map { _ in UUID() })::uuid[], \(Array(repeating: "ItemAddedToCart", count: n))::text[],
-                                \(Array(repeating: Int32(1), count: n))::int4[], \(Array(repeating: json, count: n))::jsonb[],
-                                \(Array(repeating: "{}", count: n))::jsonb[], \(Array(repeating: Date(), count: n))::timestamptz[])
+                                \(Array(repeating: Int32(1), count: n))::int4[], \(Array(repeating: json, count: n))::json[],
+                                \(Array(repeating: "{}", count: n))::json[], \(Array(repeating: Date(), count: n))::timestamptz[])
                         WITH ORDINALITY AS e(id, type, sv, payload, metadata, at, n)
                     """)
             }
@@ -115,7 +115,7 @@ struct AppendTables: Sendable {
 struct PlainInsert: PostgresPreparedStatement {
     static let sql = """
         INSERT INTO public.kappa_bench_plain (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
-        VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8)
+        VALUES ($1, $2, $3, $4, $5, $6::json, $7::json, $8)
         """
     typealias Row = ()
     let stream: String, version: Int64, payload: String
@@ -140,7 +140,7 @@ struct PlainInsert: PostgresPreparedStatement {
 struct PlainInsertBatch: PostgresPreparedStatement {
     static let sql = """
         INSERT INTO public.kappa_bench_plain (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
-        SELECT e.id, $1, $2 + e.n - 1, e.type, e.sv, e.payload::jsonb, e.metadata::jsonb, e.at
+        SELECT e.id, $1, $2 + e.n - 1, e.type, e.sv, e.payload::json, e.metadata::json, e.at
         FROM unnest($3::uuid[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::timestamptz[])
             WITH ORDINALITY AS e(id, type, sv, payload, metadata, at, n)
         """

@@ -62,14 +62,14 @@ struct AppendStatement: SchemaBoundStatement {
         let one = """
             \(head)
             INSERT INTO \(events) AS ev \(columns)
-            SELECT $2, $1, head.version + 1, $3, $4, $5::jsonb, $6::jsonb, $7 FROM head
+            SELECT $2, $1, head.version + 1, $3, $4, $5::json, $6::json, $7 FROM head
             WHERE \(expectation)
             \(returning)
             """
         let many = """
             \(head)
             INSERT INTO \(events) AS ev \(columns)
-            SELECT u.event_id, $1, head.version + u.n, u.event_type, u.schema_version, u.payload::jsonb, u.metadata::jsonb, u.recorded_at
+            SELECT u.event_id, $1, head.version + u.n, u.event_type, u.schema_version, u.payload::json, u.metadata::json, u.recorded_at
             FROM head, unnest($2::uuid[], $3::text[], $4::int4[], $5::text[], $6::text[], $7::timestamptz[])
                 WITH ORDINALITY AS u(event_id, event_type, schema_version, payload, metadata, recorded_at, n)
             WHERE \(expectation)

@@ -71,6 +71,11 @@ extension PostgresEventStore {
         guard !events.isEmpty else {
             throw EventStoreError(.invalidArgument, stream: stream.rawValue, message: "an append needs at least one event")
         }
+        // The log keeps a payload's bytes as they are; text that is not UTF-8 would be changed on the way.
+        for event in events where String(validating: event.payload, as: UTF8.self) == nil {
+            throw EventStoreError(.encodingFailed, stream: stream.rawValue, eventType: event.eventType.rawValue,
+                                  message: "the payload of event \(event.id) is not UTF-8 text")
+        }
         let metadata = try events.map { event -> String in
             if event.metadata == EventMetadata() { return "{}" }
             do {

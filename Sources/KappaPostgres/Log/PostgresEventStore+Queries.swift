@@ -41,15 +41,15 @@ struct EventLogQueries: Sendable {
             return """
                 SELECT out_position, out_transaction_id, out_stream_version FROM \(unescaped: appendOneFunction)(
                     \(stream.rawValue), \(event.id), \(event.eventType.rawValue), \(Int32(event.schemaVersion)),
-                    \(String(decoding: event.payload, as: UTF8.self))::jsonb, \(metadata[0])::jsonb, \(event.recordedAt),
+                    \(String(decoding: event.payload, as: UTF8.self))::json, \(metadata[0])::json, \(event.recordedAt),
                     \(mode)::text, \(version)::int8)
                 """
         }
         return """
             SELECT out_position, out_transaction_id, out_stream_version FROM \(unescaped: appendFunction)(
                 \(stream.rawValue), \(events.map(\.id))::uuid[], \(events.map(\.eventType.rawValue))::text[],
-                \(events.map { Int32($0.schemaVersion) })::int4[], \(events.map { String(decoding: $0.payload, as: UTF8.self) })::jsonb[],
-                \(metadata)::jsonb[], \(events.map(\.recordedAt))::timestamptz[], \(mode)::text, \(version)::int8)
+                \(events.map { Int32($0.schemaVersion) })::int4[], \(events.map { String(decoding: $0.payload, as: UTF8.self) })::json[],
+                \(metadata)::json[], \(events.map(\.recordedAt))::timestamptz[], \(mode)::text, \(version)::int8)
             ORDER BY out_position
             """
     }

@@ -127,10 +127,13 @@ struct AppendTests {
             var notJSON = good
             notJSON.id = UUID()
             notJSON.payload = Data("{not json".utf8)
-            var nul = good
-            nul.id = UUID()
-            nul.payload = Data(#"{"note":"\u0000"}"#.utf8)
-            for bad in [notJSON, nul] {
+            var notUTF8 = good
+            notUTF8.id = UUID()
+            notUTF8.payload = Data([0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xFF, 0x22, 0x7D])   // {"a":"\xFF"}
+            var rawNUL = good
+            rawNUL.id = UUID()
+            rawNUL.payload = Data(#"{"a":"_"}"#.utf8.map { $0 == 0x5F ? 0 : $0 })
+            for bad in [notJSON, notUTF8, rawNUL] {
                 let error = await #expect(throws: EventStoreError.self) {
                     try await store.append([good, bad], to: "account-1", expectedVersion: .any)
                 }

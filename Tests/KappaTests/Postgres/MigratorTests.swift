@@ -1,4 +1,5 @@
 import Foundation
+import Kappa
 @testable import KappaPostgres
 import KappaTesting
 import PostgresNIO
@@ -137,6 +138,42 @@ struct MigratorTests {
                 let error = #expect(throws: KappaPostgresError.self) { try Migrator(client: client, schema: bad, logger: testLogger) }
                 #expect(error?.code == .invalidIdentifier)
             }
+        }
+    }
+
+    /// A log written while payloads were `jsonb` (before 0003): its events read back as they were
+    /// handed out before (jsonb's text form), and both append paths write `json` byte for byte after.
+    @Test func aLogFromBeforeJSONPayloadsKeepsItsEventsAndAppendsAfter() async throws {
+        try await TestDatabase.withSchema(prefix: "kappa_test") { client, schema in
+            let before = Array(Migration.eventLog.prefix { $0.version < 3 })
+            #expect(before.count == 2)
+            try await Migrator(client: client, schema: schema, logger: testLogger).migrate(before)
+            let correlation = UUID()
+            try await client.query(PostgresQuery(unsafeSQL: """
+                INSERT INTO \(schema).events (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
+                VALUES ('\(UUID())', 'old-1', 1, 'Deposited', 1, '{"b": 1,  "a":"x"}', '{"correlationId":"\(correlation)"}', now()),
+                       ('\(UUID())', 'old-1', 2, 'Deposited', 1, '{"c":[1, 2]}', '{}', now())
+                """), logger: testLogger)
+            for prepared in [true, false] {
+                var configuration = PostgresEventStore.Configuration(schema: schema)
+                configuration.preparedStatements = prepared
+                let store = try PostgresEventStore(client: client, configuration: configuration, logger: testLogger)
+                try await store.migrate()
+                let old = try await store.readStream("old-1", from: 1, limit: 10)
+                #expect(old.map { String(decoding: $0.payload, as: UTF8.self) } == [#"{"a": "x", "b": 1}"#, #"{"c": [1, 2]}"#])
+                #expect(old.map(\.metadata.correlationID) == [correlation, nil])
+                let payload = Data(#"{ "z":1, "a" : "\u0000", "a":2 }"#.utf8)
+                let stream = try StreamID("new-\(prepared)")
+                let events = (0..<3).map { _ in NewEvent(id: UUID(), eventType: "Deposited", schemaVersion: 1, payload: payload, recordedAt: Date()) }
+                _ = try await store.append(Array(events.prefix(1)), to: stream, expectedVersion: .noStream)
+                _ = try await store.append(Array(events.dropFirst()), to: stream, expectedVersion: .exact(1))
+                #expect(try await store.readStream(stream, from: 1, limit: 10).map(\.payload) == [payload, payload, payload])
+            }
+            let types = try await client.query(PostgresQuery(unsafeSQL: """
+                SELECT string_agg(atttypid::regtype::text, ',' ORDER BY attname) FROM pg_attribute
+                WHERE attrelid = '\(schema).events'::regclass AND attname IN ('payload', 'metadata')
+                """), logger: testLogger).collect().first?.decode(String.self)
+            #expect(types == "json,json")
         }
     }
 
