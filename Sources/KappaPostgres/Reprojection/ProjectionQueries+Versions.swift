@@ -81,10 +81,12 @@ extension ProjectionQueries {
     }
 
     /// Moves a partition's checkpoint in the transaction of its writes, fenced by the partition's
-    /// lease and rebuild id and the version not being dropped (its row held `FOR SHARE` until the
-    /// commit, a moment). No row: the lease was lost (or the rebuild reset, or the version dropped).
-    func advancePartition(_ key: LeaseKey, partition: Int, rebuildID: Int64, owner: String, token: Int64, to position: LogPosition?,
-                          covered: Int, done: Bool, milliseconds: Int64, asynchronousCommit: Bool) -> PostgresQuery {
+    /// lease and rebuild id, the version not being dropped (its row held `FOR SHARE` until the
+    /// commit, a moment), and the checkpoint being still at `start`, where the batch began: a batch
+    /// whose commit went through unseen (a lost reply) and is sent again moves nothing. No row: the
+    /// lease was lost (or the rebuild reset, or the version dropped, or the checkpoint moved).
+    func advancePartition(_ key: LeaseKey, partition: Int, rebuildID: Int64, owner: String, token: Int64, from start: LogPosition,
+                          to position: LogPosition?, covered: Int, done: Bool, milliseconds: Int64, asynchronousCommit: Bool) -> PostgresQuery {
         """
         UPDATE \(unescaped: partitions) SET
             checkpoint_xid = coalesce(\(position.map { String($0.transactionID) })::xid8, checkpoint_xid),
@@ -92,6 +94,7 @@ extension ProjectionQueries {
             done = \(done), lease_expires_at = now() + \(milliseconds) * interval '1 millisecond'
         WHERE name = \(key.name) AND version = \(key.version) AND partition = \(Int32(partition)) AND rebuild_id = \(rebuildID)
           AND lease_owner = \(owner) AND lease_token = \(token)
+          AND checkpoint_xid = \(String(start.transactionID))::xid8 AND checkpoint_position = \(start.globalPosition)
           AND EXISTS (SELECT 1 FROM \(unescaped: projections) WHERE name = \(key.name) AND version = \(key.version)
                       AND lifecycle <> 'dropped' AND rebuild_id = \(rebuildID) FOR SHARE)
         RETURNING \(unescaped: ProjectionQueries.commitMode(asynchronous: asynchronousCommit))

@@ -37,7 +37,7 @@ struct RebuildWorker: Sendable {
                     }
                 }
                 if events.isEmpty {
-                    try await commit([], through: checkpoint, done: true)
+                    try await commit([], from: checkpoint, through: checkpoint, done: true)
                     return
                 }
             } catch where isTransient(error) {
@@ -50,7 +50,7 @@ struct RebuildWorker: Sendable {
                 ? core.withWatchdog { try await log.readLog(after: last, through: target, partition: partition, of: partitions, limit: batchSize) } : []
             let outcome: Result<Void, any Error>
             do {
-                outcome = .success(try await applyIsolatingPoison(events))
+                outcome = .success(try await applyIsolatingPoison(events, from: checkpoint))
             } catch {
                 outcome = .failure(error)
             }
@@ -62,6 +62,14 @@ struct RebuildWorker: Sendable {
                 try await Task.sleep(for: backoff.next())
                 // The commit may have happened before the fault: go on from what the database has.
                 checkpoint = try await committedCheckpoint()
+                prefetched = nil
+                continue
+            } catch is LeaseLost {
+                // The checkpoint was not where the batch began: a commit whose reply was lost went
+                // through after all (its batch is applied once). Go on from it. Else the lease is gone.
+                let committed = try await committedCheckpoint()
+                if committed == checkpoint { throw LeaseLost() }
+                checkpoint = committed
                 prefetched = nil
                 continue
             }
@@ -84,42 +92,45 @@ struct RebuildWorker: Sendable {
         return LogPosition(transactionID: UInt64(transaction), globalPosition: position)
     }
 
-    /// Applies a page; when the handler rejects it, applies its events one by one to find the poison
-    /// event and deal with it by the projection's policy.
-    private func applyIsolatingPoison(_ events: [RecordedEvent]) async throws {
+    /// Applies a page that starts after `start`; when the handler rejects it, applies its events one
+    /// by one to find the poison event and deal with it by the projection's policy.
+    private func applyIsolatingPoison(_ events: [RecordedEvent], from start: LogPosition) async throws {
         do {
-            try await commit(events, through: events[events.count - 1].position, done: false)
+            try await commit(events, from: start, through: events[events.count - 1].position, done: false)
             return
         } catch let failure as HandlerFailure where !isTransient(failure) {
             if try await runner.versionRow()?.lifecycle == .dropped { throw LeaseLost() }   // tables gone: not poison
-            if events.count == 1 { return try await poison(events[0], failure.underlying) }
+            if events.count == 1 { return try await poison(events[0], from: start, failure.underlying) }
         }
+        var checkpoint = start
         for event in events {
             do {
-                try await commit([event], through: event.position, done: false)
+                try await commit([event], from: checkpoint, through: event.position, done: false)
             } catch let failure as HandlerFailure where !isTransient(failure) {
-                try await poison(event, failure.underlying)
+                try await poison(event, from: checkpoint, failure.underlying)
             }
+            checkpoint = event.position
         }
     }
 
-    /// One transaction: the handler's writes, then the partition's fenced checkpoint (a lost lease rolls both back).
-    private func commit(_ events: [RecordedEvent], through position: LogPosition, done: Bool) async throws {
+    /// One transaction: the handler's writes, then the partition's fenced checkpoint, moved from
+    /// `start` (a lost lease, or a checkpoint no longer at `start`, rolls both back).
+    private func commit(_ events: [RecordedEvent], from start: LogPosition, through position: LogPosition, done: Bool) async throws {
         let relevant = runner.relevant(events), runner = self.runner
         try await core.withReadModelTransaction { connection in
             try await runner.handle(relevant, on: connection, isRebuilding: true)
             // Fenced last: the partition's row is locked only for a moment (see ProjectionRunner).
-            try await fence(on: connection, to: position, covered: events.count, done: done)
+            try await fence(on: connection, from: start, to: position, covered: events.count, done: done)
         }
         runner.eventsCounter.increment(by: events.count)
     }
 
-    /// Moves the partition's checkpoint (or, with `nil`, leaves it) if its lease is still this worker's;
-    /// else throws ``LeaseLost``.
-    private func fence(on connection: PostgresConnection, to position: LogPosition?, covered: Int, done: Bool) async throws {
+    /// Moves the partition's checkpoint from `start` (or, with `nil`, leaves it there) if its lease is
+    /// still this worker's and the checkpoint is still at `start`; else throws ``LeaseLost``.
+    private func fence(on connection: PostgresConnection, from start: LogPosition, to position: LogPosition?, covered: Int, done: Bool) async throws {
         var moved = false
         for try await _ in try await connection.query(core.queries.advancePartition(
-            runner.key, partition: partition, rebuildID: rebuildID, owner: core.configuration.owner, token: token, to: position,
+            runner.key, partition: partition, rebuildID: rebuildID, owner: core.configuration.owner, token: token, from: start, to: position,
             covered: covered, done: done,
             milliseconds: core.configuration.leaseMilliseconds,
             asynchronousCommit: !core.configuration.synchronousReadModelCommits), logger: runner.logger) {
@@ -128,7 +139,7 @@ struct RebuildWorker: Sendable {
         if !moved { throw LeaseLost() }
     }
 
-    private func poison(_ event: RecordedEvent, _ error: any Error) async throws {
+    private func poison(_ event: RecordedEvent, from start: LogPosition, _ error: any Error) async throws {
         let id = runner.id, queries = core.queries, partition = self.partition
         let message = ProjectionError(.handlerFailed, projection: id.name, version: id.version, eventType: event.eventType,
                                       position: event.position, message: String(reflecting: error)).description
@@ -140,14 +151,14 @@ struct RebuildWorker: Sendable {
         switch runner.policy {
         case .stop:
             try await core.withReadModelTransaction { connection in
-                try await fence(on: connection, to: nil, covered: 0, done: false)
+                try await fence(on: connection, from: start, to: nil, covered: 0, done: false)
                 try await connection.run(queries.markRebuildFailed(id, event: event, error: message), logger: eventLogger)
             }
             logger.error("rebuild stopped on an event the handler rejects", metadata: ["error": "\(message)"])
             throw Rebuilder.Stopped()
         case .deadLetter:
             try await core.withReadModelTransaction { connection in
-                try await fence(on: connection, to: event.position, covered: 0, done: false)
+                try await fence(on: connection, from: start, to: event.position, covered: 0, done: false)
                 try await connection.run(queries.recordDeadLetter(id, event: event, error: message), logger: eventLogger)
             }
             logger.error("event moved to the dead-letter table", metadata: ["error": "\(message)"])
