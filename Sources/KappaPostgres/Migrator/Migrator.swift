@@ -23,9 +23,23 @@ public struct Migrator: Sendable {
 
     /// Applies whichever of `migrations` are not yet applied.
     /// - Returns: The migrations this call applied (empty when all were applied already).
+    /// - Throws: ``KappaPostgresError`` for every failure: a refused file by its code, and anything
+    ///   else (a lost connection, say) as ``KappaPostgresError/Code/migrationFailed`` with the cause as
+    ///   `underlying`. Nothing of a failed run is kept.
     @discardableResult
     public func migrate(_ migrations: [Migration]) async throws -> [Migration] {
         let migrations = try Migration.ordered(migrations)
+        do {
+            return try await apply(migrations)
+        } catch let error as KappaPostgresError {
+            throw error
+        } catch {
+            throw KappaPostgresError(.migrationFailed, message: "migrating schema \(schema.name) failed: \(String(reflecting: error))",
+                                     underlying: (error as? PSQLError).map(DriverError.init) ?? error)
+        }
+    }
+
+    private func apply(_ migrations: [Migration]) async throws -> [Migration] {
         let schema = self.schema
         let logger = self.logger
         // Not PostgresClient.withTransaction: its ROLLBACK on a connection the server has just closed

@@ -15,7 +15,8 @@ public struct KappaPostgresError: Error, Sendable, CustomStringConvertible {
         public static let migrationChecksumMismatch = Code("migrationChecksumMismatch")
         /// The database records an applied migration that is not among the files given.
         public static let unknownAppliedMigration = Code("unknownAppliedMigration")
-        /// A migration's SQL failed; nothing of that run was kept.
+        /// A migration's SQL failed, or the run could not finish (its connection was lost, say);
+        /// nothing of that run was kept.
         public static let migrationFailed = Code("migrationFailed")
     }
 

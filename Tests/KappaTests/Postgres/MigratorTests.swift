@@ -60,8 +60,39 @@ struct MigratorTests {
                 #expect(killed >= 1)
                 // Not awaited directly: a run that hangs must fail the test, not hang it.
                 try await eventually("the killed migration ended", timeout: .seconds(20)) { ended.withLock { $0 } }
-                await #expect(throws: (any Error).self) { try await run.value }
+                let error = await #expect(throws: KappaPostgresError.self) { try await run.value }
+                #expect(error?.code == .migrationFailed)
                 #expect(try await scalar("SELECT count(*) FROM pg_tables WHERE schemaname = \(schema) AND tablename = 'slow'", on: client) == 0)
+            }
+        }
+    }
+
+    /// Killed outside any file (waiting for the migration lock another process holds): still a
+    /// ``KappaPostgresError``, not the driver's or an internal error a caller cannot match.
+    @Test func aMigrationKilledWhileWaitingForTheLockIsATypedError() async throws {
+        try await withFiles(files) { directory in
+            try await TestDatabase.withSchema { client, schema in
+                let migrator = try Migrator(client: client, schema: schema, logger: testLogger)
+                let migrations = try Migration.load(directory: directory)
+                try await client.withConnection { holder in
+                    try await holder.query("SELECT pg_advisory_lock(hashtext('kappa.migrate.' || \(schema)))", logger: testLogger)
+                    let ended = Locked(false)
+                    let run = Task {
+                        defer { ended.withLock { $0 = true } }
+                        return try await migrator.migrate(migrations)
+                    }
+                    let waiting = "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%kappa.migrate.%' AND pid <> pg_backend_pid()"
+                    try await eventually("the migration waits for the lock", timeout: .seconds(20)) {
+                        try await scalar("SELECT count(*) FROM (\(unescaped: waiting)) w", on: client) >= 1
+                    }
+                    #expect(try await scalar("SELECT count(pg_terminate_backend(pid)) FROM (\(unescaped: waiting)) w", on: client) >= 1)
+                    try await eventually("the killed migration ended", timeout: .seconds(20)) { ended.withLock { $0 } }
+                    let error = await #expect(throws: KappaPostgresError.self) { try await run.value }
+                    #expect(error?.code == .migrationFailed)
+                    #expect(error?.message.contains(schema) == true)
+                    try await holder.query("SELECT pg_advisory_unlock_all()", logger: testLogger)
+                }
+                #expect(try await scalar("SELECT count(*) FROM pg_tables WHERE schemaname = \(schema)", on: client) == 0)
             }
         }
     }
