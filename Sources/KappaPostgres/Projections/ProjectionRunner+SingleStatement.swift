@@ -39,6 +39,7 @@ extension ProjectionRunner {
         } catch let error as PSQLError {
             throw HandlerFailure(relevant, underlying: error)
         }
+        core.singleStatementBatches.add(1, ordering: .relaxed)
         return true
     }
 

@@ -65,6 +65,9 @@ public struct ProjectionRuntime: Service {
     /// Live batches (read-model transactions) its projections' runners have committed so far.
     package var batchesCommitted: Int { core.batchesCommitted.load(ordering: .relaxed) }
 
+    /// Of those, the batches whose writes and checkpoint move were one statement.
+    package var singleStatementBatches: Int { core.singleStatementBatches.load(ordering: .relaxed) }
+
     /// The projections this runtime runs: those it was created with and those ``start(_:)`` added.
     var projections: [any Projection] { registry.all }
 

@@ -18,6 +18,8 @@ final class RuntimeCore: Sendable {
     let notificationsReceived = Atomic<Int>(0)
     /// Live (not rebuild) batches committed by this runtime's projection runners.
     let batchesCommitted = Atomic<Int>(0)
+    /// Of those, the batches whose writes and checkpoint were sent as one statement (``SingleStatementProjection``).
+    let singleStatementBatches = Atomic<Int>(0)
     /// Names this runtime's listening connection when it has no notifier of its own (so that every
     /// notifier notifies it).
     private let listenerID = UUID().uuidString

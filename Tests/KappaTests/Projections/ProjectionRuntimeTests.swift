@@ -45,6 +45,8 @@ struct ProjectionRuntimeTests {
                 #expect(status.lagEvents == 0)
                 #expect(status.eventsApplied == 1_001)
                 #expect(status.leaseOwner == "test")
+                // The path taken: the results are the same either way.
+                #expect((runtime.singleStatementBatches > 0) == (path == .singleStatement), "\(runtime.singleStatementBatches) of \(runtime.batchesCommitted)")
                 return last
             }
             #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT sum(events)::int8 FROM \(table)"), on: f.client) == 1_001)
