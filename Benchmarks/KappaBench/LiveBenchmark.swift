@@ -34,7 +34,7 @@ struct LiveBenchmark: AsyncParsableCommand {
 
     @Option(help: "The runtime's liveCoalescing in milliseconds (0: off; default: the runtime's own, 2).") var coalescing: Int?
 
-    @Option(help: "The projection's forms, comma-separated: single (a SingleStatementProjection), transaction (a plain Projection).")
+    @Option(help: "The projection's forms, comma-separated: single (a SingleStatementProjection), transaction (a plain Projection), none (a projection that writes nothing: what following costs without the read model's writes).")
     var batches = "single,transaction"
 
     @Flag(help: "Print each 50 ms of a latency run: appends, median and worst latency.") var timeline = false
@@ -53,14 +53,18 @@ struct LiveBenchmark: AsyncParsableCommand {
                 return configuration
             }()
             let forms = batches.split(separator: ",").map(String.init)
-            guard !forms.isEmpty, forms.allSatisfy({ $0 == "single" || $0 == "transaction" }) else {
-                throw ValidationError("--batches takes single and/or transaction, comma-separated")
+            guard !forms.isEmpty, forms.allSatisfy({ ["single", "transaction", "none"].contains($0) }) else {
+                throw ValidationError("--batches takes single, transaction and/or none, comma-separated")
             }
             for form in forms { try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS live_\(form)_v1 CASCADE")) }
             @Sendable func makeRuntime(_ form: String) throws -> ProjectionRuntime {
                 let projection = CartSummaryProjection(name: "live_\(form)")
-                return try ProjectionRuntime(log: store, readModels: client,
-                                             projections: [form == "single" ? CartSummaryInOneStatement(projection) : projection],
+                let chosen: any Projection = switch form {
+                case "single": CartSummaryInOneStatement(projection)
+                case "none": CheckpointOnly(name: "live_none")
+                default: projection
+                }
+                return try ProjectionRuntime(log: store, readModels: client, projections: [chosen],
                                              notifier: notifier, configuration: configuration, logger: quietLogger)
             }
             // Every pooled connection has run an append once (its first call compiles the append
@@ -91,7 +95,7 @@ struct LiveBenchmark: AsyncParsableCommand {
             }
 
             // Throughput, rounds interleaved so that drift (checkpoints, autovacuum, the disk) falls on both.
-            emit("32 writers, single-event appends, \(32 * perWriter) per round, the projection as \(forms[0] == "single" ? "a single statement" : "a transaction")   ev/s")
+            emit("32 writers, single-event appends, \(32 * perWriter) per round, the projection as \(forms[0] == "single" ? "a single statement" : forms[0] == "none" ? "writing nothing" : "a transaction")   ev/s")
             var plain: [Double] = [], following: [Double] = []
             var plainCPU: [Double] = [], followingCPU: [Double] = []
             let events = Double(32 * perWriter)
@@ -163,4 +167,13 @@ func selfCPU() -> Double {
     var usage = rusage()
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
     return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+/// A projection that handles no event: its batches read the log and move the checkpoint only.
+struct CheckpointOnly: Projection {
+    let name: String
+    var version: Int { 1 }
+    var setupSQL: String { "CREATE TABLE nothing (id int)" }
+    var eventTypes: Set<String>? { ["NoSuchEvent"] }
+    func apply(_ events: [RecordedEvent], in context: ProjectionContext) async throws {}
 }
