@@ -18,7 +18,8 @@ ALTER TABLE events
     ALTER COLUMN metadata TYPE json USING metadata::json,
     ALTER COLUMN metadata SET DEFAULT '{}'::json;
 
--- The append functions (0002) took jsonb; the same functions over json.
+-- The append functions (0002) took jsonb; the same functions over json. They are created anew, so
+-- grants made on the old ones must be made again.
 ALTER FUNCTION append_events(text, uuid[], text[], integer[], jsonb[], jsonb[], timestamptz[], text, bigint)
     RENAME TO append_events_jsonb;
 ALTER FUNCTION append_event(text, uuid, text, integer, jsonb, jsonb, timestamptz, text, bigint)

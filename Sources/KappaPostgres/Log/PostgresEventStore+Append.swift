@@ -71,19 +71,27 @@ extension PostgresEventStore {
         guard !events.isEmpty else {
             throw EventStoreError(.invalidArgument, stream: stream.rawValue, message: "an append needs at least one event")
         }
-        // The log keeps a payload's bytes as they are; text that is not UTF-8 would be changed on the way.
-        for event in events where String(validating: event.payload, as: UTF8.self) == nil {
-            throw EventStoreError(.encodingFailed, stream: stream.rawValue, eventType: event.eventType.rawValue,
-                                  message: "the payload of event \(event.id) is not UTF-8 text")
+        // What every reader must be able to read back, for good (see PayloadText).
+        for event in events {
+            if let problem = PayloadText.problem(event.payload) {
+                throw EventStoreError(.encodingFailed, stream: stream.rawValue, eventType: event.eventType.rawValue,
+                                      message: "the payload of event \(event.id) \(problem)")
+            }
         }
         let metadata = try events.map { event -> String in
             if event.metadata == EventMetadata() { return "{}" }
+            let encoded: Data
             do {
-                return String(decoding: try JSONEncoder().encode(event.metadata), as: UTF8.self)
+                encoded = try JSONEncoder().encode(event.metadata)
             } catch {
                 throw EventStoreError(.encodingFailed, stream: stream.rawValue, eventType: event.eventType.rawValue,
                                       message: "cannot encode the metadata of event \(event.id): \(error)")
             }
+            if let problem = PayloadText.problem(encoded) {
+                throw EventStoreError(.encodingFailed, stream: stream.rawValue, eventType: event.eventType.rawValue,
+                                      message: "the metadata of event \(event.id) \(problem)")
+            }
+            return String(decoding: encoded, as: UTF8.self)
         }
         let (mode, version): (String, Int64?) = switch expectedVersion {
         case .any: ("any", nil)

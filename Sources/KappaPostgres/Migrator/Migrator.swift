@@ -33,9 +33,11 @@ public struct Migrator: Sendable {
             return try await apply(migrations)
         } catch let error as KappaPostgresError {
             throw error
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
-            throw KappaPostgresError(.migrationFailed, message: "migrating schema \(schema.name) failed: \(String(reflecting: error))",
-                                     underlying: (error as? PSQLError).map(DriverError.init) ?? error)
+            let cause = Self.cause(error)
+            throw KappaPostgresError(.migrationFailed, message: "migrating schema \(schema.name) failed: \(cause)", underlying: cause)
         }
     }
 
@@ -80,8 +82,9 @@ public struct Migrator: Sendable {
                         do {
                             try await connection.runScript(migration.sql, in: schema, logger: logger)
                         } catch {
+                            let cause = Self.cause(error)
                             throw KappaPostgresError(.migrationFailed, file: migration.name,
-                                message: "migration '\(migration.name)' failed: \(String(reflecting: error))")
+                                message: "migration '\(migration.name)' failed: \(cause)", underlying: cause)
                         }
                         try await connection.run("""
                             INSERT INTO \(unescaped: schema.quoted).kappa_migrations (version, name, checksum)
@@ -94,6 +97,12 @@ public struct Migrator: Sendable {
                 }
             }
         }
+    }
+
+    /// A driver error as the server's SQLSTATE, message and detail (not the statement, which
+    /// `String(reflecting:)` of a `PSQLError` would include); any other error as it is.
+    private static func cause(_ error: any Error) -> any Error & Sendable {
+        (error as? PSQLError).map(DriverError.init) ?? error
     }
 
     /// SHA-256 of each migration's SQL, hex, computed by the server (no crypto library needed).

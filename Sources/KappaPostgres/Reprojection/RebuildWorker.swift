@@ -43,6 +43,10 @@ struct RebuildWorker: Sendable {
             } catch where isTransient(error) {
                 try await Task.sleep(for: backoff.next())
                 continue
+            } catch is LeaseLost {
+                checkpoint = try await movedCheckpoint(from: checkpoint)
+                prefetched = nil
+                continue
             }
             let last = events[events.count - 1].position
             // Read the next page while this one is applied; always await it (see ProjectionRunner).
@@ -65,11 +69,8 @@ struct RebuildWorker: Sendable {
                 prefetched = nil
                 continue
             } catch is LeaseLost {
-                // The checkpoint was not where the batch began: a commit whose reply was lost went
-                // through after all (its batch is applied once). Go on from it. Else the lease is gone.
-                let committed = try await committedCheckpoint()
-                if committed == checkpoint { throw LeaseLost() }
-                checkpoint = committed
+                checkpoint = try await movedCheckpoint(from: checkpoint)
+                if checkpoint == last { counter.add(events.count) }   // the batch's own commit, unseen
                 prefetched = nil
                 continue
             }
@@ -79,6 +80,16 @@ struct RebuildWorker: Sendable {
             // A short page was the partition's last; after a full one, `nil` (the read failed) reads again.
             prefetched = events.count < batchSize ? [] : page
         }
+    }
+
+    /// After a fenced move found the checkpoint elsewhere than at `checkpoint`: where it is. A commit
+    /// whose reply was lost went through after all (its batch applied once), or one that the server
+    /// lost in a crash did not (asynchronous commits): go on from there. ``LeaseLost`` when the
+    /// checkpoint did not move (the lease or the rebuild is gone).
+    private func movedCheckpoint(from checkpoint: LogPosition) async throws -> LogPosition {
+        let committed = try await committedCheckpoint()
+        if committed == checkpoint { throw LeaseLost() }
+        return committed
     }
 
     /// This partition's checkpoint as committed; ``LeaseLost`` when the partition is no longer this worker's.

@@ -133,16 +133,33 @@ struct AppendTests {
             var rawNUL = good
             rawNUL.id = UUID()
             rawNUL.payload = Data(#"{"a":"_"}"#.utf8.map { $0 == 0x5F ? 0 : $0 })
-            for bad in [notJSON, notUTF8, rawNUL] {
+            // JSON that PostgreSQL's json stores but jsonb, SQL on payloads or the decoders cannot read.
+            let unreadable = [#"{"a":"\u0000"}"#, #"{"a":"x\uD800"}"#, #"{"a":"\udc00y"}"#, #"{"a":"\ud800\u0041"}"#].map { text in
+                var event = good
+                event.id = UUID()
+                event.payload = Data(text.utf8)
+                return event
+            }
+            var nulInMetadata = good
+            nulInMetadata.id = UUID()
+            nulInMetadata.metadata = EventMetadata(custom: ["note": "a\u{0}b"])
+            for bad in [notJSON, notUTF8, rawNUL, nulInMetadata] + unreadable {
                 let error = await #expect(throws: EventStoreError.self) {
                     try await store.append([good, bad], to: "account-1", expectedVersion: .any)
                 }
                 #expect(error?.code == .encodingFailed)
                 #expect(error?.stream == "account-1")
+                #expect(error.map { "\($0)".contains(bad.id.uuidString) || "\($0)".contains("PostgreSQL refused") } == true, "\(String(describing: error))")
             }
+            // Escapes that are fine: a surrogate pair, an escaped backslash before `u0000`.
+            var fine = good
+            fine.id = UUID()
+            fine.payload = Data(#"{"a":"\ud83d\ude00 \\u0000 \\\"\\uD800"}"#.utf8)
+            _ = try await store.append([fine], to: "account-2", expectedVersion: .noStream)
+            #expect(try await store.readStream("account-2", from: 1, limit: 1).first?.payload == fine.payload)
             let empty = await #expect(throws: EventStoreError.self) { try await store.append([], to: "account-1", expectedVersion: .any) }
             #expect(empty?.code == .invalidArgument)
-            let value10 = try await scalar("SELECT count(*) FROM \(unescaped: store.configuration.schema).events", on: client)
+            let value10 = try await scalar("SELECT count(*) FROM \(unescaped: store.configuration.schema).events WHERE stream_id = 'account-1'", on: client)
             #expect(value10 == 0)
         }
     }

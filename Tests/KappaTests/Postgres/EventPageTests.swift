@@ -8,7 +8,7 @@ import Testing
 
 @Suite("Packed pages of the log", .serialized)
 struct EventPageTests {
-    /// Payloads and metadata that exercise the JSON text: escapes (`\u0000` too), non-ASCII text,
+    /// Payloads and metadata that exercise the JSON text: escapes (a surrogate pair, `\\u0000`), non-ASCII text,
     /// numbers, nesting, empty containers, spacing, key order and a repeated key (kept as written),
     /// and metadata present and absent.
     static func variedEvents(_ n: Int) throws -> [NewEvent] {
@@ -18,7 +18,7 @@ struct EventPageTests {
             #"{"nested":{"a":[1,2.5,-3e10,true,false,null],"b":{}},"empty":[]}"#,
             #"{"big":12345678901234567890,"small":1e-300,"control":"\u0001\u001f"}"#,
             #"{}"#,
-            #"{ "z" : 1,"a":"\u0000",  "a" : [ ] }"#,
+            #"{ "z" : 1,"a":"\\u0000 \ud83d\ude00",  "a" : [ ] }"#,
         ]
         return try (0..<n).map { i throws -> NewEvent in
             let metadata = i % 3 == 0 ? EventMetadata()

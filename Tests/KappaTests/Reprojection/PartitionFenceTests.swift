@@ -1,6 +1,7 @@
 import Foundation
 import Kappa
 import KappaFixtures
+import KappaTesting
 @testable import KappaPostgres
 import PostgresNIO
 import Testing
@@ -40,6 +41,50 @@ struct PartitionFenceTests {
                 SELECT checkpoint_position, events_applied FROM \(f.runtimeSchema).rebuild_partitions WHERE name = '\(projection.name)'
                 """), logger: testLogger).collect().first?.decode((Int64, Int64).self)
             #expect(row?.0 == 2 && row?.1 == 2)
+        }
+    }
+
+    /// A worker whose fenced move finds the checkpoint moved (here moved by hand, as a commit of its own
+    /// whose reply was lost would have moved it) goes on from there: it neither applies that batch
+    /// again nor gives the partition up (which, still renewed by its owner, nobody could then claim).
+    @Test func aWorkerWhoseCheckpointMovedUnderItGoesOnFromThere() async throws {
+        try await withProjectionFixture { f in
+            let name = f.name("carts")
+            let seeded = try await CartEvents.seed(f.store, carts: 20, eventsPerCart: 10)
+            try await eventually("the horizon passed the seed") { try await f.store.head() >= seeded }
+            // A lease far longer than the wait below: a worker that gave its partition up would leave
+            // the rebuild waiting for the lease to run out before anyone (itself included) could go on.
+            var configuration = f.configuration(owner: "ops", lease: .seconds(60))
+            configuration.rebuildBatchSize = 50
+            configuration.rebuildThreshold = 1   // in bulk, by partition
+            let projection = CartSummaryProjection(name: name, delayPerBatch: .milliseconds(300))
+            let versions = try f.versions([projection], configuration: configuration)
+            let finished = Locked(false)
+            let rebuild = Task {
+                defer { finished.withLock { $0 = true } }
+                try await versions.rebuild(name, version: 1)
+            }
+            defer { rebuild.cancel() }
+            // The second batch is in its transaction (its handler sleeps): move the checkpoint past it.
+            try await eventually("a batch is in flight after the first", timeout: .seconds(30)) {
+                // (The runtime's tables appear as the rebuild starts.)
+                (try? await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(f.runtimeSchema).rebuild_partitions WHERE name = '\(name)' AND checkpoint_position > 0"), on: f.client)) == 1
+            }
+            let moved = try await scalar(PostgresQuery(unsafeSQL: """
+                WITH batch AS (
+                    SELECT e.transaction_id, e.position FROM \(f.store.configuration.schema).events e, \(f.runtimeSchema).rebuild_partitions p
+                    WHERE p.name = '\(name)' AND (e.transaction_id, e.position) > (p.checkpoint_xid, p.checkpoint_position)
+                    ORDER BY e.transaction_id, e.position OFFSET 49 LIMIT 1)
+                UPDATE \(f.runtimeSchema).rebuild_partitions p SET checkpoint_xid = batch.transaction_id, checkpoint_position = batch.position,
+                    events_applied = events_applied + 50
+                FROM batch WHERE p.name = '\(name)' RETURNING 1
+                """), on: f.client)
+            #expect(moved == 1)
+            try await eventually("the rebuild finished", timeout: .seconds(20)) { finished.withLock { $0 } }
+            try await rebuild.value
+            // The batch whose commit was "lost" was not applied again: its 50 events are missing here
+            // (the hand-made move wrote no rows), every other event is applied once.
+            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT sum(events)::int8 FROM \(name)_v1.carts"), on: f.client) == 150)
         }
     }
 }
