@@ -36,6 +36,9 @@ enum EventPage {
             events.reserveCapacity(min(count, raw.count / EventCells.envelopeSize))
             var offset = 0
             var sorted = true
+            var lastPosition: LogPosition?
+            // A page holds few type names many times: each is made once (a name over 15 bytes is an allocation).
+            var typeNames: [(bytes: [UInt8], name: String)] = []
             while offset < raw.count {
                 guard raw.count - offset > EventCells.envelopeSize else { throw EventCells.malformed("page") }
                 let envelope = UnsafeRawBufferPointer(rebasing: raw[offset..<offset + EventCells.envelopeSize])
@@ -45,11 +48,12 @@ enum EventPage {
                 let payload = try part(raw, &offset, "payload")
                 let metadata = try part(raw, &offset, "metadata")
                 guard let streamID = text(stream) else { throw EventCells.malformed("stream_id") }
-                guard let typeName = text(type) else { throw EventCells.malformed("event_type") }
+                guard let typeName = name(type, in: &typeNames) else { throw EventCells.malformed("event_type") }
                 guard let payloadJSON = EventCells.jsonText(payload) else { throw EventCells.malformed("payload") }
                 let metadataJSON = EventCells.jsonText(metadata) ?? Data()   // empty: `{}`
                 let event = try EventCells.event(envelope: envelope, stream: streamID, type: typeName, payload: payloadJSON, metadata: metadataJSON)
-                if let last = events.last, last.position >= event.position { sorted = false }
+                if let last = lastPosition, last >= event.position { sorted = false }
+                lastPosition = event.position
                 events.append(event)
             }
             guard events.count == count else { throw EventCells.malformed("page") }
@@ -57,6 +61,17 @@ enum EventPage {
             if !sorted { events.sort { $0.position < $1.position } }
             return events
         }
+    }
+
+    /// `text(bytes)`, or the same name made earlier in the page (up to 16 of them are kept).
+    private static func name(_ bytes: UnsafeRawBufferPointer, in names: inout [(bytes: [UInt8], name: String)]) -> String? {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return text(bytes) }
+        for known in names where known.bytes.count == bytes.count && known.bytes.withUnsafeBytes({ memcmp($0.baseAddress ?? base, base, bytes.count) == 0 }) {
+            return known.name
+        }
+        guard let name = text(bytes) else { return nil }
+        if names.count < 16 { names.append((Array(bytes), name)) }
+        return name
     }
 
     /// UTF-8 bytes as a `String`; `nil` when they are not valid UTF-8. Stream ids and type names are

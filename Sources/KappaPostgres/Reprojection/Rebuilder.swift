@@ -58,12 +58,22 @@ struct Rebuilder: Sendable {
             }
         }
         let (done, _) = try await partitionProgress(of: key)
-        let total = try await core.log.countEvents(after: lease.checkpoint, through: target)
-        let counter = ProgressCounter(done: done, total: total, partitions: partitions)
-        logger.info("rebuilding in bulk", metadata: [
-            "kappa.target": "\(target)", "kappa.partitions": "\(partitions)", "kappa.events_total": "\(total)",
-            "kappa.events_done": "\(done)", "kappa.resumed": "\(done > 0)",
-        ])
+        let counter = ProgressCounter(done: done, partitions: partitions)
+        // Counted beside the work, not before it: counting a long log takes a while (65 ms a million
+        // events here, 2-3 % of such a rebuild). Progress is reported once the total is known.
+        let log = core.log, from = lease.checkpoint
+        async let counted: Void = {
+            do {
+                let total = try await log.countEvents(after: from, through: target)
+                counter.counted(total)
+                logger.info("rebuilding in bulk", metadata: [
+                    "kappa.target": "\(target)", "kappa.partitions": "\(partitions)", "kappa.events_total": "\(total)",
+                    "kappa.events_done": "\(done)", "kappa.resumed": "\(done > 0)",
+                ])
+            } catch {
+                logger.debug("could not count the events to rebuild", metadata: ["error": "\(String(reflecting: error))"])
+            }
+        }()
         let current = lease
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await keepLease(current, counter: counter, progress: progress) }
@@ -79,6 +89,7 @@ struct Rebuilder: Sendable {
             try await group.next()
             group.cancelAll()
         }
+        await counted
         if core.isStopping || Task.isCancelled { return false }
         // Tables loaded UNLOGGED become logged in the transaction that ends the rebuild (no watchdog:
         // that rewrites them), so no checkpoint past the load ever stands on tables a crash would empty.
@@ -190,7 +201,7 @@ struct Rebuilder: Sendable {
     func help() async throws {
         guard let row = try await runner.versionRow(), row.lifecycle == .building, row.rebuildTarget != nil,
               let partitions = row.rebuildPartitions else { return }
-        let counter = ProgressCounter(done: 0, total: 0, partitions: partitions)
+        let counter = ProgressCounter(done: 0, partitions: partitions)
         try await workPartitions(partitions: partitions, counter: counter)
         if counter.snapshot(id).eventsThisRun > 0 {
             runner.logger.info("helped another process's rebuild", metadata: ["kappa.events_this_run": "\(counter.snapshot(id).eventsThisRun)"])
@@ -214,7 +225,7 @@ struct Rebuilder: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(250))
             if Task.isCancelled { return }
-            progress?(counter.snapshot(id))
+            if counter.isCounted { progress?(counter.snapshot(id)) }
             if ContinuousClock.now - lastRenewal > min(.seconds(1), core.configuration.leaseDuration / 3) {
                 try await lease.renew(state: "rebuilding", core: core)
                 counter.reconcile(try await self.partitionProgress(of: runner.key).done)
@@ -234,18 +245,21 @@ struct Rebuilder: Sendable {
 
 /// Counts a rebuild's progress: this process's workers, and every process's committed total.
 final class ProgressCounter: Sendable {
-    private let state: Mutex<(local: Int, committed: Int)>
+    private let state: Mutex<(local: Int, committed: Int, total: Int?)>
     private let initial: Int
-    let total: Int
     let partitions: Int
     let started = ContinuousClock.now
 
-    init(done: Int, total: Int, partitions: Int) {
-        self.state = Mutex((done, done))
+    init(done: Int, partitions: Int) {
+        self.state = Mutex((done, done, nil))
         self.initial = done
-        self.total = total
         self.partitions = partitions
     }
+
+    /// The events the rebuild covers, once counted.
+    func counted(_ total: Int) { state.withLock { $0.total = total } }
+
+    var isCounted: Bool { state.withLock { $0.total != nil } }
 
     /// Events this process applied.
     func add(_ count: Int) { state.withLock { $0.local += count } }
@@ -254,8 +268,9 @@ final class ProgressCounter: Sendable {
     func reconcile(_ committed: Int) { state.withLock { $0.committed = max($0.committed, committed) } }
 
     func snapshot(_ id: ProjectionID) -> RebuildProgress {
-        let (local, committed) = state.withLock { ($0.local, $0.committed) }
-        return RebuildProgress(projection: id.name, version: id.version, eventsDone: max(local, committed), eventsTotal: total,
+        let (local, committed, total) = state.withLock { ($0.local, $0.committed, $0.total) }
+        let done = max(local, committed)
+        return RebuildProgress(projection: id.name, version: id.version, eventsDone: done, eventsTotal: total ?? done,
                                eventsThisRun: local - initial, elapsed: ContinuousClock.now - started, partitions: partitions)
     }
 }
