@@ -206,7 +206,14 @@ struct ProjectionRunner: Sendable {
 
     /// The events of `events` the projection handles (``Projection/eventTypes``).
     func relevant(_ events: [RecordedEvent]) -> [RecordedEvent] {
-        projection.eventTypes.map { types in events.filter { types.contains($0.eventType) } } ?? events
+        Self.relevant(events, types: projection.eventTypes)
+    }
+
+    /// The events of `events` whose type is among `types` (all of them for `nil`), in order; the
+    /// array itself when all are (no copy of a page: the usual case for a rebuild).
+    static func relevant(_ events: [RecordedEvent], types: Set<String>?) -> [RecordedEvent] {
+        guard let types, let first = events.firstIndex(where: { !types.contains($0.eventType) }) else { return events }
+        return Array(events[..<first]) + events[(first + 1)...].filter { types.contains($0.eventType) }
     }
 
     /// Hands `relevant` to the projection's handler on `connection`, in the caller's transaction;

@@ -1,3 +1,5 @@
+import Foundation
+import Kappa
 @testable import KappaPostgres
 import Testing
 
@@ -21,6 +23,24 @@ struct FollowingPolicyTests {
         // Never longer than the idle interval.
         var short = HorizonRecheck()
         #expect((0..<6).map { _ in short.timeout(heldBack: true, idle: .milliseconds(3)) }.allSatisfy { $0 <= .milliseconds(3) })
+    }
+
+    /// A batch's events that a projection handles: in log order, whatever runs of other types they
+    /// are mixed with; all of them, the same array, when it handles them all.
+    @Test func theRelevantEventsOfABatchKeepTheirOrder() throws {
+        let types = ["A", "B", "C", "A", "C", "C", "B"]
+        let events = try types.enumerated().map { i, type in
+            RecordedEvent(id: UUID(), streamID: try StreamID("s-\(i)"), streamVersion: 1,
+                          position: LogPosition(transactionID: 1, globalPosition: Int64(i + 1)), eventType: type, schemaVersion: 1,
+                          payload: Data("{}".utf8), metadata: EventMetadata(), recordedAt: Date(timeIntervalSince1970: 0))
+        }
+        let positions = { (kept: [RecordedEvent]) in kept.map(\.position.globalPosition) }
+        #expect(positions(ProjectionRunner.relevant(events, types: ["A", "C"])) == [1, 3, 4, 5, 6])
+        #expect(positions(ProjectionRunner.relevant(events, types: ["B"])) == [2, 7])
+        #expect(ProjectionRunner.relevant(events, types: ["Z"]).isEmpty)
+        #expect(ProjectionRunner.relevant(events, types: ["A", "B", "C"]) == events)
+        #expect(ProjectionRunner.relevant(events, types: nil) == events)
+        #expect(ProjectionRunner.relevant([], types: ["A"]).isEmpty)
     }
 
     @Test func onlySustainedFastAppendsPause() {
