@@ -1,5 +1,5 @@
 /// Decoding of JSON strings and numbers from their bytes, with `JSONDecoder`'s rules and results.
-enum JSONScalars {
+package enum JSONScalars {
     /// Why a string or number could not be decoded (for the `dataCorrupted` error's description).
     struct Failure: Error {
         var message: String
@@ -99,6 +99,31 @@ enum JSONScalars {
             unit = unit &* 16 &+ UInt16(digit)
         }
         return unit
+    }
+
+    /// The first `\u` escape in JSON text that no reader could take back — `\u0000` (which
+    /// PostgreSQL's `jsonb` and text cannot hold) or a surrogate without its other half (which
+    /// ``unescape(_:)`` and `JSONDecoder` refuse) — described with its byte offset; `nil` when none.
+    /// Other escapes are skipped whole, so `\\u0000` (a backslash, then text) is not one.
+    package static func unreadableEscape(in raw: UnsafeRawBufferPointer) -> String? {
+        var index = 0
+        while index < raw.count, let at = raw[index...].firstIndex(of: UInt8(ascii: "\\")) {
+            guard at + 1 < raw.count, raw[at + 1] == UInt8(ascii: "u"), let unit = try? hexUnit(raw, at: at + 2) else {
+                index = at + 2
+                continue
+            }
+            index = at + 6
+            if unit == 0 { return "has a \\u0000 escape at byte \(at), which PostgreSQL's jsonb cannot hold" }
+            if UTF16.isTrailSurrogate(unit) { return "has a lone low surrogate escape \\u\(String(unit, radix: 16)) at byte \(at)" }
+            if UTF16.isLeadSurrogate(unit) {
+                guard index + 1 < raw.count, raw[index] == UInt8(ascii: "\\"), raw[index + 1] == UInt8(ascii: "u"),
+                      let trail = try? hexUnit(raw, at: index + 2), UTF16.isTrailSurrogate(trail) else {
+                    return "has a lone high surrogate escape \\u\(String(unit, radix: 16)) at byte \(at)"
+                }
+                index += 6
+            }
+        }
+        return nil
     }
 
     // MARK: Numbers
