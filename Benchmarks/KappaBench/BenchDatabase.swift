@@ -4,7 +4,9 @@ import PostgresNIO
 
 /// The benchmark's connection: the standard PG* variables, and a pool large enough for every writer.
 enum BenchDatabase {
-    static func withClient<R: Sendable>(connections: Int, _ body: @Sendable (PostgresClient) async throws -> R) async throws -> R {
+    /// - Parameter name: The connections' `application_name`, by which ``BackendCPU`` tells pools apart.
+    static func withClient<R: Sendable>(connections: Int, name: String = "kappa-bench",
+                                        _ body: @Sendable (PostgresClient) async throws -> R) async throws -> R {
         let env = ProcessInfo.processInfo.environment
         var configuration = PostgresClient.Configuration(
             host: env["PGHOST"].flatMap { $0.hasPrefix("/") ? nil : $0 } ?? "localhost",
@@ -13,6 +15,7 @@ enum BenchDatabase {
             database: env["PGDATABASE"] ?? "postgres", tls: .disable)
         configuration.options.maximumConnections = connections
         configuration.options.minimumConnections = connections
+        configuration.options.additionalStartupParameters = [("application_name", name)]
         let client = PostgresClient(configuration: configuration)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }

@@ -16,21 +16,26 @@ struct LiveBenchmark: AsyncParsableCommand {
             Latency: appends one event at a steady rate while a ProjectionRuntime (in this process, woken by a
             LogNotifier) follows the log; for each append, the time from its commit until the projection's
             checkpoint — committed with the row — has passed it. Printed as p50/p99 per rate.
-            Throughput: 32 writers appending single events, with no projection running (baseline) and with
-            the projection following live.
+            Throughput: 32 writers appending single events (--workload), with no projection running
+            (baseline) and with the projection following live; each round has both phases, every other
+            round (marked *) following first, so that the drift of a growing log falls on both.
             The projection folds each batch into one upsert. With --batches single it is a
             SingleStatementProjection: each live batch is that upsert and the fenced checkpoint move in one
             statement. With --batches transaction it is a plain Projection: BEGIN, the upsert, the checkpoint
             move, COMMIT. Latency is measured for each form given; the throughput rounds use the first.
             Each round also prints CPU time per append — the machine's (both cores, every process: the
-            server and this client), and this process's — and the live batches the projection committed.
+            server and this client), and this process's — and the live batches the projection committed;
+            the summary splits the server's CPU by process group (the appends' connections, the runtime's
+            own pool, the server's background processes), read from /proc.
             """
     )
 
     @Option(help: "Appends per second to measure latency at, comma-separated.") var rates = "100,1000"
     @Option(help: "Seconds per rate.") var seconds = 5
     @Option(help: "Appends per writer in each throughput round.") var perWriter = 300
-    @Option(help: "Throughput rounds, each with and without a projection following; the medians are printed.") var rounds = 5
+    @Option(help: "What the throughput rounds append: carts (the sample's shape: each writer fills carts of \(Workload.eventsPerCart) events in turn — adds, a removal, a checkout — so a batch updates fewer rows than it has events) or new-carts (every append a cart of its own: a new read-model row per event, the costliest case for the projection).")
+    var workload = Workload.carts
+    @Option(help: "Throughput rounds, each with and without a projection following; the medians are printed.") var rounds = 11
 
     @Option(help: "The runtime's liveCoalescing in milliseconds (0: off; default: the runtime's own, 2).") var coalescing: Int?
 
@@ -41,11 +46,15 @@ struct LiveBenchmark: AsyncParsableCommand {
 
     func run() async throws {
         let rateList = rates.split(separator: ",").compactMap { Int($0) }
-        try await BenchDatabase.withClient(connections: 40) { client in
+        try await BenchDatabase.withClient(connections: 40, name: "kappa-bench appends") { client in
+          try await BenchDatabase.withClient(connections: 4, name: "kappa-bench runtime") { runtimeClient in
             emit("server: \(try await BenchDatabase.settings(client))")
             let notifier = try LogNotifier(client: client, schema: "kappa_live", logger: quietLogger)
             let store = try await BenchLog.fresh(client, schema: "kappa_live", notifier: notifier)
             try await client.query("DROP SCHEMA IF EXISTS kappa_live_runtime CASCADE")
+            // The runtime reads the log and writes its read model through a pool of its own, so that
+            // the server's CPU for appends and for following can be told apart (``BackendCPU``).
+            let runtimeLog = try PostgresEventStore(client: runtimeClient, configuration: store.configuration, logger: quietLogger)
             let configuration = {
                 var configuration = ProjectionRuntime.Configuration()
                 configuration.schema = "kappa_live_runtime"
@@ -64,7 +73,7 @@ struct LiveBenchmark: AsyncParsableCommand {
                 case "none": CheckpointOnly(name: "live_none")
                 default: projection
                 }
-                return try ProjectionRuntime(log: store, readModels: client, projections: [chosen],
+                return try ProjectionRuntime(log: runtimeLog, readModels: runtimeClient, projections: [chosen],
                                              notifier: notifier, configuration: configuration, logger: quietLogger)
             }
             // Every pooled connection has run an append once (its first call compiles the append
@@ -94,38 +103,8 @@ struct LiveBenchmark: AsyncParsableCommand {
                 }
             }
 
-            // Throughput, rounds interleaved so that drift (checkpoints, autovacuum, the disk) falls on both.
-            emit("32 writers, single-event appends, \(32 * perWriter) per round, the projection as \(forms[0] == "single" ? "a single statement" : forms[0] == "none" ? "writing nothing" : "a transaction")   ev/s")
-            var plain: [Double] = [], following: [Double] = []
-            var plainCPU: [Double] = [], followingCPU: [Double] = []
-            let events = Double(32 * perWriter)
-            for round in 0..<rounds {
-                let plainStart = MachineCPU.now(), plainSelf = selfCPU()
-                plain.append(try await measure(writers: 32, perWriter: perWriter) { writer, index in
-                    _ = try await store.append([CartEvents.added(cart: writer * 100_000 + index)], to: StreamID("cart-\(round)-\(writer)-\(index)"), expectedVersion: .noStream)
-                })
-                plainCPU.append(MachineCPU.since(plainStart) / events)
-                let plainClient = (selfCPU() - plainSelf) / events
-                let runtime = try makeRuntime(forms[0])
-                let (rate, cpu, batches, client) = try await BenchRuntime.run(notifier, runtime) {
-                    let caughtUp = try await store.append([CartEvents.added(cart: 0)], to: "cart-warm-up", expectedVersion: .any)
-                    try await runtime.waitUntil("live_\(forms[0])", hasPassed: caughtUp.lastPosition!, timeout: .seconds(60))
-                    let start = MachineCPU.now(), batches = runtime.batchesCommitted, selfStart = selfCPU()
-                    let rate = try await measure(writers: 32, perWriter: perWriter) { writer, index in
-                        _ = try await store.append([CartEvents.added(cart: writer * 100_000 + index)], to: StreamID("cart-f\(round)-\(writer)-\(index)"), expectedVersion: .noStream)
-                    }
-                    return (rate, MachineCPU.since(start), runtime.batchesCommitted - batches, (selfCPU() - selfStart) / events)
-                }
-                following.append(rate)
-                followingCPU.append(cpu / events)
-                emit("  round \(round + 1): no projection \(formatRate(plain[round]))   following live \(formatRate(following[round]))   \(String(format: "%.1f%%", 100 * following[round] / plain[round]))"
-                     + String(format: "   CPU/append %.0f µs (client %.0f), %.0f µs (client %.0f) following; %d batches",
-                              plainCPU[round] * 1e6, plainClient * 1e6, followingCPU[round] * 1e6, client * 1e6, batches))
-            }
-            guard rounds > 0 else { return }
-            let (p, f) = (median(plain), median(following))
-            emit("  median: no projection \(formatRate(p))   following live \(formatRate(f))   \(String(format: "%.1f%%", 100 * f / p)) (target ≥ 90%)"
-                 + String(format: "   CPU/append %.0f µs, %.0f µs following", median(plainCPU) * 1e6, median(followingCPU) * 1e6))
+            try await throughput(store: store, client: client, notifier: notifier, form: forms[0], makeRuntime: makeRuntime)
+          }
         }
     }
 
