@@ -35,7 +35,7 @@ struct LiveBenchmark: AsyncParsableCommand {
     @Option(help: "Appends per writer in each throughput round.") var perWriter = 300
     @Option(help: "What the throughput rounds append: carts (the sample's shape: each writer fills carts of \(Workload.eventsPerCart) events in turn — adds, a removal, a checkout — so a batch updates fewer rows than it has events) or new-carts (every append a cart of its own: a new read-model row per event, the costliest case for the projection).")
     var workload = Workload.carts
-    @Option(help: "Throughput rounds, each with and without a projection following; the medians are printed.") var rounds = 11
+    @Option(help: "Throughput rounds, each with and without a projection following; the medians are printed.") var rounds = 21
 
     @Option(help: "The runtime's liveCoalescing in milliseconds (0: off; default: the runtime's own, 2).") var coalescing: Int?
 

@@ -23,6 +23,8 @@ final class CheckpointWaiters: Sendable {
 
     private let state = Mutex(State())
     private let deadlines: Deadlines
+    /// The runners pausing to coalesce (``pause(_:for:)``), by key: rung when a wait on their key begins.
+    let pausing = Mutex<[LeaseKey: Doorbell]>([:])
 
     init(deadlines: Deadlines) {
         self.deadlines = deadlines
@@ -53,6 +55,7 @@ final class CheckpointWaiters: Sendable {
                     state.waiting[id] = Waiter(key: key, position: position, continuation: continuation)
                     return false
                 }
+                if !resumeNow { pausing.withLock { $0[key] }?.ring() }   // a reader waits: no more pausing
                 if resumeNow || passed() { resume(id, or: resumeNow ? continuation : nil) }
             }
         } onCancel: {
@@ -73,6 +76,11 @@ final class CheckpointWaiters: Sendable {
 
     /// Waits registered now.
     var count: Int { state.withLock { $0.waiting.count } }
+
+    /// Whether a wait on `key` is registered now.
+    func isWaiting(on key: LeaseKey) -> Bool {
+        state.withLock { $0.waiting.values.contains { $0.key == key } }
+    }
 
     /// Whether no wait is open and nothing is kept for one.
     var isIdle: Bool { state.withLock { $0.waiting.isEmpty && $0.open.isEmpty && $0.ended.isEmpty } }

@@ -146,7 +146,7 @@ struct ProjectionRunner: Sendable {
             prefetched = lease.checkpoint == after ? page : nil   // nil when the read failed: read again
             lastRenewal = .now
             if !farBehind, let pause = coalescing.pause(after: events.count, at: .now, configured: core.configuration.liveCoalescing) {
-                try? await Task.sleep(for: pause)
+                await core.coalescingPause(key, for: pause)
             }
         }
         return false

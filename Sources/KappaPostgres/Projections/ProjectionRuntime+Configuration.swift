@@ -37,10 +37,13 @@ extension ProjectionRuntime {
         /// handlers that do minutes of work per batch. Default 60 s.
         public var transactionTimeout: Duration = .seconds(60)
         /// How long a live runner pauses before reading on while appends arrive fast (2,000 a
-        /// second or more, on average), so that its next batch carries more: fewer transactions for
-        /// the same events, more of the server left to appends. Adds at most this to the latency
-        /// under such load; `.zero` turns it off. Default 2 ms.
-        public var liveCoalescing: Duration = .milliseconds(2)
+        /// second or more, on average), so that its next batch carries more: fewer transactions, and
+        /// fewer rows written where a batch folds many events into one row, for the same events —
+        /// more of the server left to appends. It does not pause while a read-your-writes wait
+        /// (``ProjectionRuntime/waitUntil(_:version:hasPassed:timeout:)``) on the projection is open
+        /// in this process, and a wait that begins ends a pause; other readers of the read model may
+        /// see it up to this much later under such load. `.zero` turns it off. Default 10 ms.
+        public var liveCoalescing: Duration = .milliseconds(10)
         /// Whether each batch's checkpoint move is a prepared statement (parsed and planned once per
         /// connection). Default `true`; turn it off behind a pooler that cannot keep prepared
         /// statements (PgBouncer before 1.21 in transaction mode), as with the store's own setting.

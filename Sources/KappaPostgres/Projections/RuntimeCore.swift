@@ -20,6 +20,8 @@ final class RuntimeCore: Sendable {
     let batchesCommitted = Atomic<Int>(0)
     /// Of those, the batches whose writes and checkpoint were sent as one statement (``SingleStatementProjection``).
     let singleStatementBatches = Atomic<Int>(0)
+    /// Coalescing pauses live runners have begun (``ProjectionRuntime/Configuration/liveCoalescing``).
+    let coalescingPauses = Atomic<Int>(0)
     /// Names this runtime's listening connection when it has no notifier of its own (so that every
     /// notifier notifies it).
     private let listenerID = UUID().uuidString
@@ -57,10 +59,17 @@ final class RuntimeCore: Sendable {
     func stop() {
         stopping.store(true, ordering: .relaxed)
         for bell in runnerBells.withLock({ Array($0.values) }) { bell.ring() }
+        waiters.endPauses()
         stopBell.ring()
     }
 
     private let stopBell = Doorbell()
+
+    /// A live runner's pause to coalesce (see ``CheckpointWaiters/pause(_:for:unless:)``).
+    func coalescingPause(_ key: LeaseKey, for duration: Duration) async {
+        coalescingPauses.add(1, ordering: .relaxed)
+        await waiters.pause(key, for: duration) { isStopping }
+    }
 
     /// Returns once ``stop()`` was called or the task is cancelled.
     func waitUntilStopped() async {

@@ -72,6 +72,43 @@ struct CheckpointWaitersTests {
         #expect(waiters.isIdle)
     }
 
+    /// A live runner's pause to coalesce lasts its time while nobody waits; a read-your-writes wait
+    /// on the same projection version ends it, or skips it while the wait is open; so does a stop.
+    @Test func aCoalescingPauseGivesWayToAReaderWaitingAndToAStop() async throws {
+        let waiters = CheckpointWaiters(deadlines: Deadlines(tick: .milliseconds(5)))
+        let clock = ContinuousClock()
+        let late = Duration.seconds(15)   // far below the 60 s pauses below, if they were not ended
+        let quiet = await clock.measure { await waiters.pause(key, for: .milliseconds(50)) { false } }
+        #expect(quiet >= .milliseconds(50) && quiet < late, "\(quiet)")
+
+        // A wait that begins during a pause ends it.
+        let pausing = Task { await clock.measure { await waiters.pause(key, for: .seconds(60)) { false } } }
+        try await eventually("the pause has begun") { waiters.pausing.withLock { $0[key] != nil } }
+        let reader = Task { await waiters.wait(for: key, toPass: at(10), until: .now + .seconds(60)) { false } }
+        let paused = await pausing.value
+        #expect(paused < late, "\(paused)")
+        // While it is open, a pause does not begin; a wait on another version does not count.
+        let skipped = await clock.measure { await waiters.pause(key, for: .seconds(60)) { false } }
+        #expect(skipped < late, "\(skipped)")
+        let other = await clock.measure { await waiters.pause(LeaseKey(name: "carts", version: 2), for: .milliseconds(50)) { false } }
+        #expect(other >= .milliseconds(50), "\(other)")
+        waiters.committed(key, at: at(10))
+        await reader.value
+
+        // A stop ends a pause, and a pause does not begin once stopping.
+        let stopping = Locked(false)
+        let stopped = Task { await clock.measure { await waiters.pause(key, for: .seconds(60)) { stopping.withLock { $0 } } } }
+        try await eventually("the pause has begun") { waiters.pausing.withLock { $0[key] != nil } }
+        stopping.withLock { $0 = true }
+        waiters.endPauses()
+        let untilStopped = await stopped.value
+        #expect(untilStopped < late, "\(untilStopped)")
+        let afterStop = await clock.measure { await waiters.pause(key, for: .seconds(60)) { stopping.withLock { $0 } } }
+        #expect(afterStop < late, "\(afterStop)")
+        #expect(waiters.pausing.withLock { $0.isEmpty })
+        #expect(waiters.isIdle)
+    }
+
     @Test func deadlinesRunOnceInOrderAndCanBeCancelled() async throws {
         let deadlines = Deadlines(tick: .milliseconds(5))
         let fired = Locked<[Int]>([])

@@ -89,6 +89,36 @@ struct LiveWakeUpTests {
         }
     }
 
+    /// While appends arrive fast, a live runner pauses before reading on, so that its next batch
+    /// carries more (``ProjectionRuntime/Configuration/liveCoalescing``, a minute here). A
+    /// read-your-writes wait does not sit out the pause: its beginning ends it.
+    @Test func aReadYourWritesWaitEndsACoalescingPause() async throws {
+        try await withProjectionFixture { f in
+            let projection = CartSummaryProjection(name: f.name("coalesced"))
+            var configuration = f.configuration(batchSize: 1_000)
+            configuration.liveCoalescing = .seconds(60)
+            let runtime = try f.runtime([projection], configuration: configuration)
+            try await withRunning(runtime) {
+                let first = try await f.store.append([CartEvents.added(cart: 0)], to: "cart-0", expectedVersion: .any)
+                try await runtime.waitUntil(projection.name, hasPassed: first.lastPosition!, timeout: .seconds(30))
+                // Appends of 50 events, back to back: thousands of events a second, so the runner pauses.
+                var cart = 1
+                while runtime.coalescingPauses == 0 {
+                    try #require(cart <= 2_000, "the runner never paused")
+                    _ = try await f.store.append((0..<50).map { _ in CartEvents.added(cart: cart) }, to: StreamID("cart-\(cart)"), expectedVersion: .any)
+                    cart += 1
+                }
+                let appended = try await f.store.append([CartEvents.added(cart: 0)], to: "cart-0", expectedVersion: .any)
+                let waited = try await ContinuousClock().measure {
+                    try await runtime.waitUntil(projection.name, hasPassed: appended.lastPosition!, timeout: .seconds(30))
+                }
+                #expect(waited < .seconds(10), "took \(waited)")
+                let total = try await scalar(PostgresQuery(unsafeSQL: "SELECT sum(events)::int8 FROM \(projection.name)_v1.carts"), on: f.client)
+                #expect(total == Int64(2 + 50 * (cart - 1)))
+            }
+        }
+    }
+
     /// An append that commits while an older transaction (not an append) is open is held back behind
     /// the horizon: the doorbell its commit rings finds nothing to read, and the end of the older
     /// transaction rings nothing. The runner, which would otherwise wait its whole idle interval
