@@ -143,6 +143,7 @@ let package = Package(
                 "CartService", "CartReadModels", "CartConsole", "KappaCLI", "KappaPostgres",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "SampleApp/Sources/CartApp",
             swiftSettings: strict

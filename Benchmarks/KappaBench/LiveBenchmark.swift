@@ -31,7 +31,7 @@ struct LiveBenchmark: AsyncParsableCommand {
     )
 
     @Option(help: "Appends per second to measure latency at, comma-separated.") var rates = "100,1000"
-    @Option(help: "Seconds per rate.") var seconds = 5
+    @Option(help: "Seconds per rate (a pause of the machine of a second or so moves the p99 of a short run).") var seconds = 15
     @Option(help: "Appends per writer in each throughput round.") var perWriter = 300
     @Option(help: "What the throughput rounds append: carts (the sample's shape: each writer fills carts of \(Workload.eventsPerCart) events in turn — adds, a removal, a checkout — so a batch updates fewer rows than it has events) or new-carts (every append a cart of its own: a new read-model row per event, the costliest case for the projection).")
     var workload = Workload.carts

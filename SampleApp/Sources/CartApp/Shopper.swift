@@ -9,7 +9,7 @@ struct Shopper: Sendable {
     let base: String
 
     struct Accepted: Decodable { var cartId: String; var position: String? }
-    struct Failed: Error, CustomStringConvertible { var description: String }
+    struct Failed: Error, CustomStringConvertible { var status: UInt; var description: String }
 
     /// Opens a cart, adds two items, checks out, reads the cart back once the read model has the checkout.
     func shop() async throws -> [(String, Duration)] {
@@ -45,7 +45,7 @@ struct Shopper: Sendable {
         let bytes = try await response.body.collect(upTo: 1 << 20)
         let elapsed = ContinuousClock.now - started
         guard (200..<300).contains(response.status.code) else {
-            throw Failed(description: "\(method) \(path): \(response.status.code) \(String(buffer: bytes))")
+            throw Failed(status: response.status.code, description: "\(method) \(path): \(response.status.code) \(String(buffer: bytes))")
         }
         return (Data(bytes.readableBytesView), elapsed)
     }
