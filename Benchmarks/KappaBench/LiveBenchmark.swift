@@ -37,7 +37,7 @@ struct LiveBenchmark: AsyncParsableCommand {
     var workload = Workload.carts
     @Option(help: "Throughput rounds, each with and without a projection following; the medians are printed.") var rounds = 21
 
-    @Option(help: "The runtime's liveCoalescing in milliseconds (0: off; default: the runtime's own, 2).") var coalescing: Int?
+    @Option(help: "The runtime's liveCoalescing in milliseconds (0: off; default: the runtime's own, 10).") var coalescing: Int?
 
     @Option(help: "The projection's forms, comma-separated: single (a SingleStatementProjection), transaction (a plain Projection), none (a projection that writes nothing: what following costs without the read model's writes).")
     var batches = "single,transaction"
