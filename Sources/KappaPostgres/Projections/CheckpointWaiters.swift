@@ -23,7 +23,7 @@ final class CheckpointWaiters: Sendable {
 
     private let state = Mutex(State())
     private let deadlines: Deadlines
-    /// The runners pausing to coalesce (``pause(_:for:)``), by key: rung when a wait on their key begins.
+    /// The runners pausing to coalesce (``pause(_:for:unless:)``), by key: rung when a wait on their key begins.
     let pausing = Mutex<[LeaseKey: Doorbell]>([:])
 
     init(deadlines: Deadlines) {
