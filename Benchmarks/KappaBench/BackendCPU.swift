@@ -3,7 +3,8 @@ import PostgresNIO
 
 /// CPU time the server's processes have used, by `application_name` (client backends) or by
 /// `backend_type` (the server's own: WAL writer, checkpointer, autovacuum), read from `/proc`:
-/// the benchmark and the server share this machine. Empty where `/proc` cannot be read.
+/// the benchmark and the server share this machine. Empty where `/proc` cannot be read, or when
+/// the server runs elsewhere (a process of that id here is not named `postgres`).
 struct BackendCPU {
     /// CPU seconds so far, and the group each process counts in.
     private var processes: [Int32: (group: String, seconds: Double)] = [:]
@@ -35,7 +36,7 @@ struct BackendCPU {
     /// utime + stime of a process, from `/proc/<pid>/stat` (fields 14 and 15, in clock ticks).
     private static func seconds(_ pid: Int32) -> Double? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return nil }
+              let close = text.lastIndex(of: ")"), text[..<close].hasSuffix("(postgres") else { return nil }
         // The fields after the command name (which may hold spaces) start with the state, field 3.
         let fields = text[text.index(after: close)...].split(separator: " ")
         guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
