@@ -21,8 +21,9 @@ struct BackendCPU {
         return snapshot
     }
 
-    /// Seconds each group used since `start`, for processes in both snapshots (the groups are
-    /// named as they are now: a listener renames its connection while it listens).
+    /// Seconds each group used since `start`, for the processes running now (one not in `start`
+    /// began since and counts from zero; one that has ended since — an autovacuum worker — is
+    /// missed). Groups are named as they are now: a listener renames its connection while it listens.
     func since(_ start: BackendCPU) -> [String: Double] {
         var groups: [String: Double] = [:]
         for (pid, now) in processes {

@@ -34,7 +34,7 @@ struct LoadCommand: AsyncParsableCommand {
 
     func run() async throws {
         var logger = Logger(label: "kappa.cart.load")
-        logger.logLevel = .critical   // the figures only (stopping the server at the end logs a cancellation)
+        logger.logLevel = .critical   // the figures only
         var configuration = CartServiceConfiguration(database: try DatabaseURL.configuration(url: databaseURL))
         configuration.port = 0
         configuration.logSchema = logSchema
@@ -51,7 +51,9 @@ struct LoadCommand: AsyncParsableCommand {
         let (clients, duration) = (self.clients, Duration.seconds(seconds))
         // Stopped gracefully at the end, so the projection runtime gives its leases back: a run that
         // started within a lease's time of one that was cancelled waited for the lease to expire.
-        let service = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        var group = ServiceGroupConfiguration(services: [app], logger: logger)
+        group.maximumGracefulShutdownDuration = .seconds(30)   // then cancelled: a batch that hangs does not keep the command
+        let service = ServiceGroup(configuration: group)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 defer { portContinuation.finish() }

@@ -9,7 +9,7 @@
 /// rounds: the runtime's server processes used 25–26 µs of CPU per append with a 2 ms pause and
 /// 17.7 µs with 10 ms, and appends while the projection followed were 84.9 and 89.8 % of appends
 /// without it against 93.8 and 93.1 %. The pause gives way to read-your-writes waits
-/// (``CheckpointWaiters/pause(_:for:unless:)``). At 1,000 appends/s it never pauses; and the rate
+/// (``CheckpointWaiters/pause(_:for:unless:began:)``). At 1,000 appends/s it never pauses; and the rate
 /// is measured between batches, so the batch after a stall (many events, but after a long gap) does
 /// not add a pause to latencies that are long already.
 struct LiveCoalescing {

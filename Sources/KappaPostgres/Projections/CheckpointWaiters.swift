@@ -23,7 +23,7 @@ final class CheckpointWaiters: Sendable {
 
     private let state = Mutex(State())
     private let deadlines: Deadlines
-    /// The runners pausing to coalesce (``pause(_:for:unless:)``), by key: rung when a wait on their key begins.
+    /// The runners pausing to coalesce (``pause(_:for:unless:began:)``), by key: rung when a wait on their key begins.
     let pausing = Mutex<[LeaseKey: Doorbell]>([:])
 
     init(deadlines: Deadlines) {
@@ -55,8 +55,11 @@ final class CheckpointWaiters: Sendable {
                     state.waiting[id] = Waiter(key: key, position: position, continuation: continuation)
                     return false
                 }
-                if !resumeNow { pausing.withLock { $0[key] }?.ring() }   // a reader waits: no more pausing
-                if resumeNow || passed() { resume(id, or: resumeNow ? continuation : nil) }
+                if resumeNow || passed() {
+                    resume(id, or: resumeNow ? continuation : nil)
+                } else {
+                    pausing.withLock { $0[key] }?.ring()   // a reader waits: no more pausing
+                }
             }
         } onCancel: {
             end(id)

@@ -145,6 +145,18 @@ struct ProjectionRunner: Sendable {
             // unless a poison event stopped it, handled above).
             prefetched = lease.checkpoint == after ? page : nil   // nil when the read failed: read again
             lastRenewal = .now
+            if !farBehind && (building || untilCaughtUp) {
+                // A page short of a batch reached the gap-free horizon: caught up as of its read, as an
+                // empty read would say — which, while appends keep arriving, may never come.
+                if building {
+                    try await finishBuilding(lease)
+                    building = false
+                }
+                if untilCaughtUp {
+                    try await lease.renew(state: "live", core: core)
+                    return true
+                }
+            }
             if !farBehind, let pause = coalescing.pause(after: events.count, at: .now, configured: core.configuration.liveCoalescing) {
                 await core.coalescingPause(key, for: pause)
             }

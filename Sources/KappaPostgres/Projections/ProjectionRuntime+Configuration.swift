@@ -41,8 +41,9 @@ extension ProjectionRuntime {
         /// fewer rows written where a batch folds many events into one row, for the same events —
         /// more of the server left to appends. It does not pause while a read-your-writes wait
         /// (``ProjectionRuntime/waitUntil(_:version:hasPassed:timeout:)``) on the projection is open
-        /// in this process, and a wait that begins ends a pause; other readers of the read model may
-        /// see it up to this much later under such load. `.zero` turns it off. Default 10 ms.
+        /// through this runtime (the one that runs it), and such a wait that begins ends a pause;
+        /// other readers of the read model may see it up to this much later under such load.
+        /// `.zero` turns it off. Default 10 ms.
         public var liveCoalescing: Duration = .milliseconds(10)
         /// Whether each batch's checkpoint move is a prepared statement (parsed and planned once per
         /// connection). Default `true`; turn it off behind a pooler that cannot keep prepared

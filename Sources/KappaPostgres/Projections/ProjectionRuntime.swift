@@ -68,7 +68,7 @@ public struct ProjectionRuntime: Service {
     /// Of those, the batches whose writes and checkpoint move were one statement.
     package var singleStatementBatches: Int { core.singleStatementBatches.load(ordering: .relaxed) }
 
-    /// Coalescing pauses its live runners have begun so far.
+    /// Coalescing pauses its live runners have made so far (not those a read-your-writes wait skipped).
     package var coalescingPauses: Int { core.coalescingPauses.load(ordering: .relaxed) }
 
     /// The projections this runtime runs: those it was created with and those ``start(_:)`` added.

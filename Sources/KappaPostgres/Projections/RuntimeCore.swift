@@ -20,7 +20,7 @@ final class RuntimeCore: Sendable {
     let batchesCommitted = Atomic<Int>(0)
     /// Of those, the batches whose writes and checkpoint were sent as one statement (``SingleStatementProjection``).
     let singleStatementBatches = Atomic<Int>(0)
-    /// Coalescing pauses live runners have begun (``ProjectionRuntime/Configuration/liveCoalescing``).
+    /// Coalescing pauses live runners have made (``ProjectionRuntime/Configuration/liveCoalescing``).
     let coalescingPauses = Atomic<Int>(0)
     /// Names this runtime's listening connection when it has no notifier of its own (so that every
     /// notifier notifies it).
@@ -65,10 +65,9 @@ final class RuntimeCore: Sendable {
 
     private let stopBell = Doorbell()
 
-    /// A live runner's pause to coalesce (see ``CheckpointWaiters/pause(_:for:unless:)``).
+    /// A live runner's pause to coalesce (see ``CheckpointWaiters/pause(_:for:unless:began:)``).
     func coalescingPause(_ key: LeaseKey, for duration: Duration) async {
-        coalescingPauses.add(1, ordering: .relaxed)
-        await waiters.pause(key, for: duration) { isStopping }
+        await waiters.pause(key, for: duration, unless: { isStopping }, began: { coalescingPauses.add(1, ordering: .relaxed) })
     }
 
     /// Returns once ``stop()`` was called or the task is cancelled.

@@ -78,8 +78,12 @@ struct CheckpointWaitersTests {
         let waiters = CheckpointWaiters(deadlines: Deadlines(tick: .milliseconds(5)))
         let clock = ContinuousClock()
         let late = Duration.seconds(15)   // far below the 60 s pauses below, if they were not ended
-        let quiet = await clock.measure { await waiters.pause(key, for: .milliseconds(50)) { false } }
+        let began = Locked(0)
+        let quiet = await clock.measure {
+            await waiters.pause(key, for: .milliseconds(50), unless: { false }, began: { began.withLock { $0 += 1 } })
+        }
         #expect(quiet >= .milliseconds(50) && quiet < late, "\(quiet)")
+        #expect(began.withLock { $0 } == 1)
 
         // A wait that begins during a pause ends it.
         let pausing = Task { await clock.measure { await waiters.pause(key, for: .seconds(60)) { false } } }
@@ -88,8 +92,11 @@ struct CheckpointWaitersTests {
         let paused = await pausing.value
         #expect(paused < late, "\(paused)")
         // While it is open, a pause does not begin; a wait on another version does not count.
-        let skipped = await clock.measure { await waiters.pause(key, for: .seconds(60)) { false } }
+        let skipped = await clock.measure {
+            await waiters.pause(key, for: .seconds(60), unless: { false }, began: { began.withLock { $0 += 1 } })
+        }
         #expect(skipped < late, "\(skipped)")
+        #expect(began.withLock { $0 } == 1, "a skipped pause does not count as begun")
         let other = await clock.measure { await waiters.pause(LeaseKey(name: "carts", version: 2), for: .milliseconds(50)) { false } }
         #expect(other >= .milliseconds(50), "\(other)")
         waiters.committed(key, at: at(10))
