@@ -72,9 +72,13 @@ struct QueryPlanTests {
                         .split(separator: ".." ).last.flatMap { Double($0) }
                 }
                 let custom = try #require(cost(plans["force_custom_plan"])), generic = try #require(cost(plans["force_generic_plan"]))
-                // Equal but for rounding (with the parameters in the open, the two differed by 11 % here).
-                // Once the table has statistics (without, the two estimate its rows differently).
-                #expect(!analyzed || abs(custom - generic) <= 0.02 * custom, "\(plans)")
+                // Close enough that PostgreSQL keeps the generic plan: it does while that costs no more than
+                // the custom plans and a charge for planning them (1,000 × cpu_operator_cost for each
+                // relation and one more: 7.5 here, ~8 % of these plans). With the parameters in the open,
+                // the two differed by 11 %; with them in sub-selects, by 0–3 % (the custom plan's estimate
+                // reads the transaction horizon, which other tests' writers move). Once the table has
+                // statistics (without, the two estimate its rows differently).
+                #expect(!analyzed || abs(custom - generic) <= 0.05 * custom, "\(plans)")
                 try await connection.query("RESET plan_cache_mode", logger: testLogger)
                 try await connection.query("DEALLOCATE kappa_plan_test", logger: testLogger)
             }
