@@ -103,14 +103,7 @@ struct ProjectionRunner: Sendable {
                 (events, heldBack) = try await core.readLog(after: lease.checkpoint, limit: batchSize)
             }
             if events.isEmpty {
-                if building {
-                    try await finishBuilding(lease)
-                    building = false
-                }
-                if untilCaughtUp {
-                    try await lease.renew(state: "live", core: core)
-                    return true
-                }
+                if try await reachedHorizon(lease, building: &building, untilCaughtUp: untilCaughtUp) { return true }
                 if state != "live" || ContinuousClock.now - lastRenewal > core.configuration.leaseDuration / 3 {
                     state = "live"
                     try await lease.renew(state: state, core: core)
@@ -145,23 +138,27 @@ struct ProjectionRunner: Sendable {
             // unless a poison event stopped it, handled above).
             prefetched = lease.checkpoint == after ? page : nil   // nil when the read failed: read again
             lastRenewal = .now
-            if !farBehind && (building || untilCaughtUp) {
-                // A page short of a batch reached the gap-free horizon: caught up as of its read, as an
-                // empty read would say — which, while appends keep arriving, may never come.
-                if building {
-                    try await finishBuilding(lease)
-                    building = false
-                }
-                if untilCaughtUp {
-                    try await lease.renew(state: "live", core: core)
-                    return true
-                }
-            }
+            // A page short of a batch reached the gap-free horizon: caught up as of its read, as an
+            // empty read would say — which, while appends keep arriving, may never come.
+            if !farBehind, try await reachedHorizon(lease, building: &building, untilCaughtUp: untilCaughtUp) { return true }
             if !farBehind, let pause = coalescing.pause(after: events.count, at: .now, configured: core.configuration.liveCoalescing) {
                 await core.coalescingPause(key, for: pause)
             }
         }
         return false
+    }
+
+    /// A read of the log reached the gap-free horizon (it came back empty, or short of a batch that
+    /// is now applied): a building version is marked caught up. Returns `true` when the caller stops
+    /// there (`untilCaughtUp`), the lease renewed as live.
+    private func reachedHorizon(_ lease: Lease, building: inout Bool, untilCaughtUp: Bool) async throws -> Bool {
+        if building {
+            try await finishBuilding(lease)
+            building = false
+        }
+        guard untilCaughtUp else { return false }
+        try await lease.renew(state: "live", core: core)
+        return true
     }
 
     /// Applies a batch; when the handler rejects it, applies its events one by one to find the
