@@ -96,27 +96,26 @@ public struct PostgresEventStore: EventStore {
 
     /// How many events follow `position` (up to `target`, if given), counting no further than `limit`.
     package func countEvents(after position: LogPosition, through target: LogPosition? = nil, limit: Int = Int(Int32.max)) async throws -> Int {
-        var count: Int64 = 0
+        let query = queries.count(after: position, through: target, limit: limit), logger = self.logger
         do {
-            for try await n in try await client.query(queries.count(after: position, through: target, limit: limit), logger: logger).decode(Int64.self) {
-                count = n
+            return try await onGuarded(nil, stream: nil) { connection in
+                try await connection.allRows(query, logger: logger) { try $0.decode(Int64.self) }.last.map { Int($0) } ?? 0
             }
         } catch let error as PSQLError {
             throw Self.translate(error, stream: nil)
         }
-        return Int(count)
     }
 
     /// The position of the last event a reader can be handed now (``LogPosition/start`` for an empty log).
     public func head() async throws -> LogPosition {
+        let query = queries.head(), logger = self.logger
         do {
-            // Read every row to the end (never return from inside the loop): an abandoned row stream
-            // can keep its pooled connection busy, and the next query on it waits forever.
-            var head = LogPosition.start
-            for try await (transaction, position) in try await client.query(queries.head(), logger: logger).decode((Int64, Int64).self) {
-                head = LogPosition(transactionID: UInt64(transaction), globalPosition: position)
+            // Every row read to the end (an abandoned row stream can keep its pooled connection busy,
+            // and the next query on it waits forever), under the guard.
+            let rows = try await onGuarded(nil, stream: nil) { connection in
+                try await connection.allRows(query, logger: logger) { try $0.decode((Int64, Int64).self) }
             }
-            return head
+            return rows.last.map { LogPosition(transactionID: UInt64($0.0), globalPosition: $0.1) } ?? .start
         } catch let error as PSQLError {
             throw Self.translate(error, stream: nil)
         }

@@ -35,25 +35,17 @@ extension ProjectionRuntime {
     /// The status of every projection version registered in the read-model database.
     /// Empty until the runtime's tables exist.
     public func status() async throws -> [ProjectionStatus] {
-        var rows: [ProjectionQueries.StatusRow] = []
+        let rows: [ProjectionQueries.StatusRow]
         do {
-            for try await row in try await core.readModels.query(core.queries.statusRows(), logger: core.logger).decode(ProjectionQueries.StatusRow.self) {
-                rows.append(row)
-            }
+            rows = try await core.readModelRows(core.queries.statusRows()) { try $0.decode(ProjectionQueries.StatusRow.self) }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
             return []
         }
-        var held = 0.0
-        for try await seconds in try await core.log.client.query(EventLogQueries.horizonHeldBack, logger: core.logger).decode(Double.self) {
-            held = seconds
-        }
+        let held = try await core.logRows(EventLogQueries.horizonHeldBack) { try $0.decode(Double.self) }.last ?? 0
         var result: [ProjectionStatus] = []
         for (name, version, state, transaction, position, applied, owner, deadLetters, failedPosition, failedType, failedError) in rows {
             let checkpoint = LogPosition(transactionID: UInt64(transaction), globalPosition: position)
-            var lag: (Int64, Double) = (0, 0)
-            for try await row in try await core.log.client.query(core.log.queries.lag(after: checkpoint), logger: core.logger).decode((Int64, Double).self) {
-                lag = row
-            }
+            let lag = try await core.logRows(core.log.queries.lag(after: checkpoint)) { try $0.decode((Int64, Double).self) }.last ?? (Int64(0), Double(0))
             result.append(ProjectionStatus(
                 name: name, version: Int(version), state: ProjectionStatus.State(rawValue: state) ?? .stopped, checkpoint: checkpoint,
                 eventsApplied: applied, leaseOwner: owner, deadLetters: deadLetters, failedPosition: failedPosition,
@@ -154,10 +146,7 @@ extension ProjectionRuntime {
             throw ProjectionError(.unknownProjection, projection: name, version: version, message: "not registered in this runtime")
         }
         let id = try ProjectionID(name: name, version: version)
-        var ids: [UUID] = []
-        for try await eventID in try await core.readModels.query(core.queries.unresolvedDeadLetters(id), logger: core.logger).decode(UUID.self) {
-            ids.append(eventID)
-        }
+        let ids = try await core.readModelRows(core.queries.unresolvedDeadLetters(id)) { try $0.decode(UUID.self) }
         var resolved = 0
         for eventID in ids {
             guard let event = try await core.log.event(id: eventID) else { continue }
@@ -171,8 +160,7 @@ extension ProjectionRuntime {
                 resolved += 1
             } catch {
                 if isTransient(error) { throw error }
-                for try await _ in try await core.readModels.query(
-                    queries.recordDeadLetter(id, event: event, error: String(reflecting: error)), logger: logger) {}
+                _ = try await core.readModelRows(queries.recordDeadLetter(id, event: event, error: String(reflecting: error))) { _ in () }
             }
         }
         return resolved

@@ -25,7 +25,7 @@ struct ReactorRunner: Sendable {
     /// or at the beginning.
     func setUp() async throws {
         let start = reactor.start == .now ? try await core.log.head() : .start
-        for try await _ in try await core.readModels.query(core.queries.registerReactor(reactor.name, start: start), logger: logger) {}
+        _ = try await core.readModelRows(core.queries.registerReactor(reactor.name, start: start)) { _ in () }
     }
 
     func run() async {

@@ -113,10 +113,8 @@ final class RuntimeCore: Sendable {
     func activeVersion(of name: String, maximumAge: Duration = .milliseconds(250)) async throws -> Int? {
         let now = ContinuousClock.now
         if let cached = activeVersions.withLock({ $0[name] }), now - cached.read < maximumAge { return cached.version }
-        var active: Int?
-        for try await row in try await readModels.query(queries.versions(name), logger: logger).decode(ProjectionQueries.VersionRow.self) {
-            if row.1 == "active" { active = Int(row.0) }
-        }
+        let rows = try await readModelRows(queries.versions(name)) { try $0.decode(ProjectionQueries.VersionRow.self) }
+        let active = rows.last { $0.1 == "active" }.map { Int($0.0) }
         activeVersions.withLock { $0[name] = (active, now) }
         return active
     }
@@ -233,6 +231,11 @@ final class RuntimeCore: Sendable {
     /// (a connection that closes under it fails it at once, transiently, instead of never).
     func readModelRows<Row: Sendable>(_ query: PostgresQuery, _ decode: @escaping @Sendable (PostgresRow) throws -> Row) async throws -> [Row] {
         try await readModels.guardedRows(query, logger: logger, decode)
+    }
+
+    /// ``readModelRows(_:_:)`` on the log's database.
+    func logRows<Row: Sendable>(_ query: PostgresQuery, _ decode: @escaping @Sendable (PostgresRow) throws -> Row) async throws -> [Row] {
+        try await log.client.guardedRows(query, logger: logger, decode)
     }
 
     /// A page of the log after `position`, and whether events wait beyond the horizon (see

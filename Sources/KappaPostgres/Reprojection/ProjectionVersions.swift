@@ -41,20 +41,13 @@ public struct ProjectionVersions: Sendable {
 
     /// The names of every projection with a version in the read-model database.
     public func names() async throws -> [String] {
-        var names: [String] = []
-        for try await name in try await core.readModels.query(core.queries.names(), logger: core.logger).decode(String.self) {
-            names.append(name)
-        }
-        return names
+        try await core.readModelRows(core.queries.names()) { try $0.decode(String.self) }
     }
 
     /// Every version of `name` the read-model database knows, lowest first.
     public func versions(of name: String) async throws -> [ProjectionVersion] {
-        var result: [ProjectionVersion] = []
-        for try await row in try await core.readModels.query(core.queries.versions(name), logger: core.logger).decode(ProjectionQueries.VersionRow.self) {
-            result.append(ProjectionVersion(name: name, row: row))
-        }
-        return result
+        try await core.readModelRows(core.queries.versions(name)) { try $0.decode(ProjectionQueries.VersionRow.self) }
+            .map { ProjectionVersion(name: name, row: $0) }
     }
 
     /// The version the stable names point at, if any.

@@ -94,11 +94,9 @@ struct RebuildWorker: Sendable {
 
     /// This partition's checkpoint as committed; ``LeaseLost`` when the partition is no longer this worker's.
     private func committedCheckpoint() async throws -> LogPosition {
-        var row: (Int64, Int64, String?, Int64)?
-        for try await found in try await core.readModels.query(core.queries.partitionCheckpoint(runner.key, partition: partition, rebuildID: rebuildID),
-                                                               logger: runner.logger).decode((Int64, Int64, String?, Int64).self) {
-            row = found
-        }
+        let row = try await core.readModelRows(core.queries.partitionCheckpoint(runner.key, partition: partition, rebuildID: rebuildID)) {
+            try $0.decode((Int64, Int64, String?, Int64).self)
+        }.last
         guard let (transaction, position, owner, token) = row, owner == core.configuration.owner, token == self.token else { throw LeaseLost() }
         return LogPosition(transactionID: UInt64(transaction), globalPosition: position)
     }

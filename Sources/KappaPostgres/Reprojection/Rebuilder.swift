@@ -157,8 +157,8 @@ struct Rebuilder: Sendable {
                     try? await Task.sleep(for: core.configuration.leaseDuration / 3)
                     if Task.isCancelled { return }
                     do {
-                        for try await _ in try await core.readModels.query(core.queries.renewPartitions(
-                            key, owner: core.configuration.owner, milliseconds: core.configuration.leaseMilliseconds), logger: logger) {}
+                        _ = try await core.readModelRows(core.queries.renewPartitions(
+                            key, owner: core.configuration.owner, milliseconds: core.configuration.leaseMilliseconds)) { _ in () }
                     } catch {
                         logger.debug("could not renew rebuild partitions", metadata: ["error": "\(String(reflecting: error))"])
                     }
@@ -169,12 +169,9 @@ struct Rebuilder: Sendable {
                     for _ in 0..<min(partitions, max(1, core.configuration.rebuildWorkers)) {
                         group.addTask {
                             while !core.isStopping && !Task.isCancelled {
-                                var claim: ProjectionQueries.ClaimRow?
-                                for try await row in try await core.readModels.query(core.queries.claimPartition(
-                                    key, owner: core.configuration.owner, milliseconds: core.configuration.leaseMilliseconds), logger: logger
-                                ).decode(ProjectionQueries.ClaimRow.self) {
-                                    claim = row
-                                }
+                                let claim = try await core.readModelRows(core.queries.claimPartition(
+                                    key, owner: core.configuration.owner, milliseconds: core.configuration.leaseMilliseconds)
+                                ) { try $0.decode(ProjectionQueries.ClaimRow.self) }.last
                                 guard let (partition, token, rebuildID, transaction, position, targetTransaction, targetPosition, count) = claim else { return }
                                 logger.debug("claimed a rebuild partition", metadata: ["kappa.partition": "\(partition)", "kappa.token": "\(token)"])
                                 do {
@@ -210,12 +207,8 @@ struct Rebuilder: Sendable {
 
     /// Events applied by every partition, in every process, and partitions not yet done.
     func partitionProgress(of key: LeaseKey) async throws -> (done: Int, remaining: Int) {
-        var result = (done: 0, remaining: 0)
-        for try await (done, remaining) in try await core.readModels.query(core.queries.rebuildProgress(key), logger: runner.logger)
-            .decode((Int64, Int64).self) {
-            result = (Int(done), Int(remaining))
-        }
-        return result
+        let row = try await core.readModelRows(core.queries.rebuildProgress(key)) { try $0.decode((Int64, Int64).self) }.last ?? (Int64(0), Int64(0))
+        return (Int(row.0), Int(row.1))
     }
 
     /// Renews the version's lease while the workers run, and reports progress (counted in every

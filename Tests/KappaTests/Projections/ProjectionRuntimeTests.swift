@@ -168,26 +168,31 @@ struct ProjectionRuntimeTests {
             let seeded = try await CartEvents.seed(f.store, carts: 30, eventsPerCart: 20)
             let projection = CartSummaryProjection(name: f.name("carts"), delayPerBatch: .milliseconds(150))
             let runtime = try f.runtime([projection])
-            try await withRunning(runtime) {
-                var killed = 0
-                let victims = Locked<Set<Int32>>([])
-                for _ in 0..<2 {
-                    // Find the runner's backend while it sits inside a batch's transaction, and kill it.
-                    let victim = Locked<Int32?>(nil)
-                    try await eventually("a batch in flight") {
-                        for try await pid in try await f.client.query(
-                            "SELECT pid FROM pg_stat_activity WHERE query LIKE \("SELECT pg_sleep% \(projection.name) %") AND state = 'active'", logger: testLogger
-                        ).decode(Int32.self) where !victims.withLock({ $0.contains(pid) }) { victim.withLock { $0 = pid } }
-                        return victim.withLock { $0 } != nil
+            // The killing is done from a client of its own: the runtime's pool can hand a connection
+            // just killed to the next caller (the runtime guards against that; a test query would hang).
+            try await TestDatabase.withClient(logger: testLogger) { control in
+                try await withRunning(runtime) {
+                    var killed: Int64 = 0
+                    var victims: [Int32] = []
+                    for _ in 0..<2 {
+                        // The runner's backend while it sits inside a batch's transaction, not killed before.
+                        let inBatch: PostgresQuery = """
+                            SELECT coalesce(max(pid), 0)::int8 FROM pg_stat_activity
+                            WHERE query LIKE \("SELECT pg_sleep% \(projection.name) %") AND state = 'active' AND pid <> ALL(\(victims))
+                            """
+                        let found = Locked<Int32>(0)
+                        try await eventually("a batch in flight") {
+                            let pid = Int32(try await scalar(inBatch, on: control))
+                            found.withLock { $0 = pid }
+                            return pid > 0
+                        }
+                        let pid = found.withLock { $0 }
+                        victims.append(pid)
+                        killed += try await scalar("SELECT pg_terminate_backend(\(pid))::int::int8", on: control)
                     }
-                    let pid = try #require(victim.withLock { $0 })
-                    victims.withLock { _ = $0.insert(pid) }
-                    for try await done in try await f.client.query("SELECT pg_terminate_backend(\(pid))", logger: testLogger).decode(Bool.self) {
-                        killed += done ? 1 : 0
-                    }
+                    #expect(killed == 2)
+                    try await runtime.waitUntil(projection.name, hasPassed: seeded, timeout: .seconds(60))
                 }
-                #expect(killed == 2)
-                try await runtime.waitUntil(projection.name, hasPassed: seeded, timeout: .seconds(60))
             }
             let reference = CartSummaryProjection(name: f.name("ref"))
             try await f.buildReference(reference, through: seeded)
