@@ -10,13 +10,16 @@ struct AppendBenchmark: AsyncParsableCommand {
         commandName: "append",
         abstract: "Events/s appended through PostgresEventStore, beside plain SQL and COPY of the same rows.",
         discussion: """
-            Four cases: one event per transaction with 1 and 32 writers, batches of 100 with 1 and 4 writers.
-            Each case writes the same rows four ways, in fresh tables of the same shape:
-              kappa     PostgresEventStore.append with an exact expected version (a prepared statement)
-              sql       a plain INSERT through the same driver and pool (VALUES for one row, unnest for a batch)
-              prepared  the same INSERT as a prepared statement (PostgresPreparedStatement)
+            Four cases: one event per transaction with 1 and 32 writers, batches of \
+            100 with 1 and 4 writers. Each case writes the same rows four ways, in fresh \
+            tables of the same shape:
+              kappa     PostgresEventStore.append, exact expected version (prepared)
+              sql       a plain INSERT through the same driver and pool
+                        (VALUES for one row, unnest for a batch)
+              prepared  the same INSERT as a PostgresPreparedStatement
               copy      COPY FROM STDIN of the same rows, one COPY per transaction
-            Each figure is the median of --rounds runs; the ways alternate within each round.
+            Each figure is the median of --rounds runs; the ways alternate within each \
+            round.
             """
     )
 

@@ -12,9 +12,11 @@ struct CatchUpBenchmark: AsyncParsableCommand {
         commandName: "catchup",
         abstract: "Events/s a projection catches up from the log, beside the same read model computed by one SQL statement.",
         discussion: """
-            Writes a log of cart events (adds, removals, a checkout per cart) with COPY, then:
-              kappa  ProjectionRuntime running CartSummaryProjection (one row per cart) from the start of the log
-              sql    the equivalent single INSERT … SELECT … GROUP BY over the events table
+            Writes a log of cart events (adds, removals, a checkout per cart) with \
+            COPY, then:
+              kappa  ProjectionRuntime running CartSummaryProjection (one row per cart)
+                     from the start of the log
+              sql    the equivalent single INSERT … SELECT … GROUP BY over the events
             and checks that both read models are equal.
             """
     )

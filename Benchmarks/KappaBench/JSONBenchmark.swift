@@ -8,11 +8,13 @@ struct JSONBenchmark: AsyncParsableCommand {
         commandName: "json",
         abstract: "ns/event decoding cart event payloads: Foundation's JSONDecoder beside Kappa's PayloadDecoder.",
         discussion: """
-            Decodes the cart fixture's payloads (ItemAdded / ItemRemoved / CheckedOut, mixed as the
-            fixture seeds them) with JSONDecoder configured as EventRegistry configures it (the
-            baseline, same run) and with PayloadDecoder, and checks that both give the same values.
-            No database. Build in release mode:
-              swift build -c release --product kappa-bench && .build/release/kappa-bench json
+            Decodes the cart fixture's payloads (ItemAdded / ItemRemoved / CheckedOut, \
+            mixed as the fixture seeds them) with JSONDecoder configured as \
+            EventRegistry configures it (the baseline, same run) and with \
+            PayloadDecoder, and checks that both give the same values. No database. \
+            Build in release mode:
+              swift build -c release --product kappa-bench
+              .build/release/kappa-bench json
             """
     )
 

@@ -7,8 +7,9 @@ struct KappaBench: AsyncParsableCommand {
         commandName: "kappa-bench",
         abstract: "Kappa's benchmarks: each figure beside a baseline measured in the same run on the same server.",
         discussion: """
-            Connects with the standard PostgreSQL variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE).
-            Build in release mode; for durable figures run against a server with fsync=on:
+            Connects with the standard PostgreSQL variables (PGHOST, PGPORT, PGUSER, \
+            PGPASSWORD, PGDATABASE). Build in release mode; for durable figures run \
+            against a server with fsync=on:
               scripts/bench append
             """,
         subcommands: [AppendBenchmark.self, CatchUpBenchmark.self, LiveBenchmark.self, RebuildBenchmark.self, JSONBenchmark.self]

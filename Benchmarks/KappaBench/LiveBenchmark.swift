@@ -13,20 +13,27 @@ struct LiveBenchmark: AsyncParsableCommand {
         commandName: "live",
         abstract: "Latency from append commit to the read-model row being visible, and what following live costs appends.",
         discussion: """
-            Latency: appends one event at a steady rate while a ProjectionRuntime (in this process, woken by a
-            LogNotifier) follows the log; for each append, the time from its commit until the projection's
-            checkpoint — committed with the row — has passed it. Printed as p50/p99 per rate.
-            Throughput: 32 writers appending single events (--workload), with no projection running
-            (baseline) and with the projection following live; each round has both phases, every other
-            round (marked *) following first, so that the drift of a growing log falls on both.
-            The projection folds each batch into one upsert. With --batches single it is a
-            SingleStatementProjection: each live batch is that upsert and the fenced checkpoint move in one
-            statement. With --batches transaction it is a plain Projection: BEGIN, the upsert, the checkpoint
-            move, COMMIT. Latency is measured for each form given; the throughput rounds use the first.
-            Each round also prints CPU time per append — the machine's (both cores, every process: the
-            server and this client), and this process's — and the live batches the projection committed;
-            the summary splits the server's CPU by process group (the appends' connections, the runtime's
-            own pool, the server's background processes), read from /proc.
+            Latency: appends one event at a steady rate while a ProjectionRuntime (in \
+            this process, woken by a LogNotifier) follows the log; for each append, the \
+            time from its commit until the projection's checkpoint — committed with \
+            the row — has passed it. Printed as p50/p99 per rate.
+
+            Throughput: 32 writers appending single events (--workload), with no \
+            projection running (baseline) and with the projection following live; each \
+            round has both phases, every other round (marked *) following first, so \
+            that the drift of a growing log falls on both.
+
+            The projection folds each batch into one upsert. With --batches single it \
+            is a SingleStatementProjection: each live batch is that upsert and the \
+            fenced checkpoint move in one statement. With --batches transaction it is a \
+            plain Projection: BEGIN, the upsert, the checkpoint move, COMMIT. Latency is \
+            measured for each form given; the throughput rounds use the first.
+
+            Each round also prints CPU time per append — the machine's (both cores, \
+            every process: the server and this client), and this process's — and the \
+            live batches the projection committed; the summary splits the server's CPU \
+            by process group (the appends' connections, the runtime's own pool, the \
+            server's background processes), read from /proc.
             """
     )
 

@@ -11,14 +11,16 @@ struct RebuildBenchmark: AsyncParsableCommand {
         commandName: "rebuild",
         abstract: "Events/s of a bulk rebuild (migration by replay), 1 worker and parallel, beside the pure-SQL equivalent.",
         discussion: """
-            Writes a log of cart events with COPY, then rebuilds the cart read model (one row per cart, the
-            sample app's shape, per-stream order) from the first event with ProjectionVersions.rebuild:
+            Writes a log of cart events with COPY, then rebuilds the cart read model \
+            (one row per cart, the sample app's shape, per-stream order) from the first \
+            event with ProjectionVersions.rebuild:
               kappa 1 worker    one ordered worker
               kappa N workers   N workers, each on a partition of the streams
-              sql               the equivalent single INSERT … SELECT … GROUP BY over the events table
-                                (json_to_record: each payload parsed once)
-            and checks that every read model is equal to the SQL one. For reference it also times the same
-            statement over a copy of the log with jsonb payloads (->>, no parsing), which the log is not.
+              sql               the equivalent single INSERT … SELECT … GROUP BY over
+                                the events (json_to_record: each payload parsed once)
+            and checks that every read model is equal to the SQL one. For reference it \
+            also times the same statement over a copy of the log with jsonb payloads \
+            (->>, no parsing), which the log is not.
             """
     )
 

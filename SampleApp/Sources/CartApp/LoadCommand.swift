@@ -22,11 +22,11 @@ struct LoadCommand: AsyncParsableCommand {
             mode; scripts/bench load runs it against a throw-away server with fsync on.
             """)
 
-    @Option(help: "Concurrent clients (default 32).") var clients = 32
-    @Option(help: "Seconds per phase (default 10).") var seconds = 10
+    @Option(help: "Concurrent clients.") var clients = 32
+    @Option(help: "Seconds per phase.") var seconds = 10
     @Option(help: "PostgreSQL URL (env KAPPA_DATABASE_URL; default: the PG* variables, else postgres@localhost:5432/postgres).")
     var databaseURL: String?
-    @Option(help: "Schema of the event log for this run (default kappa_load).") var logSchema = "kappa_load"
+    @Option(help: "Schema of the event log for this run.") var logSchema = "kappa_load"
 
     func validate() throws {
         guard clients >= 1, seconds >= 1 else { throw ValidationError("--clients and --seconds must be at least 1") }

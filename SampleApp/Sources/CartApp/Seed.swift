@@ -18,9 +18,9 @@ struct Seed: AsyncParsableCommand {
             About 5.7 events per cart: 10,000 carts are about 57,000 events, 100,000 carts about 572,000.
             """)
 
-    @Option(help: "How many carts (default 10000).") var carts = 10_000
-    @Option(help: "The generator's seed: the same seed, the same history (default 42).") var seed: UInt64 = 42
-    @Option(help: "Days of history, ending now (default 30).") var days = 30
+    @Option(help: "How many carts.") var carts = 10_000
+    @Option(help: "The generator's seed: the same seed, the same history.") var seed: UInt64 = 42
+    @Option(help: "Days of history, ending now.") var days = 30
     @Option(help: "PostgreSQL URL (env KAPPA_DATABASE_URL; default: the PG* variables, else postgres@localhost:5432/postgres).")
     var databaseURL: String?
     @Option(help: "Schema of the event log (env KAPPA_LOG_SCHEMA; default kappa).") var logSchema: String?
