@@ -30,7 +30,7 @@ struct CartLoadTests {
     private func twoRuns(_ client: PostgresClient, _ schema: String) async throws {
         for run in 1...2 {
             let output = FileManager.default.temporaryDirectory.appending(path: "cart-load-\(UUID().uuidString).txt")
-            FileManager.default.createFile(atPath: output.path, contents: nil)
+            #expect(FileManager.default.createFile(atPath: output.path, contents: nil))
             defer { try? FileManager.default.removeItem(at: output) }
             let load = Process()
             load.executableURL = URL(fileURLWithPath: try cartApp())

@@ -75,7 +75,7 @@ struct ConnectionClosed: Error, CustomStringConvertible {
 extension PostgresClient {
     /// `query` on a pooled connection, every row decoded, under the ``ConnectionGuard``: a connection
     /// that closes under it fails it at once with ``ConnectionClosed`` instead of never.
-    func guardedRows<Row: Sendable>(
+    package func guardedRows<Row: Sendable>(
         _ query: PostgresQuery, logger: Logger, _ decode: @escaping @Sendable (PostgresRow) throws -> Row
     ) async throws -> [Row] {
         try await withConnection { connection in

@@ -80,10 +80,12 @@ func withProjectionFixture(_ body: @Sendable (ProjectionFixture) async throws ->
             try await body(fixture)
         }
         // Projection schemas (versions and stable names) live beside the log's; drop this test's.
-        for try await schema in try await client.query(
+        // Guarded: a test that killed the runtime's connections may leave the pool one that has just closed.
+        let schemas = try await client.guardedRows(
             "SELECT nspname FROM pg_namespace WHERE nspname LIKE \("%_\(suffix)_v%") OR nspname LIKE \("%_\(suffix)") OR nspname = \(fixture.runtimeSchema)", logger: testLogger
-        ).decode(String.self) {
-            try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \"\(schema)\" CASCADE"), logger: testLogger)
+        ) { try $0.decode(String.self) }
+        for schema in schemas {
+            _ = try await client.guardedRows(PostgresQuery(unsafeSQL: "DROP SCHEMA \"\(schema)\" CASCADE"), logger: testLogger) { _ in () }
         }
     }
 }
