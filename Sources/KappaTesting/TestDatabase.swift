@@ -64,9 +64,9 @@ public enum TestDatabase {
             @Sendable func drop() async throws {
                 for attempt in 1...3 {
                     do {
-                        _ = try await client.guardedRows("DROP SCHEMA \(unescaped: "\"\(schema)\"") CASCADE", logger: logger) { _ in () }
+                        _ = try await client.guardedRows("DROP SCHEMA IF EXISTS \(unescaped: "\"\(schema)\"") CASCADE", logger: logger) { _ in () }
                         return
-                    } catch where attempt < 3 {
+                    } catch where attempt < 3 && isTransient(error) {
                         continue
                     }
                 }

@@ -3,7 +3,7 @@ import PostgresNIO
 
 /// Whether `error` is a fault that passes (a lost connection, a serialization failure, a deadlock),
 /// so the work is retried with backoff rather than treated as a poison event.
-func isTransient(_ error: any Error) -> Bool {
+package func isTransient(_ error: any Error) -> Bool {
     switch error {
     case let error as PSQLError:
         switch error.code {

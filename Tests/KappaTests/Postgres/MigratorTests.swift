@@ -56,7 +56,7 @@ struct MigratorTests {
                 let killed = try await scalar("""
                     SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
                     WHERE wait_event = 'PgSleep' AND query LIKE '%kappa_run_script%'
-                    """, on: client)
+                    """, on: client, retrying: false)
                 #expect(killed >= 1)
                 // Not awaited directly: a run that hangs must fail the test, not hang it.
                 try await eventually("the killed migration ended", timeout: .seconds(20)) { ended.withLock { $0 } }
@@ -88,7 +88,7 @@ struct MigratorTests {
                     try await eventually("the migration waits for the lock", timeout: .seconds(20)) {
                         try await scalar("SELECT count(*) FROM (\(unescaped: waiting)) w", on: client) >= 1
                     }
-                    #expect(try await scalar("SELECT count(pg_terminate_backend(pid)) FROM (\(unescaped: waiting)) w", on: client) >= 1)
+                    #expect(try await scalar("SELECT count(pg_terminate_backend(pid)) FROM (\(unescaped: waiting)) w", on: client, retrying: false) >= 1)
                     try await eventually("the killed migration ended", timeout: .seconds(20)) { ended.withLock { $0 } }
                     let error = await #expect(throws: KappaPostgresError.self) { try await run.value }
                     #expect(error?.code == .migrationFailed)

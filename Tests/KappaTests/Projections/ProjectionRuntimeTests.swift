@@ -188,7 +188,7 @@ struct ProjectionRuntimeTests {
                         }
                         let pid = found.withLock { $0 }
                         victims.append(pid)
-                        killed += try await scalar("SELECT pg_terminate_backend(\(pid))::int::int8", on: control)
+                        killed += try await scalar("SELECT pg_terminate_backend(\(pid))::int::int8", on: control, retrying: false)
                     }
                     #expect(killed == 2)
                     try await runtime.waitUntil(projection.name, hasPassed: seeded, timeout: .seconds(60))

@@ -78,7 +78,7 @@ struct PartitionFenceTests {
                 UPDATE \(f.runtimeSchema).rebuild_partitions p SET checkpoint_xid = batch.transaction_id, checkpoint_position = batch.position,
                     events_applied = events_applied + 50
                 FROM batch WHERE p.name = '\(name)' RETURNING 1
-                """), on: f.client)
+                """), on: f.client, retrying: false)
             #expect(moved == 1)
             try await eventually("the rebuild finished", timeout: .seconds(20)) { finished.withLock { $0 } }
             try await rebuild.value

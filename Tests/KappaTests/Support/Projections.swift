@@ -85,7 +85,7 @@ func withProjectionFixture(_ body: @Sendable (ProjectionFixture) async throws ->
             "SELECT nspname FROM pg_namespace WHERE nspname LIKE \("%_\(suffix)_v%") OR nspname LIKE \("%_\(suffix)") OR nspname = \(fixture.runtimeSchema)", logger: testLogger
         ) { try $0.decode(String.self) }
         for schema in schemas {
-            _ = try await client.guardedRows(PostgresQuery(unsafeSQL: "DROP SCHEMA \"\(schema)\" CASCADE"), logger: testLogger) { _ in () }
+            _ = try await client.guardedRows(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE"), logger: testLogger) { _ in () }
         }
     }
 }
