@@ -14,15 +14,22 @@ import Synchronization
 public final class ProgressBar: Sendable {
     /// One reading: `done` of `total` `unit`s after `elapsed`; `detail` goes into the plain lines.
     public struct Report: Sendable, Hashable {
+        /// What the work is, shown first, such as `cart_summary v2`.
         public var label: String
+        /// Units done so far.
         public var done: Int
+        /// Units in all; 0 shows as complete.
         public var total: Int
+        /// What is counted, in the plural, such as `events`.
         public var unit: String
+        /// Time since the work started.
         public var elapsed: Duration
+        /// Extra text for the plain lines only, such as `2 partitions`; `nil` for none.
         public var detail: String?
         /// Units per second; default `done / elapsed` (give it when part of `done` was done earlier).
         public var rate: Double?
 
+        /// One reading; `rate` defaults to `done / elapsed`.
         public init(label: String, done: Int, total: Int, unit: String, elapsed: Duration, detail: String? = nil, rate: Double? = nil) {
             (self.label, self.done, self.total, self.unit, self.elapsed, self.detail, self.rate) = (label, done, total, unit, elapsed, detail, rate)
         }
@@ -48,6 +55,8 @@ public final class ProgressBar: Sendable {
         self.width = width
     }
 
+    /// Records `report` and shows it: redraws the bar when interactive, else prints a plain line at most
+    /// every 2 seconds.
     public func update(_ report: Report) {
         let now = ContinuousClock.now
         let printLine = state.withLock { state in

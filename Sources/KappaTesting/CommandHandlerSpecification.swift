@@ -10,8 +10,10 @@ import Kappa
 /// try await spec.given([.opened(…)], on: "cart-1").when(.addItem(…)).then([.itemAdded(…)])
 /// ```
 public struct CommandHandlerSpecification<Command: Sendable, Event: Sendable, State: Sendable>: Sendable {
+    /// The handler under test; the given events go into its store.
     public let handler: CommandHandler<Command, Event, State>
 
+    /// A specification that runs commands through `handler` and its store.
     public init(_ handler: CommandHandler<Command, Event, State>) {
         self.handler = handler
     }
@@ -25,6 +27,7 @@ public struct CommandHandlerSpecification<Command: Sendable, Event: Sendable, St
         return Given(handler: handler, stream: stream, version: Int64(events.count))
     }
 
+    /// A stream holding the given history; ``when(_:)`` runs a command on it.
     public struct Given: Sendable {
         let handler: CommandHandler<Command, Event, State>
         let stream: StreamID
@@ -52,6 +55,8 @@ public struct CommandHandlerSpecification<Command: Sendable, Event: Sendable, St
         }
     }
 
+    /// The outcome of a command, to check with ``then(_:sourceLocation:line:)`` or
+    /// ``thenThrows(_:sourceLocation:line:)``.
     public struct Then: Sendable {
         /// The events the store holds after the given history, or the error thrown.
         public let outcome: Result<[Event], any Error>

@@ -9,8 +9,10 @@ import Kappa
 /// ```
 /// A failed expectation throws ``SpecificationFailure``, which any test framework reports.
 public struct DeciderSpecification<Command: Sendable, Event: Sendable, State: Sendable>: Sendable {
+    /// The decider under test.
     public let decider: Decider<Command, Event, State>
 
+    /// A specification of `decider`.
     public init(_ decider: Decider<Command, Event, State>) {
         self.decider = decider
     }
@@ -20,6 +22,7 @@ public struct DeciderSpecification<Command: Sendable, Event: Sendable, State: Se
         Given(decider: decider, state: decider.fold(events))
     }
 
+    /// The state after a history; ``when(_:)`` decides a command against it.
     public struct Given: Sendable {
         let decider: Decider<Command, Event, State>
         /// The state after the given events.
@@ -31,6 +34,8 @@ public struct DeciderSpecification<Command: Sendable, Event: Sendable, State: Se
         }
     }
 
+    /// What `decide` returned or threw, to check with ``then(_:sourceLocation:line:)``,
+    /// ``thenThrows(_:sourceLocation:line:)`` or ``thenState(_:sourceLocation:line:)``.
     public struct Then {
         let decider: Decider<Command, Event, State>
         let before: State
@@ -76,10 +81,14 @@ public struct DeciderSpecification<Command: Sendable, Event: Sendable, State: Se
 
 /// A given/when/then expectation that did not hold.
 public struct SpecificationFailure: Error, CustomStringConvertible {
+    /// What was expected and what happened instead.
     public let message: String
+    /// The file of the failed expectation, as `#fileID` gives it.
     public let file: String
+    /// The line of the failed expectation.
     public let line: Int
 
+    /// A failure of the expectation at `file`:`line`.
     public init(_ message: String, file: String, line: Int) {
         self.message = message
         self.file = file

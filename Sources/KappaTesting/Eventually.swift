@@ -19,7 +19,9 @@ public func eventually(
 
 /// ``eventually(_:timeout:_:)`` gave up: the condition did not hold in time.
 public struct ConditionTimedOut: Error, CustomStringConvertible {
+    /// What was waited for: ``eventually(_:timeout:_:)``'s `what`.
     public var condition: String
+    /// How long it was waited for.
     public var timeout: Duration
     public var description: String { "timed out after \(timeout) waiting for: \(condition)" }
 }

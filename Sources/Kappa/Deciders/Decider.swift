@@ -12,10 +12,14 @@
 /// )
 /// ```
 public struct Decider<Command: Sendable, Event: Sendable, State: Sendable>: Sendable {
+    /// The state of a stream that has no events.
     public var initialState: State
+    /// The events `command` causes in `state`; throws a domain error when the command breaks a rule.
     public var decide: @Sendable (Command, State) throws -> [Event]
+    /// The state after one event.
     public var evolve: @Sendable (State, Event) -> State
 
+    /// A decider from its initial state and its two functions, which must be pure (no clock, ids or I/O).
     public init(
         initialState: State,
         decide: @escaping @Sendable (Command, State) throws -> [Event],

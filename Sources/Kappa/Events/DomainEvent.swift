@@ -18,5 +18,6 @@ public protocol DomainEvent: Codable, Sendable {
 }
 
 extension DomainEvent {
+    /// Default: 1.
     public static var schemaVersion: Int { 1 }
 }

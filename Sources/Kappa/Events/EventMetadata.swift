@@ -11,6 +11,8 @@ public struct EventMetadata: Hashable, Sendable, Codable {
     /// Your own keys, such as `userId` or `tenant`. The keys `correlationId` and `causationId` are reserved.
     public var custom: [String: String]
 
+    /// Metadata with the given ids and custom keys, each empty by default. A custom key named
+    /// `correlationId` or `causationId` makes encoding fail.
     public init(correlationID: UUID? = nil, causationID: UUID? = nil, custom: [String: String] = [:]) {
         self.correlationID = correlationID
         self.causationID = causationID

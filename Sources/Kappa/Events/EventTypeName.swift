@@ -7,6 +7,7 @@ public struct EventTypeName: Hashable, Sendable, CustomStringConvertible, Expres
     /// The longest name accepted.
     public static let maximumLength = 128
 
+    /// The name's text.
     public let rawValue: String
 
     /// Validates `rawValue`.

@@ -15,11 +15,14 @@ public final class InMemoryEventStore: EventStore {
 
     private let state = Mutex(State())
 
+    /// An empty log.
     public init() {}
 
     /// Every stored event in log order.
     public var allEvents: [RecordedEvent] { state.withLock { $0.log } }
 
+    /// Appends `events` to `stream` atomically if it is at `expectedVersion`, with the promises and errors
+    /// of ``EventStore/append(_:to:expectedVersion:)``. The events of one append share a transaction id.
     public func append(_ events: [NewEvent], to stream: StreamID, expectedVersion: ExpectedVersion) async throws -> AppendResult {
         try state.withLock { state in
             let existing = events.compactMap { state.byID[$0.id] }
@@ -55,6 +58,7 @@ public final class InMemoryEventStore: EventStore {
         }
     }
 
+    /// Up to `limit` events of `stream` with versions from `version` on, in version order.
     public func readStream(_ stream: StreamID, from version: Int64, limit: Int) async throws -> [RecordedEvent] {
         state.withLock { state in
             let indices = state.streams[stream] ?? []
@@ -64,6 +68,8 @@ public final class InMemoryEventStore: EventStore {
         }
     }
 
+    /// Up to `limit` events of the whole log after `position`, in log order. Every append is readable at
+    /// once: no transaction is ever left open here.
     public func readLog(after position: LogPosition, limit: Int) async throws -> [RecordedEvent] {
         state.withLock { state in
             Array(state.log.lazy.filter { $0.position > position }.prefix(limit))

@@ -8,6 +8,7 @@ public struct AppendResult: Hashable, Sendable {
     /// so nothing was written and the original positions are returned.
     public var wasAlreadyAppended: Bool
 
+    /// The result of an append that left the stream at `streamVersion`, its events at `positions`.
     public init(streamVersion: Int64, positions: [LogPosition], wasAlreadyAppended: Bool = false) {
         self.streamVersion = streamVersion
         self.positions = positions

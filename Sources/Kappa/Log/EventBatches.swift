@@ -21,6 +21,7 @@ public struct EventBatches: AsyncSequence, Sendable {
         Iterator(batches: self)
     }
 
+    /// Reads one batch per `next()`; a sequence that follows the log sleeps its poll interval between empty reads.
     public struct Iterator: AsyncIteratorProtocol {
         let batches: EventBatches
         var last: RecordedEvent?

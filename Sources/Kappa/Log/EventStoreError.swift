@@ -33,6 +33,7 @@ public struct EventStoreError: Error, Sendable, CustomStringConvertible {
         public static let invalidArgument = Code("invalidArgument")
     }
 
+    /// What went wrong; switch on it with a `default`.
     public var code: Code
     /// The stream at fault, when there is one.
     public var stream: String?
@@ -42,12 +43,14 @@ public struct EventStoreError: Error, Sendable, CustomStringConvertible {
     public var eventType: String?
     /// For ``Code/versionConflict``: what the append expected and what the stream was at.
     public var expectedVersion: ExpectedVersion?
+    /// For ``Code/versionConflict``: the version the stream was at; `nil` when the store did not read it.
     public var actualVersion: Int64?
     /// A human-readable account.
     public var message: String
     /// The error underneath (a decoding error, a driver error), when there is one.
     public var underlying: (any Error & Sendable)?
 
+    /// An error of `code`; the other fields name what was at fault, where there is one.
     public init(
         _ code: Code,
         stream: String? = nil,

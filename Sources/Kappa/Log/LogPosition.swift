@@ -10,6 +10,7 @@ public struct LogPosition: Hashable, Sendable, Comparable, Codable, CustomString
     /// The event's unique global position, given at insert.
     public var globalPosition: Int64
 
+    /// The place of the event at `globalPosition`, appended by transaction `transactionID`.
     public init(transactionID: UInt64, globalPosition: Int64) {
         self.transactionID = transactionID
         self.globalPosition = globalPosition

@@ -42,6 +42,7 @@ import Foundation
 /// Each thread that decodes keeps its decoder's working memory (the payload's copy and its tape,
 /// for payloads up to about 13 KB: at most 64 KiB) for its next decode.
 public struct PayloadDecoder: Sendable {
+    /// A decoder. It has no options: it always decodes as ``EventRegistry``'s `JSONDecoder` does.
     public init() {}
 
     /// Decodes a `T` from the JSON `data`.

@@ -4,6 +4,10 @@ import Logging
 import PostgresNIO
 
 extension PostgresEventStore {
+    /// Appends `events` to `stream` in one statement if it is at `expectedVersion`, with the promises and
+    /// errors of ``EventStore/append(_:to:expectedVersion:)``, then rings the ``notifier`` unless nothing
+    /// was written. An `.any` append that loses a race for a stream version is retried, up to
+    /// ``Configuration/anyVersionRetries`` times.
     public func append(_ events: [NewEvent], to stream: StreamID, expectedVersion: ExpectedVersion) async throws -> AppendResult {
         let request = try appendRequest(events, to: stream, expectedVersion: expectedVersion)
         var attempt = 0

@@ -30,12 +30,15 @@ public struct PostgresEventStore: EventStore {
         /// then call the log's PL/pgSQL functions instead. Default `true`.
         public var preparedStatements = true
 
+        /// The log in `schema`, every other value at its default.
         public init(schema: String = "kappa") {
             self.schema = schema
         }
     }
 
+    /// The client of the database that holds the log; it must be running.
     public let client: PostgresClient
+    /// Where and how the log is stored.
     public let configuration: Configuration
     let schema: SQLIdentifier
     let queries: EventLogQueries
@@ -64,10 +67,15 @@ public struct PostgresEventStore: EventStore {
         try await Migrator(client: client, schema: configuration.schema, logger: logger).migrate(Migration.eventLog)
     }
 
+    /// Up to `limit` events of `stream` with versions from `version` on, in version order.
+    /// - Throws: ``EventStoreError``, with code ``EventStoreError/Code/connectionLost`` when the connection drops.
     public func readStream(_ stream: StreamID, from version: Int64, limit: Int) async throws -> [RecordedEvent] {
         try await read(queries.readStream(stream, from: version, limit: limit), stream: stream)
     }
 
+    /// Up to `limit` events of the whole log after `position`, in its global order, from transactions
+    /// older than every one still running; read as one packed page, by a prepared statement unless
+    /// ``Configuration/preparedStatements`` is off.
     public func readLog(after position: LogPosition, limit: Int) async throws -> [RecordedEvent] {
         try await readLogPage(after: position, limit: limit).events
     }

@@ -6,6 +6,7 @@ public struct Migration: Hashable, Sendable {
     public let version: Int
     /// The file name, such as `0001_event_log.sql`.
     public let name: String
+    /// The file's SQL, run with `search_path` set to the migrated schema.
     public let sql: String
 
     /// - Throws: ``KappaPostgresError/Code/invalidMigrationFile`` when `name` is not `NNNN_description.sql`.

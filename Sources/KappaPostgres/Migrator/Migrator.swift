@@ -8,6 +8,7 @@ import PostgresNIO
 /// in that one transaction with `search_path` set to the schema, and recorded in `kappa_migrations`.
 /// A run refuses to start when an applied file has been edited since (its SHA-256 differs).
 public struct Migrator: Sendable {
+    /// The client of the database migrated; it must be running.
     public let client: PostgresClient
     let schema: SQLIdentifier
     let logger: Logger

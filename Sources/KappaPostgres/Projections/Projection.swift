@@ -40,9 +40,13 @@ public protocol Projection: Sendable {
 }
 
 extension Projection {
+    /// Default: `nil`, every event.
     public var eventTypes: Set<String>? { nil }
+    /// Default: no secondary indexes.
     public var indexSQL: String { "" }
+    /// Default: ``ProjectionOrdering/global``.
     public var ordering: ProjectionOrdering { .global }
+    /// Default: `false`.
     public var unloggedWhileBuilding: Bool { false }
 }
 
@@ -62,11 +66,14 @@ public struct ProjectionContext: Sendable {
     public let connection: PostgresConnection
     /// This version's schema, quoted, ready to interpolate: `"\(unescaped: context.schema).cart_summary"`.
     public let schema: String
+    /// The projection's name.
     public let projection: String
+    /// The projection version being applied.
     public let version: Int
     /// `true` while a bulk rebuild applies the log in large batches (possibly in parallel partitions
     /// for a ``ProjectionOrdering/perStream`` projection); `false` when following the log.
     public let isRebuilding: Bool
+    /// The runtime's logger, for the handler's own messages.
     public let logger: Logger
 
     /// Runs a statement to completion (reading and dropping any rows), so its errors surface here.
@@ -87,12 +94,18 @@ public struct ProjectionContext: Sendable {
 /// }
 /// ```
 public struct EventProjection: Projection {
+    /// 1…40 lower-case ASCII letters, digits and `_`, starting with a letter.
     public let name: String
+    /// 1 or more; a new version is a new read model, built from the log beside the old one.
     public let version: Int
+    /// DDL for the read-model tables, run once when this version is first set up.
     public let setupSQL: String
+    /// The event types `handle` is given; `nil` means every event.
     public let eventTypes: Set<String>?
     let handle: @Sendable (RecordedEvent, ProjectionContext) async throws -> Void
 
+    /// A projection whose tables `setupSQL` creates and whose `handle` applies one event at a time,
+    /// inside the runtime's transaction; a throw from `handle` rolls back the whole batch.
     public init(
         name: String, version: Int, setupSQL: String, eventTypes: Set<String>? = nil,
         handle: @escaping @Sendable (RecordedEvent, ProjectionContext) async throws -> Void
@@ -104,6 +117,7 @@ public struct EventProjection: Projection {
         self.handle = handle
     }
 
+    /// Calls `handle` for each event in turn.
     public func apply(_ events: [RecordedEvent], in context: ProjectionContext) async throws {
         for event in events { try await handle(event, context) }
     }

@@ -38,13 +38,20 @@ public struct ProjectionError: Error, Sendable, CustomStringConvertible {
         public static let alreadyActive = Code("alreadyActive")
     }
 
+    /// What went wrong; switch on it with a `default`.
     public var code: Code
+    /// The name of the projection (or reactor) at fault.
     public var projection: String
+    /// The projection version at fault, when there is one.
     public var version: Int?
+    /// The type of the event at fault, when there is one.
     public var eventType: String?
+    /// The log position at fault (the event's, or the one waited for), when there is one.
     public var position: LogPosition?
+    /// A human-readable account.
     public var message: String
 
+    /// An error of `code` about `projection`; the other fields name what was at fault, where there is one.
     public init(_ code: Code, projection: String, version: Int? = nil, eventType: String? = nil, position: LogPosition? = nil, message: String) {
         self.code = code
         self.projection = projection

@@ -269,5 +269,7 @@ struct ProjectionRunner: Sendable {
 
 /// A projection that chooses its own poison-event policy instead of the runtime's.
 public protocol PoisonPolicyProviding {
+    /// What the runtime does with an event this projection's handler keeps rejecting, in place of
+    /// ``ProjectionRuntime/Configuration/poisonEventPolicy``.
     var poisonEventPolicy: PoisonEventPolicy { get }
 }

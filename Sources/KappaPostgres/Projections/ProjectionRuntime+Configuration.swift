@@ -79,6 +79,7 @@ extension ProjectionRuntime {
         /// back to). Default 1,000.
         public var maximumPromotionLag = 1_000
 
+        /// Every value at its default.
         public init() {}
 
         var leaseMilliseconds: Int64 {

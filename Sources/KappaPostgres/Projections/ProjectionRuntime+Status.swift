@@ -4,15 +4,25 @@ import PostgresNIO
 
 /// Where a projection version stands. Also readable from SQL: `SELECT * FROM kappa_projections.projection_status`.
 public struct ProjectionStatus: Sendable, Hashable {
+    /// What a version's runner is doing, as stored in the `state` column.
     public enum State: String, Sendable, Hashable {
+        /// `rebuilding`: a bulk rebuild is applying the log. `catchingUp` (`catching_up`): reading the
+        /// log towards its head (the state every version starts in). `live`: at the head, applying events
+        /// as they arrive. `stopped`: not running; a stored state this library does not know also reads
+        /// as this. `failed`: stopped at a poison event under ``PoisonEventPolicy/stop``; see
+        /// ``ProjectionStatus/failedPosition``.
         case rebuilding, catchingUp = "catching_up", live, stopped, failed
     }
 
+    /// The projection's name.
     public var name: String
+    /// The projection version.
     public var version: Int
+    /// What the version's runner is doing.
     public var state: State
     /// The last event applied.
     public var checkpoint: LogPosition
+    /// Events this version has applied so far.
     public var eventsApplied: Int64
     /// The runtime holding the lease, if any.
     public var leaseOwner: String?
@@ -20,7 +30,9 @@ public struct ProjectionStatus: Sendable, Hashable {
     public var deadLetters: Int64
     /// For a failed projection: the position, type and error of the event it stopped at.
     public var failedPosition: Int64?
+    /// The type of the event it stopped at.
     public var failedEventType: String?
+    /// The error the handler threw for that event, as text.
     public var failedError: String?
     /// Events in the log after the checkpoint.
     public var lagEvents: Int64

@@ -13,11 +13,15 @@ public protocol Reactor: Sendable {
     var eventTypes: Set<String>? { get }
     /// Where a reactor seen for the first time starts. Default ``ReactorStart/now``.
     var start: ReactorStart { get }
+    /// Acts on one event. A throw retries the same event with the runtime's backoff until it returns;
+    /// the checkpoint moves only after that.
     func react(to event: RecordedEvent) async throws
 }
 
 extension Reactor {
+    /// Default: `nil`, every event.
     public var eventTypes: Set<String>? { nil }
+    /// Default: ``ReactorStart/now``.
     public var start: ReactorStart { .now }
 }
 

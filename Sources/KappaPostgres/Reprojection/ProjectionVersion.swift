@@ -19,18 +19,23 @@ public struct ProjectionVersion: Sendable, Hashable {
         public var description: String { rawValue }
     }
 
+    /// The projection's name.
     public var name: String
+    /// The version number.
     public var version: Int
+    /// Where the version is in its life.
     public var lifecycle: Lifecycle
     /// The runner's state: rebuilding, catching up, live, stopped or failed.
     public var state: String
     /// The last event applied (during a bulk rebuild: where the rebuild started).
     public var checkpoint: LogPosition
+    /// Events this version has applied so far.
     public var eventsApplied: Int64
     /// The runtime holding the version's lease, while the lease is current.
     public var leaseOwner: String?
     /// A bulk rebuild in progress: the position every partition is applying the log up to, and how many partitions.
     public var rebuildTarget: LogPosition?
+    /// During a bulk rebuild: how many partitions of the streams it is rebuilt in; `nil` otherwise.
     public var rebuildPartitions: Int?
 
     init(name: String, row: ProjectionQueries.VersionRow) {

@@ -16,6 +16,9 @@ public struct ProjectionVersions: Sendable {
     let core: RuntimeCore
     let projections: [any Projection]
 
+    /// Operates the versions of `projections`, with the configuration the service's runtime uses.
+    /// - Throws: ``KappaPostgresError/Code/invalidIdentifier`` for a projection name or version that is not
+    ///   valid, or a name that is the log's or the runtime's schema.
     public init(
         log: PostgresEventStore, readModels: PostgresClient, projections: [any Projection],
         configuration: ProjectionRuntime.Configuration = .init(), logger: Logger

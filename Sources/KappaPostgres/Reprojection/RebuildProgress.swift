@@ -1,6 +1,8 @@
 /// How far a bulk rebuild has come: reported while it runs, for progress bars and logs.
 public struct RebuildProgress: Sendable, Hashable {
+    /// The projection's name.
     public var projection: String
+    /// The version being rebuilt.
     public var version: Int
     /// Events of the rebuild's range applied so far (including before a resumed rebuild's restart).
     public var eventsDone: Int
@@ -13,6 +15,7 @@ public struct RebuildProgress: Sendable, Hashable {
     /// Workers (partitions of the streams) applying the log.
     public var partitions: Int
 
+    /// A report from its parts; the runtime makes these while it rebuilds.
     public init(projection: String, version: Int, eventsDone: Int, eventsTotal: Int, eventsThisRun: Int, elapsed: Duration, partitions: Int) {
         self.projection = projection
         self.version = version

@@ -20,12 +20,16 @@ public struct KappaPostgresError: Error, Sendable, CustomStringConvertible {
         public static let migrationFailed = Code("migrationFailed")
     }
 
+    /// What went wrong; switch on it with a `default`.
     public var code: Code
     /// The migration file at fault, when there is one.
     public var file: String?
+    /// A human-readable account.
     public var message: String
+    /// The error underneath (a driver error, say), when there is one.
     public var underlying: (any Error & Sendable)?
 
+    /// An error of `code`; `file` names the migration file at fault, when there is one.
     public init(_ code: Code, file: String? = nil, message: String, underlying: (any Error & Sendable)? = nil) {
         self.code = code
         self.file = file
