@@ -185,7 +185,7 @@ struct ProjectionQueries: Sendable {
 
     func statusRows() -> PostgresQuery {
         """
-        SELECT p.name, p.version, p.state, p.checkpoint_xid::text::int8, p.checkpoint_position, p.events_applied,
+        SELECT p.name, p.version, s.state, p.checkpoint_xid::text::int8, p.checkpoint_position, p.events_applied,
                p.lease_owner, s.dead_letters, p.failed_position, p.failed_event_type, p.failed_error
         FROM \(unescaped: projections) p JOIN \(unescaped: status) s USING (name, version)
         ORDER BY p.name, p.version

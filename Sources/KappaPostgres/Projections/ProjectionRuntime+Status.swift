@@ -8,9 +8,10 @@ public struct ProjectionStatus: Sendable, Hashable {
     public enum State: String, Sendable, Hashable {
         /// `rebuilding`: a bulk rebuild is applying the log. `catchingUp` (`catching_up`): reading the
         /// log towards its head (the state every version starts in). `live`: at the head, applying events
-        /// as they arrive. `stopped`: not running; a stored state this library does not know also reads
-        /// as this. `failed`: stopped at a poison event under ``PoisonEventPolicy/stop``; see
-        /// ``ProjectionStatus/failedPosition``.
+        /// as they arrive. `stopped`: no runner holds the version's lease — the runtime that ran it shut
+        /// down (released it) or died (it expired), or none runs it; a stored state this library does
+        /// not know also reads as this. `failed`: stopped at a poison event under
+        /// ``PoisonEventPolicy/stop``; see ``ProjectionStatus/failedPosition``.
         case rebuilding, catchingUp = "catching_up", live, stopped, failed
     }
 

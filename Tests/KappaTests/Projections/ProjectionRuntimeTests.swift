@@ -53,6 +53,13 @@ struct ProjectionRuntimeTests {
             // Graceful shutdown released the lease.
             let owners = try await scalar(PostgresQuery(unsafeSQL: "SELECT count(lease_owner) FROM \(f.runtimeSchema).projections"), on: f.client)
             #expect(owners == 0)
+            // So the version reads as stopped, from Swift and from the SQL view, its checkpoint kept.
+            let stopped = try #require(try await runtime.status().first { $0.name == projection.name })
+            #expect(stopped.state == .stopped)
+            #expect(stopped.checkpoint == last)
+            #expect(try await scalar(PostgresQuery(unsafeSQL: """
+                SELECT count(*) FROM \(f.runtimeSchema).projection_status WHERE name = '\(projection.name)' AND state = 'stopped'
+                """), on: f.client) == 1)
             // And the read model matches an uninterrupted rebuild.
             let reference = CartSummaryProjection(name: f.name("ref"))
             try await f.buildReference(reference, through: last)

@@ -92,6 +92,15 @@ struct ProjectorProcessTests {
             await first.killHard()
             let atCrash = try await applied(f)
             #expect(atCrash < 4_000, "killed in the middle of the catch-up")
+            // A runner that died writes nothing (its state column still says catching_up), yet once
+            // its lease expires the version reads as stopped, in the SQL view and from Swift.
+            try await eventually("the dead runner's version reads as stopped") {
+                try await scalar(PostgresQuery(unsafeSQL: """
+                    SELECT count(*) FROM \(f.runtimeSchema).projection_status WHERE name = 'cart_summary' AND state = 'stopped'
+                    """), on: f.client) == 1
+            }
+            #expect(try await f.runtime([]).status().first { $0.name == "cart_summary" }?.state == .stopped)
+            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(f.runtimeSchema).projections WHERE name = 'cart_summary' AND state = 'catching_up'"), on: f.client) == 1)
             let second = try ProjectorProcess(f, owner: "second", delayMilliseconds: 0)
             try await eventually("the second projector finishes", timeout: .seconds(60)) { try await applied(f) == 4_000 }
             await second.stopGracefully()
