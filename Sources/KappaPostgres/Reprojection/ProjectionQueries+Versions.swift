@@ -15,7 +15,10 @@ extension ProjectionQueries {
     /// rebuild target and partitions. `FOR UPDATE` when `locking`.
     func versions(_ name: String, locking: Bool = false) -> PostgresQuery {
         """
-        SELECT version, lifecycle, state, checkpoint_xid::text::int8, checkpoint_position, events_applied,
+        SELECT version, lifecycle,
+               -- As the status view reads it: a version whose lease nobody holds is stopped.
+               CASE WHEN state <> 'failed' AND NOT coalesce(lease_expires_at > now(), false) THEN 'stopped' ELSE state END,
+               checkpoint_xid::text::int8, checkpoint_position, events_applied,
                CASE WHEN lease_expires_at > now() THEN lease_owner END,
                rebuild_target_xid::text::int8, rebuild_target_position, rebuild_partitions
         FROM \(unescaped: projections) WHERE name = \(name) ORDER BY version \(unescaped: locking ? "FOR UPDATE" : "")

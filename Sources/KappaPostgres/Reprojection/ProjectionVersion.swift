@@ -25,7 +25,8 @@ public struct ProjectionVersion: Sendable, Hashable {
     public var version: Int
     /// Where the version is in its life.
     public var lifecycle: Lifecycle
-    /// The runner's state: rebuilding, catching up, live, stopped or failed.
+    /// The runner's state: `rebuilding`, `catching_up`, `live`, `stopped` (no runner holds the lease)
+    /// or `failed` — as ``ProjectionStatus/State`` reads it.
     public var state: String
     /// The last event applied (during a bulk rebuild: where the rebuild started).
     public var checkpoint: LogPosition
