@@ -166,8 +166,13 @@ struct ProjectionQueries: Sendable {
         "SELECT event_id FROM \(unescaped: deadLetters) WHERE projection = \(id.name) AND version = \(id.version) AND resolved_at IS NULL ORDER BY transaction_id, position"
     }
 
+    /// Marks a dead letter resolved unless it is already: one row back when this call resolved it.
     func resolveDeadLetter(_ id: ProjectionID, eventID: UUID) -> PostgresQuery {
-        "UPDATE \(unescaped: deadLetters) SET resolved_at = now() WHERE projection = \(id.name) AND version = \(id.version) AND event_id = \(eventID)"
+        """
+        UPDATE \(unescaped: deadLetters) SET resolved_at = now()
+        WHERE projection = \(id.name) AND version = \(id.version) AND event_id = \(eventID) AND resolved_at IS NULL
+        RETURNING 1
+        """
     }
 
     func checkpoint(_ id: ProjectionID) -> PostgresQuery {

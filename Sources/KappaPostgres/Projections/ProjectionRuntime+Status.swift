@@ -165,12 +165,18 @@ extension ProjectionRuntime {
             guard let event = try await core.log.event(id: eventID) else { continue }
             let queries = core.queries, logger = core.logger
             do {
-                try await core.withReadModelTransaction { connection in
+                let applied = try await core.withReadModelTransaction { connection in
+                    // The letter is claimed first, in the transaction that applies its event: a retry of
+                    // the same letter beside this one (another process, or a second call) waits on the
+                    // row, then finds it resolved and applies nothing — the event is applied once.
+                    guard try await !connection.allRows(queries.resolveDeadLetter(id, eventID: eventID), logger: logger, { _ in () }).isEmpty else {
+                        return false
+                    }
                     try await projection.apply([event], in: ProjectionContext(
                         connection: connection, schema: id.schema.quoted, projection: id.name, version: id.version, isRebuilding: false, logger: logger))
-                    try await connection.run(queries.resolveDeadLetter(id, eventID: eventID), logger: logger)
+                    return true
                 }
-                resolved += 1
+                if applied { resolved += 1 }
             } catch {
                 if isTransient(error) { throw error }
                 _ = try await core.readModelRows(queries.recordDeadLetter(id, event: event, error: String(reflecting: error))) { _ in () }
