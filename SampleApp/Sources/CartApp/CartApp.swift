@@ -50,7 +50,7 @@ struct ServiceOptions: ParsableArguments {
     @Option(help: "PostgreSQL URL (env KAPPA_DATABASE_URL; default: the PG* variables, else postgres@localhost:5432/postgres).")
     var databaseURL: String?
     @Option(help: "The read model's name (env CART_READ_MODEL; default cart_summary).") var readModel: String?
-    @Option(parsing: .upToNextOption, help: "Read-model versions to run (env CART_READ_MODEL_VERSIONS, e.g. 1,2; default 1).")
+    @Option(parsing: .upToNextOption, help: "Read-model versions to run (env CART_READ_MODEL_VERSIONS, e.g. 1,2; default 1). Versions an earlier migration started run too, unless dropped.")
     var readModelVersions: [Int] = []
     @Flag(help: "Promote a higher read-model version as soon as it has caught up.") var promoteWhenCaughtUp = false
 

@@ -34,16 +34,35 @@ public func buildApplication(
     app.beforeServerStarts {
         try await store.migrate()
         try await runtime.migrate()
+        if configuration.runProjections { try await runRecordedVersions(runtime, configuration) }
     }
     return app
 }
 
+/// Also runs the read-model versions the database records besides the configured ones: a version a
+/// migration started in an earlier run (`m` in the console, `POST /read-model/versions/2/build`) may
+/// be the active one now, and a restart must keep it following the log — not serve it frozen.
+/// Dropped versions stay stopped.
+func runRecordedVersions(_ runtime: ProjectionRuntime, _ configuration: CartServiceConfiguration) async throws {
+    let recorded = try await runtime.versions.versions(of: configuration.readModel).filter { $0.lifecycle != .dropped }.map(\.version)
+    for projection in allVersions(configuration)
+    where recorded.contains(projection.version) && !configuration.readModelVersions.contains(projection.version) {
+        try await runtime.start(projection)
+    }
+}
+
+/// Every read-model version this code holds.
+func allVersions(_ configuration: CartServiceConfiguration) -> [any Projection] {
+    [CartSummaryV1(name: configuration.readModel), CartSummaryV2(name: configuration.readModel)]
+}
+
 /// The projections alone, for a worker process beside services started with `runProjections = false`
-/// (`cart-app worker`): the read-model versions of `configuration.readModelVersions`, following the
+/// (`cart-app worker`): the read-model versions of `configuration.readModelVersions` and those the
+/// database records (``runRecordedVersions(_:_:)``), following the
 /// log until SIGTERM or SIGINT, then shutting down gracefully.
 public func buildWorker(configuration: CartServiceConfiguration, logger: Logger) throws -> ServiceGroup {
     let (client, notifier, store, runtime) = try components(configuration, logger: logger)
-    return ServiceGroup(configuration: .init(services: [client, notifier, LogFirst(store: store, runtime: runtime)],
+    return ServiceGroup(configuration: .init(services: [client, notifier, LogFirst(store: store, runtime: runtime, configuration: configuration)],
                                              gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
 }
 
@@ -52,8 +71,12 @@ struct LogFirst: Service {
     let store: PostgresEventStore
     let runtime: ProjectionRuntime
 
+    let configuration: CartServiceConfiguration
+
     func run() async throws {
         try await store.migrate()
+        try await runtime.migrate()
+        try await runRecordedVersions(runtime, configuration)
         try await runtime.run()
     }
 }
@@ -67,8 +90,7 @@ func components(_ configuration: CartServiceConfiguration, logger: Logger) throw
     var runtimeConfiguration = ProjectionRuntime.Configuration()
     runtimeConfiguration.schema = configuration.runtimeSchema
     runtimeConfiguration.promoteWhenCaughtUp = configuration.promoteWhenCaughtUp
-    let readModels: [any Projection] = [CartSummaryV1(name: configuration.readModel), CartSummaryV2(name: configuration.readModel)]
-        .filter { configuration.readModelVersions.contains($0.version) }
+    let readModels = allVersions(configuration).filter { configuration.readModelVersions.contains($0.version) }
     let runtime = try ProjectionRuntime(log: store, readModels: client, projections: readModels, notifier: notifier,
                                         configuration: runtimeConfiguration, logger: logger)
     return (client, notifier, store, runtime)

@@ -9,7 +9,7 @@ import KappaPostgres
 /// in the running service, comparing two, promoting one, rolling back. The terminal front end uses these.
 extension CartController {
     /// The read-model versions whose code this service holds.
-    var knownVersions: [any Projection] { [CartSummaryV1(name: readModel.name), CartSummaryV2(name: readModel.name)] }
+    var knownVersions: [any Projection] { allVersions(configuration) }
 
     func addReadModelRoutes(to router: Router<BasicRequestContext>) {
         router.get("read-model") { _, _ in try await readModelStatus() }

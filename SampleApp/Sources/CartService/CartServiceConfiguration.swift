@@ -15,7 +15,9 @@ public struct CartServiceConfiguration: Sendable {
     public var runtimeSchema = "kappa_projections"
     /// The read model's name: readers query its stable names, `<readModel>.carts`. Default `cart_summary`.
     public var readModel = "cart_summary"
-    /// The read-model versions this service runs (builds, follows). Default `[1]`.
+    /// The read-model versions this service runs (builds, follows). Default `[1]`. Versions the database
+    /// records (started by an earlier migration, not dropped) run too, so a restart after a migration
+    /// keeps the active version following the log.
     public var readModelVersions: Set<Int> = [1]
     /// Whether a higher read-model version is promoted as soon as it has caught up. Default `false`.
     public var promoteWhenCaughtUp = false

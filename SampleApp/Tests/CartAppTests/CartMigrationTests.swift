@@ -97,6 +97,36 @@ struct CartMigrationTests {
         }
     }
 
+    /// A service started again after a migration, with its default configuration (v1), runs v2 too —
+    /// the version the database records as active — so v2 follows the log and a read of one's own
+    /// write is answered from it (before, v2 was served frozen: 404 for a cart opened after the restart).
+    @Test func aRestartAfterAMigrationKeepsTheActiveVersionFollowingTheLog() async throws {
+        try await TestDatabase.withSchema(prefix: "cart_mig") { client, schema in
+            let configuration = serviceConfiguration(schema: schema)
+            let first = try await buildApplication(configuration: configuration, logger: Logger(label: "cart.test"))
+            try await first.test(.router) { http in
+                _ = try await http.execute(uri: "/carts", method: .post, body: ByteBuffer(string: #"{"customer": "before"}"#))
+                #expect(try await http.execute(uri: "/read-model/versions/2/build", method: .post).status == .accepted)
+                try await eventually("v2 has caught up", timeout: .seconds(60)) {
+                    try await status(http).versions.first { $0.version == 2 }?.lifecycle == "caught_up"
+                }
+                #expect(try await http.execute(uri: "/read-model/versions/2/promote", method: .post).status == .ok)
+            }
+            let again = try await buildApplication(configuration: configuration, logger: Logger(label: "cart.test"))
+            try await again.test(.router) { http in
+                let cart = try decode(Accepted.self, try await http.execute(uri: "/carts", method: .post, body: ByteBuffer(string: #"{"customer": "after"}"#)))
+                let read = try await http.execute(uri: "/carts/\(cart.cartId)?after=\(cart.position ?? "")", method: .get)
+                #expect(read.status == .ok, "\(String(buffer: read.body))")
+                let v2 = try #require(try await status(http).versions.first { $0.version == 2 })
+                #expect(v2.lifecycle == "active")
+                #expect(v2.state == "live")
+            }
+            for name in [configuration.readModel, "\(configuration.readModel)_v1", "\(configuration.readModel)_v2", "\(schema)_rt"] {
+                try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(name)\" CASCADE"))
+            }
+        }
+    }
+
     /// Start v2, wait for it, compare, promote, roll back, promote again; refusals on the way.
     func migrate(_ http: some TestClientProtocol, checkedOut cart: String) async throws {
         #expect(try await status(http).availableVersions == [1, 2])

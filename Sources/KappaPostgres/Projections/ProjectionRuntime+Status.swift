@@ -69,8 +69,10 @@ extension ProjectionRuntime {
 
     /// Read your own writes: returns once projection `name` has applied everything up to `position` —
     /// usually the last position an append returned. Without `version`: the version readers see
-    /// through the stable names (the active one, when this runtime runs it; read at most every
-    /// 250 ms), else the highest version registered here.
+    /// through the stable names (the active one, read at most every 250 ms), else — none active yet —
+    /// the highest version registered here. The active version is waited for even when this runtime
+    /// does not run it: through its checkpoint, which another process's runner moves; with none
+    /// running it, the wait times out rather than return while readers see a version left behind.
     /// - Throws: ``ProjectionError/Code/timedOut`` after `timeout`; ``ProjectionError/Code/unknownProjection``.
     ///
     /// Across a switch of the stable names: once the version waited for has passed `position`, the
@@ -86,14 +88,14 @@ extension ProjectionRuntime {
         if let version {
             return try await waitUntil(try ProjectionID(name: name, version: version), hasPassed: position, deadline: deadline, timeout: timeout)
         }
-        guard registered.count > 1 else {
-            return try await waitUntil(try ProjectionID(name: name, version: highest), hasPassed: position, deadline: deadline, timeout: timeout)
+        var chosen = try await core.activeVersion(of: name) ?? highest
+        guard registered.count > 1 || chosen != highest else {
+            return try await waitUntil(try ProjectionID(name: name, version: chosen), hasPassed: position, deadline: deadline, timeout: timeout)
         }
-        var chosen = try await core.activeVersion(of: name).flatMap { registered.contains($0) ? $0 : nil } ?? highest
         while true {
             try await waitUntil(try ProjectionID(name: name, version: chosen), hasPassed: position, deadline: deadline, timeout: timeout)
             // Read afresh: a switch since the cached read moves readers to another version.
-            guard let active = try await core.activeVersion(of: name, maximumAge: .zero), registered.contains(active), active != chosen else { return }
+            guard let active = try await core.activeVersion(of: name, maximumAge: .zero), active != chosen else { return }
             chosen = active
         }
     }

@@ -113,7 +113,12 @@ final class RuntimeCore: Sendable {
     func activeVersion(of name: String, maximumAge: Duration = .milliseconds(250)) async throws -> Int? {
         let now = ContinuousClock.now
         if let cached = activeVersions.withLock({ $0[name] }), now - cached.read < maximumAge { return cached.version }
-        let rows = try await readModelRows(queries.versions(name)) { try $0.decode(ProjectionQueries.VersionRow.self) }
+        let rows: [ProjectionQueries.VersionRow]
+        do {
+            rows = try await readModelRows(queries.versions(name)) { try $0.decode(ProjectionQueries.VersionRow.self) }
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
+            rows = []   // the runtime's tables do not exist yet: no version is active
+        }
         let active = rows.last { $0.1 == "active" }.map { Int($0.0) }
         activeVersions.withLock { $0[name] = (active, now) }
         return active

@@ -213,6 +213,19 @@ struct ReprojectionTests {
                 let carts = try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(name).carts"), on: f.client)
                 #expect(carts == 41)
             }
+            // A runtime that runs only v1 (a service restarted with its old list, say) waits on v2, the
+            // version readers see: with nothing following v2, its wait times out instead of returning
+            // once v1 has passed the append while readers get v2's tables, frozen.
+            let onlyV1 = try f.runtime([v1], configuration: configuration)
+            try await withRunning(onlyV1) {
+                let unseen = try await f.store.append([CartEvents.added(cart: 9_002)], to: StreamID("cart-9002"), expectedVersion: .noStream)
+                try await onlyV1.waitUntil(name, version: 1, hasPassed: unseen.positions[0], timeout: .seconds(10))
+                let error = await #expect(throws: ProjectionError.self) {
+                    try await onlyV1.waitUntil(name, hasPassed: unseen.positions[0], timeout: .milliseconds(500))
+                }
+                #expect(error?.code == .timedOut)
+                #expect(error?.version == 2)
+            }
         }
     }
 }
