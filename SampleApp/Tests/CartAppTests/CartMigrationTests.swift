@@ -110,7 +110,8 @@ struct CartMigrationTests {
                 try await eventually("v2 has caught up", timeout: .seconds(60)) {
                     try await status(http).versions.first { $0.version == 2 }?.lifecycle == "caught_up"
                 }
-                #expect(try await http.execute(uri: "/read-model/versions/2/promote", method: .post).status == .ok)
+                let promoted = try await http.execute(uri: "/read-model/versions/2/promote", method: .post)
+                #expect(promoted.status == .ok, "\(String(buffer: promoted.body))")
             }
             let again = try await buildApplication(configuration: configuration, logger: Logger(label: "cart.test"))
             try await again.test(.router) { http in

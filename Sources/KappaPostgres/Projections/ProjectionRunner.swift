@@ -82,7 +82,10 @@ struct ProjectionRunner: Sendable {
         var prefetched: (events: [RecordedEvent], heldBack: Bool)?
         var recheck = HorizonRecheck()
         var coalescing = LiveCoalescing()
-        var building = try await isBuilding(lease)
+        let row = try await versionRow()
+        var building = row?.lifecycle == .building
+        // A version that caught up in an earlier run and was not promoted then (behind the active one).
+        var promotion = PendingPromotion(due: row?.lifecycle == .caughtUp)
         if building {
             do {
                 if try await shouldRebuild(lease) {
@@ -103,7 +106,7 @@ struct ProjectionRunner: Sendable {
                 (events, heldBack) = try await core.readLog(after: lease.checkpoint, limit: batchSize)
             }
             if events.isEmpty {
-                if try await reachedHorizon(lease, building: &building, untilCaughtUp: untilCaughtUp) { return true }
+                if try await reachedHorizon(lease, building: &building, promotion: &promotion, untilCaughtUp: untilCaughtUp) { return true }
                 if state != "live" || ContinuousClock.now - lastRenewal > core.configuration.leaseDuration / 3 {
                     state = "live"
                     try await lease.renew(state: state, core: core)
@@ -140,7 +143,7 @@ struct ProjectionRunner: Sendable {
             lastRenewal = .now
             // A page short of a batch reached the gap-free horizon: caught up as of its read, as an
             // empty read would say — which, while appends keep arriving, may never come.
-            if !farBehind, try await reachedHorizon(lease, building: &building, untilCaughtUp: untilCaughtUp) { return true }
+            if !farBehind, try await reachedHorizon(lease, building: &building, promotion: &promotion, untilCaughtUp: untilCaughtUp) { return true }
             if !farBehind, let pause = coalescing.pause(after: events.count, at: .now, configured: core.configuration.liveCoalescing) {
                 await core.coalescingPause(key, for: pause)
             }
@@ -149,12 +152,19 @@ struct ProjectionRunner: Sendable {
     }
 
     /// A read of the log reached the gap-free horizon (it came back empty, or short of a batch that
-    /// is now applied): a building version is marked caught up. Returns `true` when the caller stops
-    /// there (`untilCaughtUp`), the lease renewed as live.
-    private func reachedHorizon(_ lease: Lease, building: inout Bool, untilCaughtUp: Bool) async throws -> Bool {
+    /// is now applied): a building version is marked caught up, and promoted when that is due — here,
+    /// where it is as far along as it gets, and again at later horizons (at most every 100 ms) while it
+    /// is behind the active version. Returns `true` when the caller stops there (`untilCaughtUp`), the
+    /// lease renewed as live.
+    private func reachedHorizon(_ lease: Lease, building: inout Bool, promotion: inout PendingPromotion, untilCaughtUp: Bool) async throws -> Bool {
         if building {
             try await finishBuilding(lease)
             building = false
+            promotion = PendingPromotion(due: true)
+        }
+        if promotion.due, ContinuousClock.now >= promotion.notBefore {
+            promotion.due = try await !promoteIfDue()
+            promotion.notBefore = .now + .milliseconds(100)
         }
         guard untilCaughtUp else { return false }
         try await lease.renew(state: "live", core: core)
@@ -272,4 +282,10 @@ public protocol PoisonPolicyProviding {
     /// What the runtime does with an event this projection's handler keeps rejecting, in place of
     /// ``ProjectionRuntime/Configuration/poisonEventPolicy``.
     var poisonEventPolicy: PoisonEventPolicy { get }
+}
+
+/// A caught-up version's promotion, when due and not done yet, and when to try it next.
+struct PendingPromotion {
+    var due: Bool
+    var notBefore = ContinuousClock.now
 }

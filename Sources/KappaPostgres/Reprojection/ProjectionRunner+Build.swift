@@ -51,13 +51,32 @@ extension ProjectionRunner {
         logger.info("projection version caught up with the log", metadata: [
             "kappa.position": "\(lease.checkpoint)", "kappa.finish_duration": "\(ContinuousClock.now - started)",
         ])
+    }
+
+    /// Promotes this caught-up version when that is due: none is active and it is the name's lowest
+    /// version (a higher one started meanwhile comes after it), or
+    /// ``ProjectionRuntime/Configuration/promoteWhenCaughtUp`` is set and it is above the active one.
+    /// Called by its own runner each time a read reaches the horizon, so it does not wait: a version
+    /// still behind the active one (appends its runner has not applied yet), or waiting for a lower
+    /// one to be promoted first, is tried again at the next.
+    /// - Returns: `false` to be called again; `true` once promoted, not due, or refused for good (logged).
+    func promoteIfDue() async throws -> Bool {
         let versions = ProjectionVersions(core: core, projections: [])
-        let active = try await versions.activeVersion(of: id.name)
-        guard active == nil || (core.configuration.promoteWhenCaughtUp && active! < id.version) else { return }
+        let rows = try await versions.versions(of: id.name).filter { $0.lifecycle != .dropped }
+        if let active = rows.first(where: { $0.lifecycle == .active })?.version {
+            guard core.configuration.promoteWhenCaughtUp && active < id.version else { return true }
+        } else if let lowest = rows.map(\.version).min(), lowest < id.version {
+            return false
+        }
         do {
-            try await versions.promote(id.name, version: id.version)
+            try await versions.promote(id.name, version: id.version, patience: .zero)
+            return true
+        } catch let error as ProjectionError where error.code == .notCaughtUp {
+            logger.debug("the caught-up version is behind the active one; promoting it at the next horizon", metadata: ["error": "\(error)"])
+            return false
         } catch let error as ProjectionError {
             logger.warning("could not promote the caught-up version", metadata: ["error": "\(error)"])
+            return true
         }
     }
 }

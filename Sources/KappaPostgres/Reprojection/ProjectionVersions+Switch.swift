@@ -9,12 +9,12 @@ extension ProjectionVersions {
     /// - Returns: the version made active.
     @discardableResult
     func switchStableNames(
-        _ name: String, kind: String,
+        _ name: String, kind: String, patience: Duration = catchUpPatience,
         choose: @escaping @Sendable ([ProjectionVersion]) async throws -> (target: Int, previous: Int?)
     ) async throws -> Int {
         let queries = core.queries, logger = core.logger
         var backoff = Backoff(initial: .milliseconds(20), maximum: .seconds(1))
-        let patience = ContinuousClock.now + Self.catchUpPatience
+        let waitUntil = ContinuousClock.now + patience
         var lockAttempts = 0
         while true {
             do {
@@ -42,10 +42,10 @@ extension ProjectionVersions {
                 try await Task.sleep(for: backoff.next())
             } catch let behind as BehindActive {
                 // Its runner is a batch behind the active version's: wait for it, a little.
-                guard ContinuousClock.now < patience else {
+                guard ContinuousClock.now < waitUntil else {
                     throw ProjectionError(.notCaughtUp, projection: name, version: behind.target.version, message: """
                         is behind the active version \(behind.active.version) (at \(behind.target.checkpoint), the active one at \
-                        \(behind.active.checkpoint)) after \(Self.catchUpPatience); is a runtime following it?
+                        \(behind.active.checkpoint)) after \(patience); is a runtime following it?
                         """)
                 }
                 try await Task.sleep(for: .milliseconds(20))

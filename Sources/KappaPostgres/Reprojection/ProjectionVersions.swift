@@ -70,8 +70,13 @@ public struct ProjectionVersions: Sendable {
     ///   `versionBelowActive` (use ``rollback(_:)``), `notCaughtUp` (still building, failed, or more than
     ///   ``ProjectionRuntime/Configuration/maximumPromotionLag`` events behind).
     public func promote(_ name: String, version: Int) async throws {
+        try await promote(name, version: version, patience: Self.catchUpPatience)
+    }
+
+    /// ``promote(_:version:)``, waiting at most `patience` for a target a batch behind the active version.
+    func promote(_ name: String, version: Int, patience: Duration) async throws {
         _ = try ProjectionID(name: name, version: version)
-        try await switchStableNames(name, kind: "promote") { rows in
+        try await switchStableNames(name, kind: "promote", patience: patience) { rows in
             guard let target = rows.first(where: { $0.version == version }) else {
                 throw ProjectionError(.unknownVersion, projection: name, version: version, message: "no such version is registered; rebuild it first")
             }
