@@ -171,6 +171,7 @@ let package = Package(
                 "Kappa", "KappaPostgres", "KappaTesting", "KappaFixtures", "kappa-fixture-projector", "kappa-fixture-cli", "KappaCLI",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             path: "Tests/KappaTests",
             swiftSettings: strict

@@ -14,6 +14,9 @@ struct ProjectionRunner: Sendable {
     let logger: Logger
     let eventsCounter: Counter
     let batchTimer: Metrics.Timer
+    /// Seconds between the last applied event's `recordedAt` and its batch's commit; 0 once a read
+    /// of the log comes back empty (caught up).
+    let lagGauge: Gauge
 
     init(projection: any Projection, core: RuntimeCore) throws {
         self.projection = projection
@@ -27,6 +30,7 @@ struct ProjectionRunner: Sendable {
         let dimensions = [("projection", id.name), ("version", "\(id.version)")]
         self.eventsCounter = Counter(label: "kappa_projection_events_total", dimensions: dimensions)
         self.batchTimer = Metrics.Timer(label: "kappa_projection_batch_duration_seconds", dimensions: dimensions)
+        self.lagGauge = Gauge(label: "kappa_projection_lag_seconds", dimensions: dimensions)
     }
 
     var key: LeaseKey { LeaseKey(name: id.name, version: id.version) }
@@ -106,6 +110,7 @@ struct ProjectionRunner: Sendable {
                 (events, heldBack) = try await core.readLog(after: lease.checkpoint, limit: batchSize)
             }
             if events.isEmpty {
+                lagGauge.record(0)
                 if try await reachedHorizon(lease, building: &building, promotion: &promotion, untilCaughtUp: untilCaughtUp) { return true }
                 if state != "live" || ContinuousClock.now - lastRenewal > core.configuration.leaseDuration / 3 {
                     state = "live"
@@ -220,6 +225,7 @@ struct ProjectionRunner: Sendable {
         core.checkpointCommitted(key, at: last)
         eventsCounter.increment(by: events.count)
         batchTimer.record(duration: ContinuousClock.now - started)
+        lagGauge.record(max(0, Date().timeIntervalSince(events[events.count - 1].recordedAt)))
         logger.trace("applied a batch", metadata: ["kappa.position": "\(last)", "kappa.events": "\(events.count)"])
     }
 
