@@ -13,8 +13,9 @@ public protocol Reactor: Sendable {
     var eventTypes: Set<String>? { get }
     /// Where a reactor seen for the first time starts. Default ``ReactorStart/now``.
     var start: ReactorStart { get }
-    /// Acts on one event. A throw retries the same event with the runtime's backoff until it returns;
-    /// the checkpoint moves only after that.
+    /// Acts on one event. A throw retries the same event with the runtime's backoff until it returns
+    /// (the runner keeps its lease meanwhile, so no other process acts on the event beside it); the
+    /// checkpoint moves only after that. A graceful shutdown ends the retries; the next run starts there.
     func react(to event: RecordedEvent) async throws
 }
 

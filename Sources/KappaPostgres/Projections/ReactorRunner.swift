@@ -51,7 +51,7 @@ struct ReactorRunner: Sendable {
             recheck.progressed()
             for event in events {
                 if reactor.eventTypes?.contains(event.eventType) ?? true {
-                    try await react(to: event)
+                    guard try await react(to: event, lease: lease, lastRenewal: &lastRenewal) else { return }
                 }
                 let current = lease
                 try await core.withReadModelTransaction { connection in
@@ -65,18 +65,28 @@ struct ReactorRunner: Sendable {
     }
 
     /// Hands the reactor one event, retrying failures with backoff: a reactor's effect is at least once.
-    private func react(to event: RecordedEvent) async throws {
+    /// The lease is renewed between retries, so a reactor retrying for longer than the lease lasts
+    /// (a service down for minutes) keeps it, and another process does not act on the same event
+    /// beside it; a lost lease ends the retries (``LeaseLost``).
+    /// - Returns: `true` once the reactor returned; `false` when the runtime is stopping (the
+    ///   checkpoint stays, the event is handed over again by the next run).
+    private func react(to event: RecordedEvent, lease: Lease, lastRenewal: inout ContinuousClock.Instant) async throws -> Bool {
         var backoff = Backoff(initial: core.configuration.initialBackoff, maximum: core.configuration.maximumBackoff)
         while true {
             do {
                 try await reactor.react(to: event)
-                return
+                return true
             } catch {
-                if Task.isCancelled || core.isStopping { throw error }
+                if Task.isCancelled || core.isStopping { return false }
                 logger.warning("reactor rejected an event; retrying", metadata: [
                     "kappa.position": "\(event.position)", "kappa.event_type": "\(event.eventType)", "error": "\(String(reflecting: error))",
                 ])
-                try await Task.sleep(for: backoff.next())
+                try? await Task.sleep(for: backoff.next())
+                if Task.isCancelled || core.isStopping { return false }
+                if ContinuousClock.now - lastRenewal > core.configuration.leaseDuration / 3 {
+                    try await lease.renew(state: "live", core: core)
+                    lastRenewal = .now
+                }
             }
         }
     }

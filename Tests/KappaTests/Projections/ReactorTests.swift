@@ -50,6 +50,43 @@ struct ReactorTests {
         }
     }
 
+    /// A reactor whose service is down keeps retrying the event — for longer than its lease lasts —
+    /// and keeps its lease: a second process running it does not act on the same event beside it
+    /// (before, the lease expired during the retries and both called the service).
+    @Test func aReactorRetryingLongerThanItsLeaseKeepsIt() async throws {
+        struct ServiceDown: Error {}
+        struct Flaky: Reactor {
+            let name: String
+            let calls: Locked<Int>
+            let downUntil: ContinuousClock.Instant
+            var start: ReactorStart { .beginning }
+            func react(to event: RecordedEvent) async throws {
+                calls.withLock { $0 += 1 }
+                if ContinuousClock.now < downUntil { throw ServiceDown() }
+            }
+        }
+        try await withProjectionFixture { f in
+            _ = try await f.store.append([CartEvents.checkedOut(cart: 1)], to: "cart-1", expectedVersion: .noStream)
+            let name = f.name("mailer"), downUntil = ContinuousClock.now + .seconds(3)
+            let callsA = Locked(0), callsB = Locked(0)
+            var configuration = f.configuration(owner: "a", lease: .seconds(1))
+            configuration.maximumBackoff = .milliseconds(100)
+            let a = try f.runtime([], reactors: [Flaky(name: name, calls: callsA, downUntil: downUntil)], configuration: configuration)
+            configuration.owner = "b"
+            let b = try f.runtime([], reactors: [Flaky(name: name, calls: callsB, downUntil: downUntil)], configuration: configuration)
+            try await withRunning(a) {
+                try await eventually("a is retrying") { callsA.withLock { $0 } >= 2 }
+                try await withRunning(b) {
+                    try await eventually("the service is back and the event handled", timeout: .seconds(20)) {
+                        try await scalar(PostgresQuery(unsafeSQL: "SELECT checkpoint_position FROM \(f.runtimeSchema).reactors WHERE name = '\(name)'"), on: f.client) > 0
+                    }
+                }
+            }
+            #expect(callsA.withLock { $0 } > 5, "a retried through the outage")
+            #expect(callsB.withLock { $0 } == 0, "b never acted on the event a was retrying")
+        }
+    }
+
     @Test func aNewReactorStartsAtTheHeadByDefault() async throws {
         struct Recent: Reactor {
             let name: String
