@@ -143,6 +143,15 @@ struct ProjectionQueries: Sendable {
         """
     }
 
+    /// A version whose `indexSQL` (run as it catches up) fails: failed, with the error and no event.
+    func markSetupFailed(_ id: ProjectionID, owner: String, token: Int64, error: String) -> PostgresQuery {
+        """
+        UPDATE \(unescaped: projections) SET state = 'failed', failed_position = NULL, failed_event_id = NULL,
+            failed_event_type = NULL, failed_error = \(error), updated_at = now()
+        WHERE name = \(id.name) AND version = \(id.version) AND lease_owner = \(owner) AND lease_token = \(token)
+        """
+    }
+
     func clearFailure(_ id: ProjectionID) -> PostgresQuery {
         """
         UPDATE \(unescaped: projections) SET state = 'catching_up', failed_position = NULL, failed_event_id = NULL,

@@ -163,7 +163,16 @@ struct ProjectionRunner: Sendable {
     /// lease renewed as live.
     private func reachedHorizon(_ lease: Lease, building: inout Bool, promotion: inout PendingPromotion, untilCaughtUp: Bool) async throws -> Bool {
         if building {
-            try await finishBuilding(lease)
+            do {
+                try await finishBuilding(lease)
+            } catch let error as ProjectionError where error.code == .setupFailed {
+                // Its indexSQL fails: trying again every few seconds would fail the same way, with
+                // the status saying live. The version fails instead, its status naming the error; the
+                // next start of the runtime tries it again.
+                _ = try await core.readModelRows(core.queries.markSetupFailed(id, owner: lease.owner, token: lease.token, error: error.description)) { _ in () }
+                logger.error("projection version failed as it caught up", metadata: ["error": "\(error)"])
+                return true
+            }
             building = false
             promotion = PendingPromotion(due: true)
         }

@@ -226,6 +226,32 @@ struct ProjectionRuntimeTests {
         }
     }
 
+    /// `indexSQL` runs as a version catches up; when it fails, the version fails, its status naming the
+    /// error, instead of the runner trying again every few seconds while the status says live.
+    @Test func aFailingIndexSQLFailsTheVersionWithItsError() async throws {
+        struct BadIndex: Projection {
+            let name: String
+            var version: Int { 1 }
+            var setupSQL: String { "CREATE TABLE seen (id uuid PRIMARY KEY);" }
+            var indexSQL: String { "CREATE INDEX seen_x ON seen (no_such_column);" }
+            func apply(_ events: [RecordedEvent], in context: ProjectionContext) async throws {}
+        }
+        try await withProjectionFixture { f in
+            _ = try await f.store.append([CartEvents.added(cart: 1)], to: "cart-1", expectedVersion: .noStream)
+            let projection = BadIndex(name: f.name("indexed"))
+            let runtime = try f.runtime([projection])
+            try await withRunning(runtime) {
+                try await eventually("the version failed", timeout: .seconds(10)) {
+                    try await runtime.status().first { $0.name == projection.name }?.state == .failed
+                }
+                let status = try #require(try await runtime.status().first { $0.name == projection.name })
+                #expect(status.failedError?.contains("indexSQL failed") == true, "\(status.failedError ?? "")")
+                #expect(status.failedError?.contains("no_such_column") == true)
+                #expect(status.failedPosition == nil)
+            }
+        }
+    }
+
     @Test func aBrokenSetupIsRefusedAtStartNamingTheProjection() async throws {
         try await withProjectionFixture { f in
             let broken = EventProjection(name: f.name("broken"), version: 1, setupSQL: "CREATE TABLE t (id nosuchtype);") { _, _ in }
