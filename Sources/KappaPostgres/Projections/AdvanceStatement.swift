@@ -47,6 +47,10 @@ struct AdvanceStatement: SchemaBoundStatement {
 
     /// The `UPDATE` of `table` (a quoted, qualified name), its parameters numbered from `$first`;
     /// with `asynchronousCommit`, it also makes its transaction commit without waiting for the disk.
+    /// It also bounds, server-side, how long its transaction may then sit idle before its `COMMIT`:
+    /// the moved row stays locked until the commit, and a holder paused just then (GC, SIGSTOP) would
+    /// otherwise keep every other runner from taking the lease for as long as it is paused; past the
+    /// lease's duration the server ends its session instead (a local setting, no round trip).
     /// The prepared statement, the plain one and a single-statement batch's checkpoint all use it.
     static func update(table: String, asynchronousCommit: Bool, first: Int = 1) -> String {
         func p(_ n: Int) -> String { "$\(first + n - 1)" }
@@ -60,7 +64,8 @@ struct AdvanceStatement: SchemaBoundStatement {
                 updated_at = now()
             WHERE name = \(p(6)) AND version = \(p(7)) AND lease_owner = \(p(8)) AND lease_token = \(p(9))
               AND checkpoint_xid = \(p(10))::xid8 AND checkpoint_position = \(p(11))
-            RETURNING \(ProjectionQueries.commitMode(asynchronous: asynchronousCommit))
+            RETURNING \(ProjectionQueries.commitMode(asynchronous: asynchronousCommit)),
+                set_config('idle_in_transaction_session_timeout', \(p(5))::text, true)
             """
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Kappa
 import KappaFixtures
 @testable import KappaPostgres
+import KappaTesting
 import PostgresNIO
 import Testing
 
@@ -23,19 +24,57 @@ struct CommitModeTests {
             let key = LeaseKey(name: projection.name, version: 1)
             let lease = try #require(try await Lease.acquire(.projections, key, core: core))
             let setting = try await core.withReadModelTransaction { connection in
-                var before = "", after = ""
+                var before = "", after = "", idle = ""
                 for try await value in try await connection.query("SELECT current_setting('synchronous_commit')", logger: testLogger).decode(String.self) {
                     before = value
                 }
                 try await lease.advance(to: lease.checkpoint, applied: 0, state: "live", on: connection, core: core)
-                for try await value in try await connection.query("SELECT current_setting('synchronous_commit')", logger: testLogger).decode(String.self) {
-                    after = value
+                for try await (value, timeout) in try await connection.query(
+                    "SELECT current_setting('synchronous_commit'), current_setting('idle_in_transaction_session_timeout')", logger: testLogger
+                ).decode((String, String).self) {
+                    (after, idle) = (value, timeout)
                 }
-                return (before, after)
+                return (before, after, idle)
             }
             #expect(setting.0 == "on")
             #expect(setting.1 == (synchronous ? "on" : "off"))
+            // Between the move and the COMMIT the moved row is locked: a holder paused there longer
+            // than its lease has its session ended by the server, so another runner can take over.
+            #expect(setting.2 == "2s", "the lease's duration (2 s here)")
             await lease.release(core: core)
+        }
+    }
+
+    /// A holder paused between moving its checkpoint and its COMMIT (the moved row locked) keeps the
+    /// lease only for the lease's duration: the server ends its idle session, and another runner takes
+    /// the lease then — not once the holder wakes (here after 8 s).
+    @Test func aHolderPausedBeforeItsCommitHoldsTheLeaseRowOnlyForTheLeaseDuration() async throws {
+        try await withProjectionFixture { f in
+            let projection = CartSummaryProjection(name: f.name("carts"))
+            let seeded = try await f.store.append([CartEvents.added(cart: 1)], to: "cart-1", expectedVersion: .noStream).lastPosition!
+            let runtime = try f.runtime([projection])
+            try await withRunning(runtime) { try await runtime.waitUntil(projection.name, hasPassed: seeded, timeout: .seconds(30)) }
+            let key = LeaseKey(name: projection.name, version: 1)
+            let paused = try RuntimeCore(log: f.store, readModels: f.client, notifier: nil, configuration: f.configuration(owner: "paused"), logger: testLogger)
+            let other = try RuntimeCore(log: f.store, readModels: f.client, notifier: nil, configuration: f.configuration(owner: "other"), logger: testLogger)
+            let lease = try #require(try await Lease.acquire(.projections, key, core: paused))
+            let moved = Locked(false)
+            let holder = Task {
+                try await paused.withReadModelTransaction(watchdog: false) { connection in
+                    try await lease.advance(to: lease.checkpoint, applied: 0, state: "live", on: connection, core: paused)
+                    moved.withLock { $0 = true }
+                    try await Task.sleep(for: .seconds(8))   // paused before the COMMIT
+                }
+            }
+            defer { holder.cancel() }
+            try await eventually("the holder moved its checkpoint") { moved.withLock { $0 } }
+            let clock = ContinuousClock(), started = clock.now
+            try await eventually("the other runner takes the lease", timeout: .seconds(20)) {
+                try await Lease.acquire(.projections, key, core: other) != nil
+            }
+            let elapsed = clock.now - started
+            #expect(elapsed < .seconds(5), "took over after \(elapsed) (the lease lasts 2 s; the holder slept 8 s)")
+            _ = await holder.result
         }
     }
 }
