@@ -135,19 +135,11 @@ struct ProjectionQueries: Sendable {
         asynchronous ? "set_config('synchronous_commit', 'off', true)" : "1"
     }
 
-    func markFailed(_ id: ProjectionID, owner: String, token: Int64, event: RecordedEvent, error: String) -> PostgresQuery {
+    /// A version stopped by `error`: on a poison `event`, or with none (its `indexSQL` failed as it caught up).
+    func markFailed(_ id: ProjectionID, owner: String, token: Int64, event: RecordedEvent?, error: String) -> PostgresQuery {
         """
-        UPDATE \(unescaped: projections) SET state = 'failed', failed_position = \(event.position.globalPosition),
-            failed_event_id = \(event.id), failed_event_type = \(event.eventType), failed_error = \(error), updated_at = now()
-        WHERE name = \(id.name) AND version = \(id.version) AND lease_owner = \(owner) AND lease_token = \(token)
-        """
-    }
-
-    /// A version whose `indexSQL` (run as it catches up) fails: failed, with the error and no event.
-    func markSetupFailed(_ id: ProjectionID, owner: String, token: Int64, error: String) -> PostgresQuery {
-        """
-        UPDATE \(unescaped: projections) SET state = 'failed', failed_position = NULL, failed_event_id = NULL,
-            failed_event_type = NULL, failed_error = \(error), updated_at = now()
+        UPDATE \(unescaped: projections) SET state = 'failed', failed_position = \(event?.position.globalPosition),
+            failed_event_id = \(event?.id), failed_event_type = \(event?.eventType), failed_error = \(error), updated_at = now()
         WHERE name = \(id.name) AND version = \(id.version) AND lease_owner = \(owner) AND lease_token = \(token)
         """
     }

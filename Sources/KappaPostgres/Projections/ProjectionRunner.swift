@@ -169,7 +169,7 @@ struct ProjectionRunner: Sendable {
                 // Its indexSQL fails: trying again every few seconds would fail the same way, with
                 // the status saying live. The version fails instead, its status naming the error; the
                 // next start of the runtime tries it again.
-                _ = try await core.readModelRows(core.queries.markSetupFailed(id, owner: lease.owner, token: lease.token, error: error.description)) { _ in () }
+                _ = try await core.readModelRows(core.queries.markFailed(id, owner: lease.owner, token: lease.token, event: nil, error: error.description)) { _ in () }
                 logger.error("projection version failed as it caught up", metadata: ["error": "\(error)"])
                 return true
             }

@@ -8,10 +8,6 @@ extension ProjectionRunner {
         try await ProjectionVersions(core: core, projections: []).versions(of: id.name).first { $0.version == id.version }
     }
 
-    func isBuilding(_ lease: Lease) async throws -> Bool {
-        try await versionRow()?.lifecycle == .building
-    }
-
     /// A building version rebuilds in bulk when a rebuild is under way, or when it is at least
     /// ``ProjectionRuntime/Configuration/rebuildThreshold`` events behind the log.
     func shouldRebuild(_ lease: Lease) async throws -> Bool {
