@@ -62,14 +62,7 @@ public enum TestDatabase {
             // leave the pool a connection that has just closed, and postgres-nio never answers a
             // statement written to one.
             @Sendable func drop() async throws {
-                for attempt in 1...3 {
-                    do {
-                        _ = try await client.guardedRows("DROP SCHEMA IF EXISTS \(unescaped: "\"\(schema)\"") CASCADE", logger: logger) { _ in () }
-                        return
-                    } catch where attempt < 3 && isTransient(error) {
-                        continue
-                    }
-                }
+                _ = try await client.guardedRows("DROP SCHEMA IF EXISTS \(unescaped: "\"\(schema)\"") CASCADE", logger: logger, resending: true) { _ in () }
             }
             do {
                 let result = try await body(client, schema)

@@ -11,11 +11,12 @@ struct Lease: Sendable {
     let token: Int64
     var checkpoint: LogPosition
 
-    /// Takes the lease if it is free, expired or ours; `nil` while another runner holds it.
+    /// Takes the lease if it is free, expired or this runtime's, with a new token; `nil` while another runner holds it.
     /// `allowDropped`: a rebuild from scratch may take a dropped version (its reset brings it back).
     static func acquire(_ table: LeaseTable, _ key: LeaseKey, core: RuntimeCore, allowDropped: Bool = false) async throws -> Lease? {
         let owner = core.configuration.owner
-        let query = core.queries.acquireLease(table, key, owner: owner, milliseconds: core.configuration.leaseMilliseconds, allowDropped: allowDropped)
+        let query = core.queries.acquireLease(table, key, owner: owner, holder: core.instanceID,
+                                              milliseconds: core.configuration.leaseMilliseconds, allowDropped: allowDropped)
         let rows = try await core.readModelRows(query) { try $0.decode((Int64, Int64, Int64).self) }
         return rows.last.map { token, transaction, position in
             Lease(table: table, key: key, owner: owner, token: token,
@@ -48,13 +49,40 @@ struct Lease: Sendable {
     /// Extends the lease while idle; throws ``LeaseLost`` when it is gone.
     func renew(state: String, core: RuntimeCore) async throws {
         let query = core.queries.renewLease(table, key, owner: owner, token: token, milliseconds: core.configuration.leaseMilliseconds, state: state)
-        if try await core.readModelRows(query, { _ in () }).isEmpty { throw LeaseLost() }
+        if try await core.readModelRows(query, resending: true, { _ in () }).isEmpty { throw LeaseLost() }
+    }
+
+    /// Runs `work` (a batch) while renewing the lease every third of its duration, so that a batch
+    /// longer than the lease keeps it instead of letting another runner take it midway. A renewal that
+    /// finds the lease gone stops renewing; the batch's fenced checkpoint move then fails it.
+    func whileRenewing<R: Sendable>(state: String, core: RuntimeCore, _ work: @escaping @Sendable () async throws -> R) async throws -> R {
+        let interval = core.configuration.leaseDuration / 3
+        return try await withThrowingTaskGroup(of: R?.self) { group in
+            group.addTask { try await work() }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: interval)
+                    do {
+                        try await renew(state: state, core: core)
+                    } catch is LeaseLost {
+                        return nil
+                    } catch where !(error is CancellationError) {
+                        core.logger.debug("renewing a lease during a batch failed", metadata: ["error": "\(String(reflecting: error))"])
+                    }
+                }
+            }
+            defer { group.cancelAll() }
+            while let finished = try await group.next() {
+                if let result = finished { return result }
+            }
+            throw CancellationError()
+        }
     }
 
     /// Gives the lease up so another runner can take over at once. Best effort.
     func release(core: RuntimeCore) async {
         do {
-            _ = try await core.readModelRows(core.queries.releaseLease(table, key, owner: owner, token: token)) { _ in () }
+            _ = try await core.readModelRows(core.queries.releaseLease(table, key, owner: owner, token: token), resending: true) { _ in () }
         } catch {
             core.logger.debug("could not release a lease; it expires by itself", metadata: ["error": "\(String(reflecting: error))"])
         }

@@ -159,11 +159,19 @@ struct ProjectionID: Hashable, Sendable, CustomStringConvertible {
 
     var description: String { "\(name) v\(version)" }
 
-    /// Refuses a name whose stable-names schema would be one of the framework's own.
+    /// Refuses a name whose stable-names schema, or any version's schema, would be one of `schemas`
+    /// (the log's and the runtime's): dropping the version, or a switch, would then drop what they hold.
     static func checkNotClashing(_ name: String, with schemas: [String]) throws {
-        if schemas.contains(name) {
-            throw KappaPostgresError(.invalidIdentifier,
-                message: "projection name '\(name)' is the name of the log's or the runtime's schema, where its stable names would go")
+        for schema in schemas {
+            if schema == name {
+                throw KappaPostgresError(.invalidIdentifier,
+                    message: "projection name '\(name)' is the name of the log's or the runtime's schema, where its stable names would go")
+            }
+            if schema.hasPrefix("\(name)_v"), let version = Int(schema.dropFirst(name.count + 2)), version >= 1,
+               schema == "\(name)_v\(version)" {
+                throw KappaPostgresError(.invalidIdentifier,
+                    message: "projection name '\(name)': its version \(version) would own schema '\(schema)', the log's or the runtime's schema")
+            }
         }
     }
 }

@@ -36,6 +36,9 @@ public struct ProjectionError: Error, Sendable, CustomStringConvertible {
         public static let noPreviousVersion = Code("noPreviousVersion")
         /// The version is already the active one.
         public static let alreadyActive = Code("alreadyActive")
+        /// A schema the version would own (its tables, or the projection's stable names) exists and is
+        /// not one Kappa created for it: Kappa never adopts a schema, so dropping a version drops only its own.
+        public static let schemaNotOwned = Code("schemaNotOwned")
     }
 
     /// What went wrong; switch on it with a `default`.

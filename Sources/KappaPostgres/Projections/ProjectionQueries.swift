@@ -54,20 +54,34 @@ struct ProjectionQueries: Sendable {
         "SELECT count(*) FROM \(unescaped: projections) WHERE name = \(id.name) AND version = \(id.version)"
     }
 
+    /// Whether the version's schema and the projection's stable-names schema exist, and how many
+    /// versions of the projection are registered.
+    func schemaOwnership(_ id: ProjectionID) -> PostgresQuery {
+        """
+        SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = \(id.schema.name)),
+               EXISTS (SELECT FROM pg_namespace WHERE nspname = \(id.serving.name)),
+               (SELECT count(*) FROM \(unescaped: projections) WHERE name = \(id.name))
+        """
+    }
+
     func register(_ id: ProjectionID) -> PostgresQuery {
         "INSERT INTO \(unescaped: projections) (name, version) VALUES (\(id.name), \(id.version)) ON CONFLICT DO NOTHING"
     }
 
     /// Takes the lease when it is free, expired, or already ours; the token goes up when it changes hands.
     /// Returns no row when another owner holds it.
-    func acquireLease(_ table: LeaseTable, _ key: LeaseKey, owner: String, milliseconds: Int64, allowDropped: Bool = false) -> PostgresQuery {
+    /// Takes the lease when it is free, expired, or held by this runtime instance (`holder`) — a
+    /// runner taking it again after a fault. Every acquisition raises the token, so a batch of an
+    /// earlier holding, even this instance's, can no longer move the checkpoint.
+    func acquireLease(_ table: LeaseTable, _ key: LeaseKey, owner: String, holder: String, milliseconds: Int64, allowDropped: Bool = false) -> PostgresQuery {
         """
         UPDATE \(unescaped: table.name(in: self)) SET
-            lease_token = CASE WHEN lease_owner = \(owner) THEN lease_token ELSE lease_token + 1 END,
+            lease_token = lease_token + 1,
             lease_owner = \(owner),
+            lease_holder = \(holder),
             lease_expires_at = now() + \(milliseconds) * interval '1 millisecond'
         WHERE name = \(key.name) AND version = \(key.version)
-          AND (lease_owner IS NULL OR lease_owner = \(owner) OR lease_expires_at < now())
+          AND (lease_owner IS NULL OR lease_holder = \(holder) OR lease_expires_at < now())
           \(unescaped: table == .projections && !allowDropped ? "AND lifecycle <> 'dropped'" : "")
         RETURNING lease_token, checkpoint_xid::text::int8, checkpoint_position
         """
@@ -168,6 +182,18 @@ struct ProjectionQueries: Sendable {
     }
 
     /// Marks a dead letter resolved unless it is already: one row back when this call resolved it.
+    /// The fence of a dead-letter retry: locks the version's row, in the retry's transaction, unless
+    /// another runtime instance holds its lease (no row then). The lock orders the retry with this
+    /// instance's own runner, whose checkpoint move waits for it.
+    func fenceDeadLetterRetry(_ id: ProjectionID, holder: String) -> PostgresQuery {
+        """
+        SELECT 1 FROM \(unescaped: projections)
+        WHERE name = \(id.name) AND version = \(id.version)
+          AND (lease_owner IS NULL OR lease_expires_at < now() OR lease_holder = \(holder))
+        FOR UPDATE
+        """
+    }
+
     func resolveDeadLetter(_ id: ProjectionID, eventID: UUID) -> PostgresQuery {
         """
         UPDATE \(unescaped: deadLetters) SET resolved_at = now()

@@ -46,7 +46,8 @@ struct ProjectionRunner: Sendable {
                 registered = count
             }
             if registered == 0 {
-                try await connection.run("CREATE SCHEMA IF NOT EXISTS \(unescaped: id.schema.quoted)", logger: logger)
+                try await Self.refuseForeignSchemas(id, on: connection, queries: queries, logger: logger)
+                try await connection.run("CREATE SCHEMA \(unescaped: id.schema.quoted)", logger: logger)
                 do {
                     try await connection.runScript(projection.setupSQL, in: id.schema, logger: logger)
                 } catch {
@@ -222,11 +223,14 @@ struct ProjectionRunner: Sendable {
             sent = try await applyInOneStatement(single, relevant, through: last, lease: current, state: state)
         }
         if !sent {
-            try await core.withReadModelTransaction { connection in
-                try await runner.handle(relevant, on: connection, isRebuilding: false)
-                // The fenced checkpoint last, so the lease row is locked only for a moment: a holder paused
-                // mid-batch (GC, SIGSTOP) must not stop another runner from taking the expired lease.
-                try await current.advance(to: last, applied: relevant.count, state: state, on: connection, core: core)
+            let core = self.core
+            try await current.whileRenewing(state: state, core: core) {
+                try await core.withReadModelTransaction { connection in
+                    try await runner.handle(relevant, on: connection, isRebuilding: false)
+                    // The fenced checkpoint last, so the lease row is locked only for a moment: a holder paused
+                    // mid-batch (GC, SIGSTOP) must not stop another runner from taking the expired lease.
+                    try await current.advance(to: last, applied: relevant.count, state: state, on: connection, core: core)
+                }
             }
         }
         lease.checkpoint = last

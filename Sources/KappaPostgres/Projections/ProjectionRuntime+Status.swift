@@ -50,7 +50,7 @@ extension ProjectionRuntime {
     public func status() async throws -> [ProjectionStatus] {
         let rows: [ProjectionQueries.StatusRow]
         do {
-            rows = try await core.readModelRows(core.queries.statusRows()) { try $0.decode(ProjectionQueries.StatusRow.self) }
+            rows = try await core.readModelRows(core.queries.statusRows(), resending: true) { try $0.decode(ProjectionQueries.StatusRow.self) }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
             return []
         }
@@ -142,7 +142,7 @@ extension ProjectionRuntime {
     /// The checkpoint of a projection version; `nil` when it is not set up (yet).
     func checkpoint(of id: ProjectionID) async throws -> LogPosition? {
         do {
-            let rows = try await core.readModelRows(core.queries.checkpoint(id)) { try $0.decode((Int64, Int64, String).self) }
+            let rows = try await core.readModelRows(core.queries.checkpoint(id), resending: true) { try $0.decode((Int64, Int64, String).self) }
             return rows.last.map { transaction, globalPosition, _ in
                 LogPosition(transactionID: UInt64(transaction), globalPosition: globalPosition)
             }
@@ -153,7 +153,9 @@ extension ProjectionRuntime {
 
     /// Applies the unresolved dead letters of a projection version again, oldest first, each in its
     /// own transaction; those that now succeed are marked resolved, the others keep their place with
-    /// the new error and one more attempt counted.
+    /// the new error and one more attempt counted. Fenced like a batch: it runs only while no other
+    /// process holds the version's lease (this runtime's own runner waits for each retry's commit).
+    /// - Throws: ``ProjectionError/Code/rebuildInProgress`` while another process holds the lease.
     /// - Returns: How many were resolved.
     @discardableResult
     public func retryDeadLetters(projection name: String, version: Int) async throws -> Int {
@@ -161,13 +163,17 @@ extension ProjectionRuntime {
             throw ProjectionError(.unknownProjection, projection: name, version: version, message: "not registered in this runtime")
         }
         let id = try ProjectionID(name: name, version: version)
-        let ids = try await core.readModelRows(core.queries.unresolvedDeadLetters(id)) { try $0.decode(UUID.self) }
+        let ids = try await core.readModelRows(core.queries.unresolvedDeadLetters(id), resending: true) { try $0.decode(UUID.self) }
         var resolved = 0
         for eventID in ids {
             guard let event = try await core.log.event(id: eventID) else { continue }
-            let queries = core.queries, logger = core.logger
+            let queries = core.queries, logger = core.logger, holder = core.instanceID
             do {
                 let applied = try await core.withReadModelTransaction { connection in
+                    guard try await !connection.allRows(queries.fenceDeadLetterRetry(id, holder: holder), logger: logger, { _ in () }).isEmpty else {
+                        throw ProjectionError(.rebuildInProgress, projection: id.name, version: id.version,
+                            message: "another process holds this version's lease; retry its dead letters there, or once it has stopped")
+                    }
                     // The letter is claimed first, in the transaction that applies its event: a retry of
                     // the same letter beside this one (another process, or a second call) waits on the
                     // row, then finds it resolved and applies nothing — the event is applied once.
@@ -179,6 +185,8 @@ extension ProjectionRuntime {
                     return true
                 }
                 if applied { resolved += 1 }
+            } catch let error as ProjectionError where error.code == .rebuildInProgress {
+                throw error
             } catch {
                 if isTransient(error) { throw error }
                 _ = try await core.readModelRows(queries.recordDeadLetter(id, event: event, error: String(reflecting: error))) { _ in () }

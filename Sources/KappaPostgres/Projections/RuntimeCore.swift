@@ -22,9 +22,11 @@ final class RuntimeCore: Sendable {
     let singleStatementBatches = Atomic<Int>(0)
     /// Coalescing pauses live runners have made (``ProjectionRuntime/Configuration/liveCoalescing``).
     let coalescingPauses = Atomic<Int>(0)
-    /// Names this runtime's listening connection when it has no notifier of its own (so that every
-    /// notifier notifies it).
-    private let listenerID = UUID().uuidString
+    /// This runtime instance, unique even among processes configured with the same owner: it holds
+    /// leases (see ``Lease/acquire(_:_:core:allowDropped:)``) and names the listening connection when
+    /// there is no notifier of its own (so that every notifier notifies it).
+    let instanceID = UUID().uuidString
+    private var listenerID: String { instanceID }
     private let runnerBells = Mutex<[ObjectIdentifier: Doorbell]>([:])
     private let rebuilds = Mutex<[LeaseKey: RebuildProgress]>([:])
     /// The watchdog's deadlines and read-your-writes timeouts.
@@ -115,7 +117,7 @@ final class RuntimeCore: Sendable {
         if let cached = activeVersions.withLock({ $0[name] }), now - cached.read < maximumAge { return cached.version }
         let rows: [ProjectionQueries.VersionRow]
         do {
-            rows = try await readModelRows(queries.versions(name)) { try $0.decode(ProjectionQueries.VersionRow.self) }
+            rows = try await readModelRows(queries.versions(name), resending: true) { try $0.decode(ProjectionQueries.VersionRow.self) }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
             rows = []   // the runtime's tables do not exist yet: no version is active
         }
@@ -234,13 +236,16 @@ final class RuntimeCore: Sendable {
 
     /// A statement on a pooled read-model connection, read to the end, under the ``ConnectionGuard``
     /// (a connection that closes under it fails it at once, transiently, instead of never).
-    func readModelRows<Row: Sendable>(_ query: PostgresQuery, _ decode: @escaping @Sendable (PostgresRow) throws -> Row) async throws -> [Row] {
-        try await readModels.guardedRows(query, logger: logger, decode)
+    /// `resending`: a read (or a statement safe to run twice), sent again when its connection is lost.
+    func readModelRows<Row: Sendable>(
+        _ query: PostgresQuery, resending: Bool = false, _ decode: @escaping @Sendable (PostgresRow) throws -> Row
+    ) async throws -> [Row] {
+        try await readModels.guardedRows(query, logger: logger, resending: resending, decode)
     }
 
-    /// ``readModelRows(_:_:)`` on the log's database.
+    /// ``readModelRows(_:resending:_:)`` on the log's database; only reads are sent there.
     func logRows<Row: Sendable>(_ query: PostgresQuery, _ decode: @escaping @Sendable (PostgresRow) throws -> Row) async throws -> [Row] {
-        try await log.client.guardedRows(query, logger: logger, decode)
+        try await log.client.guardedRows(query, logger: logger, resending: true, decode)
     }
 
     /// A page of the log after `position`, and whether events wait beyond the horizon (see

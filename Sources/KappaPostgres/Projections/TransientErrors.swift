@@ -1,9 +1,21 @@
 import Kappa
 import PostgresNIO
 
-/// Whether `error` is a fault that passes (a lost connection, a serialization failure, a deadlock),
-/// so the work is retried with backoff rather than treated as a poison event.
-package func isTransient(_ error: any Error) -> Bool {
+/// SQLSTATEs of faults that pass, by name.
+package enum TransientSQLState {
+    /// The server ended the session (`pg_terminate_backend`, a shutdown, a crash).
+    static let sessionEnded: Set<String> = ["57P01", "57P02", "57P03"]
+    /// The statement was cancelled: `statement_timeout`, `pg_cancel_backend`, a user's cancel.
+    static let queryCanceled = "57014"
+    /// Concurrency: serialization failure, deadlock, a lock not granted in `lock_timeout` (or NOWAIT).
+    static let contention: Set<String> = ["40001", "40P01", "55P03"]
+    /// Too many connections: another may be free soon.
+    static let tooManyConnections = "53300"
+}
+
+/// Whether `error` says the connection was lost under a statement (its outcome unknown): a read
+/// may be sent again on another connection.
+package func isConnectionLoss(_ error: any Error) -> Bool {
     switch error {
     case let error as PSQLError:
         switch error.code {
@@ -11,16 +23,33 @@ package func isTransient(_ error: any Error) -> Bool {
             return true
         default:
             guard let state = error.serverInfo?[.sqlState] else { return false }
-            return ["40001", "40P01", "57P01", "57P02", "57P03", "53300", "55P03"].contains(state) || state.hasPrefix("08")
+            return TransientSQLState.sessionEnded.contains(state) || state.hasPrefix("08")
         }
     case let error as EventStoreError:
         return error.code == .connectionLost
+    case is ConnectionClosed:
+        return true
+    default:
+        return false
+    }
+}
+
+/// Whether `error` is a fault that passes (a lost connection, a serialization failure, a deadlock,
+/// a lock or statement timeout), so the work is retried with backoff rather than treated as a
+/// poison event.
+package func isTransient(_ error: any Error) -> Bool {
+    if isConnectionLoss(error) { return true }
+    switch error {
+    case let error as PSQLError:
+        guard let state = error.serverInfo?[.sqlState] else { return false }
+        return TransientSQLState.contention.contains(state) || state == TransientSQLState.queryCanceled
+            || state == TransientSQLState.tooManyConnections
     case let error as PostgresTransactionError:
         return [error.closureError, error.commitError, error.beginError, error.rollbackError]
             .contains { $0.map(isTransient) ?? false }
     case let error as HandlerFailure:
         return isTransient(error.underlying)
-    case is TransactionTimedOut, is ConnectionClosed:
+    case is TransactionTimedOut:
         return true
     default:
         return false

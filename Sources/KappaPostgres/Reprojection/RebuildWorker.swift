@@ -94,7 +94,7 @@ struct RebuildWorker: Sendable {
 
     /// This partition's checkpoint as committed; ``LeaseLost`` when the partition is no longer this worker's.
     private func committedCheckpoint() async throws -> LogPosition {
-        let row = try await core.readModelRows(core.queries.partitionCheckpoint(runner.key, partition: partition, rebuildID: rebuildID)) {
+        let row = try await core.readModelRows(core.queries.partitionCheckpoint(runner.key, partition: partition, rebuildID: rebuildID), resending: true) {
             try $0.decode((Int64, Int64, String?, Int64).self)
         }.last
         guard let (transaction, position, owner, token) = row, owner == core.configuration.owner, token == self.token else { throw LeaseLost() }

@@ -207,7 +207,7 @@ struct Rebuilder: Sendable {
 
     /// Events applied by every partition, in every process, and partitions not yet done.
     func partitionProgress(of key: LeaseKey) async throws -> (done: Int, remaining: Int) {
-        let row = try await core.readModelRows(core.queries.rebuildProgress(key)) { try $0.decode((Int64, Int64).self) }.last ?? (Int64(0), Int64(0))
+        let row = try await core.readModelRows(core.queries.rebuildProgress(key), resending: true) { try $0.decode((Int64, Int64).self) }.last ?? (Int64(0), Int64(0))
         return (Int(row.0), Int(row.1))
     }
 

@@ -78,11 +78,30 @@ public struct ConnectionClosed: Error, CustomStringConvertible, Sendable {
 extension PostgresClient {
     /// `query` on a pooled connection, every row decoded, under the ``ConnectionGuard``: a connection
     /// that closes under it fails it at once with ``ConnectionClosed`` instead of never.
+    ///
+    /// `resending`: the statement is a read, or one whose second run changes nothing the first did
+    /// not; when the connection is lost before it answered (the pool can hand out a connection the
+    /// server has just closed), it is sent again on another connection, after the pauses of ``resendPauses``.
     package func guardedRows<Row: Sendable>(
-        _ query: PostgresQuery, logger: Logger, _ decode: @escaping @Sendable (PostgresRow) throws -> Row
+        _ query: PostgresQuery, logger: Logger, resending: Bool = false, _ decode: @escaping @Sendable (PostgresRow) throws -> Row
     ) async throws -> [Row] {
-        try await withConnection { connection in
-            try await ConnectionGuard.shared.run(on: connection) { try await connection.allRows(query, logger: logger, decode) }
+        var attempt = 1
+        while true {
+            do {
+                return try await withConnection { connection in
+                    try await ConnectionGuard.shared.run(on: connection) { try await connection.allRows(query, logger: logger, decode) }
+                }
+            } catch where resending && attempt < resendPauses.count + 1 && isConnectionLoss(error) {
+                logger.debug("a read lost its connection; sending it again", metadata: ["error": "\(String(reflecting: error))"])
+                // A pause first: a pool whose idle connections were all killed at once learns of each
+                // close only as it arrives, and would hand out the next dead one straight away.
+                try await Task.sleep(for: resendPauses[attempt - 1])
+                attempt += 1
+            }
         }
     }
 }
+
+/// The pauses before each resend of a statement whose connection was lost: four sends in all, over
+/// about a third of a second.
+package let resendPauses: [Duration] = [.milliseconds(10), .milliseconds(50), .milliseconds(250)]

@@ -66,4 +66,38 @@ struct RepositoryFilesTests {
             #expect(!unfinished.contains(finished), "\(finished) finished")
         }
     }
+
+    /// The soak's report names each test that failed in any run, how often and with its first issue,
+    /// and a run that failed with no failed test (a crash, the time limit); it fails when any run did.
+    @Test func theSoakReportNamesFlakyTestsAndCrashedRuns() throws {
+        let dir = FileManager.default.temporaryDirectory.appending(path: "kappa-soak-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let runs: [(log: String, status: Int)] = [
+            ("✔ Test aTest() passed after 0.1 seconds.\n✔ Test run with 2 tests passed after 1 seconds.\n", 0),
+            ("✘ Test aFlakyTest() recorded an issue at X.swift:3:5: Caught error: closed\n✘ Test aFlakyTest() failed after 1 seconds with 1 issue.\n", 1),
+            ("◇ Test aHangingTest() started.\n", 124),
+            ("✘ Test aFlakyTest() recorded an issue at X.swift:9:1: Expectation failed\n", 1),
+        ]
+        for (index, run) in runs.enumerated() {
+            try run.log.write(to: dir.appending(path: "run-\(index + 1).log"), atomically: true, encoding: .utf8)
+            try "\(run.status)\n".write(to: dir.appending(path: "run-\(index + 1).status"), atomically: true, encoding: .utf8)
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", "source \"$0/summary.sh\"; source \"$0/soak.sh\"; kappa_soak_report \"$1\" 4 none 2>&1",
+                             Self.root.appending(path: "scripts/lib").path, dir.path]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1)
+        #expect(text.contains("FLAKY aFlakyTest() failed in 2 of 4 runs (runs 2, 4)"), "\(text)")
+        #expect(text.contains("first issue: X.swift:3:5: Caught error: closed"))
+        #expect(text.contains("run 3 exited with 124"))
+        #expect(text.contains("aHangingTest()"))
+        #expect(!text.contains("aTest()"))
+        #expect(text.contains("soak: 1 passed, 3 failed"))
+    }
 }

@@ -32,19 +32,11 @@ func deposits(_ count: Int, startingAt first: Int = 1) throws -> [NewEvent] {
 /// Runs a query and decodes a single Int64 (a count or a version), -1 for no row.
 ///
 /// Guarded like the runtime's own queries: postgres-nio 1.33's pool can hand out a connection that a
-/// `pg_terminate_backend` has just closed, and a query written to it never ends (a test that kills
-/// backends once held CI for 17 minutes on one). Here such a query fails within 50 ms, and a query
-/// that meets a lost connection is sent again, on another connection, up to twice — unless
-/// `retrying` is false: a statement that changes something may have run before its connection was lost.
+/// `pg_terminate_backend` has just closed, and a query written to it never ends. Here such a query
+/// fails within 50 ms and is sent again on another connection — unless `retrying` is false: a
+/// statement that changes something may have run before its connection was lost.
 func scalar(_ query: PostgresQuery, on client: PostgresClient, retrying: Bool = true) async throws -> Int64 {
-    var attempt = 1
-    while true {
-        do {
-            return try await client.guardedRows(query, logger: testLogger) { try $0.decode(Int64.self) }.last ?? -1
-        } catch where retrying && attempt < 3 && isTransient(error) {
-            attempt += 1
-        }
-    }
+    try await client.guardedRows(query, logger: testLogger, resending: retrying) { try $0.decode(Int64.self) }.last ?? -1
 }
 
 /// A value shared between test tasks.

@@ -82,10 +82,10 @@ func withProjectionFixture(_ body: @Sendable (ProjectionFixture) async throws ->
         // Projection schemas (versions and stable names) live beside the log's; drop this test's.
         // Guarded: a test that killed the runtime's connections may leave the pool one that has just closed.
         let schemas = try await client.guardedRows(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE \("%_\(suffix)_v%") OR nspname LIKE \("%_\(suffix)") OR nspname = \(fixture.runtimeSchema)", logger: testLogger
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE \("%_\(suffix)_v%") OR nspname LIKE \("%_\(suffix)") OR nspname = \(fixture.runtimeSchema)", logger: testLogger, resending: true
         ) { try $0.decode(String.self) }
         for schema in schemas {
-            _ = try await client.guardedRows(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE"), logger: testLogger) { _ in () }
+            _ = try await client.guardedRows(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE"), logger: testLogger, resending: true) { _ in () }
         }
     }
 }
