@@ -30,6 +30,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port (env CART_PORT; default 8080).") var port: Int?
     @OptionGroup var service: ServiceOptions
     @Flag(help: "Do not run the projections here (a separate worker runs them).") var noProjections = false
+    @Option(help: "The token operator requests (read-model build, compare, promote, rollback) send as `Authorization: Bearer <token>` (env CART_OPERATOR_TOKEN; default: a random one, written to --operator-token-file).")
+    var operatorToken: String?
+    @Option(help: "Where a random operator token is written for the console (env CART_OPERATOR_TOKEN_FILE; default $TMPDIR/cart-operator-token).")
+    var operatorTokenFile: String?
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -39,6 +43,14 @@ struct Serve: AsyncParsableCommand {
         configuration.runProjections = !noProjections
         var logger = Logger(label: "kappa.cart")
         logger.logLevel = environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        if let token = operatorToken ?? environment["CART_OPERATOR_TOKEN"], !token.isEmpty {
+            configuration.operatorToken = token
+        } else {
+            // The configuration's random token, where `cart-app console --url` finds it.
+            let path = OperatorTokenFile.path(operatorTokenFile, environment)
+            try OperatorTokenFile.write(configuration.operatorToken, to: path)
+            logger.notice("operator token written to \(path)")
+        }
         let app = try await buildApplication(configuration: configuration, logger: logger)
         try await app.runService()
     }

@@ -27,6 +27,10 @@ struct ConsoleCommand: AsyncParsableCommand {
     @Option(help: "Schema of the event log (env KAPPA_LOG_SCHEMA; default kappa).") var logSchema: String?
     @Option(help: "Schema of the projection runtime (env KAPPA_RUNTIME_SCHEMA; default kappa_projections).") var runtimeSchema: String?
     @Option(help: "Where the service started here logs (env CART_LOG_FILE; default $TMPDIR/cart-console.log).") var logFile: String?
+    @Option(help: "With --url: the service's operator token, for the migration keys (env CART_OPERATOR_TOKEN; default: the one in --operator-token-file).")
+    var operatorToken: String?
+    @Option(help: "With --url: where `cart-app serve` wrote its random operator token (env CART_OPERATOR_TOKEN_FILE; default $TMPDIR/cart-operator-token).")
+    var operatorTokenFile: String?
 
     func run() async throws {
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
@@ -37,7 +41,9 @@ struct ConsoleCommand: AsyncParsableCommand {
             guard let base = URL(string: given.hasSuffix("/") ? given : given + "/"), base.scheme?.hasPrefix("http") == true else {
                 throw ValidationError("--url must look like http://127.0.0.1:8080")
             }
-            await Console(url: base).run()
+            let token = (operatorToken ?? environment["CART_OPERATOR_TOKEN"]).flatMap { $0.isEmpty ? nil : $0 }
+                ?? OperatorTokenFile.read(OperatorTokenFile.path(operatorTokenFile, environment))
+            await Console(url: base, operatorToken: token).run()
             return
         }
         var configuration = CartServiceConfiguration(database: try DatabaseURL.configuration(url: databaseURL))
@@ -66,7 +72,7 @@ struct ConsoleCommand: AsyncParsableCommand {
             try await service.value   // the service stopped before it listened: its error
             return
         }
-        await Console(url: URL(string: "http://127.0.0.1:\(port)/")!).run()
+        await Console(url: URL(string: "http://127.0.0.1:\(port)/")!, operatorToken: configuration.operatorToken).run()
         // The console is closed and the terminal given back: stop the service, but never keep the
         // user waiting for it — after 5 s the process ends anyway (its leases then expire by time).
         service.cancel()

@@ -5,16 +5,22 @@ import Foundation
 /// all through the service's HTTP API.
 public struct Console: Sendable {
     public let url: URL
+    /// Sent with the migration's requests (build, compare, promote, rollback); without it the
+    /// service refuses them with 401, shown on the status line.
+    public let operatorToken: String?
     /// How often the panels are refreshed. Default 500 ms.
     public var refreshInterval: Duration = .milliseconds(500)
 
-    public init(url: URL) { self.url = url }
+    public init(url: URL, operatorToken: String? = nil) {
+        self.url = url
+        self.operatorToken = operatorToken
+    }
 
     enum Input: Sendable { case message(ConsoleState.Message), resize, done(ConsoleState.Effect) }
 
     /// Runs until `q` or Ctrl-C; the terminal is put back as it was, whatever happens.
     public func run() async {
-        let client = ShopClient(baseURL: url)
+        let client = ShopClient(baseURL: url, operatorToken: operatorToken)
         let (inputs, post) = AsyncStream.makeStream(of: Input.self)
         Terminal.enter()
         defer { Terminal.restore() }

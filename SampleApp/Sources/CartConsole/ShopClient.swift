@@ -6,10 +6,13 @@ import FoundationNetworking
 /// The cart service's HTTP API, as the console uses it.
 struct ShopClient: Sendable {
     let baseURL: URL
+    /// Sent as `Authorization: Bearer <token>` with the operator requests.
+    let operatorToken: String?
     let session: URLSession
 
-    init(baseURL: URL) {
+    init(baseURL: URL, operatorToken: String? = nil) {
         self.baseURL = baseURL
+        self.operatorToken = operatorToken
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = 10
         self.session = URLSession(configuration: configuration)
@@ -66,12 +69,17 @@ struct ShopClient: Sendable {
     func remove(_ cart: String, sku: String) async throws -> Accepted { try await send("DELETE", "carts/\(cart)/items/\(sku)", Empty?.none) }
     func checkOut(_ cart: String) async throws -> Accepted { try await send("POST", "carts/\(cart)/checkout", Empty?.none) }
     func abandon(_ cart: String) async throws -> Accepted { try await send("POST", "carts/\(cart)/abandon", Empty?.none) }
-    func build(version: Int) async throws { let _: Ignored = try await send("POST", "read-model/versions/\(version)/build", Empty?.none) }
-    func compare(old: Int, new: Int) async throws -> Comparison { try await get("read-model/compare?old=\(old)&new=\(new)") }
-    func promote(version: Int) async throws { let _: Ignored = try await send("POST", "read-model/versions/\(version)/promote", Empty?.none) }
+    // The operator requests: they send the operator token.
+    func build(version: Int) async throws {
+        let _: Ignored = try await send("POST", "read-model/versions/\(version)/build", Empty?.none, asOperator: true)
+    }
+    func compare(old: Int, new: Int) async throws -> Comparison { try await get("read-model/compare?old=\(old)&new=\(new)", asOperator: true) }
+    func promote(version: Int) async throws {
+        let _: Ignored = try await send("POST", "read-model/versions/\(version)/promote", Empty?.none, asOperator: true)
+    }
     func rollback() async throws -> Int {
         struct Active: Decodable { var activeVersion: Int }
-        let active: Active = try await send("POST", "read-model/rollback", Empty?.none)
+        let active: Active = try await send("POST", "read-model/rollback", Empty?.none, asOperator: true)
         return active.activeVersion
     }
 
@@ -80,18 +88,24 @@ struct ShopClient: Sendable {
     private struct Ignored: Decodable {}
     private struct Problem: Decodable { struct Detail: Decodable { var code: String; var message: String }; var error: Detail }
 
-    private func get<T: Decodable>(_ path: String) async throws -> T {
-        try await perform(URLRequest(url: URL(string: path, relativeTo: baseURL)!))
+    private func get<T: Decodable>(_ path: String, asOperator: Bool = false) async throws -> T {
+        try await perform(request(path, asOperator: asOperator))
     }
 
-    private func send<T: Decodable>(_ method: String, _ path: String, _ body: (some Encodable)?) async throws -> T {
-        var request = URLRequest(url: URL(string: path, relativeTo: baseURL)!)
+    private func send<T: Decodable>(_ method: String, _ path: String, _ body: (some Encodable)?, asOperator: Bool = false) async throws -> T {
+        var request = request(path, asOperator: asOperator)
         request.httpMethod = method
         if let body {
             request.httpBody = try JSONEncoder().encode(body)
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         }
         return try await perform(request)
+    }
+
+    private func request(_ path: String, asOperator: Bool) -> URLRequest {
+        var request = URLRequest(url: URL(string: path, relativeTo: baseURL)!)
+        if asOperator, let operatorToken { request.setValue("Bearer \(operatorToken)", forHTTPHeaderField: "Authorization") }
+        return request
     }
 
     private func perform<T: Decodable>(_ request: URLRequest) async throws -> T {

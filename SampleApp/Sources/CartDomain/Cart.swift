@@ -20,6 +20,9 @@ public enum Cart {
             guard (1...100).contains(trimmed.count) else {
                 throw CartError(.invalidCustomer, field: "customer", "a customer name has 1 to 100 characters")
             }
+            guard !CartError.hasControlCharacter(customer) else {
+                throw CartError(.invalidCustomer, field: "customer", "a customer name has no control characters")
+            }
             return [.opened(CartOpened(cartId: cartId, customer: trimmed, openedAt: at))]
         case (.open, _):
             throw CartError(.alreadyOpened, "cart \(cartId) is already opened")
@@ -34,10 +37,17 @@ public enum Cart {
             guard let product = catalogue.product(sku) else {
                 throw CartError(.unknownProduct, field: "sku", "there is no product \(sku)")
             }
-            let total = (lines[sku]?.quantity ?? 0) + quantity
-            guard CartError.quantities.contains(quantity), CartError.quantities.contains(total) else {
-                throw CartError(.quantityOutOfRange, field: "quantity",
-                                "a line holds 1 to 99 items (asked to add \(quantity) to \(lines[sku]?.quantity ?? 0))")
+            // Any Int may arrive, and a line read from the log may hold any Int: the sum reports an
+            // overflow instead of trapping.
+            let held = lines[sku]?.quantity ?? 0
+            let (total, overflowed) = held.addingReportingOverflow(quantity)
+            guard CartError.quantities.contains(quantity), !overflowed, CartError.quantities.contains(total) else {
+                throw CartError(.quantityOutOfRange, field: "quantity", "a line holds 1 to 99 items (asked to add \(quantity) to \(held))")
+            }
+            var after = lines
+            after[sku] = .init(quantity: total, unitPrice: lines[sku]?.unitPrice ?? product.priceCents)
+            guard CartState.value(of: after.values) != nil else {
+                throw CartError(.quantityOutOfRange, field: "quantity", "the cart's total would be more than can be counted in cents")
             }
             if let line = lines[sku] {
                 return [.quantityChanged(ItemQuantityChanged(cartId: cartId, sku: sku, quantity: total, previousQuantity: line.quantity,
@@ -57,10 +67,19 @@ public enum Cart {
             return [.itemRemoved(ItemRemovedFromCart(cartId: cartId, sku: sku, quantity: line.quantity, unitPrice: line.unitPrice))]
         case (.checkOut(let at), .open(let lines)):
             guard !lines.isEmpty else { throw CartError(.emptyCart, "cart \(cartId) is empty; add an item before checking out") }
-            return [.checkedOut(CartCheckedOut(cartId: cartId, totalCents: state.totalCents, checkedOutAt: at))]
-        case (.abandon(let at), .open):
-            return [.abandoned(CartAbandoned(cartId: cartId, valueCents: state.totalCents, abandonedAt: at))]
+            return [.checkedOut(CartCheckedOut(cartId: cartId, totalCents: try total(of: lines, cartId), checkedOutAt: at))]
+        case (.abandon(let at), .open(let lines)):
+            return [.abandoned(CartAbandoned(cartId: cartId, valueCents: try total(of: lines, cartId), abandonedAt: at))]
         }
+    }
+
+    /// The lines' value; only a log written by other code can hold lines whose value does not fit
+    /// an `Int` (the decider refuses to add them), and such a cart is refused, not trapped on.
+    static func total(of lines: [String: CartState.Line], _ cartId: String) throws -> Int {
+        guard let total = CartState.value(of: lines.values) else {
+            throw CartError(.totalOutOfRange, "cart \(cartId) holds more than can be counted in cents")
+        }
+        return total
     }
 
     static func evolve(_ state: CartState, _ event: CartEvent) -> CartState {

@@ -23,12 +23,25 @@ public enum CartState: Sendable, Equatable {
     case checkedOut(totalCents: Int)
     case abandoned
 
-    /// The value of the lines of an open cart, in cents.
-    public var totalCents: Int {
+    /// The value of the lines of an open cart, in cents; `nil` when it does not fit an `Int`.
+    public var totalCents: Int? {
         switch self {
-        case .open(let lines): lines.values.reduce(0) { $0 + $1.quantity * $1.unitPrice }
+        case .open(let lines): Self.value(of: lines.values)
         case .checkedOut(let total): total
         case .notOpened, .abandoned: 0
         }
+    }
+
+    /// The sum of quantity × unit price over `lines`, in cents; `nil` when a product or the sum
+    /// overflows `Int` (lines come from the log, which may hold any `Int`).
+    public static func value(of lines: some Sequence<Line>) -> Int? {
+        var total = 0
+        for line in lines {
+            let (value, productOverflowed) = line.quantity.multipliedReportingOverflow(by: line.unitPrice)
+            let (sum, sumOverflowed) = total.addingReportingOverflow(value)
+            guard !productOverflowed, !sumOverflowed else { return nil }
+            total = sum
+        }
+        return total
     }
 }

@@ -14,6 +14,8 @@ public struct CartError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let cartClosed = Code("cartClosed")
         public static let emptyCart = Code("emptyCart")
         public static let invalidCustomer = Code("invalidCustomer")
+        /// The cart's value does not fit an `Int` of cents (only a log written by other code holds such a cart).
+        public static let totalOutOfRange = Code("totalOutOfRange")
     }
 
     public var code: Code
@@ -31,4 +33,10 @@ public struct CartError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// Quantities a line may hold.
     public static let quantities = 1...99
+
+    /// Whether `text` holds a control character (Unicode's `Cc`: C0, DEL and C1, U+0000–U+001F and
+    /// U+007F–U+009F). Names and SKUs never hold one, and PostgreSQL's text cannot store NUL.
+    public static func hasControlCharacter(_ text: String) -> Bool {
+        text.unicodeScalars.contains { $0.properties.generalCategory == .control }
+    }
 }

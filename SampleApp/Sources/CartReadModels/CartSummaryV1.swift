@@ -34,7 +34,7 @@ public struct CartSummaryV1: SingleStatementProjection {
         var rows: [String: CartRowChange] = [:]
         for recorded in events {
             guard let event = try CartEvent.registry.decode(recorded)?.event else { continue }
-            CartRowChange.fold(event, into: &rows)
+            try CartRowChange.fold(event, into: &rows)
         }
         return CartRowChange.upsert(rows, table: "\(schema).carts")
     }
@@ -51,30 +51,45 @@ struct CartRowChange {
     var checkedOutAt: Date?
     var abandonedValue = 0
 
-    static func fold(_ event: CartEvent, into rows: inout [String: CartRowChange]) {
+    /// Adds the event to its cart's change. Numbers from the log may be any `Int`: an overflow
+    /// throws (the runtime's poison-event policy then applies) instead of trapping the process.
+    static func fold(_ event: CartEvent, into rows: inout [String: CartRowChange]) throws {
         // One dictionary access an event: `rows[id, default:]` passed inout is looked up once.
-        func change(_ row: inout CartRowChange, _ body: (inout CartRowChange) -> Void) { body(&row) }
+        func change(_ row: inout CartRowChange, _ body: (inout CartRowChange) throws -> Void) rethrows { try body(&row) }
         switch event {
         case .opened(let e):
             change(&rows[e.cartId, default: .init()]) { $0.customer = e.customer }
         case .itemAdded(let e):
-            change(&rows[e.cartId, default: .init()]) {
-                $0.items += e.quantity
-                $0.total += e.quantity * e.unitPrice
+            let value = try checked(e.quantity.multipliedReportingOverflow(by: e.unitPrice), e.cartId)
+            try change(&rows[e.cartId, default: .init()]) {
+                $0.items = try checked($0.items.addingReportingOverflow(e.quantity), e.cartId)
+                $0.total = try checked($0.total.addingReportingOverflow(value), e.cartId)
                 if $0.firstItemAt == nil { $0.firstItemAt = e.addedAt }
             }
         case .quantityChanged(let e):
-            change(&rows[e.cartId, default: .init()]) {
-                $0.items += e.quantity - e.previousQuantity
-                $0.total += (e.quantity - e.previousQuantity) * e.unitPrice
+            let delta = try checked(e.quantity.subtractingReportingOverflow(e.previousQuantity), e.cartId)
+            let value = try checked(delta.multipliedReportingOverflow(by: e.unitPrice), e.cartId)
+            try change(&rows[e.cartId, default: .init()]) {
+                $0.items = try checked($0.items.addingReportingOverflow(delta), e.cartId)
+                $0.total = try checked($0.total.addingReportingOverflow(value), e.cartId)
             }
         case .itemRemoved(let e):
-            change(&rows[e.cartId, default: .init()]) { $0.items -= e.quantity; $0.total -= e.quantity * e.unitPrice }
+            let value = try checked(e.quantity.multipliedReportingOverflow(by: e.unitPrice), e.cartId)
+            try change(&rows[e.cartId, default: .init()]) {
+                $0.items = try checked($0.items.subtractingReportingOverflow(e.quantity), e.cartId)
+                $0.total = try checked($0.total.subtractingReportingOverflow(value), e.cartId)
+            }
         case .checkedOut(let e):
             change(&rows[e.cartId, default: .init()]) { $0.status = "checked_out"; $0.checkedOutAt = e.checkedOutAt }
         case .abandoned(let e):
             change(&rows[e.cartId, default: .init()]) { $0.status = "abandoned"; $0.abandonedValue = e.valueCents }
         }
+    }
+
+    /// The result of a `…ReportingOverflow` operation, or an error naming the cart.
+    static func checked(_ result: (partialValue: Int, overflow: Bool), _ cartId: String) throws -> Int {
+        guard !result.overflow else { throw CartReadModelError(cartId: cartId) }
+        return result.partialValue
     }
 
     /// One multi-row upsert of v1's columns, rows locked in key order; `nil` for no rows.
@@ -93,4 +108,11 @@ struct CartRowChange {
                 items = c.items + excluded.items, total_cents = c.total_cents + excluded.total_cents
             """
     }
+}
+
+/// A cart's events hold numbers whose sum or product does not fit an `Int` (only a log written by
+/// other code can: the cart's decider refuses them).
+public struct CartReadModelError: Error, Sendable, CustomStringConvertible {
+    public var cartId: String
+    public var description: String { "cart \(cartId): a quantity or value in its events overflows an Int" }
 }

@@ -53,7 +53,7 @@ public struct CartSummaryV2: Projection {
         var checkedOut: [String] = []
         for recorded in events {
             guard let event = try CartEvent.registry.decode(recorded)?.event else { continue }
-            CartRowChange.fold(event, into: &rows)
+            try CartRowChange.fold(event, into: &rows)
             switch event {
             case .itemAdded(let e): lines[LineKey(cart: e.cartId, sku: e.sku)] = (e.quantity, e.unitPrice)
             case .quantityChanged(let e): lines[LineKey(cart: e.cartId, sku: e.sku)] = (e.quantity, e.unitPrice)

@@ -104,6 +104,13 @@ struct ErrorMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let error as BadRequest {
             return try problem(.badRequest, code: "invalidBody", field: error.field, message: error.message)
+        } catch let error as ControlCharacterRefused {
+            return try problem(.unprocessableContent, code: "controlCharacter", field: error.field,
+                               message: "\(error.field) must not contain control characters (U+0000–U+001F, U+007F–U+009F)")
+        } catch let error as OperatorTokenRefused {
+            var response = try problem(.unauthorized, code: "operatorTokenRequired", field: nil, message: error.message)
+            response.headers[.wwwAuthenticate] = "Bearer"
+            return response
         } catch is NIOTooManyBytesError {
             return try problem(.contentTooLarge, code: "bodyTooLarge", field: nil, message: "the request body is larger than the service accepts")
         } catch let error as HTTPError {

@@ -13,12 +13,23 @@ extension CartController {
 
     func addReadModelRoutes(to router: Router<BasicRequestContext>) {
         router.get("read-model") { _, _ in try await readModelStatus() }
-        router.post("read-model/versions/:version/build") { _, context in try await build(try version(context)) }
-        router.get("read-model/compare") { request, _ in
-            try await compare(old: request.uri.queryParameters.get("old", as: Int.self), new: request.uri.queryParameters.get("new", as: Int.self))
+        // The operator requests: they change what readers see, or scan whole versions.
+        router.post("read-model/versions/:version/build") { request, context in
+            try requireOperator(request)
+            return try await build(try version(context))
         }
-        router.post("read-model/versions/:version/promote") { _, context in try await promote(try version(context)) }
-        router.post("read-model/rollback") { _, _ in try await rollback() }
+        router.get("read-model/compare") { request, _ in
+            try requireOperator(request)
+            return try await compare(old: request.uri.queryParameters.get("old"), new: request.uri.queryParameters.get("new"))
+        }
+        router.post("read-model/versions/:version/promote") { request, context in
+            try requireOperator(request)
+            return try await promote(try version(context))
+        }
+        router.post("read-model/rollback") { request, _ in
+            try requireOperator(request)
+            return try await rollback()
+        }
         router.get("carts/:id/events") { _, context in try await events(of: try cartID(context)) }
     }
 
@@ -57,9 +68,13 @@ extension CartController {
         return try json(["version": version], status: .accepted)
     }
 
-    func compare(old: Int?, new: Int?) async throws -> Response {
-        guard let old, let new else {
-            return try problem(.badRequest, code: "invalidQuery", field: old == nil ? "old" : "new", message: "compare needs ?old=N&new=M")
+    /// `old` and `new` as the query gives them: versions, integers from 1.
+    func compare(old oldText: String?, new newText: String?) async throws -> Response {
+        guard let old = oldText.flatMap({ Int($0) }), old >= 1 else {
+            return try problem(.badRequest, code: "invalidQuery", field: "old", message: "compare needs ?old=N&new=M, versions from 1")
+        }
+        guard let new = newText.flatMap({ Int($0) }), new >= 1 else {
+            return try problem(.badRequest, code: "invalidQuery", field: "new", message: "compare needs ?old=N&new=M, versions from 1")
         }
         return try await refusing {
             let result = try await runtime.versions.compare(readModel.name, old: old, new: new)

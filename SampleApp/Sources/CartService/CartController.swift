@@ -26,7 +26,7 @@ struct CartController: Sendable {
             let body = try await decode(CartAPI.OpenCart.self, request)
             return try await handle(.open(customer: body.customer, at: Date()), cart: UUID().uuidString.lowercased(), created: true)
         }
-        router.get("carts") { request, _ in try await list(limit: request.uri.queryParameters.get("limit", as: Int.self) ?? 50) }
+        router.get("carts") { request, _ in try await list(limit: request.uri.queryParameters.get("limit")) }
         router.get("carts/:id") { request, context in
             try await cart(try cartID(context), after: request.uri.queryParameters.get("after"))
         }
@@ -36,10 +36,10 @@ struct CartController: Sendable {
         }
         router.patch("carts/:id/items/:sku") { request, context in
             let body = try await decode(CartAPI.ChangeQuantity.self, request)
-            return try await handle(.changeQuantity(sku: try context.parameters.require("sku"), quantity: body.quantity), cart: try cartID(context))
+            return try await handle(.changeQuantity(sku: try sku(context), quantity: body.quantity), cart: try cartID(context))
         }
         router.delete("carts/:id/items/:sku") { _, context in
-            try await handle(.removeItem(sku: try context.parameters.require("sku")), cart: try cartID(context))
+            try await handle(.removeItem(sku: try sku(context)), cart: try cartID(context))
         }
         router.post("carts/:id/checkout") { _, context in try await handle(.checkOut(at: Date()), cart: try cartID(context)) }
         router.post("carts/:id/abandon") { _, context in try await handle(.abandon(at: Date()), cart: try cartID(context)) }
@@ -58,7 +58,7 @@ struct CartController: Sendable {
         } catch let error as CartError {
             let status: HTTPResponse.Status = switch error.code {
             case .notOpened: .notFound
-            case .cartClosed, .emptyCart, .alreadyOpened: .conflict
+            case .cartClosed, .emptyCart, .alreadyOpened, .totalOutOfRange: .conflict
             default: .unprocessableContent
             }
             return try problem(status, code: "\(error.code)", field: error.field, message: error.message)
@@ -83,8 +83,10 @@ struct CartController: Sendable {
         return try json(found)
     }
 
-    func list(limit: Int) async throws -> Response {
-        guard (1...500).contains(limit) else { return try problem(.badRequest, code: "invalidLimit", field: "limit", message: "limit is 1 to 500") }
+    func list(limit text: String?) async throws -> Response {
+        guard let limit = text.map({ Int($0) }) ?? 50, (1...500).contains(limit) else {
+            return try problem(.badRequest, code: "invalidLimit", field: "limit", message: "limit is 1 to 500")
+        }
         let rows = try await readModelRows("SELECT to_jsonb(c)::text FROM \(unescaped: readModel.quoted).carts c ORDER BY cart_id LIMIT \(limit)")
         return try json(try rows.map(Self.view))
     }
@@ -140,14 +142,25 @@ struct CartController: Sendable {
         return uuid.uuidString.lowercased()
     }
 
-    /// The body as `T`, at most `maximumBodyBytes`; a bad body is a 400 naming the field.
+    /// The SKU in the path, free of control characters.
+    func sku(_ context: BasicRequestContext) throws -> String {
+        let sku = try context.parameters.require("sku")
+        try checkText(sku, field: "sku")
+        return sku
+    }
+
+    /// The body as `T`, at most `maximumBodyBytes`; a bad body is a 400 naming the field, a text
+    /// field with a control character a 422 naming it.
     func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
         let buffer = try await request.body.collect(upTo: configuration.maximumBodyBytes)
+        let body: T
         do {
-            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+            body = try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
             throw BadRequest(error)
         }
+        try checkTexts(of: body)
+        return body
     }
 }
 
@@ -163,7 +176,8 @@ struct BadRequest: HTTPResponseError {
             let name = context.codingPath.last?.stringValue
             (field, message) = (name, "\(name ?? "the body") must be \(type == Int.self ? "an integer" : type == String.self ? "a string" : "\(type)")")
         case .dataCorrupted(let context):
-            (field, message) = (context.codingPath.last?.stringValue, "the body is not valid JSON")
+            // Foundation's decoder on Linux also says this, with no field, of a number its field cannot hold.
+            (field, message) = (context.codingPath.last?.stringValue, "the body is not valid JSON, or holds a number its field cannot hold")
         @unknown default:
             (field, message) = (nil, "the body cannot be read")
         }

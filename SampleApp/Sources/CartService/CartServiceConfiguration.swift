@@ -28,8 +28,24 @@ public struct CartServiceConfiguration: Sendable {
     public var maximumBodyBytes = 16 * 1024
     /// How long a read waits for its own write (`?after=`) before answering 504. Default 5 s.
     public var readYourWritesTimeout: Duration = .seconds(5)
+    /// What the operator requests (read-model build, compare, promote, rollback) send as
+    /// `Authorization: Bearer <token>`; others get 401. Default: a random token (64 hex digits) made
+    /// with the configuration, so those requests are closed until the token is handed out. An empty
+    /// token closes them for good.
+    public var operatorToken = CartServiceConfiguration.randomToken()
 
     public init(database: PostgresClient.Configuration) {
         self.database = database
+    }
+}
+
+extension CartServiceConfiguration {
+    /// 32 bytes from the system's secure random generator, as 64 lower-case hex digits.
+    public static func randomToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in
+            let byte = UInt8.random(in: .min ... .max, using: &generator)
+            return String(byte >> 4, radix: 16) + String(byte & 0x0F, radix: 16)
+        }.joined()
     }
 }

@@ -83,7 +83,7 @@ struct CartMigrationTests {
                         }
                     }
                     let outcome: Result<Void, any Error>
-                    do { outcome = .success(try await migrate(http, checkedOut: shopper)) } catch { outcome = .failure(error) }
+                    do { outcome = .success(try await migrate(http, checkedOut: shopper, operatorHeaders(configuration))) } catch { outcome = .failure(error) }
                     stop.set()
                     try await group.waitForAll()
                     try outcome.get()
@@ -104,13 +104,14 @@ struct CartMigrationTests {
         try await TestDatabase.withSchema(prefix: "cart_mig") { client, schema in
             let configuration = serviceConfiguration(schema: schema)
             let first = try await buildApplication(configuration: configuration, logger: Logger(label: "cart.test"))
+            let asOperator = operatorHeaders(configuration)
             try await first.test(.router) { http in
                 _ = try await http.execute(uri: "/carts", method: .post, body: ByteBuffer(string: #"{"customer": "before"}"#))
-                #expect(try await http.execute(uri: "/read-model/versions/2/build", method: .post).status == .accepted)
+                #expect(try await http.execute(uri: "/read-model/versions/2/build", method: .post, headers: asOperator).status == .accepted)
                 try await eventually("v2 has caught up", timeout: .seconds(60)) {
                     try await status(http).versions.first { $0.version == 2 }?.lifecycle == "caught_up"
                 }
-                let promoted = try await http.execute(uri: "/read-model/versions/2/promote", method: .post)
+                let promoted = try await http.execute(uri: "/read-model/versions/2/promote", method: .post, headers: asOperator)
                 #expect(promoted.status == .ok, "\(String(buffer: promoted.body))")
             }
             let again = try await buildApplication(configuration: configuration, logger: Logger(label: "cart.test"))
@@ -129,33 +130,33 @@ struct CartMigrationTests {
     }
 
     /// Start v2, wait for it, compare, promote, roll back, promote again; refusals on the way.
-    func migrate(_ http: some TestClientProtocol, checkedOut cart: String) async throws {
+    func migrate(_ http: some TestClientProtocol, checkedOut cart: String, _ operatorHeaders: HTTPFields) async throws {
         #expect(try await status(http).availableVersions == [1, 2])
         #expect(try await cartView(http, cart).secondsToCheckout == nil, "v1 has no checkout time")
-        try await expectProblem(try await http.execute(uri: "/read-model/versions/2/promote", method: .post), .notFound, "unknownVersion")
-        #expect(try await http.execute(uri: "/read-model/versions/2/build", method: .post).status == .accepted)
-        try await expectProblem(try await http.execute(uri: "/read-model/versions/2/build", method: .post), .conflict, "alreadyRunning")
-        try await expectProblem(try await http.execute(uri: "/read-model/versions/9/build", method: .post), .notFound, "unknownVersion")
+        try await expectProblem(try await http.execute(uri: "/read-model/versions/2/promote", method: .post, headers: operatorHeaders), .notFound, "unknownVersion")
+        #expect(try await http.execute(uri: "/read-model/versions/2/build", method: .post, headers: operatorHeaders).status == .accepted)
+        try await expectProblem(try await http.execute(uri: "/read-model/versions/2/build", method: .post, headers: operatorHeaders), .conflict, "alreadyRunning")
+        try await expectProblem(try await http.execute(uri: "/read-model/versions/9/build", method: .post, headers: operatorHeaders), .notFound, "unknownVersion")
         try await eventually("v2 has caught up", timeout: .seconds(60)) {
             try await status(http).versions.first { $0.version == 2 }?.lifecycle == "caught_up"
         }
-        let compared = try await http.execute(uri: "/read-model/compare?old=1&new=2", method: .get)
+        let compared = try await http.execute(uri: "/read-model/compare?old=1&new=2", method: .get, headers: operatorHeaders)
         #expect(compared.status == .ok)
         let comparison = try decode(Comparison.self, compared)
         #expect(comparison.tablesOnlyInNew.sorted() == ["cart_lines", "product_sales"])
-        try await expectProblem(try await http.execute(uri: "/read-model/compare?old=1", method: .get), .badRequest, "invalidQuery")
+        try await expectProblem(try await http.execute(uri: "/read-model/compare?old=1", method: .get, headers: operatorHeaders), .badRequest, "invalidQuery")
 
-        #expect(try await http.execute(uri: "/read-model/versions/2/promote", method: .post).status == .ok)
+        #expect(try await http.execute(uri: "/read-model/versions/2/promote", method: .post, headers: operatorHeaders).status == .ok)
         #expect(try await status(http).activeVersion == 2)
         #expect(try await cartView(http, cart).secondsToCheckout != nil, "v2 answers with data only the log had")
-        try await expectProblem(try await http.execute(uri: "/read-model/versions/1/promote", method: .post), .conflict, "versionBelowActive")
+        try await expectProblem(try await http.execute(uri: "/read-model/versions/1/promote", method: .post, headers: operatorHeaders), .conflict, "versionBelowActive")
 
-        #expect(try await http.execute(uri: "/read-model/rollback", method: .post).status == .ok)
+        #expect(try await http.execute(uri: "/read-model/rollback", method: .post, headers: operatorHeaders).status == .ok)
         #expect(try await status(http).activeVersion == 1)
         #expect(try await cartView(http, cart).secondsToCheckout == nil)
-        try await expectProblem(try await http.execute(uri: "/read-model/rollback", method: .post), .conflict, "noPreviousVersion")
+        try await expectProblem(try await http.execute(uri: "/read-model/rollback", method: .post, headers: operatorHeaders), .conflict, "noPreviousVersion")
         // v2, retired, kept following the log: promoted again, it is current.
-        #expect(try await http.execute(uri: "/read-model/versions/2/promote", method: .post).status == .ok)
+        #expect(try await http.execute(uri: "/read-model/versions/2/promote", method: .post, headers: operatorHeaders).status == .ok)
         let events = try await http.execute(uri: "/carts/\(cart)/events", method: .get)
         #expect(events.status == .ok && String(buffer: events.body).contains("CartCheckedOut"))
     }

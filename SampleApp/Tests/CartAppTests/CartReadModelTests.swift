@@ -80,4 +80,30 @@ struct CartReadModelTests {
             }
         }
     }
+
+    /// Events from a log written by other code may hold any `Int`: a sum or product that overflows
+    /// throws (a poison event for the runtime) instead of trapping the process.
+    @Test func eventsWhoseNumbersOverflowAreRefusedNotTrappedOn() throws {
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        func added(_ quantity: Int, _ price: Int) -> CartEvent {
+            .itemAdded(ItemAddedToCart(cartId: "c1", sku: "MUG", quantity: quantity, unitPrice: price, addedAt: t0))
+        }
+        let batches: [[CartEvent]] = [
+            [added(.max, 2)],
+            [added(.max, 1), added(1, 1)],
+            [added(1, 1), .quantityChanged(ItemQuantityChanged(cartId: "c1", sku: "MUG", quantity: .min, previousQuantity: 1, unitPrice: 1))],
+            [.itemRemoved(ItemRemovedFromCart(cartId: "c1", sku: "MUG", quantity: .min, unitPrice: 1))],
+        ]
+        for batch in batches {
+            let recorded = try batch.enumerated().map { index, event in
+                let stored = try CartEvent.registry.encode(event, id: UUID(), recordedAt: t0)
+                return RecordedEvent(id: stored.id, streamID: try Cart.stream("c1"), streamVersion: Int64(index + 1),
+                                     position: LogPosition(transactionID: 1, globalPosition: Int64(index + 1)),
+                                     eventType: stored.eventType.rawValue, schemaVersion: stored.schemaVersion,
+                                     payload: stored.payload, metadata: .init(), recordedAt: t0)
+            }
+            #expect(throws: CartReadModelError.self, "\(batch)") { try CartSummaryV1().statement(for: recorded, schema: "s") }
+        }
+        #expect(try CartSummaryV1().statement(for: [], schema: "s") == nil)
+    }
 }

@@ -152,3 +152,8 @@ func serviceConfiguration(schema: String) -> CartServiceConfiguration {
     configuration.readYourWritesTimeout = .seconds(30)
     return configuration
 }
+
+/// The header operator requests (read-model build, compare, promote, rollback) send to a service built from `configuration`.
+func operatorHeaders(_ configuration: CartServiceConfiguration) -> HTTPFields {
+    [.authorization: "Bearer \(configuration.operatorToken)"]
+}

@@ -27,6 +27,7 @@ struct CartWorkerTests {
             defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
 
             let app = try await buildApplication(configuration: configuration, logger: Logger(label: "cart.test"))
+            let asOperator = operatorHeaders(configuration)
             try await app.test(.router) { http in
                 let opened = try await http.execute(uri: "/carts", method: .post, body: ByteBuffer(string: #"{"customer": "ada"}"#))
                 let cart = try JSONDecoder().decode(Accepted.self, from: Data(opened.body.readableBytesView))
@@ -38,7 +39,7 @@ struct CartWorkerTests {
                 let view = try JSONDecoder().decode(CartView.self, from: Data(read.body.readableBytesView))
                 #expect(view.items == 1 && view.totalCents == 5_900)
                 // Versions are started where the projections run.
-                let build = try await http.execute(uri: "/read-model/versions/2/build", method: .post)
+                let build = try await http.execute(uri: "/read-model/versions/2/build", method: .post, headers: asOperator)
                 #expect(build.status == .conflict && String(buffer: build.body).contains("projectionsRunElsewhere"))
             }
             // SIGTERM: the worker finishes its batch, releases its lease and exits 0.

@@ -56,6 +56,36 @@ struct CartDeciderTests {
         #expect(refusal(gone, .addItem(sku: "MUG", quantity: 1, at: t0))! == (.cartClosed, nil))
     }
 
+    /// Any `Int` may come in a request, and a log written by other code may hold any `Int`: every sum
+    /// and product is checked, and a number out of range is refused, never trapped on.
+    @Test func quantitiesAndMoneyOutOfRangeAreRefusedWithoutOverflowing() {
+        let line: [CartEvent] = [opened, added("MUG", 1, 1_450)]
+        #expect(refusal(line, .addItem(sku: "MUG", quantity: .max, at: t0))! == (.quantityOutOfRange, "quantity"))
+        #expect(refusal(line, .addItem(sku: "MUG", quantity: .min, at: t0))! == (.quantityOutOfRange, "quantity"))
+        #expect(refusal([opened, added("MUG", .max, 1_450)], .addItem(sku: "MUG", quantity: 1, at: t0))! == (.quantityOutOfRange, "quantity"))
+        #expect(refusal([opened, added("MUG", .min, 1_450)], .addItem(sku: "MUG", quantity: -1, at: t0))! == (.quantityOutOfRange, "quantity"))
+        // A price that makes the cart's total too large to count in cents.
+        let dear = DeciderSpecification(Cart.decider(id: "c1", catalogue: Catalogue([Product(sku: "GOLD", name: "Gold", priceCents: .max / 2)])))
+        guard case .failure(let error as CartError) = dear.given([opened]).when(.addItem(sku: "GOLD", quantity: 3, at: t0)).outcome else {
+            Issue.record("3 × Int.max / 2 was accepted")
+            return
+        }
+        #expect((error.code, error.field) == (.quantityOutOfRange, "quantity"))
+        // Lines from the log whose value overflows: checking out and abandoning are refused.
+        let overflowing = [opened, added("MUG", 99, .max / 10), added("TEA-GREEN", 1, .max)]
+        #expect(refusal(overflowing, .checkOut(at: t0))! == (.totalOutOfRange, nil))
+        #expect(refusal(overflowing, .abandon(at: t0))! == (.totalOutOfRange, nil))
+        #expect(spec.decider.fold(overflowing).totalCents == nil)
+    }
+
+    @Test func aCustomerNameWithAControlCharacterIsRefused() {
+        // C0 (a newline too, even where it would be trimmed), DEL and C1.
+        for name in ["a\u{0}b", "ada\u{1B}[2J", "a\u{7F}", "a\u{85}b", "a\u{9F}", "a\tb", "ada\n"] {
+            #expect(refusal([], .open(customer: name, at: t0))! == (.invalidCustomer, "customer"), "\(name.unicodeScalars.map(\.value))")
+        }
+        #expect(refusal([], .open(customer: "Zoë 李\u{A0}", at: t0)) == nil)
+    }
+
     @Test func eventsRoundTripThroughTheRegistryUnderStableNames() throws {
         let events: [CartEvent] = [opened, added("KETTLE", 1, 5_900),
                                    .checkedOut(CartCheckedOut(cartId: "c1", totalCents: 5_900, checkedOutAt: t0))]
