@@ -8,7 +8,7 @@ import PostgresNIO
 /// Where the log and the read models are, shared by every `projections` command.
 struct ConnectionOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "PostgreSQL URL, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (env KAPPA_DATABASE_URL; default: the PG* variables, else postgres@localhost:5432/postgres).",
+        "PostgreSQL URL, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=MODE&sslrootcert=CA-FILE] (env KAPPA_DATABASE_URL; default: the PG* variables, else postgres@localhost:5432/postgres).",
         valueName: "url"))
     var databaseURL: String?
 

@@ -31,7 +31,9 @@ public struct ProjectionsCommand<Host: ProjectionCommandHost>: AsyncParsableComm
                 roll back if needed, and drop the old version when it is no longer wanted.
 
                 Connection: --database-url, else KAPPA_DATABASE_URL, else the PG* variables (PGHOST, PGPORT, \
-                PGUSER, PGPASSWORD, PGDATABASE), else postgres@localhost:5432/postgres.
+                PGUSER, PGPASSWORD, PGDATABASE), else postgres@localhost:5432/postgres. TLS as libpq: \
+                ?sslmode=disable|allow|prefer|require|verify-ca|verify-full (else PGSSLMODE; default prefer) and \
+                ?sslrootcert=CA-FILE or system (else PGSSLROOTCERT), needed by verify-ca and verify-full.
                 """,
             subcommands: [
                 StatusCommand<Host>.self, RebuildCommand<Host>.self, CompareCommand<Host>.self,
