@@ -6,6 +6,9 @@ import PostgresNIO
 /// into SQL is the schema, a validated and quoted identifier.
 struct EventLogQueries: Sendable {
     let events: String
+    /// The horizon of the statement's snapshot (Migrations/log/0004): followers read below it.
+    let horizon: String
+    let schemaName: String
     let appendFunction: String
     let appendOneFunction: String
     /// The prepared appends of one event and of several.
@@ -16,10 +19,12 @@ struct EventLogQueries: Sendable {
 
     init(schema: SQLIdentifier) {
         events = "\(schema.quoted).events"
+        schemaName = schema.quoted
+        horizon = "(SELECT \(schema.quoted).log_horizon(pg_current_snapshot()))"
         appendFunction = "\(schema.quoted).append_events"
         appendOneFunction = "\(schema.quoted).append_event"
         (appendOne, appendMany) = AppendStatement.texts(events: events, schema: schema.name)
-        readPage = ReadPageStatement.text(events: events, schema: schema.name)
+        readPage = ReadPageStatement.text(events: events, horizon: horizon, schema: schema.name)
     }
 
     /// The columns of a stored event, in the order `decodeEvent` reads them (see ``EventCells``).
@@ -71,17 +76,17 @@ struct EventLogQueries: Sendable {
         """
     }
 
-    /// The log after a position, only below the transaction horizon: every transaction with a lower
-    /// id has finished, so no event can still appear before the last one returned.
+    /// The log after a position, only below the horizon: every transaction with a lower id that may
+    /// append here has finished, so no event can still appear before the last one returned.
     /// - Parameter packed: One row and cell for the whole page (see ``EventPage``), and a third cell:
     ///   whether committed events wait beyond the horizon (an older writing transaction is still open;
     ///   the index answers it with one probe). Else a row an event.
     func readLog(after position: LogPosition, limit: Int, packed: Bool) -> PostgresQuery {
-        let (head, tail) = Self.page(packed: packed, heldBack: Self.heldBack(events))
+        let (head, tail) = Self.page(packed: packed, heldBack: Self.heldBack(events, horizon: horizon))
         return """
             \(unescaped: head) \(unescaped: events)
             WHERE (transaction_id, position) > (\(String(position.transactionID))::xid8, \(position.globalPosition))
-              AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+              AND transaction_id < \(unescaped: horizon)
             ORDER BY transaction_id, position LIMIT \(limit)\(unescaped: tail)
             """
     }
@@ -106,8 +111,8 @@ struct EventLogQueries: Sendable {
     /// entries of transactions still open) whatever the statistics say; `EXISTS (… WHERE
     /// transaction_id >= xmin)`, without statistics (a new log, one that just grew), was planned as a
     /// scan of the whole table: 15 ms a live read at 58k events, and growing with the log.
-    static func heldBack(_ events: String) -> String {
-        "coalesce((SELECT max(transaction_id) FROM \(events)) >= pg_snapshot_xmin(pg_current_snapshot()), false)"
+    static func heldBack(_ events: String, horizon: String) -> String {
+        "coalesce((SELECT max(transaction_id) FROM \(events)) >= \(horizon), false)"
     }
 
     /// What goes before the events table and after a page's `LIMIT`: the packed page of ``EventPage``
@@ -133,7 +138,7 @@ struct EventLogQueries: Sendable {
     func head() -> PostgresQuery {
         """
         SELECT transaction_id::text::int8 AS transaction_number, position FROM \(unescaped: events)
-        WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        WHERE transaction_id < \(unescaped: horizon)
         ORDER BY transaction_id DESC, position DESC LIMIT 1
         """
     }
@@ -146,11 +151,10 @@ struct EventLogQueries: Sendable {
         """
     }
 
-    /// How long the oldest open writing transaction has held the horizon back, in seconds.
-    static let horizonHeldBack: PostgresQuery = """
-        SELECT coalesce(extract(epoch FROM now() - min(xact_start)), 0)::float8
-        FROM pg_stat_activity WHERE backend_xid IS NOT NULL
-        """
+    /// What holds the horizon back: the open transactions that may append to this log, oldest first.
+    func horizonHolders() -> PostgresQuery {
+        "SELECT transaction_id::text::int8, pid, database::text, role::text, age_seconds, prepared_gid FROM \(unescaped: schemaName).log_horizon_holders()"
+    }
 
     func eventByID(_ id: UUID) -> PostgresQuery {
         "SELECT \(unescaped: Self.eventColumns) FROM \(unescaped: events) WHERE event_id = \(id)"

@@ -30,12 +30,12 @@ struct ReadPageStatement: SchemaBoundStatement {
     func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
 
     /// The statement for the log in `events` (a quoted, qualified table name) of `schema`.
-    static func text(events: String, schema: String) -> StatementText {
-        let (head, tail) = EventLogQueries.page(packed: true, heldBack: EventLogQueries.heldBack(events))
+    static func text(events: String, horizon: String, schema: String) -> StatementText {
+        let (head, tail) = EventLogQueries.page(packed: true, heldBack: EventLogQueries.heldBack(events, horizon: horizon))
         let sql = """
             \(head) \(events)
             WHERE (transaction_id, position) > ((SELECT $1::xid8), (SELECT $2::int8))
-              AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+              AND transaction_id < \(horizon)
             ORDER BY transaction_id, position LIMIT (SELECT $3::int4)\(tail)
             """
         return StatementText(name: "kappa_read_page_\(StatementText.suffix(for: schema))", sql: sql, types: [.text, .int8, .int4])

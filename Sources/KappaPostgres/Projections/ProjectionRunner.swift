@@ -165,7 +165,9 @@ struct ProjectionRunner: Sendable {
     private func reachedHorizon(_ lease: Lease, building: inout Bool, promotion: inout PendingPromotion, untilCaughtUp: Bool) async throws -> Bool {
         if building {
             do {
-                try await finishBuilding(lease)
+                // Indexing a large read model can take longer than the lease: renewed meanwhile.
+                let runner = self
+                try await lease.whileRenewing(state: "catching_up", core: core) { try await runner.finishBuilding(lease) }
             } catch let error as ProjectionError where error.code == .setupFailed {
                 // Its indexSQL fails: trying again every few seconds would fail the same way, with
                 // the status saying live. The version fails instead, its status naming the error; the

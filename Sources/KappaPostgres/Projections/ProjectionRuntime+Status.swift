@@ -39,8 +39,9 @@ public struct ProjectionStatus: Sendable, Hashable {
     public var lagEvents: Int64
     /// Age of the oldest of those events, in seconds (0 when none).
     public var lagSeconds: Double
-    /// How long the oldest open writing transaction has held the log's horizon back, in seconds:
-    /// followers cannot pass an open transaction's events until it ends.
+    /// How long the oldest open transaction that may append to the log has held its horizon back, in
+    /// seconds: followers cannot pass its events until it ends. Which one:
+    /// ``PostgresEventStore/horizonHolders()``.
     public var horizonHeldBackSeconds: Double
 }
 
@@ -54,7 +55,7 @@ extension ProjectionRuntime {
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
             return []
         }
-        let held = try await core.logRows(EventLogQueries.horizonHeldBack) { try $0.decode(Double.self) }.last ?? 0
+        let held = try await core.log.horizonHolders().compactMap(\.ageSeconds).max() ?? 0
         var result: [ProjectionStatus] = []
         for (name, version, state, transaction, position, applied, owner, deadLetters, failedPosition, failedType, failedError) in rows {
             let checkpoint = LogPosition(transactionID: UInt64(transaction), globalPosition: position)

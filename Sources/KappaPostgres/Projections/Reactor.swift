@@ -28,7 +28,9 @@ extension Reactor {
 
 /// Where a new reactor starts reading the log.
 public enum ReactorStart: Sendable, Hashable {
-    /// With events appended after it is first registered: history is not acted on again.
+    /// At the log's horizon when it is first registered: history is not acted on again. Events
+    /// committed just before registration while an older transaction that may append was still open
+    /// lie beyond that horizon and are handed to the reactor (it never misses one appended after).
     case now
     /// With the first event in the log.
     case beginning

@@ -38,12 +38,14 @@ struct LeaseTests {
     /// takes the lease while the batch runs (the token it was taken with stays), and each event is applied once.
     @Test func aBatchLongerThanTheLeaseKeepsIt() async throws {
         try await withProjectionFixture { f in
-            let seeded = try await CartEvents.seed(f.store, carts: 2, eventsPerCart: 3)
             let projection = CartSummaryProjection(name: f.name("carts"), delayPerBatch: .milliseconds(2_500))
             let first = try f.runtime([projection], configuration: f.configuration(owner: "first", lease: .seconds(1)))
             let second = try f.runtime([projection], configuration: f.configuration(owner: "second", lease: .seconds(1)))
             let token: PostgresQuery = "SELECT lease_token FROM \(unescaped: f.runtimeSchema).projections WHERE name = \(projection.name)"
             try await withRunning(first) {
+                // Built and serving first (an empty log), so that the batch below is all that runs.
+                try await eventually("the version is live") { try await first.status().first { $0.name == projection.name }?.state == .live }
+                let seeded = try await CartEvents.seed(f.store, carts: 2, eventsPerCart: 3)
                 try await eventually("the first batch is in flight") {
                     try await scalar("SELECT count(*) FROM pg_stat_activity WHERE query LIKE \("SELECT pg_sleep% \(projection.name) %") AND state = 'active'",
                                      on: f.client) == 1

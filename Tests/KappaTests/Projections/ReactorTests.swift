@@ -95,6 +95,9 @@ struct ReactorTests {
         }
         try await withProjectionFixture { f in
             let seeded = try await CartEvents.seed(f.store, carts: 5, eventsPerCart: 4)
+            // A reactor starts at the log's horizon when it registers: wait until that is past the
+            // seed (another test's open transaction can hold it below for a moment).
+            try await eventually("the horizon passed the seed") { try await f.store.head() >= seeded }
             let handled = Locked<[LogPosition]>([])
             let runtime = try f.runtime([], reactors: [Recent(name: f.name("recent"), handled: handled)])
             try await runtime.migrate()

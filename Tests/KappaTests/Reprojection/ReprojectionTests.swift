@@ -173,19 +173,19 @@ struct ReprojectionTests {
             // The next deployment ships v2 and asks for automatic promotion.
             configuration.promoteWhenCaughtUp = true
             let after = try f.runtime([v1, v2], configuration: configuration)
-            try await withRunning(after) {
-                // Appends keep arriving all along, so v1 is ahead of v2 at almost any moment: v2 is
-                // promoted at a horizon where it is not behind (before, its runner waited inside the
-                // promotion for itself to move, gave up after 10 s, and v2 stayed caught_up for good).
-                let writing = Locked(true), written = Locked(0)
-                let writer = Task {
-                    while writing.withLock({ $0 }) {
-                        let n = written.withLock { $0 += 1; return $0 }
-                        _ = try await f.store.append([CartEvents.added(cart: 5_000 + n % 20)], to: StreamID("cart-\(5_000 + n % 20)"), expectedVersion: .any)
-                        try await Task.sleep(for: .milliseconds(2))
-                    }
+            // Appends keep arriving all along — from before the runtime starts — so v1 is ahead of v2
+            // at almost any moment: v2 is promoted at a horizon where it is not behind.
+            let writing = Locked(true), written = Locked(0)
+            let writer = Task {
+                while writing.withLock({ $0 }) {
+                    let n = written.withLock { $0 += 1; return $0 }
+                    _ = try await f.store.append([CartEvents.added(cart: 5_000 + n % 20)], to: StreamID("cart-\(5_000 + n % 20)"), expectedVersion: .any)
+                    try await Task.sleep(for: .milliseconds(2))
                 }
-                defer { writing.withLock { $0 = false } }
+            }
+            defer { writing.withLock { $0 = false } }
+            try await eventually("appends are arriving") { written.withLock { $0 } > 50 }
+            try await withRunning(after) {
                 try await eventually("v2 is promoted once caught up", timeout: .seconds(60)) { try await after.versions.activeVersion(of: name) == 2 }
                 writing.withLock { $0 = false }
                 try await writer.value

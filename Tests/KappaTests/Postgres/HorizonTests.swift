@@ -1,0 +1,103 @@
+import Foundation
+import Kappa
+import KappaTesting
+@testable import KappaPostgres
+import PostgresNIO
+import Testing
+
+/// The horizon followers read below is held back only by transactions that may still append to the
+/// log: not by prepared or open transactions of other databases, nor by roles that cannot append.
+/// The test cluster allows prepared transactions (`scripts/test` sets `max_prepared_transactions`).
+@Suite("The log's horizon", .serialized)
+struct HorizonTests {
+    @Test func transactionsThatCannotAppendHoldNothingBack() async throws {
+        try await withEventStore { store, client in
+            let suffix = String(UUID().uuidString.prefix(8)).lowercased()
+            let database = "kappa_other_\(suffix)", gid = "kappa_other_\(suffix)", outsider = "kappa_outsider_\(suffix)"
+            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database)"), logger: testLogger)
+            try await client.query(PostgresQuery(unsafeSQL: "CREATE ROLE \(outsider) LOGIN PASSWORD 'outsider'"), logger: testLogger)
+            var inOther = TestDatabase.configuration()
+            inOther.database = database
+            var asOutsider = TestDatabase.configuration()
+            (asOutsider.username, asOutsider.password) = (outsider, "outsider")
+            do {
+                // A prepared transaction with a transaction id, left in another database.
+                try await TestDatabase.withClient(configuration: inOther, logger: testLogger) { other in
+                    try await other.withConnection { connection in
+                        try await connection.query("BEGIN", logger: testLogger)
+                        try await connection.query("CREATE TABLE held (x int)", logger: testLogger)
+                        try await connection.query(PostgresQuery(unsafeSQL: "PREPARE TRANSACTION '\(gid)'"), logger: testLogger)
+                    }
+                }
+                // An open transaction with a transaction id, of a role without INSERT on the log.
+                try await TestDatabase.withClient(configuration: asOutsider, logger: testLogger) { other in
+                    try await other.withConnection { connection in
+                        try await connection.query("BEGIN", logger: testLogger)
+                        try await connection.query("CREATE TEMP TABLE held (x int)", logger: testLogger)
+                        let position = try await store.append(try deposits(1), to: "account-1", expectedVersion: .noStream).lastPosition!
+                        try await eventually("the head passes the append") { try await store.head() >= position }
+                        let holders = try await store.horizonHolders()
+                        #expect(!holders.contains { $0.preparedGID == gid || $0.role == outsider || $0.database == database }, "\(holders)")
+                        try await connection.query("COMMIT", logger: testLogger)
+                    }
+                }
+            } catch {
+                try? await cleanUp(client, inOther, gid: gid, database: database, role: outsider)
+                throw error
+            }
+            try await cleanUp(client, inOther, gid: gid, database: database, role: outsider)
+        }
+    }
+
+    /// A transaction that may append holds followers back — prepared in this database too — and is
+    /// named, with its age, even to a role without `pg_read_all_stats`.
+    @Test func aTransactionThatMayAppendHoldsItAndIsNamed() async throws {
+        try await withEventStore { store, client in
+            let suffix = String(UUID().uuidString.prefix(8)).lowercased()
+            let gid = "kappa_here_\(suffix)", observer = "kappa_observer_\(suffix)", schema = store.configuration.schema
+            try await client.query(PostgresQuery(unsafeSQL: "CREATE ROLE \(observer) LOGIN PASSWORD 'observer'"), logger: testLogger)
+            try await client.query(PostgresQuery(unsafeSQL: "GRANT USAGE ON SCHEMA \(schema) TO \(observer)"), logger: testLogger)
+            try await client.query(PostgresQuery(unsafeSQL: "GRANT EXECUTE ON FUNCTION \(schema).log_horizon_holders() TO \(observer)"), logger: testLogger)
+            var asObserver = TestDatabase.configuration()
+            (asObserver.username, asObserver.password) = (observer, "observer")
+            do {
+                let open = try await TestDatabase.withClient(logger: testLogger) { other in
+                    try await other.withConnection { connection in
+                        try await connection.query("BEGIN", logger: testLogger)
+                        let xid = try await connection.query("SELECT pg_current_xact_id()::text::int8", logger: testLogger)
+                            .collect().first!.decode(Int64.self)
+                        try await connection.query(PostgresQuery(unsafeSQL: "PREPARE TRANSACTION '\(gid)'"), logger: testLogger)
+                        return UInt64(xid)
+                    }
+                }
+                let position = try await store.append(try deposits(1), to: "account-1", expectedVersion: .noStream).lastPosition!
+                #expect(try await store.head() < position, "held back by the prepared transaction")
+                let holder = try await store.horizonHolders().first { $0.preparedGID == gid }
+                #expect(holder?.transactionID == open && holder?.pid == nil && holder?.role == "postgres" && holder?.ageSeconds != nil,
+                        "\(String(describing: holder))")
+                // Seen by a role without pg_read_all_stats, with its age.
+                let ages = try await TestDatabase.withClient(configuration: asObserver, logger: testLogger) { other in
+                    try await other.query(PostgresQuery(unsafeSQL: "SELECT age_seconds FROM \(schema).log_horizon_holders() WHERE prepared_gid = '\(gid)'"),
+                                          logger: testLogger).collect().map { try $0.decode(Double?.self) }
+                }
+                #expect(ages.count == 1 && ages.first! != nil)
+                try await client.query(PostgresQuery(unsafeSQL: "ROLLBACK PREPARED '\(gid)'"), logger: testLogger)
+                try await eventually("the head passes the append once it ended") { try await store.head() >= position }
+            } catch {
+                _ = try? await client.query(PostgresQuery(unsafeSQL: "ROLLBACK PREPARED '\(gid)'"), logger: testLogger)
+                throw error
+            }
+            try await client.query(PostgresQuery(unsafeSQL: "DROP OWNED BY \(observer)"), logger: testLogger)
+            try await client.query(PostgresQuery(unsafeSQL: "DROP ROLE \(observer)"), logger: testLogger)
+        }
+    }
+
+    private func cleanUp(_ client: PostgresClient, _ inOther: PostgresClient.Configuration, gid: String, database: String, role: String) async throws {
+        // A prepared transaction ends only in its own database.
+        try? await TestDatabase.withClient(configuration: inOther, logger: testLogger) { other in
+            _ = try? await other.query(PostgresQuery(unsafeSQL: "ROLLBACK PREPARED '\(gid)'"), logger: testLogger)
+        }
+        try await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)"), logger: testLogger)
+        try await client.query(PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(role)"), logger: testLogger)
+    }
+}
