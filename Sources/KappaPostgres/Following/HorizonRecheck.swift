@@ -9,19 +9,33 @@ struct HorizonRecheck {
     static let first = Duration.milliseconds(1)
     static let longest = Duration.milliseconds(100)
 
+    /// How long the reads have waited in a row, held back, before the refined horizon is read.
+    static let refineAfter = Duration.milliseconds(100)
+
     private var next: Duration?
+    private var held = Duration.zero
 
     /// A read returned events: the next hold-up starts again at 1 ms.
-    mutating func progressed() { next = nil }
+    mutating func progressed() {
+        next = nil
+        held = .zero
+    }
+
+    /// Whether the next read should look past open transactions that cannot append to the log (the
+    /// refined horizon, which costs a look at every open transaction): once the rechecks of one
+    /// hold-up have waited ``refineAfter`` in all, and on every recheck after.
+    var refine: Bool { held >= Self.refineAfter }
 
     /// The wait before the next read, after one that returned nothing new.
     mutating func timeout(heldBack: Bool, idle: Duration) -> Duration {
         guard heldBack else {
             next = nil
+            held = .zero
             return idle
         }
         let timeout = min(next ?? Self.first, idle)
         next = min(timeout * 2, Self.longest)
+        held += timeout
         return timeout
     }
 }

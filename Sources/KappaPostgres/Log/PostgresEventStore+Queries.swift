@@ -6,16 +6,24 @@ import PostgresNIO
 /// into SQL is the schema, a validated and quoted identifier.
 struct EventLogQueries: Sendable {
     let events: String
-    /// The horizon of the statement's snapshot (Migrations/log/0004): followers read below it.
+    /// The horizon of the statement's snapshot (Migrations/log/0004): followers read below it. It
+    /// costs a look at every open transaction once committed events wait beyond the oldest one, so
+    /// live reads use ``xminHorizon`` and turn to this one only after being held back a while.
     let horizon: String
+    /// The oldest transaction open anywhere on the server: at or below ``horizon``, and cheap.
+    /// (A sub-select, as ``horizon`` is: the planner cannot read it while planning, so a prepared
+    /// statement's generic and custom plans estimate alike, whatever the server's transactions.)
+    static let xminHorizon = "(SELECT pg_snapshot_xmin(pg_current_snapshot()))"
     let schemaName: String
     let appendFunction: String
     let appendOneFunction: String
     /// The prepared appends of one event and of several.
     let appendOne: StatementText
     let appendMany: StatementText
-    /// The prepared read of a page of the log after a position, for followers.
+    /// The prepared read of a page of the log after a position, for followers: below the cheap
+    /// ``xminHorizon``, and below ``horizon`` (`readPageRefined`).
     let readPage: StatementText
+    let readPageRefined: StatementText
 
     init(schema: SQLIdentifier) {
         events = "\(schema.quoted).events"
@@ -24,7 +32,8 @@ struct EventLogQueries: Sendable {
         appendFunction = "\(schema.quoted).append_events"
         appendOneFunction = "\(schema.quoted).append_event"
         (appendOne, appendMany) = AppendStatement.texts(events: events, schema: schema.name)
-        readPage = ReadPageStatement.text(events: events, horizon: horizon, schema: schema.name)
+        readPage = ReadPageStatement.text(events: events, horizon: Self.xminHorizon, schema: schema.name)
+        readPageRefined = ReadPageStatement.text(events: events, horizon: horizon, schema: schema.name, refined: true)
     }
 
     /// The columns of a stored event, in the order `decodeEvent` reads them (see ``EventCells``).
@@ -81,7 +90,9 @@ struct EventLogQueries: Sendable {
     /// - Parameter packed: One row and cell for the whole page (see ``EventPage``), and a third cell:
     ///   whether committed events wait beyond the horizon (an older writing transaction is still open;
     ///   the index answers it with one probe). Else a row an event.
-    func readLog(after position: LogPosition, limit: Int, packed: Bool) -> PostgresQuery {
+    /// - Parameter refined: Below ``horizon`` rather than the cheaper ``xminHorizon``.
+    func readLog(after position: LogPosition, limit: Int, packed: Bool, refined: Bool = false) -> PostgresQuery {
+        let horizon = refined ? self.horizon : Self.xminHorizon
         let (head, tail) = Self.page(packed: packed, heldBack: Self.heldBack(events, horizon: horizon))
         return """
             \(unescaped: head) \(unescaped: events)

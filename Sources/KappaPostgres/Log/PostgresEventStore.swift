@@ -73,24 +73,24 @@ public struct PostgresEventStore: EventStore {
         try await read(queries.readStream(stream, from: version, limit: limit), stream: stream)
     }
 
-    /// Up to `limit` events of the whole log after `position`, in its global order, from transactions
-    /// older than every one still running; read as one packed page, by a prepared statement unless
-    /// ``Configuration/preparedStatements`` is off.
+    /// Up to `limit` events of the whole log after `position`, in its global order, below its horizon
+    /// (from transactions older than every one still open that may append to it, as ``head()``);
+    /// read as one packed page, by a prepared statement unless ``Configuration/preparedStatements`` is off.
     public func readLog(after position: LogPosition, limit: Int) async throws -> [RecordedEvent] {
-        try await readLogPage(after: position, limit: limit).events
+        try await readLogPage(after: position, limit: limit, refined: true).events
     }
 
     /// A page of the log after `position`, and whether committed events wait beyond the gap-free
     /// horizon (held back by an older transaction still open: a follower should look again soon,
     /// since the commit that releases them may ring no doorbell). `true` when not known.
-    package func readLogPage(after position: LogPosition, limit: Int) async throws -> (events: [RecordedEvent], heldBack: Bool) {
+    package func readLogPage(after position: LogPosition, limit: Int, refined: Bool = false) async throws -> (events: [RecordedEvent], heldBack: Bool) {
         // (The row-by-row query is built only if the server cannot pack the page.)
         guard configuration.preparedStatements else {
-            return try await readPage(queries.readLog(after: position, limit: limit, packed: true),
-                                      rows: queries.readLog(after: position, limit: limit, packed: false), heldBack: true)
+            return try await readPage(queries.readLog(after: position, limit: limit, packed: true, refined: refined),
+                                      rows: queries.readLog(after: position, limit: limit, packed: false, refined: refined), heldBack: true)
         }
-        let text = queries.readPage, statement = ReadPageStatement(after: position, limit: Int32(clamping: limit)), logger = self.logger
-        return try await readPage(rows: queries.readLog(after: position, limit: limit, packed: false), heldBack: true) { connection in
+        let text = refined ? queries.readPageRefined : queries.readPage, statement = ReadPageStatement(after: position, limit: Int32(clamping: limit)), logger = self.logger
+        return try await readPage(rows: queries.readLog(after: position, limit: limit, packed: false, refined: refined), heldBack: true) { connection in
             try await connection.executeAll(statement, as: text, logger: logger).last   // one row
         }
     }

@@ -30,7 +30,7 @@ struct ReadPageStatement: SchemaBoundStatement {
     func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
 
     /// The statement for the log in `events` (a quoted, qualified table name) of `schema`.
-    static func text(events: String, horizon: String, schema: String) -> StatementText {
+    static func text(events: String, horizon: String, schema: String, refined: Bool = false) -> StatementText {
         let (head, tail) = EventLogQueries.page(packed: true, heldBack: EventLogQueries.heldBack(events, horizon: horizon))
         let sql = """
             \(head) \(events)
@@ -38,6 +38,6 @@ struct ReadPageStatement: SchemaBoundStatement {
               AND transaction_id < \(horizon)
             ORDER BY transaction_id, position LIMIT (SELECT $3::int4)\(tail)
             """
-        return StatementText(name: "kappa_read_page_\(StatementText.suffix(for: schema))", sql: sql, types: [.text, .int8, .int4])
+        return StatementText(name: "kappa_read_page_\(refined ? "r_" : "")\(StatementText.suffix(for: schema))", sql: sql, types: [.text, .int8, .int4])
     }
 }

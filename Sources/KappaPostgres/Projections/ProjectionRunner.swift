@@ -102,16 +102,28 @@ struct ProjectionRunner: Sendable {
                 return true
             }
         }
+        // Set when a read below the cheap horizon was held back where the runner would decide it is
+        // caught up: the next read looks at the log's own horizon, which may lie further on.
+        var refineNext = false
         while !Task.isCancelled && !core.isStopping {
             let (events, heldBack): ([RecordedEvent], Bool)
+            var refined = false
             if let page = prefetched {
                 (events, heldBack) = page
                 prefetched = nil
             } else {
-                (events, heldBack) = try await core.readLog(after: lease.checkpoint, limit: batchSize)
+                refined = refineNext || recheck.refine
+                (events, heldBack) = try await core.readLog(after: lease.checkpoint, limit: batchSize, refined: refined)
             }
+            refineNext = false
+            // Caught up is decided at the log's horizon: building, rebuilding or promoting stops there.
+            let decidesAtHorizon = building || untilCaughtUp || promotion.due
             if events.isEmpty {
                 lagGauge.record(0)
+                if heldBack && !refined && decidesAtHorizon {
+                    refineNext = true
+                    continue
+                }
                 if try await reachedHorizon(lease, building: &building, promotion: &promotion, untilCaughtUp: untilCaughtUp) { return true }
                 if state != "live" || ContinuousClock.now - lastRenewal > core.configuration.leaseDuration / 3 {
                     state = "live"
@@ -149,7 +161,11 @@ struct ProjectionRunner: Sendable {
             lastRenewal = .now
             // A page short of a batch reached the gap-free horizon: caught up as of its read, as an
             // empty read would say — which, while appends keep arriving, may never come.
-            if !farBehind, try await reachedHorizon(lease, building: &building, promotion: &promotion, untilCaughtUp: untilCaughtUp) { return true }
+            if !farBehind && heldBack && !refined && decidesAtHorizon {
+                refineNext = true
+            } else if !farBehind, try await reachedHorizon(lease, building: &building, promotion: &promotion, untilCaughtUp: untilCaughtUp) {
+                return true
+            }
             if !farBehind, let pause = coalescing.pause(after: events.count, at: .now, configured: core.configuration.liveCoalescing) {
                 await core.coalescingPause(key, for: pause)
             }

@@ -39,7 +39,7 @@ struct ReactorRunner: Sendable {
         var lastRenewal = ContinuousClock.now
         var recheck = HorizonRecheck()
         while !Task.isCancelled && !core.isStopping {
-            let (events, heldBack) = try await core.readLog(after: lease.checkpoint, limit: core.configuration.batchSize)
+            let (events, heldBack) = try await core.readLog(after: lease.checkpoint, limit: core.configuration.batchSize, refined: recheck.refine)
             if events.isEmpty {
                 if ContinuousClock.now - lastRenewal > core.configuration.leaseDuration / 3 {
                     try await lease.renew(state: "live", core: core)

@@ -250,9 +250,11 @@ final class RuntimeCore: Sendable {
 
     /// A page of the log after `position`, and whether events wait beyond the horizon (see
     /// ``HorizonRecheck``), read under the watchdog (a read is a query like any other).
-    func readLog(after position: LogPosition, limit: Int) async throws -> (events: [RecordedEvent], heldBack: Bool) {
+    /// `refined`: below the horizon only transactions that may append to the log hold, for a reader
+    /// held back a while (see ``HorizonRecheck/refine``).
+    func readLog(after position: LogPosition, limit: Int, refined: Bool = false) async throws -> (events: [RecordedEvent], heldBack: Bool) {
         let log = self.log
-        return try await withWatchdog { try await log.readLogPage(after: position, limit: limit) }
+        return try await withWatchdog { try await log.readLogPage(after: position, limit: limit, refined: refined) }
     }
 
     /// Runs `work` in a task of its own and returns its result — unless it is still running after

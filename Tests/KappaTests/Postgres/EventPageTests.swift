@@ -41,7 +41,7 @@ struct EventPageTests {
             let appended = last
             try await eventually("the horizon passed the appends", timeout: .seconds(30)) { try await store.head() >= appended }
             let packed = try await store.readLog(after: .start, limit: 1_000)
-            let rows = try await store.read(store.queries.readLog(after: .start, limit: 1_000, packed: false), stream: nil)
+            let rows = try await store.read(store.queries.readLog(after: .start, limit: 1_000, packed: false, refined: true), stream: nil)
             #expect(packed.count == events.count)
             #expect(packed == rows)
             #expect(Set(packed.map(\.id)) == Set(events.map(\.id)))

@@ -10,8 +10,11 @@ import Testing
 /// The test cluster allows prepared transactions (`scripts/test` sets `max_prepared_transactions`).
 @Suite("The log's horizon", .serialized)
 struct HorizonTests {
+    /// The store's head and a projection's runner (after a short hold-up, on the refined horizon)
+    /// both pass an append while such transactions stay open.
     @Test func transactionsThatCannotAppendHoldNothingBack() async throws {
-        try await withEventStore { store, client in
+        try await withProjectionFixture { f in
+            let (store, client) = (f.store, f.client)
             let suffix = String(UUID().uuidString.prefix(8)).lowercased()
             let database = "kappa_other_\(suffix)", gid = "kappa_other_\(suffix)", outsider = "kappa_outsider_\(suffix)"
             try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database)"), logger: testLogger)
@@ -34,8 +37,13 @@ struct HorizonTests {
                     try await other.withConnection { connection in
                         try await connection.query("BEGIN", logger: testLogger)
                         try await connection.query("CREATE TEMP TABLE held (x int)", logger: testLogger)
+                        let projection = EventProjection(name: f.name("seen"), version: 1, setupSQL: "CREATE TABLE seen (id uuid PRIMARY KEY)") {
+                            event, context in try await context.execute("INSERT INTO \(unescaped: context.schema).seen VALUES (\(event.id))")
+                        }
+                        let runtime = try f.runtime([projection])
                         let position = try await store.append(try deposits(1), to: "account-1", expectedVersion: .noStream).lastPosition!
                         try await eventually("the head passes the append") { try await store.head() >= position }
+                        try await withRunning(runtime) { try await runtime.waitUntil(projection.name, hasPassed: position, timeout: .seconds(20)) }
                         let holders = try await store.horizonHolders()
                         #expect(!holders.contains { $0.preparedGID == gid || $0.role == outsider || $0.database == database }, "\(holders)")
                         try await connection.query("COMMIT", logger: testLogger)

@@ -36,6 +36,7 @@ struct QueryPlanTests {
             let target = LogPosition(transactionID: UInt64(Int64.max), globalPosition: 20_000)
             for query in [store.queries.readLog(after: after, limit: 1_000, packed: true),
                           store.queries.readLog(after: after, limit: 1_000, packed: false),
+                          store.queries.readLog(after: after, limit: 1_000, packed: true, refined: true),
                           store.queries.readLog(after: after, through: target, partition: 0, of: 1, limit: 1_000, packed: true),
                           store.queries.head()] {
                 var explain = query

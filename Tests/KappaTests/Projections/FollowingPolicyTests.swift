@@ -25,6 +25,26 @@ struct FollowingPolicyTests {
         #expect((0..<6).map { _ in short.timeout(heldBack: true, idle: .milliseconds(3)) }.allSatisfy { $0 <= .milliseconds(3) })
     }
 
+    /// The refined horizon (which looks at every open transaction) is read only once a hold-up has
+    /// lasted 100 ms of rechecks, whatever the idle interval, and not after progress or a release.
+    @Test func theRefinedHorizonIsReadOnlyAfterAHoldUpOf100ms() {
+        var recheck = HorizonRecheck()
+        var refines: [Bool] = []
+        for _ in 0..<9 {
+            refines.append(recheck.refine)
+            _ = recheck.timeout(heldBack: true, idle: .milliseconds(500))
+        }
+        // Waited 1, 3, 7, 15, 31, 63, 127 ms before the 8th read: it is the first refined one.
+        #expect(refines == [false, false, false, false, false, false, false, true, true])
+        recheck.progressed()
+        #expect(!recheck.refine)
+        var fast = HorizonRecheck()
+        for _ in 0..<40 { _ = fast.timeout(heldBack: true, idle: .milliseconds(3)) }
+        #expect(fast.refine, "a short idle interval reaches it too")
+        _ = fast.timeout(heldBack: false, idle: .milliseconds(3))
+        #expect(!fast.refine)
+    }
+
     /// A batch's events that a projection handles: in log order, whatever runs of other types they
     /// are mixed with; all of them, the same array, when it handles them all.
     @Test func theRelevantEventsOfABatchKeepTheirOrder() throws {

@@ -38,9 +38,16 @@ struct LeaseTests {
     /// takes the lease while the batch runs (the token it was taken with stays), and each event is applied once.
     @Test func aBatchLongerThanTheLeaseKeepsIt() async throws {
         try await withProjectionFixture { f in
-            let projection = CartSummaryProjection(name: f.name("carts"), delayPerBatch: .milliseconds(2_500))
-            let first = try f.runtime([projection], configuration: f.configuration(owner: "first", lease: .seconds(1)))
-            let second = try f.runtime([projection], configuration: f.configuration(owner: "second", lease: .seconds(1)))
+            // A batch of 2.5 leases; renewed every third of one, so a renewal may run up to 1.3 s late
+            // (a loaded machine, a busy pool) before the lease would lapse.
+            let projection = CartSummaryProjection(name: f.name("carts"), delayPerBatch: .seconds(5))
+            func configuration(_ owner: String) -> ProjectionRuntime.Configuration {
+                var configuration = f.configuration(owner: owner, lease: .seconds(2))
+                configuration.transactionTimeout = .seconds(30)   // the watchdog lets the long batch run
+                return configuration
+            }
+            let first = try f.runtime([projection], configuration: configuration("first"))
+            let second = try f.runtime([projection], configuration: configuration("second"))
             let token: PostgresQuery = "SELECT lease_token FROM \(unescaped: f.runtimeSchema).projections WHERE name = \(projection.name)"
             try await withRunning(first) {
                 // Built and serving first (an empty log), so that the batch below is all that runs.
