@@ -63,6 +63,7 @@ public enum TestDatabase {
             // statement written to one.
             @Sendable func drop() async throws {
                 _ = try await client.guardedRows("DROP SCHEMA IF EXISTS \(unescaped: "\"\(schema)\"") CASCADE", logger: logger, resending: true) { _ in () }
+                _ = try await client.guardedRows(dropRoles(of: schema), logger: logger, resending: true) { _ in () }
             }
             do {
                 let result = try await body(client, schema)
@@ -74,6 +75,27 @@ public enum TestDatabase {
             }
         }
     }
+}
+
+/// Drops the roles a log migration created for `schema` (`<schema>_writer`, `<schema>_reader`) and
+/// for schemas a test named after it (`<schema>_2_writer`, …), unless such a schema still exists:
+/// roles are cluster-wide, and would otherwise pile up over thousands of test runs. The schema's
+/// objects are gone, so no grant holds a role back; memberships in it are dropped with it.
+private func dropRoles(of schema: String) -> PostgresQuery {
+    PostgresQuery(unsafeSQL: """
+        DO $drop$
+        DECLARE
+            role name;
+        BEGIN
+            FOR role IN SELECT rolname FROM pg_roles
+                WHERE starts_with(rolname, '\(schema)_') AND right(rolname, 7) IN ('_writer', '_reader')
+                  AND NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = left(rolname, -7))
+            LOOP
+                EXECUTE format('DROP ROLE %I', role);
+            END LOOP;
+        END
+        $drop$
+        """)
 }
 
 /// The test database could not be reached.

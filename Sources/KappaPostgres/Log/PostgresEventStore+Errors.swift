@@ -52,7 +52,9 @@ struct DriverError: Error, Sendable, CustomStringConvertible {
     let description: String
     init(_ error: PSQLError) {
         let info = error.serverInfo
-        description = [info?[.sqlState], info?[.message], info?[.detail]].compactMap { $0 }.joined(separator: ": ")
+        // The hint too: a migration's says what an administrator must do (0005_roles: the roles to create).
+        description = [info?[.sqlState], info?[.message], info?[.detail], info?[.hint].map { "hint: \($0)" }]
+            .compactMap { $0 }.joined(separator: ": ")
             .nonEmpty ?? "\(error.code)"
     }
 }

@@ -1,0 +1,167 @@
+import Foundation
+import Kappa
+import KappaPostgres
+import KappaTesting
+import PostgresNIO
+import Testing
+
+/// The log's roles (Migrations/log/0005_roles.sql), tried with real login roles over password logins.
+@Suite("PostgreSQL log: roles", .serialized)
+struct RolesTests {
+    /// A LOGIN role granted `group` (none when nil), and a client logged in as it; the role is dropped
+    /// afterwards with whatever it owns in this database.
+    func withLogin<R: Sendable>(
+        granted group: String?, admin: PostgresClient, _ body: @Sendable (PostgresClient, String) async throws -> R
+    ) async throws -> R {
+        let role = "kappa_login_\(UUID().uuidString.prefix(8).lowercased())"
+        let password = UUID().uuidString
+        try await admin.query("CREATE ROLE \(unescaped: role) LOGIN PASSWORD '\(unescaped: password)'", logger: testLogger)
+        @Sendable func drop() async throws {
+            try await admin.query("DROP OWNED BY \(unescaped: role)", logger: testLogger)
+            try await admin.query("DROP ROLE \(unescaped: role)", logger: testLogger)
+        }
+        do {
+            if let group { try await admin.query("GRANT \(unescaped: group) TO \(unescaped: role)", logger: testLogger) }
+            var configuration = TestDatabase.configuration()
+            configuration.username = role
+            configuration.password = password
+            configuration.options.maximumConnections = 4
+            let result = try await TestDatabase.withClient(configuration: configuration) { try await body($0, role) }
+            try await drop()
+            return result
+        } catch {
+            try? await drop()
+            throw error
+        }
+    }
+
+    /// The SQLSTATE `sql` fails with, nil when it succeeds.
+    func sqlState(of sql: String, on client: PostgresClient) async -> String? {
+        do {
+            try await client.query(PostgresQuery(unsafeSQL: sql), logger: testLogger)
+            return nil
+        } catch let error as PSQLError {
+            return error.serverInfo?[.sqlState] ?? "\(error.code)"
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    func insert(into schema: String, stream: String, columns: String = "", values: String = "", overriding: String = "") -> String {
+        """
+        INSERT INTO \(schema).events (event_id, stream_id, stream_version, event_type, schema_version, payload, recorded_at\(columns))
+        \(overriding) VALUES ('\(UUID())', '\(stream)', 1, 'Deposited', 1, '{}', now()\(values))
+        """
+    }
+
+    @Test func aWriterAppendsAndReadsAndIsRefusedEverythingElse() async throws {
+        try await withEventStore { owner, admin in
+            let schema = owner.configuration.schema
+            _ = try await owner.append(try deposits(2), to: "account-0", expectedVersion: .noStream)
+            try await withLogin(granted: "\(schema)_writer", admin: admin) { client, _ in
+                for prepared in [true, false] {
+                    var configuration = PostgresEventStore.Configuration(schema: schema)
+                    configuration.preparedStatements = prepared
+                    let store = try PostgresEventStore(client: client, configuration: configuration, logger: testLogger)
+                    let stream = try StreamID("account-\(prepared)")
+                    _ = try await store.append(try deposits(1), to: stream, expectedVersion: .noStream)
+                    let many = try await store.append(try deposits(2), to: stream, expectedVersion: .exact(1))
+                    #expect(many.streamVersion == 3)
+                    #expect(try await store.readStream(stream, from: 1, limit: 10).count == 3)
+                }
+                let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: testLogger)
+                // Whole-log reads stop at the oldest open transaction, which other suites' can hold back.
+                try await eventually("the writer reads the whole log") {
+                    try await store.readLog(after: .start, limit: 100).count == 8
+                }
+                let events = "\(schema).events"
+                let refused = [
+                    "UPDATE \(events) SET payload = '{}'", "DELETE FROM \(events)", "TRUNCATE \(events)",
+                    "ALTER TABLE \(events) DISABLE TRIGGER ALL", "ALTER TABLE \(events) DISABLE TRIGGER events_refuse_update_delete",
+                    "CREATE OR REPLACE FUNCTION \(schema).events_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$",
+                    "DROP TABLE \(events)", "CREATE TABLE \(schema).forged (id int)",
+                    insert(into: schema, stream: "forged-1", columns: ", transaction_id", values: ", '3'"),
+                    insert(into: schema, stream: "forged-2", columns: ", position", values: ", 1000000", overriding: "OVERRIDING SYSTEM VALUE"),
+                ]
+                for statement in refused {
+                    let state = await sqlState(of: statement, on: client)
+                    #expect(state == "42501" || state == "KP001", "\(statement): \(state ?? "succeeded")")
+                }
+            }
+            #expect(try await scalar("SELECT count(*) FROM \(unescaped: schema).events", on: admin) == 8)
+            #expect(try await scalar("""
+                SELECT count(*) FROM pg_trigger WHERE tgrelid = '\(unescaped: schema).events'::regclass AND tgenabled = 'O' AND NOT tgisinternal
+                """, on: admin) == 3)
+        }
+    }
+
+    @Test func aReaderReadsAndCannotWrite() async throws {
+        try await withEventStore { owner, admin in
+            let schema = owner.configuration.schema
+            _ = try await owner.append(try deposits(2), to: "account-1", expectedVersion: .noStream)
+            try await withLogin(granted: "\(schema)_reader", admin: admin) { client, _ in
+                #expect(try await scalar("SELECT count(*) FROM \(unescaped: schema).events", on: client) == 2)
+                let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: testLogger)
+                #expect(try await store.readStream("account-1", from: 1, limit: 10).count == 2)
+                #expect(await sqlState(of: insert(into: schema, stream: "reader-1"), on: client) == "42501")
+                await #expect(throws: EventStoreError.self) {
+                    try await store.append(try deposits(1), to: "reader-2", expectedVersion: .any)
+                }
+                #expect(await sqlState(of: "DELETE FROM \(schema).events", on: client) == "42501")
+            }
+            #expect(try await scalar("SELECT count(*) FROM \(unescaped: schema).events", on: admin) == 2)
+        }
+    }
+
+    /// Even the owner, who may name every column, gets the server's transaction id and position.
+    @Test func theOwnerCannotForgeTheOrderKey() async throws {
+        try await withEventStore { owner, admin in
+            let schema = owner.configuration.schema
+            try await admin.withConnection { connection in
+                let stamped = try await connection.query(PostgresQuery(unsafeSQL: """
+                    WITH forged AS (\(insert(into: schema, stream: "owner-1", columns: ", transaction_id", values: ", '3'")) RETURNING transaction_id)
+                    SELECT count(*) FROM forged WHERE transaction_id = pg_current_xact_id()
+                    """), logger: testLogger).collect().first?.decode(Int64.self)
+                #expect(stamped == 1)
+                // Same session: its currval is defined, so the refusal is the trigger's own.
+                let override = insert(into: schema, stream: "owner-2", columns: ", position", values: ", 1000000", overriding: "OVERRIDING SYSTEM VALUE")
+                let error = await #expect(throws: PSQLError.self) {
+                    try await connection.query(PostgresQuery(unsafeSQL: override), logger: testLogger)
+                }
+                #expect(error?.serverInfo?[.sqlState] == "428C9")
+            }
+            #expect(try await scalar("SELECT count(*) FROM \(unescaped: schema).events", on: admin) == 1)
+        }
+    }
+
+    /// A migrating role without CREATEROLE cannot create the roles: the migration fails, applies
+    /// nothing, and its error carries the SQL an administrator runs.
+    @Test func aMigratorWithoutCreateRoleFailsWithTheSQLToRun() async throws {
+        try await TestDatabase.withSchema(prefix: "kappa_test") { admin, schema in
+            try await withLogin(granted: nil, admin: admin) { client, role in
+                try await admin.query("ALTER SCHEMA \(unescaped: schema) OWNER TO \(unescaped: role)", logger: testLogger)
+                try await admin.query(PostgresQuery(unsafeSQL: "GRANT CREATE ON DATABASE \"\(TestDatabase.configuration().database ?? "postgres")\" TO \(role)"), logger: testLogger)
+                let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: testLogger)
+                let error = await #expect(throws: KappaPostgresError.self) { try await store.migrate() }
+                #expect(error?.code == .migrationFailed)
+                #expect(error?.file == "0005_roles.sql")
+                let sql = "CREATE ROLE \(schema)_writer NOLOGIN; CREATE ROLE \(schema)_reader NOLOGIN;"
+                #expect(error?.message.contains(sql) == true, "\(String(describing: error))")
+                #expect(error?.message.contains("hint: As a role with CREATEROLE, run: \(sql)") == true)
+                #expect(try await scalar("SELECT count(*) FROM pg_tables WHERE schemaname = \(schema) AND tablename = 'events'", on: admin) == 0)
+            }
+        }
+    }
+
+    @Test func aTestSchemaTakesItsRolesWithIt() async throws {
+        let schema = try await TestDatabase.withSchema(prefix: "kappa_test") { client, schema in
+            try await PostgresEventStore(client: client, configuration: .init(schema: schema), logger: testLogger).migrate()
+            #expect(try await scalar("SELECT count(*) FROM pg_roles WHERE rolname LIKE \(schema + "\\_%")", on: client) == 2)
+            return schema
+        }
+        let left = try await TestDatabase.withClient { client in
+            try await scalar("SELECT count(*) FROM pg_roles WHERE rolname LIKE \(schema + "\\_%")", on: client)
+        }
+        #expect(left == 0)
+    }
+}
