@@ -87,5 +87,7 @@ BEGIN
             %1$I.append_event(text, uuid, text, integer, json, json, timestamptz, text, bigint)
         TO %2$I
         $grant$, current_schema(), writer);
+    -- Both may see what holds the log's horizon (status, read-your-writes diagnostics).
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %I.log_horizon_holders() TO %I, %I', current_schema(), writer, reader);
 END
 $roles$;
