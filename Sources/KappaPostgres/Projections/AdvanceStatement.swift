@@ -51,6 +51,8 @@ struct AdvanceStatement: SchemaBoundStatement {
     /// the moved row stays locked until the commit, and a holder paused just then (GC, SIGSTOP) would
     /// otherwise keep every other runner from taking the lease for as long as it is paused; past the
     /// lease's duration the server ends its session instead (a local setting, no round trip).
+    /// The lease runs from the move itself (`clock_timestamp()`), not from the transaction's start
+    /// (`now()`): after a batch longer than the lease, that would leave it expired at the commit.
     /// The prepared statement, the plain one and a single-statement batch's checkpoint all use it.
     static func update(table: String, asynchronousCommit: Bool, first: Int = 1) -> String {
         func p(_ n: Int) -> String { "$\(first + n - 1)" }
@@ -60,7 +62,7 @@ struct AdvanceStatement: SchemaBoundStatement {
                 checkpoint_position = \(p(2)),
                 events_applied = events_applied + \(p(3)),
                 state = \(p(4)),
-                lease_expires_at = now() + \(p(5)) * interval '1 millisecond',
+                lease_expires_at = clock_timestamp() + \(p(5)) * interval '1 millisecond',
                 updated_at = now()
             WHERE name = \(p(6)) AND version = \(p(7)) AND lease_owner = \(p(8)) AND lease_token = \(p(9))
               AND checkpoint_xid = \(p(10))::xid8 AND checkpoint_position = \(p(11))

@@ -79,7 +79,7 @@ struct ProjectionQueries: Sendable {
             lease_token = lease_token + 1,
             lease_owner = \(owner),
             lease_holder = \(holder),
-            lease_expires_at = now() + \(milliseconds) * interval '1 millisecond'
+            lease_expires_at = clock_timestamp() + \(milliseconds) * interval '1 millisecond'
         WHERE name = \(key.name) AND version = \(key.version)
           AND (lease_owner IS NULL OR lease_holder = \(holder) OR lease_expires_at < now())
           \(unescaped: table == .projections && !allowDropped ? "AND lifecycle <> 'dropped'" : "")
@@ -91,7 +91,7 @@ struct ProjectionQueries: Sendable {
     func renewLease(_ table: LeaseTable, _ key: LeaseKey, owner: String, token: Int64, milliseconds: Int64, state: String) -> PostgresQuery {
         """
         UPDATE \(unescaped: table.name(in: self)) SET
-            lease_expires_at = now() + \(milliseconds) * interval '1 millisecond',
+            lease_expires_at = clock_timestamp() + \(milliseconds) * interval '1 millisecond',
             state = CASE WHEN state = 'failed' THEN state ELSE \(state) END, updated_at = now()
         WHERE name = \(key.name) AND version = \(key.version) AND lease_owner = \(owner) AND lease_token = \(token)
         RETURNING 1

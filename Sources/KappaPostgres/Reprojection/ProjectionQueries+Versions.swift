@@ -54,7 +54,7 @@ extension ProjectionQueries {
     func claimPartition(_ key: LeaseKey, owner: String, milliseconds: Int64) -> PostgresQuery {
         """
         UPDATE \(unescaped: partitions) p SET lease_owner = \(owner), lease_token = p.lease_token + 1,
-            lease_expires_at = now() + \(milliseconds) * interval '1 millisecond'
+            lease_expires_at = clock_timestamp() + \(milliseconds) * interval '1 millisecond'
         FROM (SELECT r.name, r.version, r.partition, v.rebuild_target_xid, v.rebuild_target_position, v.rebuild_partitions
               FROM \(unescaped: partitions) r JOIN \(unescaped: projections) v
                 ON v.name = r.name AND v.version = r.version AND v.rebuild_id = r.rebuild_id
@@ -70,7 +70,7 @@ extension ProjectionQueries {
     /// Keeps this owner's partitions of the version's rebuild claimed while their batches run.
     func renewPartitions(_ key: LeaseKey, owner: String, milliseconds: Int64) -> PostgresQuery {
         """
-        UPDATE \(unescaped: partitions) SET lease_expires_at = now() + \(milliseconds) * interval '1 millisecond'
+        UPDATE \(unescaped: partitions) SET lease_expires_at = clock_timestamp() + \(milliseconds) * interval '1 millisecond'
         WHERE name = \(key.name) AND version = \(key.version) AND lease_owner = \(owner) AND NOT done
         """
     }
@@ -94,7 +94,7 @@ extension ProjectionQueries {
         UPDATE \(unescaped: partitions) SET
             checkpoint_xid = coalesce(\(position.map { String($0.transactionID) })::xid8, checkpoint_xid),
             checkpoint_position = coalesce(\(position?.globalPosition), checkpoint_position), events_applied = events_applied + \(covered),
-            done = \(done), lease_expires_at = now() + \(milliseconds) * interval '1 millisecond'
+            done = \(done), lease_expires_at = clock_timestamp() + \(milliseconds) * interval '1 millisecond'
         WHERE name = \(key.name) AND version = \(key.version) AND partition = \(Int32(partition)) AND rebuild_id = \(rebuildID)
           AND lease_owner = \(owner) AND lease_token = \(token)
           AND checkpoint_xid = \(String(start.transactionID))::xid8 AND checkpoint_position = \(start.globalPosition)
@@ -224,6 +224,17 @@ extension ProjectionQueries {
     }
 
     /// The relations of a schema that readers see through stable names, and the views already there.
+    /// The privileges others hold on the views of `schema` (a projection's stable names): each grantee
+    /// (quoted, or `PUBLIC`) with each privilege it holds on any of them.
+    func viewGrants(in schema: String) -> PostgresQuery {
+        """
+        SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, a.privilege_type
+        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a
+        WHERE n.nspname = \(schema) AND c.relkind = 'v' AND a.grantee <> c.relowner
+        ORDER BY 1, 2
+        """
+    }
+
     func relations(in schema: String, kinds: [String]) -> PostgresQuery {
         """
         SELECT c.relname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

@@ -61,6 +61,11 @@ struct LeaseTests {
                 try await withRunning(second) {
                     try await first.waitUntil(projection.name, hasPassed: seeded, timeout: .seconds(30))
                     #expect(try await scalar(token, on: f.client) == taken, "the lease changed hands during the batch")
+                    // The batch's checkpoint move extended the lease from its own time, not its transaction's start.
+                    #expect(try await scalar("""
+                        SELECT (lease_expires_at > clock_timestamp())::int::int8 FROM \(unescaped: f.runtimeSchema).projections
+                        WHERE name = \(projection.name)
+                        """, on: f.client) == 1, "the lease was left expired by the batch's commit")
                 }
             }
             #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT sum(events)::int8 FROM \(projection.name)_v1.carts"), on: f.client) == 6)
