@@ -45,7 +45,8 @@ kappa_soak_report() {
 kappa_cpu_hogs() {
   local i
   for i in $(seq 1 "$(nproc)"); do
-    ( trap 'exit 0' TERM; while :; do :; done ) &
+    # Its output away from the caller's pipe, which would otherwise stay open while it runs.
+    ( trap 'exit 0' TERM; while :; do :; done ) </dev/null >/dev/null 2>&1 &
     echo $!
   done
 }
