@@ -77,6 +77,40 @@ public enum TestDatabase {
     }
 }
 
+extension TestDatabase {
+    /// Runs `body` with the configuration of a new, empty database on the test server, dropped
+    /// afterwards with every session still in it. A database of its own keeps a test's log apart from
+    /// other tests' transactions: a transaction of another database never holds its horizon back.
+    /// Name the log's schemas in it `<database>_…`: the roles their migrations created are dropped too.
+    public static func withDatabase<Result: Sendable>(
+        prefix: String = "test",
+        logger: Logger = Logger(label: "kappa.test"),
+        _ body: @Sendable (PostgresClient.Configuration) async throws -> Result
+    ) async throws -> Result {
+        let name = "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())"
+        let configuration = {
+            var configuration = TestDatabase.configuration()
+            configuration.database = name
+            return configuration
+        }()
+        return try await withClient(logger: logger) { client in
+            try await client.query("CREATE DATABASE \(unescaped: "\"\(name)\"")", logger: logger)
+            @Sendable func drop() async throws {
+                _ = try await client.guardedRows("DROP DATABASE IF EXISTS \(unescaped: "\"\(name)\"") WITH (FORCE)", logger: logger, resending: true) { _ in () }
+                _ = try await client.guardedRows(dropRoles(of: name), logger: logger, resending: true) { _ in () }
+            }
+            do {
+                let result = try await body(configuration)
+                try await drop()
+                return result
+            } catch {
+                try? await drop()
+                throw error
+            }
+        }
+    }
+}
+
 /// Drops the roles a log migration created for `schema` (`<schema>_writer`, `<schema>_reader`) and
 /// for schemas a test named after it (`<schema>_2_writer`, …), unless such a schema still exists:
 /// roles are cluster-wide, and would otherwise pile up over thousands of test runs. The schema's

@@ -61,32 +61,44 @@ struct LoadCommand: AsyncParsableCommand {
             }
             var iterator = ports.makeAsyncIterator()
             guard let port = await iterator.next() else { try await group.next(); return }
-            let base = "http://127.0.0.1:\(port)"
-            print("kappa-cart load: \(clients) clients, \(seconds) s per phase, service on \(base) (release build: \(Self.isRelease))")
-            print("server: \(settings)")
-            let shopper = Shopper(http: http, base: base)
-            try await Self.warmUp(shopper)
-            let health = try await Self.phase(clients: clients, duration: duration) { _ in
-                [try await shopper.timed("GET", "/health")]
+            // A run that fails stops the service gracefully too, so its lease is given back all the same.
+            var failure: (any Error)?
+            do {
+                try await Self.measure(port: port, http: http, clients: clients, duration: duration, settings: settings)
+            } catch {
+                failure = error
             }
-            print(Self.line("baseline  GET /health (SELECT 1)", health, unit: "requests"))
-            let lag = LagSampler(http: http, base: base)
-            let shopping = try await withThrowingTaskGroup(of: [String: [Duration]].self) { inner in
-                inner.addTask { try await lag.run(for: duration + .seconds(1)); return [:] }
-                inner.addTask {
-                    try await Self.phase(clients: clients, duration: duration) { _ in try await shopper.shop() }
-                }
-                var merged: [String: [Duration]] = [:]
-                for try await part in inner { merged.merge(part) { $0 + $1 } }
-                return merged
-            }
-            let elapsed = Self.seconds(duration)
-            print(Self.line("commands  open, add ×2, check out", shopping["command", default: []], unit: "commands", seconds: elapsed))
-            print(Self.line("reads     GET /carts/{id}?after=", shopping["read", default: []], unit: "reads", seconds: elapsed))
-            print("projection lag during the run: at most \(lag.maximum) events behind the log")
             await service.triggerGracefulShutdown()
             try await group.waitForAll()
+            if let failure { throw failure }
         }
+    }
+
+    /// The run itself against the service on `port`: the baseline, then the shoppers with the lag sampler.
+    static func measure(port: Int, http: HTTPClient, clients: Int, duration: Duration, settings: String) async throws {
+        let base = "http://127.0.0.1:\(port)"
+        print("kappa-cart load: \(clients) clients, \(Int(Self.seconds(duration))) s per phase, service on \(base) (release build: \(Self.isRelease))")
+        print("server: \(settings)")
+        let shopper = Shopper(http: http, base: base)
+        try await Self.warmUp(shopper)
+        let health = try await Self.phase(clients: clients, duration: duration) { _ in
+            [try await shopper.timed("GET", "/health")]
+        }
+        print(Self.line("baseline  GET /health (SELECT 1)", health, unit: "requests"))
+        let lag = LagSampler(http: http, base: base)
+        let shopping = try await withThrowingTaskGroup(of: [String: [Duration]].self) { inner in
+            inner.addTask { try await lag.run(for: duration + .seconds(1)); return [:] }
+            inner.addTask {
+                try await Self.phase(clients: clients, duration: duration) { _ in try await shopper.shop() }
+            }
+            var merged: [String: [Duration]] = [:]
+            for try await part in inner { merged.merge(part) { $0 + $1 } }
+            return merged
+        }
+        let elapsed = Self.seconds(duration)
+        print(Self.line("commands  open, add ×2, check out", shopping["command", default: []], unit: "commands", seconds: elapsed))
+        print(Self.line("reads     GET /carts/{id}?after=", shopping["read", default: []], unit: "reads", seconds: elapsed))
+        print("projection lag during the run: at most \(lag.maximum) events behind the log")
     }
 
     /// One shopper's round before anything is timed, so the read model exists; tried again for up to
