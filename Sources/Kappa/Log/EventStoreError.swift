@@ -29,6 +29,10 @@ public struct EventStoreError: Error, Sendable, CustomStringConvertible {
         public static let connectionLost = Code("connectionLost")
         /// The database refused the statement for another reason; see ``underlying``.
         public static let database = Code("database")
+        /// The log holds order keys at or above the ones its server gives next: it was restored or
+        /// failed over from another server, and its order must be repaired before anything is
+        /// appended (`PostgresEventStore.repairOrder()`, which `migrate()` and plain appends run).
+        public static let orderNeedsRepair = Code("orderNeedsRepair")
         /// An append had no events, too many, or a stored row broke an invariant.
         public static let invalidArgument = Code("invalidArgument")
     }

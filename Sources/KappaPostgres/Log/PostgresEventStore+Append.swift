@@ -7,10 +7,11 @@ extension PostgresEventStore {
     /// Appends `events` to `stream` in one statement if it is at `expectedVersion`, with the promises and
     /// errors of ``EventStore/append(_:to:expectedVersion:)``, then rings the ``notifier`` unless nothing
     /// was written. An `.any` append that loses a race for a stream version is retried, up to
-    /// ``Configuration/anyVersionRetries`` times.
+    /// ``Configuration/anyVersionRetries`` times. An append to a log restored or failed over from another
+    /// server, whose order needs repair, runs ``repairOrder()`` and is sent again.
     public func append(_ events: [NewEvent], to stream: StreamID, expectedVersion: ExpectedVersion) async throws -> AppendResult {
         let request = try appendRequest(events, to: stream, expectedVersion: expectedVersion)
-        var attempt = 0
+        var (attempt, repaired) = (0, false)
         while true {
             attempt += 1
             do {
@@ -20,11 +21,17 @@ extension PostgresEventStore {
             } catch let error as EventStoreError where error.code == .versionConflict && expectedVersion == .any
                 && attempt <= configuration.anyVersionRetries {
                 continue
+            } catch let error as EventStoreError where error.code == .orderNeedsRepair && !repaired {
+                // Nothing was written: repaired once, then sent again.
+                repaired = true
+                try await repairOrder()
             }
         }
     }
 
     /// Runs `body` in one transaction whose appends commit or roll back together.
+    /// An append in it to a log whose order needs repair (``EventStoreError/Code/orderNeedsRepair``)
+    /// is not repaired here: run ``repairOrder()`` (or ``migrate()``) and the transaction again.
     /// Errors `body` throws come back unchanged, after the rollback.
     public func withTransaction<Result: Sendable>(_ body: (Transaction) async throws -> Result) async throws -> Result {
         // Not PostgresClient.withTransaction: its ROLLBACK on a connection the server has just

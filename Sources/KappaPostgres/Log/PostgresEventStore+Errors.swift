@@ -24,6 +24,8 @@ extension PostgresEventStore {
             return conflict
         case ("23505", "events_event_id_key"):
             return EventStoreError(.duplicateEventID, stream: name, message: "an event id is already stored", underlying: DriverError(error))
+        case ("KP002", _):
+            return EventStoreError(.orderNeedsRepair, stream: name, message: detail, underlying: DriverError(error))
         case ("42P01", _), ("3F000", _):
             return EventStoreError(.database, stream: name,
                 message: "the event log's tables are missing (\(detail)); run PostgresEventStore.migrate() first", underlying: DriverError(error))

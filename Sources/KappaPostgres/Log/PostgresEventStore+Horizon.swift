@@ -25,17 +25,10 @@ extension PostgresEventStore {
     /// to it. Transactions of other databases, of roles that cannot append, of background processes,
     /// and prepared transactions of those, hold nothing back and are not listed.
     public func horizonHolders() async throws -> [HorizonHolder] {
-        let query = queries.horizonHolders(), logger = self.logger
-        do {
-            // A read: sent again when the pool hands it a connection that has just closed.
-            let rows = try await client.guardedRows(query, logger: logger, resending: true) {
-                try $0.decode((Int64, Int32?, String?, String?, Double?, String?).self)
-            }
-            return rows.map { HorizonHolder(transactionID: UInt64($0.0), pid: $0.1, database: $0.2, role: $0.3, ageSeconds: $0.4, preparedGID: $0.5) }
-        } catch let error as PSQLError {
-            throw Self.translate(error, stream: nil)
-        } catch is ConnectionClosed {
-            throw Self.connectionLost(stream: nil, detail: "the connection closed under the query")
+        // A read: sent again when the pool hands it a connection that has just closed.
+        try await rows(queries.horizonHolders(), resending: true) { row in
+            let (transactionID, pid, database, role, age, gid) = try row.decode((Int64, Int32?, String?, String?, Double?, String?).self)
+            return HorizonHolder(transactionID: UInt64(transactionID), pid: pid, database: database, role: role, ageSeconds: age, preparedGID: gid)
         }
     }
 }

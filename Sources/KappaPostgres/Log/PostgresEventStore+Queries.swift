@@ -13,7 +13,8 @@ struct EventLogQueries: Sendable {
     /// The oldest transaction open anywhere on the server: at or below ``horizon``, and cheap.
     /// (A sub-select, as ``horizon`` is: the planner cannot read it while planning, so a prepared
     /// statement's generic and custom plans estimate alike, whatever the server's transactions.)
-    static let xminHorizon = "(SELECT pg_snapshot_xmin(pg_current_snapshot()))"
+    /// In the log's order: the transaction id plus the log's offset (Migrations/log/0007).
+    let xminHorizon: String
     let schemaName: String
     let appendFunction: String
     let appendOneFunction: String
@@ -29,10 +30,11 @@ struct EventLogQueries: Sendable {
         events = "\(schema.quoted).events"
         schemaName = schema.quoted
         horizon = "(SELECT \(schema.quoted).log_horizon(pg_current_snapshot()))"
+        xminHorizon = "(SELECT \(schema.quoted).log_xid(pg_snapshot_xmin(pg_current_snapshot())))"
         appendFunction = "\(schema.quoted).append_events"
         appendOneFunction = "\(schema.quoted).append_event"
         (appendOne, appendMany) = AppendStatement.texts(events: events, schema: schema.name)
-        readPage = ReadPageStatement.text(events: events, horizon: Self.xminHorizon, schema: schema.name)
+        readPage = ReadPageStatement.text(events: events, horizon: xminHorizon, schema: schema.name)
         readPageRefined = ReadPageStatement.text(events: events, horizon: horizon, schema: schema.name, refined: true)
     }
 
@@ -92,7 +94,7 @@ struct EventLogQueries: Sendable {
     ///   the index answers it with one probe). Else a row an event.
     /// - Parameter refined: Below ``horizon`` rather than the cheaper ``xminHorizon``.
     func readLog(after position: LogPosition, limit: Int, packed: Bool, refined: Bool = false) -> PostgresQuery {
-        let horizon = refined ? self.horizon : Self.xminHorizon
+        let horizon = refined ? self.horizon : xminHorizon
         let (head, tail) = Self.page(packed: packed, heldBack: Self.heldBack(events, horizon: horizon))
         return """
             \(unescaped: head) \(unescaped: events)
@@ -165,6 +167,11 @@ struct EventLogQueries: Sendable {
     /// What holds the horizon back: the open transactions that may append to this log, oldest first.
     func horizonHolders() -> PostgresQuery {
         "SELECT transaction_id::text::int8, pid, database::text, role::text, age_seconds, prepared_gid FROM \(unescaped: schemaName).log_horizon_holders()"
+    }
+
+    /// Raises the log's order offset when a restore or failover left it behind (Migrations/log/0007).
+    func repairOrder() -> PostgresQuery {
+        "SELECT \(unescaped: schemaName).log_repair_order()"
     }
 
     func eventByID(_ id: UUID) -> PostgresQuery {

@@ -64,7 +64,26 @@ public struct PostgresEventStore: EventStore {
     /// - Returns: The migrations applied by this call.
     @discardableResult
     public func migrate() async throws -> [Migration] {
-        try await Migrator(client: client, schema: configuration.schema, logger: logger).migrate(Migration.eventLog)
+        let applied = try await Migrator(client: client, schema: configuration.schema, logger: logger).migrate(Migration.eventLog)
+        try await repairOrder()
+        return applied
+    }
+
+    /// Repairs the log's order after a restore, point-in-time recovery or failover from another server,
+    /// when it holds order keys at or above the ones this server gives next (else changes nothing):
+    /// raises the offset the log adds to transaction ids (Migrations/log/0007), so that every event
+    /// appended from now on comes after every stored one. Safe to run from several processes at once:
+    /// they repair once. ``migrate()`` runs it, and so does an append that meets an unrepaired log.
+    /// - Returns: What was added to the order keys; 0 when nothing needed repair.
+    @discardableResult
+    public func repairOrder() async throws -> Int64 {
+        // Safe to send twice: a second run finds nothing to repair.
+        let shift = try await rows(queries.repairOrder(), resending: true) { row in try row.decode(Int64.self) }.first ?? 0
+        if shift > 0 {
+            logger.warning("repaired the log's order: it held transaction ids beyond this server's (restored or failed over)",
+                           metadata: ["kappa.schema": "\(configuration.schema)", "kappa.order_shift": "\(shift)"])
+        }
+        return shift
     }
 
     /// Up to `limit` events of `stream` with versions from `version` on, in version order.
@@ -191,6 +210,19 @@ public struct PostgresEventStore: EventStore {
             }
         } catch let error as PSQLError {
             throw Self.translate(error, stream: stream)
+        }
+    }
+
+    /// The rows of `query` on a pooled connection, guarded, with driver errors as ``EventStoreError``s.
+    /// - Parameter resending: Sent again if the pool handed it a connection that had just closed (for
+    ///   reads and statements safe to run twice).
+    func rows<Row: Sendable>(_ query: PostgresQuery, resending: Bool, _ decode: @escaping @Sendable (PostgresRow) throws -> Row) async throws -> [Row] {
+        do {
+            return try await client.guardedRows(query, logger: logger, resending: resending, decode)
+        } catch let error as PSQLError {
+            throw Self.translate(error, stream: nil)
+        } catch is ConnectionClosed {
+            throw Self.connectionLost(stream: nil, detail: "the connection closed under the query")
         }
     }
 

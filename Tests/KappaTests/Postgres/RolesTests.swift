@@ -93,7 +93,7 @@ struct RolesTests {
             #expect(try await scalar("SELECT count(*) FROM \(unescaped: schema).events", on: admin) == 8)
             #expect(try await scalar("""
                 SELECT count(*) FROM pg_trigger WHERE tgrelid = '\(unescaped: schema).events'::regclass AND tgenabled = 'O' AND NOT tgisinternal
-                """, on: admin) == 3)
+                """, on: admin) == 4)   // refuse update/delete, refuse truncate, stamp order, guard order
         }
     }
 
