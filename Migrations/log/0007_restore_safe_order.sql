@@ -71,14 +71,17 @@ BEGIN
     $function$, current_schema(), pg_get_serial_sequence(format('%I.events', current_schema()), 'position'));
 
     -- Once a statement: appends are refused while the log holds an id at or above the server's next
-    -- one. Every committed transaction's id is below the snapshot's xmax, so a log that was never
-    -- restored or failed over never trips it. Its cost: a walk to the end of the order index.
+    -- one. A statement sees committed events, whose ids are below its snapshot's xmax, and its own
+    -- transaction's, whose id may be at or past that xmax (when no transaction ended after it
+    -- began): the next id is past both, so a log never restored or failed over never trips it.
+    -- Its cost: a walk to the end of the order index.
     EXECUTE format($function$
         CREATE FUNCTION %1$I.events_guard_order() RETURNS trigger
         LANGUAGE plpgsql AS $body$
         DECLARE
             newest xid8 := (SELECT max(transaction_id) FROM %1$I.events);
-            next xid8 := %1$I.log_xid(pg_snapshot_xmax(pg_current_snapshot()));
+            next xid8 := %1$I.log_xid(greatest(pg_snapshot_xmax(pg_current_snapshot()),
+                (pg_current_xact_id_if_assigned()::text::int8 + 1)::text::xid8));
         BEGIN
             IF newest >= next THEN
                 RAISE EXCEPTION 'the event log %%.events holds transaction id %% and this server gives %% next: it was restored or failed over from another server, and appends would come before events already stored', TG_TABLE_SCHEMA, newest, next
@@ -131,21 +134,33 @@ LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
     END
 $$;
 
+-- What holds the horizon (0004), in the log's order, now from the locks of every transaction with
+-- an id: the snapshot's list leaves out a transaction that began after the last one to end (its id
+-- is at or past the snapshot's xmax), and such a transaction holds the horizon too. The 32-bit ids
+-- of the locks take the epoch that puts them nearest the server's next id.
 CREATE OR REPLACE FUNCTION log_horizon_holders()
 RETURNS TABLE (transaction_id xid8, pid integer, database name, role name, age_seconds float8, prepared_gid text)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
-    WITH open AS (
-        SELECT x, (x::text::numeric % 4294967296)::bigint AS x32
-        FROM pg_snapshot_xip(pg_current_snapshot()) AS x
-        WHERE (x::text::numeric % 4294967296)::bigint NOT IN (SELECT log_foreign_transactions())
+    WITH next AS (
+        SELECT pg_snapshot_xmax(pg_current_snapshot())::text::int8 AS n
+    ), holders AS (
+        SELECT l.transactionid::text::bigint AS x32, a.pid, a.datname AS database, a.usename AS role,
+               extract(epoch FROM now() - a.xact_start)::float8 AS age, NULL::text AS gid
+        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted
+        UNION ALL
+        SELECT p.transaction::text::bigint, NULL, p.database, p.owner, extract(epoch FROM now() - p.prepared)::float8, p.gid
+        FROM pg_prepared_xacts p
+    ), full_ids AS (
+        SELECT h.*, (next.n & ~4294967295::bigint) + h.x32 AS candidate, next.n
+        FROM holders h, next
+        WHERE h.x32 NOT IN (SELECT log_foreign_transactions())
     )
-    SELECT log_xid(o.x), a.pid, a.datname, a.usename, extract(epoch FROM now() - a.xact_start)::float8, NULL::text
-    FROM open o
-    JOIN pg_locks l ON l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.transactionid::text::bigint = o.x32
-    JOIN pg_stat_activity a ON a.pid = l.pid
-    UNION ALL
-    SELECT log_xid(o.x), NULL, p.database, p.owner, extract(epoch FROM now() - p.prepared)::float8, p.gid
-    FROM open o JOIN pg_prepared_xacts p ON p.transaction::text::bigint = o.x32
+    SELECT log_xid((CASE WHEN candidate > n + 2147483648 THEN candidate - 4294967296
+                         WHEN candidate < n - 2147483648 THEN candidate + 4294967296
+                         ELSE candidate END)::text::xid8),
+           pid, database, role, age, gid
+    FROM full_ids
     ORDER BY 1
 $$;
 

@@ -29,16 +29,23 @@ extension PostgresEventStore {
         }
     }
 
-    /// Runs `body` in one transaction whose appends commit or roll back together.
+    /// Runs `body` in one transaction whose appends commit or roll back together. Left idle longer
+    /// than ``Configuration/transactionIdleTimeout``, it is ended by the server: its commit then fails
+    /// with ``EventStoreError/Code/connectionLost`` and nothing of it is written.
     /// An append in it to a log whose order needs repair (``EventStoreError/Code/orderNeedsRepair``)
     /// is not repaired here: run ``repairOrder()`` (or ``migrate()``) and the transaction again.
     /// Errors `body` throws come back unchanged, after the rollback.
     public func withTransaction<Result: Sendable>(_ body: (Transaction) async throws -> Result) async throws -> Result {
         // Not PostgresClient.withTransaction: its ROLLBACK on a connection the server has just
         // closed was seen never to end (see ConnectionGuard). Here each statement is guarded.
+        // Zero would turn the bound off: at least 1 ms.
+        let idleLimit = configuration.transactionIdleTimeout.map { String(max(1, $0.wholeMilliseconds)) }
         let result = try await client.withConnection { connection in
             try await inTransaction(on: connection, send: { try await transactionStatement($0, on: connection) }) {
-                try await body(Transaction(store: self, connection: connection))
+                if let idleLimit {
+                    try await transactionStatement("SELECT set_config('idle_in_transaction_session_timeout', \(idleLimit), true)", on: connection)
+                }
+                return try await body(Transaction(store: self, connection: connection))
             }
         }
         notifier?.appended()

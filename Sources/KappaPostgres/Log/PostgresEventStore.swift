@@ -29,6 +29,12 @@ public struct PostgresEventStore: EventStore {
         /// mode before 1.21) — with the projection runtime's own setting of the same name; appends
         /// then call the log's PL/pgSQL functions instead. Default `true`.
         public var preparedStatements = true
+        /// How long a ``PostgresEventStore/withTransaction(_:)`` transaction may sit idle — its body
+        /// awaiting something other than the database — before the server ends its session and rolls
+        /// it back (`idle_in_transaction_session_timeout`, set at its start; one round trip more). An
+        /// append transaction left open holds back every follower of the log, so it is bounded.
+        /// `nil`: no bound of Kappa's (the server's or role's setting holds). Default 60 s.
+        public var transactionIdleTimeout: Duration? = .seconds(60)
 
         /// The log in `schema`, every other value at its default.
         public init(schema: String = "kappa") {

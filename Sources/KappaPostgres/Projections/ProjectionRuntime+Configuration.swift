@@ -82,9 +82,6 @@ extension ProjectionRuntime {
         /// Every value at its default.
         public init() {}
 
-        var leaseMilliseconds: Int64 {
-            let (seconds, attoseconds) = leaseDuration.components
-            return seconds * 1_000 + attoseconds / 1_000_000_000_000_000
-        }
+        var leaseMilliseconds: Int64 { leaseDuration.wholeMilliseconds }
     }
 }

@@ -100,6 +100,30 @@ struct HorizonTests {
         }
     }
 
+    /// An append transaction left open is ended by the server after the store's configured bound:
+    /// it holds the horizon until then, and nothing of it is written.
+    @Test func anAppendTransactionLeftOpenIsEndedAfterTheConfiguredBound() async throws {
+        try await withEventStore { store, client in
+            var configuration = store.configuration
+            configuration.transactionIdleTimeout = .seconds(1)
+            let bounded = try PostgresEventStore(client: client, configuration: configuration, logger: testLogger)
+            let started = ContinuousClock.now
+            let error = await #expect(throws: EventStoreError.self) {
+                try await bounded.withTransaction { transaction in
+                    _ = try await transaction.append(try deposits(1), to: "account-open", expectedVersion: .noStream)
+                    let pid = try await transaction.connection.query("SELECT pg_backend_pid()", logger: testLogger).collect().first!.decode(Int32.self)
+                    let holders = try await store.horizonHolders()
+                    #expect(holders.contains { $0.pid == pid }, "the open append holds the horizon: \(pid) \(holders)")
+                    // Idle, as a client that forgot it would leave it.
+                    try await eventually("the server ends the idle transaction") { try await !store.horizonHolders().contains { $0.pid == pid } }
+                }
+            }
+            #expect(error?.code == .connectionLost, "\(String(describing: error))")
+            #expect(ContinuousClock.now - started >= .seconds(1))
+            #expect(try await store.readStream("account-open", from: 1, limit: 1).isEmpty)
+        }
+    }
+
     private func cleanUp(_ client: PostgresClient, _ inOther: PostgresClient.Configuration, gid: String, database: String, role: String) async throws {
         // A prepared transaction ends only in its own database.
         try? await TestDatabase.withClient(configuration: inOther, logger: testLogger) { other in

@@ -70,7 +70,7 @@ struct RestoreTests {
                 #expect(shifts[0] == 0 && shifts[1] > 0, "repaired once: \(shifts)")
             }
             try await store.migrate()   // finds nothing left to repair
-            try await expectInOrder(store, head: head)
+            try await expectInOrder(store, head: head, inOneTransaction: true)
         }
     }
 
@@ -89,9 +89,17 @@ struct RestoreTests {
     }
 
     /// Appends 10 events: a follower at `head` reads exactly them; a new reader reads the 1,000
-    /// restored events first, then them.
-    private func expectInOrder(_ store: PostgresEventStore, head: LogPosition) async throws {
-        _ = try await store.append(try deposits(10), to: "account-new", expectedVersion: .noStream)
+    /// restored events first, then them. `inOneTransaction`: as two appends in one transaction, whose
+    /// second sees the first's events, with an id at or past its snapshot's xmax in a quiet cluster.
+    private func expectInOrder(_ store: PostgresEventStore, head: LogPosition, inOneTransaction: Bool = false) async throws {
+        if inOneTransaction {
+            try await store.withTransaction { transaction in
+                _ = try await transaction.append(try deposits(5), to: "account-new", expectedVersion: .noStream)
+                _ = try await transaction.append(try deposits(5, startingAt: 6), to: "account-new", expectedVersion: .exact(5))
+            }
+        } else {
+            _ = try await store.append(try deposits(10), to: "account-new", expectedVersion: .noStream)
+        }
         try await eventually("a new reader reads the whole log") { try await store.readLog(after: .start, limit: 2_000).count == 1_010 }
         let fresh = try await store.readLog(after: .start, limit: 2_000)
         #expect(fresh.prefix(1_000).allSatisfy { $0.streamID != "account-new" } && fresh.suffix(10).allSatisfy { $0.streamID == "account-new" })
