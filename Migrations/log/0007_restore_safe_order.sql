@@ -122,6 +122,24 @@ CREATE TRIGGER events_guard_order
     BEFORE INSERT ON events
     FOR EACH STATEMENT EXECUTE FUNCTION events_guard_order();
 
+-- Who may append (0004), now counting column privileges: the writer role (0005) holds INSERT on
+-- the columns an append writes, not on the table, and has_table_privilege() counts only the table's.
+-- Without them a writer's open transaction held no follower back, which could then pass its events.
+CREATE OR REPLACE FUNCTION log_foreign_transactions() RETURNS SETOF bigint
+LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
+    SELECT l.transactionid::text::bigint
+    FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted
+      AND (a.datid IS DISTINCT FROM (SELECT oid FROM pg_database WHERE datname = current_database())
+           OR a.usesysid IS NULL
+           OR NOT has_any_column_privilege(a.usesysid, format('%I.events', current_schema()), 'INSERT'))
+    UNION ALL
+    SELECT p.transaction::text::bigint
+    FROM pg_prepared_xacts p
+    WHERE p.database <> current_database()
+       OR NOT has_any_column_privilege(p.owner, format('%I.events', current_schema()), 'INSERT')
+$$;
+
 -- The horizon (0004) in the log's order: the snapshot's ids with the offset added.
 CREATE OR REPLACE FUNCTION log_horizon(snap pg_snapshot) RETURNS xid8
 LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$

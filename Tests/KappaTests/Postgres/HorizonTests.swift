@@ -95,8 +95,7 @@ struct HorizonTests {
                 _ = try? await client.query(PostgresQuery(unsafeSQL: "ROLLBACK PREPARED '\(gid)'"), logger: testLogger)
                 throw error
             }
-            try await client.query(PostgresQuery(unsafeSQL: "DROP OWNED BY \(observer)"), logger: testLogger)
-            try await dropRole(observer, client)
+            try await dropRole(observer, on: client)
         }
     }
 
@@ -130,15 +129,6 @@ struct HorizonTests {
             _ = try? await other.query(PostgresQuery(unsafeSQL: "ROLLBACK PREPARED '\(gid)'"), logger: testLogger)
         }
         try await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)"), logger: testLogger)
-        try await dropRole(role, client)
-    }
-
-    /// Drops `role` once its sessions have ended: a closed client's backends go on for a moment,
-    /// and one still dropping its temporary table keeps the role in use (2BP01).
-    private func dropRole(_ role: String, _ client: PostgresClient) async throws {
-        try await eventually("the sessions of \(role) ended") {
-            try await scalar("SELECT count(*) FROM pg_stat_activity WHERE usename = '\(unescaped: role)'", on: client) == 0
-        }
-        try await client.query(PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(role)"), logger: testLogger)
+        try await dropRole(role, on: client)
     }
 }

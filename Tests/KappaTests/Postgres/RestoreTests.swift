@@ -20,11 +20,10 @@ struct RestoreTests {
             for round in 0..<100 {   // 100 transactions of 10 events
                 last = try await store.append(try deposits(10, startingAt: round * 10 + 1), to: try StreamID("account-\(round % 7)"), expectedVersion: .any).lastPosition!
             }
-            // Where a follower of the old server stood: past every append (once the transactions
-            // of other tests that held the horizon have ended).
-            let appended = last
-            try await eventually("the horizon passes the appends", timeout: .seconds(30)) { try await store.head() >= appended }
-            let head = try await store.head()
+            // Where a follower of the old server stood once it had read everything: the last event
+            // (once the transactions of other tests that held the horizon back have ended).
+            let head = last
+            try await eventually("the horizon passes the appends", timeout: .seconds(30)) { try await store.head() >= head }
             let dump = FileManager.default.temporaryDirectory.appending(path: "kappa-\(schema).dump").path
             let roles = FileManager.default.temporaryDirectory.appending(path: "kappa-\(schema)-roles.sql").path
             defer {
@@ -104,6 +103,6 @@ struct RestoreTests {
         let fresh = try await store.readLog(after: .start, limit: 2_000)
         #expect(fresh.prefix(1_000).allSatisfy { $0.streamID != "account-new" } && fresh.suffix(10).allSatisfy { $0.streamID == "account-new" })
         let followed = try await store.readLog(after: head, limit: 2_000)
-        #expect(followed.map(\.id) == Array(fresh.suffix(10)).map(\.id), "a follower from its old checkpoint reads the new events")
+        #expect(followed.map(\.id) == Array(fresh.suffix(10)).map(\.id), "a follower from its old checkpoint (\(head)) reads the new events: \(followed.count), first \(followed.first.map { "\($0.position)" } ?? "-"), new from \(fresh.suffix(10).first.map { "\($0.position)" } ?? "-")")
     }
 }

@@ -8,33 +8,6 @@ import Testing
 /// The log's roles (Migrations/log/0005_roles.sql), tried with real login roles over password logins.
 @Suite("PostgreSQL log: roles", .serialized)
 struct RolesTests {
-    /// A LOGIN role granted `group` (none when nil), and a client logged in as it; the role is dropped
-    /// afterwards with whatever it owns in this database.
-    func withLogin<R: Sendable>(
-        granted group: String?, admin: PostgresClient, _ body: @Sendable (PostgresClient, String) async throws -> R
-    ) async throws -> R {
-        let role = "kappa_login_\(UUID().uuidString.prefix(8).lowercased())"
-        let password = UUID().uuidString
-        try await admin.query("CREATE ROLE \(unescaped: role) LOGIN PASSWORD '\(unescaped: password)'", logger: testLogger)
-        @Sendable func drop() async throws {
-            try await admin.query("DROP OWNED BY \(unescaped: role)", logger: testLogger)
-            try await admin.query("DROP ROLE \(unescaped: role)", logger: testLogger)
-        }
-        do {
-            if let group { try await admin.query("GRANT \(unescaped: group) TO \(unescaped: role)", logger: testLogger) }
-            var configuration = TestDatabase.configuration()
-            configuration.username = role
-            configuration.password = password
-            configuration.options.maximumConnections = 4
-            let result = try await TestDatabase.withClient(configuration: configuration) { try await body($0, role) }
-            try await drop()
-            return result
-        } catch {
-            try? await drop()
-            throw error
-        }
-    }
-
     /// The SQLSTATE `sql` fails with, nil when it succeeds.
     func sqlState(of sql: String, on client: PostgresClient) async -> String? {
         do {
@@ -58,7 +31,7 @@ struct RolesTests {
         try await withEventStore { owner, admin in
             let schema = owner.configuration.schema
             _ = try await owner.append(try deposits(2), to: "account-0", expectedVersion: .noStream)
-            try await withLogin(granted: "\(schema)_writer", admin: admin) { client, _ in
+            try await withLogin(granted: ["\(schema)_writer"], admin: admin) { client, _ in
                 for prepared in [true, false] {
                     var configuration = PostgresEventStore.Configuration(schema: schema)
                     configuration.preparedStatements = prepared
@@ -101,7 +74,7 @@ struct RolesTests {
         try await withEventStore { owner, admin in
             let schema = owner.configuration.schema
             _ = try await owner.append(try deposits(2), to: "account-1", expectedVersion: .noStream)
-            try await withLogin(granted: "\(schema)_reader", admin: admin) { client, _ in
+            try await withLogin(granted: ["\(schema)_reader"], admin: admin) { client, _ in
                 #expect(try await scalar("SELECT count(*) FROM \(unescaped: schema).events", on: client) == 2)
                 let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: testLogger)
                 #expect(try await store.readStream("account-1", from: 1, limit: 10).count == 2)
@@ -142,7 +115,7 @@ struct RolesTests {
     /// nothing, and its error carries the SQL an administrator runs.
     @Test func aMigratorWithoutCreateRoleFailsWithTheSQLToRun() async throws {
         try await TestDatabase.withSchema(prefix: "kappa_test") { admin, schema in
-            try await withLogin(granted: nil, admin: admin) { client, role in
+            try await withLogin(granted: [], admin: admin) { client, role in
                 try await admin.query("ALTER SCHEMA \(unescaped: schema) OWNER TO \(unescaped: role)", logger: testLogger)
                 try await admin.query(PostgresQuery(unsafeSQL: "GRANT CREATE ON DATABASE \"\(TestDatabase.configuration().database ?? "postgres")\" TO \(role)"), logger: testLogger)
                 let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: testLogger)

@@ -47,3 +47,39 @@ final class Locked<Value: Sendable>: Sendable {
         try mutex.withLock(body)
     }
 }
+
+/// A LOGIN role granted `groups`, and a client logged in as it, for `body`; afterwards the role is
+/// dropped with whatever it owns in this database, once its sessions have ended (a closing
+/// session's temporary objects keep a role in use for a moment, 2BP01).
+func withLogin<R: Sendable>(
+    granted groups: [String], admin: PostgresClient, _ body: @Sendable (PostgresClient, String) async throws -> R
+) async throws -> R {
+    let role = "kappa_login_\(UUID().uuidString.prefix(8).lowercased())"
+    let password = UUID().uuidString
+    try await admin.query("CREATE ROLE \(unescaped: role) LOGIN PASSWORD '\(unescaped: password)'", logger: testLogger)
+    @Sendable func drop() async throws {
+        try await dropRole(role, on: admin)
+    }
+    do {
+        for group in groups { try await admin.query("GRANT \(unescaped: group) TO \(unescaped: role)", logger: testLogger) }
+        var configuration = TestDatabase.configuration()
+        configuration.username = role
+        configuration.password = password
+        configuration.options.maximumConnections = 4
+        let result = try await TestDatabase.withClient(configuration: configuration) { try await body($0, role) }
+        try await drop()
+        return result
+    } catch {
+        try? await drop()
+        throw error
+    }
+}
+
+/// Drops `role` and what it owns in this database, once its sessions have ended.
+func dropRole(_ role: String, on admin: PostgresClient) async throws {
+    try await eventually("the sessions of \(role) ended") {
+        try await scalar("SELECT count(*) FROM pg_stat_activity WHERE usename = \(role)", on: admin) == 0
+    }
+    try await admin.query("DROP OWNED BY \(unescaped: role)", logger: testLogger)
+    try await admin.query("DROP ROLE \(unescaped: role)", logger: testLogger)
+}
