@@ -193,5 +193,7 @@ BEGIN
     EXECUTE format('GRANT SELECT ON TABLE %I.log_order TO %I, %I', current_schema(), writer, reader);
     EXECUTE format('GRANT EXECUTE ON FUNCTION %I.log_xid(xid8) TO %I, %I', current_schema(), writer, reader);
     EXECUTE format('GRANT EXECUTE ON FUNCTION %I.log_repair_order() TO %I', current_schema(), writer);
+    -- So that an application's role, not the owner, finds the log up to date at its start.
+    EXECUTE format('GRANT SELECT ON TABLE %I.kappa_migrations TO %I, %I', current_schema(), writer, reader);
 END
 $grant$;

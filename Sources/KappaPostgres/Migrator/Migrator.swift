@@ -7,6 +7,8 @@ import PostgresNIO
 /// apply each file once; the second waits, then finds nothing to do. All pending files are applied
 /// in that one transaction with `search_path` set to the schema, and recorded in `kappa_migrations`.
 /// A run refuses to start when an applied file has been edited since (its SHA-256 differs).
+/// A schema already up to date is only read, so an application's role that does not own it (and
+/// may not create anything) can run `migrate()` at every start; the owner applies what is new.
 public struct Migrator: Sendable {
     /// The client of the database migrated; it must be running.
     public let client: PostgresClient
@@ -31,6 +33,7 @@ public struct Migrator: Sendable {
     public func migrate(_ migrations: [Migration]) async throws -> [Migration] {
         let migrations = try Migration.ordered(migrations)
         do {
+            if try await isUpToDate(migrations) { return [] }
             return try await apply(migrations)
         } catch let error as KappaPostgresError {
             throw error
@@ -96,6 +99,22 @@ public struct Migrator: Sendable {
                     }
                     return done
                 }
+            }
+        }
+    }
+
+    /// Whether every one of `migrations` is applied, unedited: read without a lock or DDL. Any
+    /// failure (no record table yet, no privilege to read it) leaves the answer to ``apply(_:)``.
+    private func isUpToDate(_ migrations: [Migration]) async throws -> Bool {
+        let schema = self.schema, logger = self.logger
+        return try await client.withConnection { connection in
+            try await ConnectionGuard.shared.run(on: connection) {
+                guard let recorded = try? await connection.query(
+                    "SELECT version, checksum FROM \(unescaped: schema.quoted).kappa_migrations", logger: logger
+                ).collect().map({ try $0.decode((Int, String).self) }) else { return false }
+                let applied = Dictionary(recorded, uniquingKeysWith: { first, _ in first })
+                let checksums = try await Self.checksums(of: migrations, on: connection, logger: logger)
+                return applied.count == migrations.count && migrations.allSatisfy { applied[$0.version] == checksums[$0.version] }
             }
         }
     }
