@@ -13,7 +13,7 @@ struct CartApp: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cart-app",
         abstract: "Kappa's sample shop: a cart service on an event log, with read models migrated by replay.",
-        subcommands: [Serve.self, ConsoleCommand.self, Worker.self, Seed.self, LoadCommand.self, ProjectionsCommand<CartHost>.self],
+        subcommands: [Serve.self, ConsoleCommand.self, Worker.self, MigrateCommand.self, Seed.self, LoadCommand.self, ProjectionsCommand<CartHost>.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -59,8 +59,10 @@ struct Serve: AsyncParsableCommand {
 /// What `serve` and `worker` share: the database, the read model and its versions, from flags and
 /// environment variables.
 struct ServiceOptions: ParsableArguments {
-    @Option(help: "PostgreSQL URL (env KAPPA_DATABASE_URL; default: the PG* variables, else postgres@localhost:5432/postgres).")
+    @Option(help: "PostgreSQL URL of the log, as the role appends run as (env KAPPA_DATABASE_URL; default: the PG* variables, else postgres@localhost:5432/postgres).")
     var databaseURL: String?
+    @Option(help: "PostgreSQL URL of the read models and the projection runtime, as a role granted only the log's reader (env KAPPA_READ_MODEL_DATABASE_URL; default: the log's URL).")
+    var readModelDatabaseURL: String?
     @Option(help: "The read model's name (env CART_READ_MODEL; default cart_summary).") var readModel: String?
     @Option(parsing: .upToNextOption, help: "Read-model versions to run (env CART_READ_MODEL_VERSIONS, e.g. 1,2; default 1). Versions an earlier migration started run too, unless dropped.")
     var readModelVersions: [Int] = []
@@ -69,6 +71,9 @@ struct ServiceOptions: ParsableArguments {
     /// Also reads CART_READ_MODEL, KAPPA_LOG_SCHEMA and KAPPA_RUNTIME_SCHEMA.
     func configuration(_ environment: [String: String]) throws -> CartServiceConfiguration {
         var configuration = CartServiceConfiguration(database: try DatabaseURL.configuration(url: databaseURL, environment: environment))
+        if let url = readModelDatabaseURL ?? environment["KAPPA_READ_MODEL_DATABASE_URL"], !url.isEmpty {
+            configuration.readModelDatabase = try DatabaseURL.configuration(url: url, environment: environment)
+        }
         configuration.readModel = readModel ?? environment["CART_READ_MODEL"] ?? configuration.readModel
         configuration.logSchema = environment["KAPPA_LOG_SCHEMA"] ?? configuration.logSchema
         configuration.runtimeSchema = environment["KAPPA_RUNTIME_SCHEMA"] ?? configuration.runtimeSchema

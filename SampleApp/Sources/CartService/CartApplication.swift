@@ -16,13 +16,13 @@ import ServiceLifecycle
 public func buildApplication(
     configuration: CartServiceConfiguration, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
-    let (client, notifier, store, runtime) = try components(configuration, logger: logger)
-    let api = CartController(store: store, client: client, runtime: runtime, configuration: configuration,
+    let (clients, notifier, store, runtime) = try components(configuration, logger: logger)
+    let api = CartController(store: store, client: clients.readModels, runtime: runtime, configuration: configuration,
                              readModel: try SQLIdentifier(configuration.readModel, role: "read model"), logger: logger)
     let router = Router()
     router.add(middleware: ErrorMiddleware())
     api.addRoutes(to: router)
-    var services: [any Service] = [client, notifier]
+    var services: [any Service] = clients.all + [notifier]
     if configuration.runProjections { services.append(runtime) }
     var app = Application(
         router: router,
@@ -61,8 +61,8 @@ func allVersions(_ configuration: CartServiceConfiguration) -> [any Projection] 
 /// database records (``runRecordedVersions(_:_:)``), following the
 /// log until SIGTERM or SIGINT, then shutting down gracefully.
 public func buildWorker(configuration: CartServiceConfiguration, logger: Logger) throws -> ServiceGroup {
-    let (client, notifier, store, runtime) = try components(configuration, logger: logger)
-    return ServiceGroup(configuration: .init(services: [client, notifier, LogFirst(store: store, runtime: runtime, configuration: configuration)],
+    let (clients, notifier, store, runtime) = try components(configuration, logger: logger)
+    return ServiceGroup(configuration: .init(services: clients.all + [notifier, LogFirst(store: store, runtime: runtime, configuration: configuration)],
                                              gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
 }
 
@@ -81,19 +81,28 @@ struct LogFirst: Service {
     }
 }
 
+/// The log's client, and the read models' (the same one unless configured apart).
+struct Clients {
+    let log: PostgresClient
+    let readModels: PostgresClient
+    /// Each client once, to run as services.
+    var all: [PostgresClient] { log === readModels ? [log] : [log, readModels] }
+}
+
 /// The connections, the log and the projection runtime, as the service and the worker share them.
 func components(_ configuration: CartServiceConfiguration, logger: Logger) throws
-    -> (PostgresClient, LogNotifier, PostgresEventStore, ProjectionRuntime) {
+    -> (Clients, LogNotifier, PostgresEventStore, ProjectionRuntime) {
     let client = PostgresClient(configuration: configuration.database, backgroundLogger: logger)
+    let readModelClient = configuration.readModelDatabase.map { PostgresClient(configuration: $0, backgroundLogger: logger) } ?? client
     let notifier = try LogNotifier(client: client, schema: configuration.logSchema, logger: logger)
     let store = try PostgresEventStore(client: client, configuration: .init(schema: configuration.logSchema), notifier: notifier, logger: logger)
     var runtimeConfiguration = ProjectionRuntime.Configuration()
     runtimeConfiguration.schema = configuration.runtimeSchema
     runtimeConfiguration.promoteWhenCaughtUp = configuration.promoteWhenCaughtUp
     let readModels = allVersions(configuration).filter { configuration.readModelVersions.contains($0.version) }
-    let runtime = try ProjectionRuntime(log: store, readModels: client, projections: readModels, notifier: notifier,
+    let runtime = try ProjectionRuntime(log: store, readModels: readModelClient, projections: readModels, notifier: notifier,
                                         configuration: runtimeConfiguration, logger: logger)
-    return (client, notifier, store, runtime)
+    return (Clients(log: client, readModels: readModelClient), notifier, store, runtime)
 }
 
 /// Every error as JSON, `{"error": {"code", "field", "message"}}`; unexpected ones logged and answered

@@ -7,8 +7,12 @@ public struct CartServiceConfiguration: Sendable {
     public var host = "127.0.0.1"
     /// Default 8080.
     public var port = 8080
-    /// The PostgreSQL server of the log and the read models.
+    /// The PostgreSQL server of the log, and the role appends run as.
     public var database: PostgresClient.Configuration
+    /// The server and role of the read models and the projection runtime, when they are not the
+    /// log's: a role granted only the log's reader (its transactions then hold no follower of the log
+    /// back), on the same server or another. Default `nil`: ``database``.
+    public var readModelDatabase: PostgresClient.Configuration?
     /// Schema of the event log. Default `kappa`.
     public var logSchema = "kappa"
     /// Schema of the projection runtime's tables. Default `kappa_projections`.

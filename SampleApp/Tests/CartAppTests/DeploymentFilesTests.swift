@@ -20,6 +20,7 @@ struct DeploymentFilesTests {
             var environment: [String: String]?
             var ports: [String]?
             var depends_on: [String: Dependency]?
+            var volumes: [String]?
         }
         var services: [String: Service]
     }
@@ -47,13 +48,25 @@ struct DeploymentFilesTests {
         let cart = try #require(compose.services["cart"])
         #expect(postgres.image == "postgres:15")
         let environment = try #require(cart.environment)
-        // The service's database URL is the PostgreSQL service's user, password and database.
+        // `migrate` logs in as the PostgreSQL service's user (the owner), once PostgreSQL is healthy;
+        // the service, once it has finished, as the roles SampleApp/postgres-roles.sql creates.
+        let migrate = try #require(compose.services["migrate"])
+        #expect(migrate.command == ["migrate"] && migrate.depends_on?["postgres"]?.condition == "service_healthy")
+        #expect(migrate.build?.dockerfile == cart.build?.dockerfile)
+        let owner = try DatabaseURL.configuration(url: migrate.environment?["KAPPA_DATABASE_URL"], environment: [:])
+        #expect(owner.host == "postgres" && owner.port == 5432)
+        #expect(owner.username == postgres.environment?["POSTGRES_USER"])
+        #expect(owner.password == postgres.environment?["POSTGRES_PASSWORD"])
+        #expect(owner.database == postgres.environment?["POSTGRES_DB"])
+        #expect(postgres.volumes?.contains("./SampleApp/postgres-roles.sql:/docker-entrypoint-initdb.d/10-roles.sql:ro") == true)
+        let roles = try String(contentsOf: Self.root.appending(path: "SampleApp/postgres-roles.sql"), encoding: .utf8)
+        for name in ["KAPPA_DATABASE_URL", "KAPPA_READ_MODEL_DATABASE_URL"] {
+            let login = try DatabaseURL.configuration(url: environment[name], environment: [:])
+            #expect(login.host == "postgres" && login.port == 5432 && login.database == postgres.environment?["POSTGRES_DB"])
+            #expect(roles.contains("CREATE ROLE \(login.username) LOGIN PASSWORD '\(login.password ?? "")'"), "\(name): \(login.username)")
+        }
+        #expect(cart.depends_on?["migrate"]?.condition == "service_completed_successfully")
         let database = try DatabaseURL.configuration(url: environment["KAPPA_DATABASE_URL"], environment: [:])
-        #expect(database.host == "postgres" && database.port == 5432)
-        #expect(database.username == postgres.environment?["POSTGRES_USER"])
-        #expect(database.password == postgres.environment?["POSTGRES_PASSWORD"])
-        #expect(database.database == postgres.environment?["POSTGRES_DB"])
-        #expect(cart.depends_on?["postgres"]?.condition == "service_healthy")
         // The port the service listens on is the one published, on the host's loopback only.
         let defaults = CartServiceConfiguration(database: database)
         #expect(environment["CART_PORT"] == "\(defaults.port)")

@@ -1,28 +1,32 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
-import KappaTesting
 import PostgresNIO
 
 /// A second PostgreSQL cluster of this machine's PostgreSQL, started for a test and removed after it:
 /// a new data directory (initdb), a server on a free loopback port, trust authentication for the
 /// `postgres` role. Run as the `postgres` user when the tests run as root (initdb refuses root).
-struct ThrowAwayCluster: Sendable {
-    let directory: URL
-    let port: Int
+package struct ThrowAwayCluster: Sendable {
+    package let directory: URL
+    package let port: Int
 
     /// The client configuration of the cluster's `database`, as its superuser.
-    func configuration(database: String = "postgres") -> PostgresClient.Configuration {
+    package func configuration(database: String = "postgres") -> PostgresClient.Configuration {
         var configuration = PostgresClient.Configuration(host: "127.0.0.1", port: port, username: "postgres", password: nil, database: database, tls: .disable)
         configuration.options.maximumConnections = 10
         return configuration
     }
 
     /// The `PG*` variables that point libpq's tools (psql, pg_restore) at the cluster.
-    var environment: [String: String] {
+    package var environment: [String: String] {
         ["PGHOST": "127.0.0.1", "PGPORT": "\(port)", "PGUSER": "postgres", "PGDATABASE": "postgres", "PGPASSWORD": ""]
     }
 
     /// Starts a cluster, runs `body`, and stops and removes the cluster, whatever `body` does.
-    static func with<R: Sendable>(_ body: @Sendable (ThrowAwayCluster) async throws -> R) async throws -> R {
+    package static func with<R: Sendable>(_ body: @Sendable (ThrowAwayCluster) async throws -> R) async throws -> R {
         let directory = FileManager.default.temporaryDirectory.appending(path: "kappa-cluster-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let cluster = ThrowAwayCluster(directory: directory, port: try freePort())
@@ -63,7 +67,7 @@ struct ThrowAwayCluster: Sendable {
 }
 
 /// The path of one of PostgreSQL's programs (`pg_dump`, `initdb`, …) of the newest version installed.
-func postgresProgram(_ name: String) throws -> String {
+package func postgresProgram(_ name: String) throws -> String {
     let root = "/usr/lib/postgresql"
     let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).compactMap(Int.init).sorted()
     for version in versions.reversed() where FileManager.default.isExecutableFile(atPath: "\(root)/\(version)/bin/\(name)") {
@@ -79,7 +83,7 @@ func postgresProgram(_ name: String) throws -> String {
 /// exit through a descriptor that a server the tool starts (`pg_ctl start`) inherits and keeps open,
 /// so it would wait for as long as the server runs.
 @discardableResult
-func pgTool(_ path: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> String {
+package func pgTool(_ path: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> String {
     let output = FileManager.default.temporaryDirectory.appending(path: "tool-\(UUID().uuidString).out").path
     let errors = FileManager.default.temporaryDirectory.appending(path: "tool-\(UUID().uuidString).err").path
     defer {
@@ -116,16 +120,20 @@ func pgTool(_ path: String, _ arguments: [String], environment: [String: String]
     return printed
 }
 
-struct ToolFailed: Error, CustomStringConvertible {
-    var command: String
-    var status: Int32
-    var output: String
-    var description: String { "\(command) exited with \(status): \(output)" }
+package struct ToolFailed: Error, CustomStringConvertible {
+    package var command: String
+    package var status: Int32
+    package var output: String
+    package var description: String { "\(command) exited with \(status): \(output)" }
 }
 
 /// A loopback TCP port nobody listens on now.
 private func freePort() throws -> Int {
+    #if canImport(Glibc)
     let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    #else
+    let socket = Darwin.socket(AF_INET, SOCK_STREAM, 0)
+    #endif
     guard socket >= 0 else { throw ToolFailed(command: "socket", status: errno, output: "no socket for a free port") }
     defer { close(socket) }
     var address = sockaddr_in()
