@@ -135,7 +135,8 @@ extension CartServiceTests {
             #expect(try await http.execute(uri: "/read-model/compare?old=1&new=2", method: .get, headers: asOperator).status == .ok)
             #expect(try await http.execute(uri: "/read-model/versions/2/promote", method: .post, headers: asOperator).status == .ok)
             let rolledBack = try await http.execute(uri: "/read-model/rollback", method: .post, headers: asOperator)
-            #expect(rolledBack.status == .ok && String(buffer: rolledBack.body).contains(#""activeVersion":1"#))
+            #expect(rolledBack.status == .ok && String(buffer: rolledBack.body).contains(#""activeVersion":1"#),
+                    "\(rolledBack.status): \(String(buffer: rolledBack.body))")
         }
     }
 }

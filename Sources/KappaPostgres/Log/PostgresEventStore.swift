@@ -131,7 +131,7 @@ public struct PostgresEventStore: EventStore {
     package func countEvents(after position: LogPosition, through target: LogPosition? = nil, limit: Int = Int(Int32.max)) async throws -> Int {
         let query = queries.count(after: position, through: target, limit: limit), logger = self.logger
         do {
-            return try await onGuarded(nil, stream: nil) { connection in
+            return try await onGuarded(nil, stream: nil, resending: true) { connection in
                 try await connection.allRows(query, logger: logger) { try $0.decode(Int64.self) }.last.map { Int($0) } ?? 0
             }
         } catch let error as PSQLError {
@@ -145,7 +145,7 @@ public struct PostgresEventStore: EventStore {
         do {
             // Every row read to the end (an abandoned row stream can keep its pooled connection busy,
             // and the next query on it waits forever), under the guard.
-            let rows = try await onGuarded(nil, stream: nil) { connection in
+            let rows = try await onGuarded(nil, stream: nil, resending: true) { connection in
                 try await connection.allRows(query, logger: logger) { try $0.decode((Int64, Int64).self) }
             }
             return rows.last.map { LogPosition(transactionID: UInt64($0.0), globalPosition: $0.1) } ?? .start
@@ -179,7 +179,7 @@ public struct PostgresEventStore: EventStore {
         let cells: (count: PostgresCell, page: PostgresCell, heldBack: PostgresCell?)?
         let logger = self.logger
         do {
-            cells = try await onGuarded(nil, stream: nil) { connection in
+            cells = try await onGuarded(nil, stream: nil, resending: true) { connection in
                 guard let row = try await fetch(connection) else { return nil }
                 var iterator = row.makeIterator()
                 guard let count = iterator.next(), let page = iterator.next() else { return nil }
@@ -207,7 +207,7 @@ public struct PostgresEventStore: EventStore {
     func read(_ query: PostgresQuery, stream: StreamID?) async throws -> [RecordedEvent] {
         let logger = self.logger
         do {
-            return try await onGuarded(nil, stream: stream) { connection in
+            return try await onGuarded(nil, stream: stream, resending: true) { connection in
                 var events: [RecordedEvent] = []
                 for try await row in try await connection.query(query, logger: logger) {
                     events.append(try EventLogQueries.decodeEvent(row))
@@ -234,16 +234,26 @@ public struct PostgresEventStore: EventStore {
 
     /// Runs `work` on `connection`, or on a pooled one, under the ``ConnectionGuard``: a connection
     /// that closes under it fails it with ``EventStoreError/Code/connectionLost`` instead of never answering.
+    /// - Parameter resending: `work` only reads; on a pooled connection that is lost under it (the
+    ///   pool can hand out one the server has just closed), it runs again on another, after the
+    ///   pauses of ``resendPauses``.
     func onGuarded<R: Sendable>(
-        _ connection: PostgresConnection?, stream: StreamID?, _ work: @escaping @Sendable (PostgresConnection) async throws -> R
+        _ connection: PostgresConnection?, stream: StreamID?, resending: Bool = false, _ work: @escaping @Sendable (PostgresConnection) async throws -> R
     ) async throws -> R {
-        do {
-            if let connection { return try await ConnectionGuard.shared.run(on: connection) { try await work(connection) } }
-            return try await client.withConnection { connection in
-                try await ConnectionGuard.shared.run(on: connection) { try await work(connection) }
+        var attempt = 1
+        while true {
+            do {
+                if let connection { return try await ConnectionGuard.shared.run(on: connection) { try await work(connection) } }
+                return try await client.withConnection { connection in
+                    try await ConnectionGuard.shared.run(on: connection) { try await work(connection) }
+                }
+            } catch where resending && connection == nil && attempt <= resendPauses.count && isConnectionLoss(error) {
+                logger.debug("a read lost its connection; sending it again", metadata: ["error": "\(String(reflecting: error))"])
+                try await Task.sleep(for: resendPauses[attempt - 1])
+                attempt += 1
+            } catch is ConnectionClosed {
+                throw Self.connectionLost(stream: stream, detail: "the connection closed under the query")
             }
-        } catch is ConnectionClosed {
-            throw Self.connectionLost(stream: stream, detail: "the connection closed under the query")
         }
     }
 }

@@ -43,6 +43,14 @@ import Testing
                         #expect(try await versions.versions(of: projection.name).count == 1)
                         killed += try await scalar(kill, on: f.client, retrying: false)
                         try await runtime.waitUntil(projection.name, hasPassed: seeded, timeout: .seconds(10))
+                        // The store's own reads, the same way (the log's, until other suites' open
+                        // transactions let the horizon pass the seed).
+                        killed += try await scalar(kill, on: f.client, retrying: false)
+                        #expect(try await store.readStream("cart-1", from: 1, limit: 100).count == 5)
+                        killed += try await scalar(kill, on: f.client, retrying: false)
+                        try await eventually("the head passes the seed") { try await store.head() >= seeded }
+                        killed += try await scalar(kill, on: f.client, retrying: false)
+                        try await eventually("the log reads whole") { try await store.readLog(after: .start, limit: 100).count == 10 }
                     }
                     #expect(killed >= 15)
                 }
