@@ -33,7 +33,6 @@ public struct Migrator: Sendable {
     public func migrate(_ migrations: [Migration]) async throws -> [Migration] {
         let migrations = try Migration.ordered(migrations)
         do {
-            if try await isUpToDate(migrations) { return [] }
             return try await apply(migrations)
         } catch let error as KappaPostgresError {
             throw error
@@ -54,15 +53,22 @@ public struct Migrator: Sendable {
             try await ConnectionGuard.shared.run(on: connection) {
                 try await inTransaction(on: connection, send: { try await connection.run($0, logger: logger) }) {
                     try await connection.run("SELECT pg_advisory_xact_lock(hashtext('kappa.migrate.' || \(schema.name)))", logger: logger)
-                    try await connection.run("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema.quoted)", logger: logger)
-                    try await connection.run("""
-                        CREATE TABLE IF NOT EXISTS \(unescaped: schema.quoted).kappa_migrations (
+                    // Created only when missing: CREATE … IF NOT EXISTS needs the privilege to
+                    // create even when there is nothing to do, which a role that does not own the
+                    // schema lacks; under the lock, nothing can create them meanwhile.
+                    let existing = try await connection.query(
+                        "SELECT to_regnamespace(\(schema.quoted)) IS NOT NULL, to_regclass(\(schema.quoted + ".kappa_migrations")) IS NOT NULL",
+                        logger: logger
+                    ).collect().first!.decode((Bool, Bool).self)
+                    if !existing.0 { try await connection.run("CREATE SCHEMA \(unescaped: schema.quoted)", logger: logger) }
+                    if !existing.1 { try await connection.run("""
+                        CREATE TABLE \(unescaped: schema.quoted).kappa_migrations (
                             version integer PRIMARY KEY,
                             name text NOT NULL,
                             checksum text NOT NULL,
                             applied_at timestamptz NOT NULL DEFAULT now()
                         )
-                        """, logger: logger)
+                        """, logger: logger) }
                     let checksums = try await Self.checksums(of: migrations, on: connection, logger: logger)
                     var applied: [Int: (name: String, checksum: String)] = [:]
                     for try await (version, name, checksum) in try await connection.query(
@@ -99,22 +105,6 @@ public struct Migrator: Sendable {
                     }
                     return done
                 }
-            }
-        }
-    }
-
-    /// Whether every one of `migrations` is applied, unedited: read without a lock or DDL. Any
-    /// failure (no record table yet, no privilege to read it) leaves the answer to ``apply(_:)``.
-    private func isUpToDate(_ migrations: [Migration]) async throws -> Bool {
-        let schema = self.schema, logger = self.logger
-        return try await client.withConnection { connection in
-            try await ConnectionGuard.shared.run(on: connection) {
-                guard let recorded = try? await connection.query(
-                    "SELECT version, checksum FROM \(unescaped: schema.quoted).kappa_migrations", logger: logger
-                ).collect().map({ try $0.decode((Int, String).self) }) else { return false }
-                let applied = Dictionary(recorded, uniquingKeysWith: { first, _ in first })
-                let checksums = try await Self.checksums(of: migrations, on: connection, logger: logger)
-                return applied.count == migrations.count && migrations.allSatisfy { applied[$0.version] == checksums[$0.version] }
             }
         }
     }
