@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // SHA-256 for verifying the log's hash chains (postgres-nio depends on it already; the same range).
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"6.0.0"),
     ],
     targets: [
         // The core: events, deciders, the command handler, the EventStore protocol. No database.
@@ -39,6 +41,7 @@ let package = Package(
             dependencies: [
                 "Kappa",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -46,7 +49,7 @@ let package = Package(
             swiftSettings: strict,
             plugins: ["KappaMigrationsPlugin"]
         ),
-        // The `projections` command group an application embeds in its executable.
+        // The `projections` and `log` command groups an application embeds in its executable.
         .target(
             name: "KappaCLI",
             dependencies: [
@@ -170,6 +173,7 @@ let package = Package(
             dependencies: [
                 "Kappa", "KappaPostgres", "KappaTesting", "KappaFixtures", "kappa-fixture-projector", "kappa-fixture-cli", "KappaCLI",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],

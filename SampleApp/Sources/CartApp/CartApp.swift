@@ -7,13 +7,14 @@ import KappaPostgres
 import Logging
 
 /// The sample shop's executable: `serve` runs the HTTP service (and the projections), `projections`
-/// operates the read-model versions (status, rebuild, compare, promote, rollback, drop).
+/// operates the read-model versions (status, rebuild, compare, promote, rollback, drop), `log verify`
+/// checks the event log's hash chains.
 @main
 struct CartApp: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cart-app",
         abstract: "Kappa's sample shop: a cart service on an event log, with read models migrated by replay.",
-        subcommands: [Serve.self, ConsoleCommand.self, Worker.self, MigrateCommand.self, Seed.self, LoadCommand.self, ProjectionsCommand<CartHost>.self],
+        subcommands: [Serve.self, ConsoleCommand.self, Worker.self, MigrateCommand.self, Seed.self, LoadCommand.self, ProjectionsCommand<CartHost>.self, LogCommand.self],
         defaultSubcommand: Serve.self)
 }
 

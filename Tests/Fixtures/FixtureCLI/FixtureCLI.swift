@@ -4,7 +4,7 @@ import KappaCLI
 import KappaFixtures
 import KappaPostgres
 
-/// An application that embeds the `projections` commands, for the CLI tests. Its projections are
+/// An application that embeds the `projections` and `log` commands, for the CLI tests. Its projections are
 /// the cart read model v1 and v2 named by KAPPA_FIXTURE_PROJECTION (default cart_summary).
 enum FixtureHost: ProjectionCommandHost {
     static func projections() -> [any Projection] {
@@ -16,6 +16,6 @@ enum FixtureHost: ProjectionCommandHost {
 @main
 struct FixtureCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "kappa-fixture-cli", abstract: "A host application for the projections commands.",
-        subcommands: [ProjectionsCommand<FixtureHost>.self])
+        commandName: "kappa-fixture-cli", abstract: "A host application for the projections and log commands.",
+        subcommands: [ProjectionsCommand<FixtureHost>.self, LogCommand.self])
 }

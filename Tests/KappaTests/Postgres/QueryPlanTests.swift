@@ -24,6 +24,15 @@ struct QueryPlanTests {
             try await checkPlans(store, client, analyzed: false)
             try await client.query(PostgresQuery(unsafeSQL: "ANALYZE \(table)"), logger: testLogger)
             try await checkPlans(store, client, analyzed: true)
+            // The hash chains' verification reads in (stream, version) order: along the unique index,
+            // never a sort of the log, from the first page on.
+            for after in [("", Int64(0)), ("s-17", Int64(20))] {
+                var explain = store.queries.chainPage(after: after, only: nil, limit: 2_000)
+                explain.sql = "EXPLAIN " + explain.sql
+                var plan = ""
+                for try await line in try await client.query(explain, logger: testLogger).decode(String.self) { plan += line + "\n" }
+                #expect(plan.contains("events_stream_version_key") && !plan.contains("Sort") && !plan.contains("Seq Scan"), "\(plan)")
+            }
         }
     }
 

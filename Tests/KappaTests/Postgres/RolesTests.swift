@@ -11,7 +11,8 @@ struct RolesTests {
     /// The SQLSTATE `sql` fails with, nil when it succeeds.
     func sqlState(of sql: String, on client: PostgresClient) async -> String? {
         do {
-            try await client.query(PostgresQuery(unsafeSQL: sql), logger: testLogger)
+            // Read to the end: an error raised while the statement runs (a trigger's) comes with the rows.
+            _ = try await client.query(PostgresQuery(unsafeSQL: sql), logger: testLogger).collect()
             return nil
         } catch let error as PSQLError {
             return error.serverInfo?[.sqlState] ?? "\(error.code)"
@@ -68,7 +69,7 @@ struct RolesTests {
             #expect(try await scalar("SELECT count(*) FROM \(unescaped: schema).events", on: admin) == 8)
             #expect(try await scalar("""
                 SELECT count(*) FROM pg_trigger WHERE tgrelid = '\(unescaped: schema).events'::regclass AND tgenabled = 'O' AND NOT tgisinternal
-                """, on: admin) == 4)   // refuse update/delete, refuse truncate, stamp order, guard order
+                """, on: admin) == 5)   // refuse update/delete, refuse truncate, stamp order, chain, guard order
         }
     }
 
@@ -89,6 +90,29 @@ struct RolesTests {
                 #expect(await sqlState(of: "DELETE FROM \(schema).events", on: client) == "42501")
             }
             #expect(try await scalar("SELECT count(*) FROM \(unescaped: schema).events", on: admin) == 2)
+        }
+    }
+
+    /// The hash chain (0006) is the server's: a writer may not name the column, its rows get the
+    /// hash, and a version gap is refused to it as to anyone.
+    @Test func aWriterCannotSetTheHashNorLeaveAGap() async throws {
+        try await withEventStore { owner, admin in
+            let schema = owner.configuration.schema
+            try await withLogin(granted: ["\(schema)_writer"], admin: admin) { client, _ in
+                let forged = insert(into: schema, stream: "hash-1", columns: ", event_hash", values: ", '\\x00'")
+                #expect(await sqlState(of: forged, on: client) == "42501")
+                #expect(await sqlState(of: insert(into: schema, stream: "hash-2"), on: client) == nil)
+                let gap = insert(into: schema, stream: "hash-2").replacingOccurrences(of: "'hash-2', 1,", with: "'hash-2', 3,")
+                #expect(await sqlState(of: gap, on: client) == "KP003")
+                let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: testLogger)
+                _ = try await store.append(try deposits(2), to: "hash-2", expectedVersion: .exact(1))
+                let verification = try await store.verifyChains()
+                #expect(verification.isIntact && verification.eventsChecked == 3)
+            }
+            try await withLogin(granted: ["\(schema)_reader"], admin: admin) { client, _ in
+                let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: testLogger)
+                #expect(try await store.verifyChains().eventsChecked == 3)
+            }
         }
     }
 
