@@ -39,6 +39,9 @@ public struct ProjectionError: Error, Sendable, CustomStringConvertible {
         /// A schema the version would own (its tables, or the projection's stable names) exists and is
         /// not one Kappa created for it: Kappa never adopts a schema, so dropping a version drops only its own.
         public static let schemaNotOwned = Code("schemaNotOwned")
+        /// A switch would drop a stable name whose columns the new version changes, and objects of
+        /// others (a view of their own) depend on it.
+        public static let dependentObjects = Code("dependentObjects")
     }
 
     /// What went wrong; switch on it with a `default`.

@@ -235,6 +235,14 @@ extension ProjectionQueries {
         """
     }
 
+    /// Whether `role` exists, and whether the current role may create roles.
+    func roleState(_ role: String) -> PostgresQuery {
+        """
+        SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = \(role)),
+               (SELECT rolcreaterole OR rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
+        """
+    }
+
     func relations(in schema: String, kinds: [String]) -> PostgresQuery {
         """
         SELECT c.relname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
