@@ -33,6 +33,8 @@ final class RuntimeCore: Sendable {
     let deadlines = Deadlines()
     /// Read-your-writes waits on this runtime's own commits.
     let waiters: CheckpointWaiters
+    /// The idle bound every read-model transaction has from its `BEGIN`.
+    let idleLimit: SessionIdleLimit
 
     init(log: PostgresEventStore, readModels: PostgresClient, notifier: LogNotifier?, configuration: ProjectionRuntime.Configuration, logger: Logger) throws {
         self.log = log
@@ -41,6 +43,7 @@ final class RuntimeCore: Sendable {
         self.configuration = configuration
         self.queries = ProjectionQueries(schema: try SQLIdentifier(configuration.schema, role: "projection runtime schema"))
         self.waiters = CheckpointWaiters(deadlines: deadlines)
+        self.idleLimit = SessionIdleLimit(configuration.leaseDuration)
         var logger = logger
         logger[metadataKey: "kappa.owner"] = "\(configuration.owner)"
         self.logger = logger
@@ -209,7 +212,7 @@ final class RuntimeCore: Sendable {
     func withReadModelConnection<R: Sendable>(
         watchdog: Bool = true, transaction inBlock: Bool, _ body: @escaping @Sendable (PostgresConnection) async throws -> R
     ) async throws -> R {
-        let logger = self.logger, readModels = self.readModels
+        let logger = self.logger, readModels = self.readModels, idleLimit = self.idleLimit
         let opened = ConnectionSlot()
         // Not PostgresClient.withTransaction: its ROLLBACK on a connection the server has just closed
         // never ends (postgres-nio drops a query written to a closed channel; see ConnectionGuard).
@@ -219,6 +222,7 @@ final class RuntimeCore: Sendable {
                 opened.set(connection)
                 return try await ConnectionGuard.shared.run(on: connection) {
                     guard inBlock else { return try await body(connection) }
+                    try await idleLimit.apply(to: connection, logger: logger)
                     return try await inTransaction(on: connection, send: { _ = try await connection.query($0, logger: logger) }) {
                         try await body(connection)
                     }

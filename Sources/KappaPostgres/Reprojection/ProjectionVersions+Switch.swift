@@ -59,8 +59,14 @@ extension ProjectionVersions {
     /// A read-model transaction whose commit waits for the disk: switches and drops must not be undone.
     /// (The runtime's transaction, guarded against a connection that closes under it; no statement
     /// in it turns synchronous commit off; no watchdog, as before.)
+    /// Not bounded by the runners' idle limit (``SessionIdleLimit``): a switch holds no lease, and
+    /// ending it halfway would only make the caller try again.
     func durableTransaction<R: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
-        try await core.withReadModelTransaction(watchdog: false, body)
+        let logger = core.logger
+        return try await core.withReadModelTransaction(watchdog: false) { connection in
+            try await connection.run("SET LOCAL idle_in_transaction_session_timeout TO 0", logger: logger)
+            return try await body(connection)
+        }
     }
 }
 

@@ -77,4 +77,38 @@ struct CommitModeTests {
             _ = await holder.result
         }
     }
+    /// A holder paused after its batch's first write, before its checkpoint move, keeps the rows it
+    /// wrote locked only for the lease's duration: the idle bound is in force from the batch's
+    /// `BEGIN` (set on the session), so the server ends the session and the next writer of those
+    /// rows goes on then — not once the holder wakes (here after 8 s).
+    @Test func aHolderPausedAfterItsFirstWriteHoldsItsRowsOnlyForTheLeaseDuration() async throws {
+        try await withProjectionFixture { f in
+            let projection = CartSummaryProjection(name: f.name("carts"))
+            let seeded = try await f.store.append([CartEvents.added(cart: 1)], to: "cart-1", expectedVersion: .noStream).lastPosition!
+            let runtime = try f.runtime([projection])
+            try await withRunning(runtime) { try await runtime.waitUntil(projection.name, hasPassed: seeded, timeout: .seconds(30)) }
+            let paused = try RuntimeCore(log: f.store, readModels: f.client, notifier: nil, configuration: f.configuration(owner: "paused"), logger: testLogger)
+            let touch = PostgresQuery(unsafeSQL: "UPDATE \(projection.name)_v1.carts SET events = events")
+            let wrote = Locked<String?>(nil)
+            let holder = Task {
+                try await paused.withReadModelTransaction(watchdog: false) { connection in
+                    var bound = ""
+                    for try await value in try await connection.query("SELECT current_setting('idle_in_transaction_session_timeout')", logger: testLogger).decode(String.self) {
+                        bound = value
+                    }
+                    try await connection.run(touch, logger: testLogger)
+                    wrote.withLock { $0 = bound }
+                    try await Task.sleep(for: .seconds(8))   // paused before its checkpoint move
+                }
+            }
+            defer { holder.cancel() }
+            try await eventually("the holder wrote") { wrote.withLock { $0 } != nil }
+            #expect(wrote.withLock { $0 } == "2s", "the lease's duration (2 s here), from the first statement")
+            let clock = ContinuousClock(), started = clock.now
+            try await f.client.query(touch, logger: testLogger)   // waits for the holder's row locks
+            let elapsed = clock.now - started
+            #expect(elapsed < .seconds(5), "the rows were free after \(elapsed) (the lease lasts 2 s; the holder slept 8 s)")
+            if case .success = await holder.result { Issue.record("the paused holder's transaction committed") }
+        }
+    }
 }
