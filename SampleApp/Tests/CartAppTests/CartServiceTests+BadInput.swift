@@ -124,6 +124,11 @@ extension CartServiceTests {
             let status = try JSONDecoder().decode(ReadModel.self, from: Data(try await http.execute(uri: "/read-model", method: .get).body.readableBytesView))
             #expect(!status.versions.contains { $0.version == 2 }, "a refused build started nothing")
 
+            // v1 serves first: a v2 promoted before v1 was ever active leaves no retired v1 to roll back to.
+            try await eventually("v1 serves") {
+                let body = try await http.execute(uri: "/read-model", method: .get).body
+                return try JSONDecoder().decode(ReadModel.self, from: Data(body.readableBytesView)).activeVersion == 1
+            }
             // With the token (the scheme's case does not matter), the migration goes through.
             let built = try await http.execute(uri: "/read-model/versions/2/build", method: .post,
                                                headers: [.authorization: "bearer \(configuration.operatorToken)"])

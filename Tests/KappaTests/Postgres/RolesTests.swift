@@ -143,7 +143,7 @@ struct RolesTests {
         try await TestDatabase.withSchema(prefix: "kappa_test") { admin, schema in
             try await withLogin(granted: [], admin: admin) { client, role in
                 try await admin.query("ALTER SCHEMA \(unescaped: schema) OWNER TO \(unescaped: role)", logger: testLogger)
-                try await admin.query(PostgresQuery(unsafeSQL: "GRANT CREATE ON DATABASE \"\(TestDatabase.configuration().database ?? "postgres")\" TO \(role)"), logger: testLogger)
+                try await catalogChange(PostgresQuery(unsafeSQL: "GRANT CREATE ON DATABASE \"\(TestDatabase.configuration().database ?? "postgres")\" TO \(role)"), on: admin)
                 let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: testLogger)
                 let error = await #expect(throws: KappaPostgresError.self) { try await store.migrate() }
                 #expect(error?.code == .migrationFailed)

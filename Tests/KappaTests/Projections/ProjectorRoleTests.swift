@@ -17,7 +17,7 @@ struct ProjectorRoleTests {
             let groups = ["\(log)_reader"] + (mayAppend ? ["\(log)_writer"] : [])
             try await withLogin(granted: groups, admin: f.client) { projector, role in
                 // The runtime creates its schema and the read model's.
-                try await f.client.query(PostgresQuery(unsafeSQL: "GRANT CREATE ON DATABASE \"\(database)\" TO \(role)"), logger: testLogger)
+                try await catalogChange(PostgresQuery(unsafeSQL: "GRANT CREATE ON DATABASE \"\(database)\" TO \(role)"), on: f.client)
                 let gate = Locked(false)
                 let projection = EventProjection(name: f.name("slow"), version: 1, setupSQL: "CREATE TABLE seen (id uuid PRIMARY KEY)") { event, context in
                     try await context.execute("INSERT INTO \(unescaped: context.schema).seen VALUES (\(event.id))")

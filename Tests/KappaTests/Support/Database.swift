@@ -61,7 +61,7 @@ func withLogin<R: Sendable>(
         try await dropRole(role, on: admin)
     }
     do {
-        for group in groups { try await admin.query("GRANT \(unescaped: group) TO \(unescaped: role)", logger: testLogger) }
+        for group in groups { try await catalogChange("GRANT \(unescaped: group) TO \(unescaped: role)", on: admin) }
         var configuration = TestDatabase.configuration()
         configuration.username = role
         configuration.password = password
@@ -80,6 +80,24 @@ func dropRole(_ role: String, on admin: PostgresClient) async throws {
     try await eventually("the sessions of \(role) ended") {
         try await scalar("SELECT count(*) FROM pg_stat_activity WHERE usename = \(role)", on: admin) == 0
     }
-    try await admin.query("DROP OWNED BY \(unescaped: role)", logger: testLogger)
-    try await admin.query("DROP ROLE \(unescaped: role)", logger: testLogger)
+    try await catalogChange("DROP OWNED BY \(unescaped: role)", on: admin)
+    try await catalogChange("DROP ROLE \(unescaped: role)", on: admin)
+}
+
+/// A change to shared catalog rows (a grant on the database, `DROP OWNED BY`), sent again when it
+/// met another test's change of the same row: PostgreSQL refuses the second of two concurrent
+/// updates of one catalog row with "tuple concurrently updated" (XX000) instead of waiting.
+/// Each of these statements does all or nothing, so sending it again is safe.
+func catalogChange(_ statement: PostgresQuery, on admin: PostgresClient) async throws {
+    var attempt = 0
+    while true {
+        do {
+            try await admin.query(statement, logger: testLogger)
+            return
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "XX000"
+            && error.serverInfo?[.message] == "tuple concurrently updated" && attempt < 20 {
+            attempt += 1
+            try await Task.sleep(for: .milliseconds(10 * attempt))
+        }
+    }
 }
