@@ -9,7 +9,7 @@ import PostgresNIO
 /// runtime sends the batch's statement and the fenced checkpoint move as one statement (its own
 /// implicit transaction): the writes are a `WITH` query beside the move, and when the move finds its
 /// lease gone the statement fails, writes and all. Measured at 1,000 appends/s on the development
-/// machine: see the README's live figures.
+/// machine: see the live figures in Benchmarks/README.md.
 ///
 /// The statement runs as a data-modifying `WITH` query, so it must be one `INSERT` (with or without
 /// `ON CONFLICT`), `UPDATE` or `DELETE`, without a trailing `;` and without data-modifying `WITH`

@@ -6,7 +6,7 @@ import PostgresNIO
 import Testing
 
 /// A log backed up with pg_dump and restored into another cluster, whose transaction counter is far
-/// behind the one the log was written on, keeps its order: the way the README says to back up and
+/// behind the one the log was written on, keeps its order: the way the log's guide (TheLog.md) says to back up and
 /// restore, on two real clusters.
 @Suite("The log's order across backup and restore", .serialized)
 struct RestoreTests {

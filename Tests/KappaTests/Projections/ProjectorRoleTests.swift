@@ -6,7 +6,7 @@ import PostgresNIO
 import Testing
 
 /// The projection runtime's own transactions hold the log's horizon back only when its read-model
-/// role may append: logged in as a role granted the log's reader (the deployment the README shows),
+/// role may append: logged in as a role granted the log's reader (the deployment the log's guide shows),
 /// a batch left open for as long as it likes holds no follower back.
 @Suite("A projector's role and the log's horizon", .serialized)
 struct ProjectorRoleTests {
