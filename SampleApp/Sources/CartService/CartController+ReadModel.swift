@@ -41,7 +41,7 @@ extension CartController {
         let versions = rows.filter { $0.lifecycle != .dropped }.map { row in
             let status = statuses.first { $0.version == row.version }
             return CartAPI.VersionView(
-                version: row.version, lifecycle: row.lifecycle.rawValue, state: status?.state.rawValue ?? row.state,
+                version: row.version, lifecycle: row.lifecycle.rawValue, state: (status?.state ?? row.state).rawValue,
                 checkpoint: "\(row.checkpoint)", eventsApplied: row.eventsApplied, lagEvents: status?.lagEvents ?? 0,
                 deadLetters: status?.deadLetters ?? 0, failedError: status?.failedError,
                 rebuild: progress.first { $0.version == row.version }.map {

@@ -13,27 +13,27 @@ extension PostgresEventStore {
         default:
             break
         }
-        let state = error.serverInfo?[.sqlState] ?? ""
+        let state = error.sqlState
         let constraint = error.serverInfo?[.constraintName]
         let detail = error.serverInfo?[.message] ?? "\(error.code)"
         switch (state, constraint) {
-        case ("23505", "events_stream_version_key"):
+        case (.uniqueViolation, "events_stream_version_key"):
             var conflict = EventStoreError(.versionConflict, stream: name,
                 message: "another append took the same version of stream '\(name ?? "?")'")
             conflict.underlying = DriverError(error)
             return conflict
-        case ("23505", "events_event_id_key"):
+        case (.uniqueViolation, "events_event_id_key"):
             return EventStoreError(.duplicateEventID, stream: name, message: "an event id is already stored", underlying: DriverError(error))
-        case ("KP002", _):
+        case (.kappaOrderNeedsRepair, _):
             return EventStoreError(.orderNeedsRepair, stream: name, message: detail, underlying: DriverError(error))
-        case ("42P01", _), ("3F000", _):
+        case (.undefinedTable, _), (.invalidSchemaName, _):
             return EventStoreError(.database, stream: name,
                 message: "the event log's tables are missing (\(detail)); run PostgresEventStore.migrate() first", underlying: DriverError(error))
-        case ("57P01", _), ("57P02", _), ("57P03", _), ("08000", _), ("08003", _), ("08006", _):
+        case (let state?, _) where TransientSQLState.sessionEnded.contains(state) || state.raw.hasPrefix("08"):
             var lost = connectionLost(stream: stream, detail: detail)
             lost.underlying = DriverError(error)
             return lost
-        case (let state, _) where state.hasPrefix("22"):
+        case (let state?, _) where state.raw.hasPrefix("22"):
             return EventStoreError(.encodingFailed, stream: name, message: "PostgreSQL refused a value: \(detail)", underlying: DriverError(error))
         default:
             return EventStoreError(.database, stream: name, message: detail, underlying: DriverError(error))

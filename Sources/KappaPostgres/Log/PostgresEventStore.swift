@@ -185,7 +185,7 @@ public struct PostgresEventStore: EventStore {
                 guard let count = iterator.next(), let page = iterator.next() else { return nil }
                 return (count, page, iterator.next())
             }
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "54000" {
+        } catch let error as PSQLError where error.sqlState == .programLimitExceeded {
             logger.notice("a page of the log is too large to send packed; reading it row by row",
                           metadata: ["kappa.error": "\(String(reflecting: error))"])
             return (try await read(rows(), stream: nil), true)

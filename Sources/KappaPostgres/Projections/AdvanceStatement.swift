@@ -19,7 +19,7 @@ struct AdvanceStatement: SchemaBoundStatement {
     let start: LogPosition
     let position: LogPosition
     let applied: Int
-    let state: String
+    let state: ProjectionStatus.State
     let milliseconds: Int64
 
     func makeBindings() throws -> PostgresBindings {
@@ -33,7 +33,7 @@ struct AdvanceStatement: SchemaBoundStatement {
         bindings.append(String(position.transactionID))
         bindings.append(position.globalPosition)
         bindings.append(Int64(applied))
-        bindings.append(state)
+        bindings.append(state.rawValue)
         bindings.append(milliseconds)
         bindings.append(key.name)
         bindings.append(Int32(key.version))

@@ -26,7 +26,7 @@ struct Lease: Sendable {
 
     /// Moves the checkpoint from ``checkpoint`` inside the caller's transaction; throws ``LeaseLost``
     /// (so the transaction rolls back) when the token is no longer current or the checkpoint moved.
-    func advance(to position: LogPosition, applied: Int, state: String, on connection: PostgresConnection, core: RuntimeCore) async throws {
+    func advance(to position: LogPosition, applied: Int, state: ProjectionStatus.State, on connection: PostgresConnection, core: RuntimeCore) async throws {
         let configuration = core.configuration, asynchronous = !configuration.synchronousReadModelCommits
         let statement = move(to: position, applied: applied, state: state, core: core)
         var moved = false
@@ -41,13 +41,13 @@ struct Lease: Sendable {
     }
 
     /// The fenced move of the checkpoint from ``checkpoint`` to `position`.
-    func move(to position: LogPosition, applied: Int, state: String, core: RuntimeCore) -> AdvanceStatement {
+    func move(to position: LogPosition, applied: Int, state: ProjectionStatus.State, core: RuntimeCore) -> AdvanceStatement {
         AdvanceStatement(key: key, owner: owner, token: token, start: checkpoint, position: position, applied: applied,
                          state: state, milliseconds: core.configuration.leaseMilliseconds)
     }
 
     /// Extends the lease while idle; throws ``LeaseLost`` when it is gone.
-    func renew(state: String, core: RuntimeCore) async throws {
+    func renew(state: ProjectionStatus.State, core: RuntimeCore) async throws {
         let query = core.queries.renewLease(table, key, owner: owner, token: token, milliseconds: core.configuration.leaseMilliseconds, state: state)
         if try await core.readModelRows(query, resending: true, { _ in () }).isEmpty { throw LeaseLost() }
     }
@@ -55,7 +55,7 @@ struct Lease: Sendable {
     /// Runs `work` (a batch) while renewing the lease every third of its duration, so that a batch
     /// longer than the lease keeps it instead of letting another runner take it midway. A renewal that
     /// finds the lease gone stops renewing; the batch's fenced checkpoint move then fails it.
-    func whileRenewing<R: Sendable>(state: String, core: RuntimeCore, _ work: @escaping @Sendable () async throws -> R) async throws -> R {
+    func whileRenewing<R: Sendable>(state: ProjectionStatus.State, core: RuntimeCore, _ work: @escaping @Sendable () async throws -> R) async throws -> R {
         let interval = core.configuration.leaseDuration / 3
         return try await withThrowingTaskGroup(of: R?.self) { group in
             group.addTask { try await work() }

@@ -88,11 +88,11 @@ struct ProjectionQueries: Sendable {
     }
 
     /// Keeps a held lease alive and records the state. No row: the lease was lost.
-    func renewLease(_ table: LeaseTable, _ key: LeaseKey, owner: String, token: Int64, milliseconds: Int64, state: String) -> PostgresQuery {
+    func renewLease(_ table: LeaseTable, _ key: LeaseKey, owner: String, token: Int64, milliseconds: Int64, state: ProjectionStatus.State) -> PostgresQuery {
         """
         UPDATE \(unescaped: table.name(in: self)) SET
             lease_expires_at = clock_timestamp() + \(milliseconds) * interval '1 millisecond',
-            state = CASE WHEN state = 'failed' THEN state ELSE \(state) END, updated_at = now()
+            state = CASE WHEN state = 'failed' THEN state ELSE \(state.rawValue) END, updated_at = now()
         WHERE name = \(key.name) AND version = \(key.version) AND lease_owner = \(owner) AND lease_token = \(token)
         RETURNING 1
         """

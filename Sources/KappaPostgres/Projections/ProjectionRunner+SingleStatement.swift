@@ -11,7 +11,7 @@ extension ProjectionRunner {
     /// - Throws: ``LeaseLost`` when the lease changed hands or the checkpoint moved (nothing is written); ``HandlerFailure``
     ///   when the projection rejects the batch or its statement fails; a transient fault as usual.
     func applyInOneStatement(
-        _ projection: any SingleStatementProjection, _ relevant: [RecordedEvent], through last: LogPosition, lease: Lease, state: String
+        _ projection: any SingleStatementProjection, _ relevant: [RecordedEvent], through last: LogPosition, lease: Lease, state: ProjectionStatus.State
     ) async throws -> Bool {
         let core = self.core, logger = self.logger
         var writes: PostgresQuery?
@@ -34,7 +34,7 @@ extension ProjectionRunner {
             try await core.withReadModelConnection(transaction: false) { connection in
                 try await connection.run(batch, logger: logger)
             }
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == leaseLostSQLState {
+        } catch let error as PSQLError where error.sqlState == .kappaLeaseLost {
             throw LeaseLost()
         } catch let error as PSQLError {
             throw HandlerFailure(relevant, underlying: error)

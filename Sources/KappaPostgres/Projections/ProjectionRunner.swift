@@ -17,6 +17,8 @@ struct ProjectionRunner: Sendable {
     /// Seconds between the last applied event's `recordedAt` and its batch's commit; 0 once a read
     /// of the log comes back empty (caught up).
     let lagGauge: Gauge
+    /// Building, finishing the build and promotion: what the runner does at the log's horizon.
+    let lifecycle: VersionLifecycle
 
     init(projection: any Projection, core: RuntimeCore) throws {
         self.projection = projection
@@ -31,6 +33,7 @@ struct ProjectionRunner: Sendable {
         self.eventsCounter = Counter(label: "kappa_projection_events_total", dimensions: dimensions)
         self.batchTimer = Metrics.Timer(label: "kappa_projection_batch_duration_seconds", dimensions: dimensions)
         self.lagGauge = Gauge(label: "kappa_projection_lag_seconds", dimensions: dimensions)
+        self.lifecycle = VersionLifecycle(core: core, id: id, indexSQL: projection.indexSQL, logger: logger)
     }
 
     var key: LeaseKey { LeaseKey(name: id.name, version: id.version) }
@@ -78,22 +81,15 @@ struct ProjectionRunner: Sendable {
 
     /// Applies the log from the lease's checkpoint until stopped — in bulk first while a building
     /// version is far behind. Returns `true` when the projection stopped on a poison event (or, with
-    /// `untilCaughtUp`, when it caught up); throws on a transient fault or a lost lease.
+    /// `untilCaughtUp`, when it caught up); throws on a transient fault or a lost lease. What to do
+    /// next is the ``FollowStateMachine``'s decision; this loop performs it.
     func follow(_ lease: inout Lease, bell: Doorbell, untilCaughtUp: Bool = false,
                 progress: (@Sendable (RebuildProgress) -> Void)? = nil) async throws -> Bool {
-        let batchSize = core.configuration.batchSize
-        var lastRenewal = ContinuousClock.now
-        var state = "catching_up"
-        var prefetched: (events: [RecordedEvent], heldBack: Bool)?
-        var recheck = HorizonRecheck()
-        var coalescing = LiveCoalescing()
-        let row = try await versionRow()
-        var building = row?.lifecycle == .building
-        // A version that caught up in an earlier run and was not promoted then (behind the active one).
-        var promotion = PendingPromotion(due: row?.lifecycle == .caughtUp)
+        let row = try await lifecycle.row()
+        let building = row?.lifecycle == .building
         if building {
             do {
-                if try await shouldRebuild(lease) {
+                if try await lifecycle.shouldRebuild(lease) {
                     let finished = try await Rebuilder(runner: self).run(&lease, progress: progress)
                     core.recordProgress(key, nil)
                     if !finished { return false }
@@ -102,117 +98,99 @@ struct ProjectionRunner: Sendable {
                 return true
             }
         }
-        // Set when a read below the cheap horizon was held back where the runner would decide it is
-        // caught up: the next read looks at the log's own horizon, which may lie further on.
-        var refineNext = false
-        while !Task.isCancelled && !core.isStopping {
-            let (events, heldBack): ([RecordedEvent], Bool)
-            var refined = false
-            if let page = prefetched {
-                (events, heldBack) = page
-                prefetched = nil
-            } else {
-                refined = refineNext || recheck.refine
-                (events, heldBack) = try await core.readLog(after: lease.checkpoint, limit: batchSize, refined: refined)
-            }
-            refineNext = false
-            // Caught up is decided at the log's horizon: building, rebuilding or promoting stops there.
-            let decidesAtHorizon = building || untilCaughtUp || promotion.due
-            if events.isEmpty {
-                lagGauge.record(0)
-                if heldBack && !refined && decidesAtHorizon {
-                    refineNext = true
-                    continue
+        let configuration = core.configuration
+        var machine = FollowStateMachine(
+            .init(batchSize: configuration.batchSize, leaseDuration: configuration.leaseDuration,
+                  idlePollInterval: configuration.idlePollInterval, liveCoalescing: configuration.liveCoalescing,
+                  untilCaughtUp: untilCaughtUp),
+            // A version that caught up in an earlier run and was not promoted then (behind the active one).
+            building: building, promotionDue: row?.lifecycle == .caughtUp, now: .now)
+        var page: [RecordedEvent] = []
+        var readAhead: (events: [RecordedEvent], heldBack: Bool)?
+        var action = machine.start()
+        while true {
+            switch action {
+            case .read(let refined):
+                guard !Task.isCancelled && !core.isStopping else { return false }
+                let heldBack: Bool
+                if let ahead = readAhead {
+                    (page, heldBack) = ahead
+                    readAhead = nil
+                    action = machine.pageRead(events: page.count, heldBack: heldBack, refined: false, now: .now)
+                } else {
+                    (page, heldBack) = try await core.readLog(after: lease.checkpoint, limit: configuration.batchSize, refined: refined)
+                    action = machine.pageRead(events: page.count, heldBack: heldBack, refined: refined, now: .now)
                 }
-                if try await reachedHorizon(lease, building: &building, promotion: &promotion, untilCaughtUp: untilCaughtUp) { return true }
-                if state != "live" || ContinuousClock.now - lastRenewal > core.configuration.leaseDuration / 3 {
-                    state = "live"
-                    try await lease.renew(state: state, core: core)
-                    lastRenewal = .now
+                if page.isEmpty { lagGauge.record(0) }
+            case .apply(let state, let readsAhead):
+                let (stopped, ahead) = try await applyReadingAhead(page, lease: &lease, state: state, readAhead: readsAhead)
+                if stopped { return true }
+                readAhead = ahead
+                action = machine.batchApplied(now: .now)
+            case .finishBuilding:
+                do {
+                    // Indexing a large read model can take longer than the lease: renewed meanwhile.
+                    let lifecycle = self.lifecycle, current = lease
+                    try await lease.whileRenewing(state: .catchingUp, core: core) { try await lifecycle.finishBuilding(current) }
+                } catch let error as ProjectionError where error.code == .setupFailed {
+                    // Its indexSQL fails: trying again every few seconds would fail the same way, with
+                    // the status saying live. The version fails instead, its status naming the error; the
+                    // next start of the runtime tries it again.
+                    _ = try await core.readModelRows(core.queries.markFailed(id, owner: lease.owner, token: lease.token, event: nil, error: error.description)) { _ in () }
+                    logger.error("projection version failed as it caught up", metadata: ["error": "\(error)"])
+                    return true
                 }
-                await bell.wait(timeout: recheck.timeout(heldBack: heldBack, idle: core.configuration.idlePollInterval))
-                continue
-            }
-            recheck.progressed()
-            let farBehind = events.count == batchSize
-            state = farBehind ? "catching_up" : "live"
-            // Far behind (a full page), read the next page while this one is applied and committed:
-            // that keeps the server and the handler busy at once. Live, read after the commit instead:
-            // a page read during the batch cannot hold what is appended while the batch runs, so such
-            // an event would wait for two batches after this one instead of one (measured at 1,000
-            // appends/s: median latency 2.5 batches with the read beside the batch).
-            let core = self.core, after = events[events.count - 1].position
-            async let next = farBehind ? core.readLog(after: after, limit: batchSize) : nil
-            // Await the read even when the batch fails: leaving the scope by throwing would cancel
-            // a query in flight, and a cancelled postgres-nio query was seen to wedge the runner's
-            // next transaction (the crash tests hung 1 run in 5 before this).
-            let outcome: Result<Bool, any Error>
-            do {
-                outcome = .success(try await applyIsolatingPoison(events, lease: &lease, state: state))
-            } catch {
-                outcome = .failure(error)
-            }
-            let page = try? await next
-            let stopped = try outcome.get()
-            if stopped { return true }
-            // Only when this page ended where the lease's checkpoint now is (it always does,
-            // unless a poison event stopped it, handled above).
-            prefetched = lease.checkpoint == after ? page : nil   // nil when the read failed: read again
-            lastRenewal = .now
-            // A page short of a batch reached the gap-free horizon: caught up as of its read, as an
-            // empty read would say — which, while appends keep arriving, may never come.
-            if !farBehind && heldBack && !refined && decidesAtHorizon {
-                refineNext = true
-            } else if !farBehind, try await reachedHorizon(lease, building: &building, promotion: &promotion, untilCaughtUp: untilCaughtUp) {
+                action = machine.finishedBuilding(now: .now)
+            case .promote:
+                action = machine.promotionTried(done: try await lifecycle.promoteIfDue(), now: .now)
+            case .renew(let state):
+                try await lease.renew(state: state, core: core)
+                action = machine.renewed(now: .now)
+            case .wait(let timeout):
+                await bell.wait(timeout: timeout)
+                action = machine.rested()
+            case .pause(let pause):
+                await core.coalescingPause(key, for: pause)
+                action = machine.rested()
+            case .stop:
                 return true
             }
-            if !farBehind, let pause = coalescing.pause(after: events.count, at: .now, configured: core.configuration.liveCoalescing) {
-                await core.coalescingPause(key, for: pause)
-            }
         }
-        return false
     }
 
-    /// A read of the log reached the gap-free horizon (it came back empty, or short of a batch that
-    /// is now applied): a building version is marked caught up, and promoted when that is due — here,
-    /// where it is as far along as it gets, and again at later horizons (at most every 100 ms) while it
-    /// is behind the active version. Returns `true` when the caller stops there (`untilCaughtUp`), the
-    /// lease renewed as live.
-    private func reachedHorizon(_ lease: Lease, building: inout Bool, promotion: inout PendingPromotion, untilCaughtUp: Bool) async throws -> Bool {
-        if building {
-            do {
-                // Indexing a large read model can take longer than the lease: renewed meanwhile.
-                let runner = self
-                try await lease.whileRenewing(state: "catching_up", core: core) { try await runner.finishBuilding(lease) }
-            } catch let error as ProjectionError where error.code == .setupFailed {
-                // Its indexSQL fails: trying again every few seconds would fail the same way, with
-                // the status saying live. The version fails instead, its status naming the error; the
-                // next start of the runtime tries it again.
-                _ = try await core.readModelRows(core.queries.markFailed(id, owner: lease.owner, token: lease.token, event: nil, error: error.description)) { _ in () }
-                logger.error("projection version failed as it caught up", metadata: ["error": "\(error)"])
-                return true
-            }
-            building = false
-            promotion = PendingPromotion(due: true)
+    /// Applies `events` in one batch; with `readAhead`, reads the page after them meanwhile, which
+    /// keeps the server and the handler busy at once while far behind. (Live, the next read waits for
+    /// the commit: a page read during the batch cannot hold what is appended while the batch runs, so
+    /// such an event would wait for two batches after this one instead of one — measured at 1,000
+    /// appends/s: median latency 2.5 batches with the read beside the batch.) Returns whether the
+    /// projection stopped, and the page read ahead when the batch ended where the lease's
+    /// checkpoint now is (`nil` when the read failed: read again).
+    private func applyReadingAhead(_ events: [RecordedEvent], lease: inout Lease, state: ProjectionStatus.State,
+                                   readAhead: Bool) async throws -> (stopped: Bool, readAhead: (events: [RecordedEvent], heldBack: Bool)?) {
+        let core = self.core, after = events[events.count - 1].position, limit = core.configuration.batchSize
+        async let next = readAhead ? core.readLog(after: after, limit: limit) : nil
+        // The read is awaited even when the batch fails: leaving the scope by throwing would cancel a
+        // query in flight, and a cancelled postgres-nio query can wedge the runner's next transaction.
+        let outcome: Result<Bool, any Error>
+        do {
+            outcome = .success(try await applyIsolatingPoison(events, lease: &lease, state: state))
+        } catch {
+            outcome = .failure(error)
         }
-        if promotion.due, ContinuousClock.now >= promotion.notBefore {
-            promotion.due = try await !promoteIfDue()
-            promotion.notBefore = .now + .milliseconds(100)
-        }
-        guard untilCaughtUp else { return false }
-        try await lease.renew(state: "live", core: core)
-        return true
+        let page = try? await next
+        let stopped = try outcome.get()
+        return (stopped, !stopped && lease.checkpoint == after ? page : nil)
     }
 
     /// Applies a batch; when the handler rejects it, applies its events one by one to find the
     /// poison event and deal with it by policy. Returns `true` when the projection stopped.
-    private func applyIsolatingPoison(_ events: [RecordedEvent], lease: inout Lease, state: String) async throws -> Bool {
+    private func applyIsolatingPoison(_ events: [RecordedEvent], lease: inout Lease, state: ProjectionStatus.State) async throws -> Bool {
         do {
             try await apply(events, lease: &lease, state: state)
             return false
         } catch let failure as HandlerFailure where !isTransient(failure) {
             // A version dropped under a batch fails in its handler (its tables are gone): not a poison event.
-            if try await versionRow()?.lifecycle == .dropped { throw LeaseLost() }
+            if try await lifecycle.row()?.lifecycle == .dropped { throw LeaseLost() }
             // One event, applied as usual: it is the poison event. A single-statement batch's event is
             // tried once more in a transaction (below), so that a statement that fails only as a `WITH`
             // query (one with a data-modifying `WITH` of its own) is applied instead of dead-lettered.
@@ -231,7 +209,7 @@ struct ProjectionRunner: Sendable {
     }
 
     /// One read-model transaction: the handler's writes and the fenced checkpoint move.
-    private func apply(_ events: [RecordedEvent], lease: inout Lease, state: String, inOneStatement: Bool = true) async throws {
+    private func apply(_ events: [RecordedEvent], lease: inout Lease, state: ProjectionStatus.State, inOneStatement: Bool = true) async throws {
         let relevant = self.relevant(events)
         let last = events[events.count - 1].position
         let started = ContinuousClock.now
@@ -286,7 +264,7 @@ struct ProjectionRunner: Sendable {
     }
 
     /// Deals with one event the handler rejects, by policy. Returns `true` when the projection stopped.
-    private func poison(_ event: RecordedEvent, _ error: any Error, lease: inout Lease, state: String) async throws -> Bool {
+    private func poison(_ event: RecordedEvent, _ error: any Error, lease: inout Lease, state: ProjectionStatus.State) async throws -> Bool {
         let message = ProjectionError(.handlerFailed, projection: id.name, version: id.version, eventType: event.eventType,
                                       position: event.position, message: String(reflecting: error)).description
         var logger = self.logger
@@ -319,10 +297,4 @@ public protocol PoisonPolicyProviding {
     /// What the runtime does with an event this projection's handler keeps rejecting, in place of
     /// ``ProjectionRuntime/Configuration/poisonEventPolicy``.
     var poisonEventPolicy: PoisonEventPolicy { get }
-}
-
-/// A caught-up version's promotion, when due and not done yet, and when to try it next.
-struct PendingPromotion {
-    var due: Bool
-    var notBefore = ContinuousClock.now
 }

@@ -52,7 +52,7 @@ extension ProjectionRuntime {
         let rows: [ProjectionQueries.StatusRow]
         do {
             rows = try await core.readModelRows(core.queries.statusRows(), resending: true) { try $0.decode(ProjectionQueries.StatusRow.self) }
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
+        } catch let error as PSQLError where error.sqlState == .undefinedTable {
             return []
         }
         let held = try await core.log.horizonHolders().compactMap(\.ageSeconds).max() ?? 0
@@ -147,7 +147,7 @@ extension ProjectionRuntime {
             return rows.last.map { transaction, globalPosition, _ in
                 LogPosition(transactionID: UInt64(transaction), globalPosition: globalPosition)
             }
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
+        } catch let error as PSQLError where error.sqlState == .undefinedTable {
             return nil
         }
     }

@@ -42,7 +42,7 @@ struct ReactorRunner: Sendable {
             let (events, heldBack) = try await core.readLog(after: lease.checkpoint, limit: core.configuration.batchSize, refined: recheck.refine)
             if events.isEmpty {
                 if ContinuousClock.now - lastRenewal > core.configuration.leaseDuration / 3 {
-                    try await lease.renew(state: "live", core: core)
+                    try await lease.renew(state: .live, core: core)
                     lastRenewal = .now
                 }
                 await bell.wait(timeout: recheck.timeout(heldBack: heldBack, idle: core.configuration.idlePollInterval))
@@ -55,7 +55,7 @@ struct ReactorRunner: Sendable {
                 }
                 let current = lease
                 try await core.withReadModelTransaction { connection in
-                    try await current.advance(to: event.position, applied: 1, state: "live", on: connection, core: core)
+                    try await current.advance(to: event.position, applied: 1, state: .live, on: connection, core: core)
                 }
                 lease.checkpoint = event.position
                 lastRenewal = .now
@@ -84,7 +84,7 @@ struct ReactorRunner: Sendable {
                 try? await Task.sleep(for: backoff.next())
                 if Task.isCancelled || core.isStopping { return false }
                 if ContinuousClock.now - lastRenewal > core.configuration.leaseDuration / 3 {
-                    try await lease.renew(state: "live", core: core)
+                    try await lease.renew(state: .live, core: core)
                     lastRenewal = .now
                 }
             }

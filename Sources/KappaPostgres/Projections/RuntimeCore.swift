@@ -121,7 +121,7 @@ final class RuntimeCore: Sendable {
         let rows: [ProjectionQueries.VersionRow]
         do {
             rows = try await readModelRows(queries.versions(name), resending: true) { try $0.decode(ProjectionQueries.VersionRow.self) }
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
+        } catch let error as PSQLError where error.sqlState == .undefinedTable {
             rows = []   // the runtime's tables do not exist yet: no version is active
         }
         let active = rows.last { $0.1 == "active" }.map { Int($0.0) }

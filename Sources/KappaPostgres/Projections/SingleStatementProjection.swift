@@ -43,7 +43,3 @@ extension SingleStatementProjection {
         }
     }
 }
-
-/// SQLSTATE of ``Migrations/projections/0003_lease_lost.sql``'s `lease_lost()`: a single-statement
-/// batch found its lease gone.
-let leaseLostSQLState = "KL001"

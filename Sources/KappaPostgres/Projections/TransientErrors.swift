@@ -3,14 +3,17 @@ import PostgresNIO
 
 /// SQLSTATEs of faults that pass, by name.
 package enum TransientSQLState {
-    /// The server ended the session (`pg_terminate_backend`, a shutdown, a crash).
-    static let sessionEnded: Set<String> = ["57P01", "57P02", "57P03"]
-    /// The statement was cancelled: `statement_timeout`, `pg_cancel_backend`, a user's cancel.
-    static let queryCanceled = "57014"
+    /// The server ended the session: `pg_terminate_backend`, a shutdown, a crash, or an idle bound
+    /// (`idle_in_transaction_session_timeout`, `idle_session_timeout`). The client may see the
+    /// server's error or only the closed connection, whichever arrives first.
+    static let sessionEnded: [PostgresError.Code] = [
+        .adminShutdown, .crashShutdown, .cannotConnectNow, .idleInTransactionSessionTimeout, .idleSessionTimeout,
+    ]
     /// Concurrency: serialization failure, deadlock, a lock not granted in `lock_timeout` (or NOWAIT).
-    static let contention: Set<String> = ["40001", "40P01", "55P03"]
-    /// Too many connections: another may be free soon.
-    static let tooManyConnections = "53300"
+    static let contention: [PostgresError.Code] = [.serializationFailure, .deadlockDetected, .lockNotAvailable]
+    /// Passing for other reasons: a cancelled statement (`statement_timeout`, `pg_cancel_backend`, a
+    /// user's cancel), too many connections (another may be free soon).
+    static let other: [PostgresError.Code] = [.queryCanceled, .tooManyConnections]
 }
 
 /// Whether `error` says the connection was lost under a statement (its outcome unknown): a read
@@ -22,8 +25,9 @@ package func isConnectionLoss(_ error: any Error) -> Bool {
         case .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .connectionError:
             return true
         default:
-            guard let state = error.serverInfo?[.sqlState] else { return false }
-            return TransientSQLState.sessionEnded.contains(state) || state.hasPrefix("08")
+            guard let state = error.sqlState else { return false }
+            // Class 08: connection exceptions.
+            return TransientSQLState.sessionEnded.contains(state) || state.raw.hasPrefix("08")
         }
     case let error as EventStoreError:
         return error.code == .connectionLost
@@ -41,9 +45,8 @@ package func isTransient(_ error: any Error) -> Bool {
     if isConnectionLoss(error) { return true }
     switch error {
     case let error as PSQLError:
-        guard let state = error.serverInfo?[.sqlState] else { return false }
-        return TransientSQLState.contention.contains(state) || state == TransientSQLState.queryCanceled
-            || state == TransientSQLState.tooManyConnections
+        guard let state = error.sqlState else { return false }
+        return TransientSQLState.contention.contains(state) || TransientSQLState.other.contains(state)
     case let error as PostgresTransactionError:
         return [error.closureError, error.commitError, error.beginError, error.rollbackError]
             .contains { $0.map(isTransient) ?? false }

@@ -27,7 +27,7 @@ public struct ProjectionVersion: Sendable, Hashable {
     public var lifecycle: Lifecycle
     /// The runner's state: `rebuilding`, `catching_up`, `live`, `stopped` (no runner holds the lease)
     /// or `failed` — as ``ProjectionStatus/State`` reads it.
-    public var state: String
+    public var state: ProjectionStatus.State
     /// The last event applied (during a bulk rebuild: where the rebuild started).
     public var checkpoint: LogPosition
     /// Events this version has applied so far.
@@ -44,7 +44,7 @@ public struct ProjectionVersion: Sendable, Hashable {
         self.name = name
         self.version = Int(version)
         self.lifecycle = Lifecycle(rawValue: lifecycle) ?? .building
-        self.state = state
+        self.state = ProjectionStatus.State(rawValue: state) ?? .stopped
         self.checkpoint = LogPosition(transactionID: UInt64(transaction), globalPosition: position)
         self.eventsApplied = applied
         self.leaseOwner = owner

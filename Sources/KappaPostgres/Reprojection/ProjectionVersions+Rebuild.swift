@@ -91,7 +91,7 @@ extension ProjectionVersions {
                 throw error
             }
         }
-        if stopped, let failed = try await versions(of: name).first(where: { $0.version == version }), failed.state == "failed" {
+        if stopped, let failed = try await versions(of: name).first(where: { $0.version == version }), failed.state == .failed {
             throw ProjectionError(.handlerFailed, projection: name, version: version,
                                   message: "the rebuild stopped on an event its handler rejects; see the projection's status")
         }

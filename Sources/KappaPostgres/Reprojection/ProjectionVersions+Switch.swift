@@ -34,7 +34,7 @@ extension ProjectionVersions {
                     "kappa.switch": "\(kind)",
                 ])
                 return target
-            } catch let error as PSQLError where ["55P03", "40P01"].contains(error.serverInfo?[.sqlState]) && lockAttempts < 49 {
+            } catch let error as PSQLError where [.lockNotAvailable, .deadlockDetected].contains(error.sqlState) && lockAttempts < 49 {
                 lockAttempts += 1
                 logger.notice("a switch met a lock held by a reader; trying again", metadata: [
                     "kappa.projection": "\(name)", "kappa.attempt": "\(lockAttempts)", "error": "\(error.serverInfo?[.message] ?? "")",

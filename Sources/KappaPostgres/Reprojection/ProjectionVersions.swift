@@ -167,7 +167,7 @@ public struct ProjectionVersions: Sendable {
                                   message: "is still building (at \(target.checkpoint)); wait until it has caught up")
         default: break
         }
-        if target.state == "failed" {
+        if target.state == .failed {
             throw ProjectionError(.notCaughtUp, projection: target.name, version: target.version, message: "has failed on a poison event; see its status")
         }
         let allowed = core.configuration.maximumPromotionLag

@@ -108,7 +108,7 @@ struct RebuildWorker: Sendable {
             try await commit(events, from: start, through: events[events.count - 1].position, done: false)
             return
         } catch let failure as HandlerFailure where !isTransient(failure) {
-            if try await runner.versionRow()?.lifecycle == .dropped { throw LeaseLost() }   // tables gone: not poison
+            if try await runner.lifecycle.row()?.lifecycle == .dropped { throw LeaseLost() }   // tables gone: not poison
             if events.count == 1 { return try await poison(events[0], from: start, failure.underlying) }
         }
         var checkpoint = start

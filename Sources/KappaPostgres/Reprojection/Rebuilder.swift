@@ -196,7 +196,7 @@ struct Rebuilder: Sendable {
     /// Lends this process's workers to a rebuild another process coordinates (it holds the version's
     /// lease): called by a runner that could not take the lease. Returns when nothing is left to claim.
     func help() async throws {
-        guard let row = try await runner.versionRow(), row.lifecycle == .building, row.rebuildTarget != nil,
+        guard let row = try await runner.lifecycle.row(), row.lifecycle == .building, row.rebuildTarget != nil,
               let partitions = row.rebuildPartitions else { return }
         let counter = ProgressCounter(done: 0, partitions: partitions)
         try await workPartitions(partitions: partitions, counter: counter)
@@ -220,7 +220,7 @@ struct Rebuilder: Sendable {
             if Task.isCancelled { return }
             if counter.isCounted { progress?(counter.snapshot(id)) }
             if ContinuousClock.now - lastRenewal > min(.seconds(1), core.configuration.leaseDuration / 3) {
-                try await lease.renew(state: "rebuilding", core: core)
+                try await lease.renew(state: .rebuilding, core: core)
                 counter.reconcile(try await self.partitionProgress(of: runner.key).done)
                 lastRenewal = .now
             }

@@ -61,7 +61,7 @@ enum StableNames {
             try await connection.run("CREATE OR REPLACE \(unescaped: definition)", logger: logger)
             try await connection.run("RELEASE SAVEPOINT kappa_replace_view", logger: logger)
             return true
-        } catch let error as PSQLError where ["42P16", "42804"].contains(error.serverInfo?[.sqlState]) {
+        } catch let error as PSQLError where [.invalidTableDefinition, .datatypeMismatch].contains(error.sqlState) {
             try await connection.run("ROLLBACK TO SAVEPOINT kappa_replace_view", logger: logger)
             return false
         }
@@ -71,7 +71,7 @@ enum StableNames {
     private static func dropView(_ view: String, of id: ProjectionID, on connection: PostgresConnection, logger: Logger) async throws {
         do {
             try await connection.run("DROP VIEW \(unescaped: id.serving.quoted).\(unescaped: SQLIdentifier.quote(catalogName: view))", logger: logger)
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "2BP01" {
+        } catch let error as PSQLError where error.sqlState == .dependentObjectsStillExist {
             let dependents = error.serverInfo?[.detail].map { " (\($0.replacingOccurrences(of: "\n", with: "; ")))" } ?? ""
             throw ProjectionError(.dependentObjects, projection: id.name, version: id.version, message: """
                 cannot replace the stable name \(id.name).\(view): version \(id.version) changes its columns and objects \

@@ -50,7 +50,7 @@ extension PostgresConnection {
                 var rows: [Statement.Row] = []
                 for try await row in try await execute(statement, logger: logger) { rows.append(row) }
                 return rows
-            } catch let error as PSQLError where error.serverInfo?[.sqlState].map(Self.preparationFailures.contains) ?? false {
+            } catch let error as PSQLError where error.sqlState.map(Self.preparationFailures.contains) ?? false {
                 PreparedStatementGeneration.advance()
                 throw error
             }
@@ -59,5 +59,7 @@ extension PostgresConnection {
 
     /// SQLSTATEs with which preparing a statement can fail: an aborted transaction, a missing
     /// schema, table, column, function or type.
-    static let preparationFailures: Set<String> = ["25P02", "3F000", "42P01", "42703", "42883", "42704"]
+    static let preparationFailures: [PostgresError.Code] = [
+        .inFailedSqlTransaction, .invalidSchemaName, .undefinedTable, .undefinedColumn, .undefinedFunction, .undefinedObject,
+    ]
 }

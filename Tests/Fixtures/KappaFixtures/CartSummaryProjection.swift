@@ -4,6 +4,9 @@ import KappaPostgres
 import PostgresNIO
 
 /// The cart events the projection tests and benchmarks write: the sample app's shape.
+///
+/// A copy, not the sample's `CartDomain`: the framework's package never depends on the sample (the
+/// sample depends on it), and these payloads stay fixed so that benchmark figures compare across runs.
 public enum CartEvents {
     public struct ItemAdded: Codable, Sendable, Equatable {
         public var cartId: String; public var sku: String; public var quantity: Int; public var unitPrice: Int

@@ -114,7 +114,7 @@ struct AppendTests {
                 let error = await #expect(throws: PSQLError.self) {
                     try await client.query(PostgresQuery(unsafeSQL: statement), logger: testLogger)
                 }
-                #expect(error?.serverInfo?[.sqlState] == "KP001", "\(statement)")
+                #expect(error?.sqlState == .kappaLogIsAppendOnly, "\(statement)")
             }
             let value9 = try await scalar("SELECT count(*) FROM \(unescaped: events)", on: client)
             #expect(value9 == 2)

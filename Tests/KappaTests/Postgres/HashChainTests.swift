@@ -116,7 +116,7 @@ struct HashChainTests {
                     VALUES ('\(UUID())', 'owner-1', 3, 'Deposited', 1, '{}', now())
                     """), logger: testLogger).collect()
             }
-            #expect(error?.serverInfo?[.sqlState] == "KP003")
+            #expect(error?.sqlState == .kappaStreamVersionGap)
             #expect(error?.serverInfo?[.message]?.contains("stream owner-1 has no version 2") == true, "\(String(describing: error?.serverInfo?[.message]))")
             #expect(try await scalar("SELECT count(*) FROM \(unescaped: schema).events", on: client) == 1)
         }

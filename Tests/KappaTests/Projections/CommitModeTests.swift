@@ -28,7 +28,7 @@ struct CommitModeTests {
                 for try await value in try await connection.query("SELECT current_setting('synchronous_commit')", logger: testLogger).decode(String.self) {
                     before = value
                 }
-                try await lease.advance(to: lease.checkpoint, applied: 0, state: "live", on: connection, core: core)
+                try await lease.advance(to: lease.checkpoint, applied: 0, state: .live, on: connection, core: core)
                 for try await (value, timeout) in try await connection.query(
                     "SELECT current_setting('synchronous_commit'), current_setting('idle_in_transaction_session_timeout')", logger: testLogger
                 ).decode((String, String).self) {
@@ -61,7 +61,7 @@ struct CommitModeTests {
             let moved = Locked(false)
             let holder = Task {
                 try await paused.withReadModelTransaction(watchdog: false) { connection in
-                    try await lease.advance(to: lease.checkpoint, applied: 0, state: "live", on: connection, core: paused)
+                    try await lease.advance(to: lease.checkpoint, applied: 0, state: .live, on: connection, core: paused)
                     moved.withLock { $0 = true }
                     try await Task.sleep(for: .seconds(8))   // paused before the COMMIT
                 }

@@ -26,8 +26,8 @@ struct LeaseTests {
             // The holder taking it again (after a fault) gets a new token: the earlier holding is fenced off.
             let again = try #require(try await Lease.acquire(.projections, key, core: first))
             #expect(again.token > held.token)
-            await #expect(throws: LeaseLost.self) { try await held.renew(state: "live", core: first) }
-            try await again.renew(state: "live", core: first)
+            await #expect(throws: LeaseLost.self) { try await held.renew(state: .live, core: first) }
+            try await again.renew(state: .live, core: first)
             await again.release(core: first)
             let taken = try #require(try await Lease.acquire(.projections, key, core: second))
             #expect(taken.token > again.token)

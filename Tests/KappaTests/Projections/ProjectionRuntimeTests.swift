@@ -58,7 +58,7 @@ struct ProjectionRuntimeTests {
             let stopped = try #require(try await runtime.status().first { $0.name == projection.name })
             #expect(stopped.state == .stopped)
             #expect(stopped.checkpoint == last)
-            #expect(try await f.versions([projection]).versions(of: projection.name).map(\.state) == ["stopped"])
+            #expect(try await f.versions([projection]).versions(of: projection.name).map(\.state) == [.stopped])
             #expect(try await scalar(PostgresQuery(unsafeSQL: """
                 SELECT count(*) FROM \(f.runtimeSchema).projection_status WHERE name = '\(projection.name)' AND state = 'stopped'
                 """), on: f.client) == 1)

@@ -30,7 +30,7 @@ struct SingleStatementBatchTests {
             """
         let position = LogPosition(transactionID: lease.checkpoint.transactionID, globalPosition: lease.checkpoint.globalPosition + 1)
         let stale = Lease(table: lease.table, key: lease.key, owner: lease.owner, token: token ?? lease.token, checkpoint: lease.checkpoint)
-        return core.queries.singleStatementBatch(writes, stale.move(to: position, applied: 1, state: "live", core: core), asynchronousCommit: true)
+        return core.queries.singleStatementBatch(writes, stale.move(to: position, applied: 1, state: .live, core: core), asynchronousCommit: true)
     }
 
     @Test func theWritesCommitWithTheCheckpointAndNotAtAllWithoutTheLease() async throws {
@@ -45,7 +45,7 @@ struct SingleStatementBatchTests {
                 do {
                     try await f.client.withConnection { try await $0.run(batch(core, lease, token: lease.token - 1, cart: 900), logger: testLogger) }
                 } catch let error as PSQLError {
-                    #expect(error.serverInfo?[.sqlState] == leaseLostSQLState, "\(String(reflecting: error))")
+                    #expect(error.sqlState == .kappaLeaseLost, "\(String(reflecting: error))")
                     #expect(error.serverInfo?[.message]?.contains(projection.name) == true)
                     throw error
                 }
@@ -83,12 +83,12 @@ struct SingleStatementBatchTests {
             let (core, lease) = try await leased(f, projection, prepared: prepared)
             let next = LogPosition(transactionID: lease.checkpoint.transactionID, globalPosition: lease.checkpoint.globalPosition + 1)
             try await core.withReadModelTransaction { connection in
-                try await lease.advance(to: next, applied: 0, state: "live", on: connection, core: core)
+                try await lease.advance(to: next, applied: 0, state: .live, on: connection, core: core)
             }
             // `lease` still says the old checkpoint: a second move from it is a replayed batch.
             await #expect(throws: LeaseLost.self) {
                 try await core.withReadModelTransaction { connection in
-                    try await lease.advance(to: next, applied: 0, state: "live", on: connection, core: core)
+                    try await lease.advance(to: next, applied: 0, state: .live, on: connection, core: core)
                 }
             }
             await lease.release(core: core)
@@ -124,7 +124,7 @@ struct SingleStatementBatchTests {
             var stale = lease
             stale = Lease(table: stale.table, key: stale.key, owner: stale.owner, token: stale.token - 1, checkpoint: stale.checkpoint)
             await #expect(throws: LeaseLost.self) {
-                try await runner.applyInOneStatement(projection, events, through: events[0].position, lease: stale, state: "live")
+                try await runner.applyInOneStatement(projection, events, through: events[0].position, lease: stale, state: .live)
             }
 
             // Poison: the runtime dead-letters it and moves on, through single-statement batches.

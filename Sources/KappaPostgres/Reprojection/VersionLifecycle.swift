@@ -2,16 +2,25 @@ import Kappa
 import Logging
 import PostgresNIO
 
-extension ProjectionRunner {
+/// A projection version's way from building to serving, as its runner goes: whether it rebuilds in
+/// bulk, the end of its build when it first reaches the log's horizon, and its promotion when that
+/// is due. The runner calls it where its ``FollowStateMachine`` says so; promotion itself is the
+/// switch the public ``ProjectionVersions`` performs.
+struct VersionLifecycle: Sendable {
+    let core: RuntimeCore
+    let id: ProjectionID
+    let indexSQL: String
+    let logger: Logger
+
     /// This version's row, as the read-model database has it now.
-    func versionRow() async throws -> ProjectionVersion? {
+    func row() async throws -> ProjectionVersion? {
         try await ProjectionVersions(core: core, projections: []).versions(of: id.name).first { $0.version == id.version }
     }
 
     /// A building version rebuilds in bulk when a rebuild is under way, or when it is at least
     /// ``ProjectionRuntime/Configuration/rebuildThreshold`` events behind the log.
     func shouldRebuild(_ lease: Lease) async throws -> Bool {
-        if try await versionRow()?.rebuildTarget != nil { return true }
+        if try await row()?.rebuildTarget != nil { return true }
         let threshold = max(1, core.configuration.rebuildThreshold)
         return try await core.log.countEvents(after: lease.checkpoint, limit: threshold) >= threshold
     }
@@ -20,7 +29,7 @@ extension ProjectionRunner {
     /// unlogged tables made logged and statistics gathered, and it becomes `caught_up` — then it is
     /// promoted when nothing serves the projection yet, or when the runtime promotes automatically.
     func finishBuilding(_ lease: Lease) async throws {
-        let queries = core.queries, id = self.id, logger = self.logger, indexSQL = projection.indexSQL
+        let queries = core.queries, id = self.id, logger = self.logger, indexSQL = self.indexSQL
         let started = ContinuousClock.now
         // No watchdog: indexing a large read model may take longer than transactionTimeout.
         try await core.withReadModelTransaction(watchdog: false) { connection in

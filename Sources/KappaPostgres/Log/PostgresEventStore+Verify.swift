@@ -83,7 +83,7 @@ extension PostgresEventStore {
             return try await onGuarded(nil, stream: stream) { connection in
                 try decode(try await connection.allRows(query, logger: logger) { $0 })
             }
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42703" {
+        } catch let error as PSQLError where error.sqlState == .undefinedColumn {
             throw EventStoreError(.database, stream: stream?.rawValue,
                 message: "the event log in schema \(configuration.schema) has no hash chains yet; run PostgresEventStore.migrate() first",
                 underlying: DriverError(error))
