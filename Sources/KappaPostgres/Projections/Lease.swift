@@ -17,7 +17,7 @@ struct Lease: Sendable {
         let owner = core.configuration.owner
         let query = core.queries.acquireLease(table, key, owner: owner, holder: core.instanceID,
                                               milliseconds: core.configuration.leaseMilliseconds, allowDropped: allowDropped)
-        let rows = try await core.readModelRows(query) { try $0.decode((Int64, Int64, Int64).self) }
+        let rows = try await core.database.readModelRows(query) { try $0.decode((Int64, Int64, Int64).self) }
         return rows.last.map { token, transaction, position in
             Lease(table: table, key: key, owner: owner, token: token,
                   checkpoint: LogPosition(transactionID: UInt64(transaction), globalPosition: position))
@@ -49,7 +49,7 @@ struct Lease: Sendable {
     /// Extends the lease while idle; throws ``LeaseLost`` when it is gone.
     func renew(state: ProjectionStatus.State, core: RuntimeCore) async throws {
         let query = core.queries.renewLease(table, key, owner: owner, token: token, milliseconds: core.configuration.leaseMilliseconds, state: state)
-        if try await core.readModelRows(query, resending: true, { _ in () }).isEmpty { throw LeaseLost() }
+        if try await core.database.readModelRows(query, resending: true, { _ in () }).isEmpty { throw LeaseLost() }
     }
 
     /// Runs `work` (a batch) while renewing the lease every third of its duration, so that a batch
@@ -82,7 +82,7 @@ struct Lease: Sendable {
     /// Gives the lease up so another runner can take over at once. Best effort.
     func release(core: RuntimeCore) async {
         do {
-            _ = try await core.readModelRows(core.queries.releaseLease(table, key, owner: owner, token: token), resending: true) { _ in () }
+            _ = try await core.database.readModelRows(core.queries.releaseLease(table, key, owner: owner, token: token), resending: true) { _ in () }
         } catch {
             core.logger.debug("could not release a lease; it expires by itself", metadata: ["error": "\(String(reflecting: error))"])
         }

@@ -21,7 +21,7 @@ extension ProjectionRunner {
             throw HandlerFailure(relevant, underlying: error)
         }
         guard var statement = writes else {
-            try await core.withReadModelConnection(transaction: false) { connection in
+            try await core.database.withReadModelConnection(transaction: false) { connection in
                 try await lease.advance(to: last, applied: relevant.count, state: state, on: connection, core: core)
             }
             return true
@@ -31,7 +31,7 @@ extension ProjectionRunner {
         let batch = core.queries.singleStatementBatch(statement, lease.move(to: last, applied: relevant.count, state: state, core: core),
                                                       asynchronousCommit: !core.configuration.synchronousReadModelCommits)
         do {
-            try await core.withReadModelConnection(transaction: false) { connection in
+            try await core.database.withReadModelConnection(transaction: false) { connection in
                 try await connection.run(batch, logger: logger)
             }
         } catch let error as PSQLError where error.sqlState == .kappaLeaseLost {

@@ -42,7 +42,7 @@ struct ProjectionRunner: Sendable {
     /// agree), registers it, and clears a failure left by an earlier run so it is tried again.
     func setUp() async throws {
         let queries = core.queries, id = self.id, projection = self.projection, logger = self.logger
-        try await core.withReadModelTransaction { connection in
+        try await core.database.withReadModelTransaction { connection in
             try await connection.run("SELECT pg_advisory_xact_lock(hashtext('kappa.projection.' || \(id.schema.name)))", logger: logger)
             var registered: Int64 = 0
             for try await count in try await connection.query(queries.isRegistered(id), logger: logger).decode(Int64.self) {
@@ -118,7 +118,7 @@ struct ProjectionRunner: Sendable {
                     readAhead = nil
                     action = machine.pageRead(events: page.count, heldBack: heldBack, refined: false, now: .now)
                 } else {
-                    (page, heldBack) = try await core.readLog(after: lease.checkpoint, limit: configuration.batchSize, refined: refined)
+                    (page, heldBack) = try await core.database.readLog(after: lease.checkpoint, limit: configuration.batchSize, refined: refined)
                     action = machine.pageRead(events: page.count, heldBack: heldBack, refined: refined, now: .now)
                 }
                 if page.isEmpty { lagGauge.record(0) }
@@ -136,7 +136,7 @@ struct ProjectionRunner: Sendable {
                     // Its indexSQL fails: trying again every few seconds would fail the same way, with
                     // the status saying live. The version fails instead, its status naming the error; the
                     // next start of the runtime tries it again.
-                    _ = try await core.readModelRows(core.queries.markFailed(id, owner: lease.owner, token: lease.token, event: nil, error: error.description)) { _ in () }
+                    _ = try await core.database.readModelRows(core.queries.markFailed(id, owner: lease.owner, token: lease.token, event: nil, error: error.description)) { _ in () }
                     logger.error("projection version failed as it caught up", metadata: ["error": "\(error)"])
                     return true
                 }
@@ -168,7 +168,7 @@ struct ProjectionRunner: Sendable {
     private func applyReadingAhead(_ events: [RecordedEvent], lease: inout Lease, state: ProjectionStatus.State,
                                    readAhead: Bool) async throws -> (stopped: Bool, readAhead: (events: [RecordedEvent], heldBack: Bool)?) {
         let core = self.core, after = events[events.count - 1].position, limit = core.configuration.batchSize
-        async let next = readAhead ? core.readLog(after: after, limit: limit) : nil
+        async let next = readAhead ? core.database.readLog(after: after, limit: limit) : nil
         // The read is awaited even when the batch fails: leaving the scope by throwing would cancel a
         // query in flight, and a cancelled postgres-nio query can wedge the runner's next transaction.
         let outcome: Result<Bool, any Error>
@@ -221,7 +221,7 @@ struct ProjectionRunner: Sendable {
         if !sent {
             let core = self.core
             try await current.whileRenewing(state: state, core: core) {
-                try await core.withReadModelTransaction { connection in
+                try await core.database.withReadModelTransaction { connection in
                     try await runner.handle(relevant, on: connection, isRebuilding: false)
                     // The fenced checkpoint last, so the lease row is locked only for a moment: a holder paused
                     // mid-batch (GC, SIGSTOP) must not stop another runner from taking the expired lease.
@@ -274,13 +274,13 @@ struct ProjectionRunner: Sendable {
         let queries = core.queries, id = self.id, current = lease, eventLogger = logger
         switch policy {
         case .stop:
-            try await core.withReadModelTransaction { connection in
+            try await core.database.withReadModelTransaction { connection in
                 try await connection.run(queries.markFailed(id, owner: current.owner, token: current.token, event: event, error: message), logger: eventLogger)
             }
             logger.error("projection stopped on an event its handler rejects", metadata: ["error": "\(message)"])
             return true
         case .deadLetter:
-            try await core.withReadModelTransaction { connection in
+            try await core.database.withReadModelTransaction { connection in
                 try await connection.run(queries.recordDeadLetter(id, event: event, error: message), logger: eventLogger)
                 try await current.advance(to: event.position, applied: 0, state: state, on: connection, core: core)
             }

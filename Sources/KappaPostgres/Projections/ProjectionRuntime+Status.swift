@@ -51,7 +51,7 @@ extension ProjectionRuntime {
     public func status() async throws -> [ProjectionStatus] {
         let rows: [ProjectionQueries.StatusRow]
         do {
-            rows = try await core.readModelRows(core.queries.statusRows(), resending: true) { try $0.decode(ProjectionQueries.StatusRow.self) }
+            rows = try await core.database.readModelRows(core.queries.statusRows(), resending: true) { try $0.decode(ProjectionQueries.StatusRow.self) }
         } catch let error as PSQLError where error.sqlState == .undefinedTable {
             return []
         }
@@ -59,7 +59,7 @@ extension ProjectionRuntime {
         var result: [ProjectionStatus] = []
         for (name, version, state, transaction, position, applied, owner, deadLetters, failedPosition, failedType, failedError) in rows {
             let checkpoint = LogPosition(transactionID: UInt64(transaction), globalPosition: position)
-            let lag = try await core.logRows(core.log.queries.lag(after: checkpoint)) { try $0.decode((Int64, Double).self) }.last ?? (Int64(0), Double(0))
+            let lag = try await core.database.logRows(core.log.queries.lag(after: checkpoint)) { try $0.decode((Int64, Double).self) }.last ?? (Int64(0), Double(0))
             result.append(ProjectionStatus(
                 name: name, version: Int(version), state: ProjectionStatus.State(rawValue: state) ?? .stopped, checkpoint: checkpoint,
                 eventsApplied: applied, leaseOwner: owner, deadLetters: deadLetters, failedPosition: failedPosition,
@@ -128,7 +128,7 @@ extension ProjectionRuntime {
                 // A read that fails for a transient reason (its connection killed, or closed under it:
                 // see ConnectionGuard) is read again; one the server does not answer is abandoned after 2 s.
                 do {
-                    checkpoint = try await core.withDeadline(min(deadline, now + .seconds(2))) { try await self.checkpoint(of: id) }
+                    checkpoint = try await core.database.withDeadline(min(deadline, now + .seconds(2))) { try await self.checkpoint(of: id) }
                 } catch where isTransient(error) && !(error is CancellationError) {
                     core.logger.debug("a read-your-writes wait's checkpoint read failed; reading again",
                                       metadata: ["kappa.projection": "\(id.name)", "error": "\(String(reflecting: error))"])
@@ -143,7 +143,7 @@ extension ProjectionRuntime {
     /// The checkpoint of a projection version; `nil` when it is not set up (yet).
     func checkpoint(of id: ProjectionID) async throws -> LogPosition? {
         do {
-            let rows = try await core.readModelRows(core.queries.checkpoint(id), resending: true) { try $0.decode((Int64, Int64, String).self) }
+            let rows = try await core.database.readModelRows(core.queries.checkpoint(id), resending: true) { try $0.decode((Int64, Int64, String).self) }
             return rows.last.map { transaction, globalPosition, _ in
                 LogPosition(transactionID: UInt64(transaction), globalPosition: globalPosition)
             }
@@ -164,13 +164,13 @@ extension ProjectionRuntime {
             throw ProjectionError(.unknownProjection, projection: name, version: version, message: "not registered in this runtime")
         }
         let id = try ProjectionID(name: name, version: version)
-        let ids = try await core.readModelRows(core.queries.unresolvedDeadLetters(id), resending: true) { try $0.decode(UUID.self) }
+        let ids = try await core.database.readModelRows(core.queries.unresolvedDeadLetters(id), resending: true) { try $0.decode(UUID.self) }
         var resolved = 0
         for eventID in ids {
             guard let event = try await core.log.event(id: eventID) else { continue }
             let queries = core.queries, logger = core.logger, holder = core.instanceID
             do {
-                let applied = try await core.withReadModelTransaction { connection in
+                let applied = try await core.database.withReadModelTransaction { connection in
                     guard try await !connection.allRows(queries.fenceDeadLetterRetry(id, holder: holder), logger: logger, { _ in () }).isEmpty else {
                         throw ProjectionError(.rebuildInProgress, projection: id.name, version: id.version,
                             message: "another process holds this version's lease; retry its dead letters there, or once it has stopped")
@@ -190,7 +190,7 @@ extension ProjectionRuntime {
                 throw error
             } catch {
                 if isTransient(error) { throw error }
-                _ = try await core.readModelRows(queries.recordDeadLetter(id, event: event, error: String(reflecting: error))) { _ in () }
+                _ = try await core.database.readModelRows(queries.recordDeadLetter(id, event: event, error: String(reflecting: error))) { _ in () }
             }
         }
         return resolved

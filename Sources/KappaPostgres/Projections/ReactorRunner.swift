@@ -25,7 +25,7 @@ struct ReactorRunner: Sendable {
     /// or at the beginning.
     func setUp() async throws {
         let start = reactor.start == .now ? try await core.log.head() : .start
-        _ = try await core.readModelRows(core.queries.registerReactor(reactor.name, start: start)) { _ in () }
+        _ = try await core.database.readModelRows(core.queries.registerReactor(reactor.name, start: start)) { _ in () }
     }
 
     func run() async {
@@ -39,7 +39,7 @@ struct ReactorRunner: Sendable {
         var lastRenewal = ContinuousClock.now
         var recheck = HorizonRecheck()
         while !Task.isCancelled && !core.isStopping {
-            let (events, heldBack) = try await core.readLog(after: lease.checkpoint, limit: core.configuration.batchSize, refined: recheck.refine)
+            let (events, heldBack) = try await core.database.readLog(after: lease.checkpoint, limit: core.configuration.batchSize, refined: recheck.refine)
             if events.isEmpty {
                 if ContinuousClock.now - lastRenewal > core.configuration.leaseDuration / 3 {
                     try await lease.renew(state: .live, core: core)
@@ -54,7 +54,7 @@ struct ReactorRunner: Sendable {
                     guard try await react(to: event, lease: lease, lastRenewal: &lastRenewal) else { return }
                 }
                 let current = lease
-                try await core.withReadModelTransaction { connection in
+                try await core.database.withReadModelTransaction { connection in
                     try await current.advance(to: event.position, applied: 1, state: .live, on: connection, core: core)
                 }
                 lease.checkpoint = event.position

@@ -4,8 +4,11 @@ import Logging
 import PostgresNIO
 import Synchronization
 
-/// What every runner of one ``ProjectionRuntime`` shares: connections, configuration, the stop flag
-/// and the doorbells that wake runners and read-your-writes waiters.
+/// What every runner of one ``ProjectionRuntime`` shares: configuration, the database access
+/// (``RuntimeDatabase``), the stop flag, the doorbells that wake runners and read-your-writes
+/// waiters, and what the runtime knows in memory (leases held, checkpoints committed, rebuild
+/// progress, the active versions read lately). Appends of other processes reach it through an
+/// ``AppendListener``.
 final class RuntimeCore: Sendable {
     let log: PostgresEventStore
     let readModels: PostgresClient
@@ -26,15 +29,12 @@ final class RuntimeCore: Sendable {
     /// leases (see ``Lease/acquire(_:_:core:allowDropped:)``) and names the listening connection when
     /// there is no notifier of its own (so that every notifier notifies it).
     let instanceID = UUID().uuidString
-    private var listenerID: String { instanceID }
     private let runnerBells = Mutex<[ObjectIdentifier: Doorbell]>([:])
     private let rebuilds = Mutex<[LeaseKey: RebuildProgress]>([:])
-    /// The watchdog's deadlines and read-your-writes timeouts.
-    let deadlines = Deadlines()
     /// Read-your-writes waits on this runtime's own commits.
     let waiters: CheckpointWaiters
-    /// The idle bound every read-model transaction has from its `BEGIN`.
-    let idleLimit: SessionIdleLimit
+    /// Transactions and reads, under the connection guard and the watchdog.
+    let database: RuntimeDatabase
 
     init(log: PostgresEventStore, readModels: PostgresClient, notifier: LogNotifier?, configuration: ProjectionRuntime.Configuration, logger: Logger) throws {
         self.log = log
@@ -42,11 +42,13 @@ final class RuntimeCore: Sendable {
         self.notifier = notifier
         self.configuration = configuration
         self.queries = ProjectionQueries(schema: try SQLIdentifier(configuration.schema, role: "projection runtime schema"))
-        self.waiters = CheckpointWaiters(deadlines: deadlines)
-        self.idleLimit = SessionIdleLimit(configuration.leaseDuration)
         var logger = logger
         logger[metadataKey: "kappa.owner"] = "\(configuration.owner)"
         self.logger = logger
+        let deadlines = Deadlines()
+        self.waiters = CheckpointWaiters(deadlines: deadlines)
+        self.database = RuntimeDatabase(log: log, readModels: readModels, transactionTimeout: configuration.transactionTimeout,
+                                        deadlines: deadlines, idleLimit: SessionIdleLimit(configuration.leaseDuration), logger: logger)
     }
 
     /// Records a runner's bulk-rebuild progress (`nil`: the rebuild ended).
@@ -99,6 +101,20 @@ final class RuntimeCore: Sendable {
         for bell in runnerBells.withLock({ Array($0.values) }) { bell.ring() }
     }
 
+    /// Wakes runners on the log's `NOTIFY`s (sent by other processes' ``LogNotifier``s) until
+    /// cancelled or stopped; see ``AppendListener``.
+    func listenForAppends() async {
+        await AppendListener(
+            log: log, listenerID: notifier?.id ?? instanceID, ownNotifierID: notifier?.id, database: database,
+            initialBackoff: configuration.initialBackoff, maximumBackoff: configuration.maximumBackoff, logger: logger,
+            isStopping: { [self] in isStopping },
+            wake: { [self] notified in
+                if notified { notificationsReceived.add(1, ordering: .relaxed) }
+                ringRunners()
+            }
+        ).run()
+    }
+
     /// Called by this runtime's runners after each commit: remembers the checkpoint and resumes the
     /// read-your-writes waits it satisfies.
     func checkpointCommitted(_ key: LeaseKey, at position: LogPosition) {
@@ -120,7 +136,7 @@ final class RuntimeCore: Sendable {
         if let cached = activeVersions.withLock({ $0[name] }), now - cached.read < maximumAge { return cached.version }
         let rows: [ProjectionQueries.VersionRow]
         do {
-            rows = try await readModelRows(queries.versions(name), resending: true) { try $0.decode(ProjectionQueries.VersionRow.self) }
+            rows = try await database.readModelRows(queries.versions(name), resending: true) { try $0.decode(ProjectionQueries.VersionRow.self) }
         } catch let error as PSQLError where error.sqlState == .undefinedTable {
             rows = []   // the runtime's tables do not exist yet: no version is active
         }
@@ -138,177 +154,4 @@ final class RuntimeCore: Sendable {
         held.withLock { if isHeld { $0.insert(key) } else { $0.remove(key) } }
         waiters.wake(key)   // its waits now read the table, or memory
     }
-
-    /// Wakes runners on the log's `NOTIFY`s (sent by other processes' ``LogNotifier``s);
-    /// reconnects with backoff when the listening connection drops. Ends when cancelled.
-    func listenForAppends() async {
-        let channel = "kappa_log_\(log.configuration.schema)"
-        var backoff = Backoff(initial: configuration.initialBackoff, maximum: configuration.maximumBackoff)
-        while !Task.isCancelled && !isStopping {
-            do {
-                try await log.client.withConnection { connection in
-                    // Named, so that notifiers see a listener; our own notifier's name, so that it does
-                    // not notify for us (it wakes our runners in memory).
-                    let name = LogNotifier.listenerName(channel: channel, id: self.notifier?.id ?? self.listenerID)
-                    let listened: Result<Void, any Error>
-                    do {
-                        try await ConnectionGuard.shared.run(on: connection) {
-                            try await connection.run("SELECT set_config('application_name', \(name), false)", logger: self.logger)
-                        }
-                        try await connection.listen(on: channel) { notifications in
-                            backoff.reset()
-                            self.ringRunners()   // anything appended while we were not listening
-                            // Our own notifier's notifications woke our runners in memory already.
-                            let own = self.notifier?.id
-                            for try await notification in notifications where notification.payload != own {
-                                self.notificationsReceived.add(1, ordering: .relaxed)
-                                self.ringRunners()
-                            }
-                        }
-                        listened = .success(())
-                    } catch {
-                        listened = .failure(error)
-                    }
-                    // Unnamed again before the connection goes back to the pool (also when cancelled);
-                    // a server that does not answer within 2 s has the connection closed instead.
-                    await Task {   // its own task: the listener's cancellation must not cancel it
-                        try? await self.withDeadline(.now + .seconds(2), abandon: { try? await connection.close() }) {
-                            try await ConnectionGuard.shared.run(on: connection) {
-                                try await connection.run("RESET application_name", logger: self.logger)
-                            }
-                        }
-                    }.value
-                    try listened.get()
-                }
-            } catch {
-                if Task.isCancelled { return }
-                logger.debug("listening for appends failed; runners poll until it reconnects",
-                             metadata: ["error": "\(String(reflecting: error))"])
-                try? await Task.sleep(for: backoff.next())
-            }
-        }
-    }
-
-    /// Runs `body` in a read-model transaction; its errors, and the driver's, come back as they are.
-    ///
-    /// Batches commit without waiting for the disk unless ``ProjectionRuntime/Configuration/synchronousReadModelCommits``:
-    /// their checkpoint's statement sets that (``ProjectionQueries/commitMode(asynchronous:)``), which saves
-    /// every batch a round trip; other transactions (set-up, switches) commit durably.
-    ///
-    /// With a watchdog: a transaction still running after `transactionTimeout` has its connection
-    /// closed (so it can never commit) and is abandoned; the caller gets a transient fault and retries
-    /// on a new connection. Seen here: after `pg_terminate_backend`, a query on the killed connection
-    /// was sometimes never failed by the driver (1 run in ~8 of the connection-kill test), which
-    /// wedged the runner for good.
-    /// `watchdog: false` runs it without one (index builds at the end of a rebuild).
-    func withReadModelTransaction<R: Sendable>(
-        watchdog: Bool = true, _ body: @escaping @Sendable (PostgresConnection) async throws -> R
-    ) async throws -> R {
-        try await withReadModelConnection(watchdog: watchdog, transaction: true, body)
-    }
-
-    /// ``withReadModelTransaction(watchdog:_:)`` with or without the transaction block: without, for
-    /// one statement that is its own transaction.
-    func withReadModelConnection<R: Sendable>(
-        watchdog: Bool = true, transaction inBlock: Bool, _ body: @escaping @Sendable (PostgresConnection) async throws -> R
-    ) async throws -> R {
-        let logger = self.logger, readModels = self.readModels, idleLimit = self.idleLimit
-        let opened = ConnectionSlot()
-        // Not PostgresClient.withTransaction: its ROLLBACK on a connection the server has just closed
-        // never ends (postgres-nio drops a query written to a closed channel; see ConnectionGuard).
-        // The whole transaction runs under the guard: the connection's close fails it (transient).
-        @Sendable func transaction() async throws -> R {
-            try await readModels.withConnection { connection in
-                opened.set(connection)
-                return try await ConnectionGuard.shared.run(on: connection) {
-                    guard inBlock else { return try await body(connection) }
-                    try await idleLimit.apply(to: connection, logger: logger)
-                    return try await inTransaction(on: connection, send: { _ = try await connection.query($0, logger: logger) }) {
-                        try await body(connection)
-                    }
-                }
-            }
-        }
-        guard watchdog else {
-            let work = Task { try await transaction() }
-            return try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
-        }
-        return try await withWatchdog(abandon: {
-            if let connection = opened.get() { try? await connection.close() }   // so it can never commit
-        }, transaction)
-    }
-
-    /// A statement on a pooled read-model connection, read to the end, under the ``ConnectionGuard``
-    /// (a connection that closes under it fails it at once, transiently, instead of never).
-    /// `resending`: a read (or a statement safe to run twice), sent again when its connection is lost.
-    func readModelRows<Row: Sendable>(
-        _ query: PostgresQuery, resending: Bool = false, _ decode: @escaping @Sendable (PostgresRow) throws -> Row
-    ) async throws -> [Row] {
-        try await readModels.guardedRows(query, logger: logger, resending: resending, decode)
-    }
-
-    /// ``readModelRows(_:resending:_:)`` on the log's database; only reads are sent there.
-    func logRows<Row: Sendable>(_ query: PostgresQuery, _ decode: @escaping @Sendable (PostgresRow) throws -> Row) async throws -> [Row] {
-        try await log.client.guardedRows(query, logger: logger, resending: true, decode)
-    }
-
-    /// A page of the log after `position`, and whether events wait beyond the horizon (see
-    /// ``HorizonRecheck``), read under the watchdog (a read is a query like any other).
-    /// `refined`: below the horizon only transactions that may append to the log hold, for a reader
-    /// held back a while (see ``HorizonRecheck/refine``).
-    func readLog(after position: LogPosition, limit: Int, refined: Bool = false) async throws -> (events: [RecordedEvent], heldBack: Bool) {
-        let log = self.log
-        return try await withWatchdog { try await log.readLogPage(after: position, limit: limit, refined: refined) }
-    }
-
-    /// Runs `work` in a task of its own and returns its result — unless it is still running after
-    /// ``ProjectionRuntime/Configuration/transactionTimeout``: then `abandon` runs, the task is
-    /// cancelled and left behind, and the caller gets ``TransactionTimedOut`` (transient: it retries,
-    /// on another connection). Seen here: after `pg_terminate_backend`, a query on the killed
-    /// connection was sometimes never failed by the driver, which wedged a runner for good.
-    func withWatchdog<R: Sendable>(
-        abandon: @escaping @Sendable () async -> Void = {}, _ work: @escaping @Sendable () async throws -> R
-    ) async throws -> R {
-        try await withDeadline(.now + configuration.transactionTimeout, abandon: abandon, work)
-    }
-
-    /// Runs `work` in a task of its own and returns its result, or throws ``TransactionTimedOut``
-    /// once `deadline` has passed (then `abandon` runs and the task is cancelled and left behind).
-    func withDeadline<R: Sendable>(
-        _ deadline: ContinuousClock.Instant, abandon: @escaping @Sendable () async -> Void = {},
-        _ work: @escaping @Sendable () async throws -> R
-    ) async throws -> R {
-        let logger = self.logger
-        // Whichever comes first resumes the caller: the work's end or its deadline.
-        let outcome = OnceResult<R>()
-        let task = Task {
-            let result: Result<R, any Error>
-            do { result = .success(try await work()) } catch { result = .failure(error) }
-            outcome.resume(with: result)
-        }
-        let timer = deadlines.at(deadline) {
-            guard outcome.resume(with: .failure(TransactionTimedOut())) else { return }
-            logger.warning("a query outlived its deadline; abandoning it (its connection may have been killed)")
-            task.cancel()
-            Task { await abandon() }
-        }
-        defer { deadlines.cancel(timer) }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
-                outcome.install(continuation)
-            }
-        } onCancel: {
-            task.cancel()
-        }
-    }
-}
-
-/// A transaction or read that outlived ``ProjectionRuntime/Configuration/transactionTimeout``: transient.
-struct TransactionTimedOut: Error {}
-
-/// The connection a transaction runs on, for the watchdog to close.
-final class ConnectionSlot: Sendable {
-    private let connection = Mutex<PostgresConnection?>(nil)
-    func set(_ value: PostgresConnection) { connection.withLock { $0 = value } }
-    func get() -> PostgresConnection? { connection.withLock { $0 } }
 }

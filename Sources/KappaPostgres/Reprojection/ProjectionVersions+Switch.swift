@@ -63,7 +63,7 @@ extension ProjectionVersions {
     /// ending it halfway would only make the caller try again.
     func durableTransaction<R: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
         let logger = core.logger
-        return try await core.withReadModelTransaction(watchdog: false) { connection in
+        return try await core.database.withReadModelTransaction(watchdog: false) { connection in
             try await connection.run("SET LOCAL idle_in_transaction_session_timeout TO 0", logger: logger)
             return try await body(connection)
         }

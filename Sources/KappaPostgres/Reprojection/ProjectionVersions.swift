@@ -44,12 +44,12 @@ public struct ProjectionVersions: Sendable {
 
     /// The names of every projection with a version in the read-model database.
     public func names() async throws -> [String] {
-        try await core.readModelRows(core.queries.names(), resending: true) { try $0.decode(String.self) }
+        try await core.database.readModelRows(core.queries.names(), resending: true) { try $0.decode(String.self) }
     }
 
     /// Every version of `name` the read-model database knows, lowest first.
     public func versions(of name: String) async throws -> [ProjectionVersion] {
-        try await core.readModelRows(core.queries.versions(name), resending: true) { try $0.decode(ProjectionQueries.VersionRow.self) }
+        try await core.database.readModelRows(core.queries.versions(name), resending: true) { try $0.decode(ProjectionQueries.VersionRow.self) }
             .map { ProjectionVersion(name: name, row: $0) }
     }
 

@@ -32,7 +32,7 @@ struct RebuildWorker: Sendable {
                     prefetched = nil
                 } else {
                     let from = checkpoint
-                    events = try await core.withWatchdog {
+                    events = try await core.database.withWatchdog {
                         try await log.readLog(after: from, through: target, partition: partition, of: partitions, limit: batchSize)
                     }
                 }
@@ -51,7 +51,7 @@ struct RebuildWorker: Sendable {
             let last = events[events.count - 1].position
             // Read the next page while this one is applied; always await it (see ProjectionRunner).
             async let next = events.count == batchSize
-                ? core.withWatchdog { try await log.readLog(after: last, through: target, partition: partition, of: partitions, limit: batchSize) } : []
+                ? core.database.withWatchdog { try await log.readLog(after: last, through: target, partition: partition, of: partitions, limit: batchSize) } : []
             let outcome: Result<Void, any Error>
             do {
                 outcome = .success(try await applyIsolatingPoison(events, from: checkpoint))
@@ -94,7 +94,7 @@ struct RebuildWorker: Sendable {
 
     /// This partition's checkpoint as committed; ``LeaseLost`` when the partition is no longer this worker's.
     private func committedCheckpoint() async throws -> LogPosition {
-        let row = try await core.readModelRows(core.queries.partitionCheckpoint(runner.key, partition: partition, rebuildID: rebuildID), resending: true) {
+        let row = try await core.database.readModelRows(core.queries.partitionCheckpoint(runner.key, partition: partition, rebuildID: rebuildID), resending: true) {
             try $0.decode((Int64, Int64, String?, Int64).self)
         }.last
         guard let (transaction, position, owner, token) = row, owner == core.configuration.owner, token == self.token else { throw LeaseLost() }
@@ -126,7 +126,7 @@ struct RebuildWorker: Sendable {
     /// `start` (a lost lease, or a checkpoint no longer at `start`, rolls both back).
     private func commit(_ events: [RecordedEvent], from start: LogPosition, through position: LogPosition, done: Bool) async throws {
         let relevant = runner.relevant(events), runner = self.runner
-        try await core.withReadModelTransaction { connection in
+        try await core.database.withReadModelTransaction { connection in
             try await runner.handle(relevant, on: connection, isRebuilding: true)
             // Fenced last: the partition's row is locked only for a moment (see ProjectionRunner).
             try await fence(on: connection, from: start, to: position, covered: events.count, done: done)
@@ -159,14 +159,14 @@ struct RebuildWorker: Sendable {
         let eventLogger = logger
         switch runner.policy {
         case .stop:
-            try await core.withReadModelTransaction { connection in
+            try await core.database.withReadModelTransaction { connection in
                 try await fence(on: connection, from: start, to: nil, covered: 0, done: false)
                 try await connection.run(queries.markRebuildFailed(id, event: event, error: message), logger: eventLogger)
             }
             logger.error("rebuild stopped on an event the handler rejects", metadata: ["error": "\(message)"])
             throw Rebuilder.Stopped()
         case .deadLetter:
-            try await core.withReadModelTransaction { connection in
+            try await core.database.withReadModelTransaction { connection in
                 try await fence(on: connection, from: start, to: event.position, covered: 0, done: false)
                 try await connection.run(queries.recordDeadLetter(id, event: event, error: message), logger: eventLogger)
             }

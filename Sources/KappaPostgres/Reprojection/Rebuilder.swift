@@ -42,7 +42,7 @@ struct Rebuilder: Sendable {
             partitions = runner.projection.ordering == .perStream
                 ? max(1, core.configuration.rebuildPartitions, core.configuration.rebuildWorkers) : 1
             let current = lease, unlogged = runner.projection.unloggedWhileBuilding && lease.checkpoint == .start
-            try await core.withReadModelTransaction { connection in
+            try await core.database.withReadModelTransaction { connection in
                 var started = false
                 for try await _ in try await connection.query(queries.startRebuild(
                     key, owner: current.owner, token: current.token, target: target, partitions: partitions, from: current.checkpoint), logger: logger) {
@@ -93,7 +93,7 @@ struct Rebuilder: Sendable {
         if core.isStopping || Task.isCancelled { return false }
         // Tables loaded UNLOGGED become logged in the transaction that ends the rebuild (no watchdog:
         // that rewrites them), so no checkpoint past the load ever stands on tables a crash would empty.
-        try await core.withReadModelTransaction(watchdog: false) { connection in
+        try await core.database.withReadModelTransaction(watchdog: false) { connection in
             var finished = false
             for try await _ in try await connection.query(queries.finishRebuild(key, owner: current.owner, token: current.token, target: target), logger: logger) {
                 finished = true
@@ -119,7 +119,7 @@ struct Rebuilder: Sendable {
     /// Whether this version has UNLOGGED tables whose rebuild marker is gone (a crash or a failover emptied them).
     private func unloggedDataLost() async throws -> Bool {
         let queries = core.queries, id = self.id, key = runner.key, logger = runner.logger
-        return try await core.withReadModelTransaction { connection in
+        return try await core.database.withReadModelTransaction { connection in
             guard try await !connection.unloggedTables(in: id.schema.name, queries: queries, logger: logger).isEmpty else { return false }
             var survived: Int64 = 0
             for try await count in try await connection.query(queries.sentinelSurvived(key), logger: logger).decode(Int64.self) {
@@ -132,7 +132,7 @@ struct Rebuilder: Sendable {
     /// Empties the version's tables and puts it back at the first event, fenced by the lease.
     private func restart(_ lease: Lease) async throws {
         let queries = core.queries, id = self.id, key = runner.key, logger = runner.logger
-        try await core.withReadModelTransaction { connection in
+        try await core.database.withReadModelTransaction { connection in
             var restarted = false
             for try await _ in try await connection.query(queries.restartBuild(key, owner: lease.owner, token: lease.token), logger: logger) {
                 restarted = true
@@ -157,7 +157,7 @@ struct Rebuilder: Sendable {
                     try? await Task.sleep(for: core.configuration.leaseDuration / 3)
                     if Task.isCancelled { return }
                     do {
-                        _ = try await core.readModelRows(core.queries.renewPartitions(
+                        _ = try await core.database.readModelRows(core.queries.renewPartitions(
                             key, owner: core.configuration.owner, milliseconds: core.configuration.leaseMilliseconds)) { _ in () }
                     } catch {
                         logger.debug("could not renew rebuild partitions", metadata: ["error": "\(String(reflecting: error))"])
@@ -169,7 +169,7 @@ struct Rebuilder: Sendable {
                     for _ in 0..<min(partitions, max(1, core.configuration.rebuildWorkers)) {
                         group.addTask {
                             while !core.isStopping && !Task.isCancelled {
-                                let claim = try await core.readModelRows(core.queries.claimPartition(
+                                let claim = try await core.database.readModelRows(core.queries.claimPartition(
                                     key, owner: core.configuration.owner, milliseconds: core.configuration.leaseMilliseconds)
                                 ) { try $0.decode(ProjectionQueries.ClaimRow.self) }.last
                                 guard let (partition, token, rebuildID, transaction, position, targetTransaction, targetPosition, count) = claim else { return }
@@ -207,7 +207,7 @@ struct Rebuilder: Sendable {
 
     /// Events applied by every partition, in every process, and partitions not yet done.
     func partitionProgress(of key: LeaseKey) async throws -> (done: Int, remaining: Int) {
-        let row = try await core.readModelRows(core.queries.rebuildProgress(key), resending: true) { try $0.decode((Int64, Int64).self) }.last ?? (Int64(0), Int64(0))
+        let row = try await core.database.readModelRows(core.queries.rebuildProgress(key), resending: true) { try $0.decode((Int64, Int64).self) }.last ?? (Int64(0), Int64(0))
         return (Int(row.0), Int(row.1))
     }
 

@@ -32,7 +32,7 @@ struct VersionLifecycle: Sendable {
         let queries = core.queries, id = self.id, logger = self.logger, indexSQL = self.indexSQL
         let started = ContinuousClock.now
         // No watchdog: indexing a large read model may take longer than transactionTimeout.
-        try await core.withReadModelTransaction(watchdog: false) { connection in
+        try await core.database.withReadModelTransaction(watchdog: false) { connection in
             var marked = false
             for try await _ in try await connection.query(queries.markCaughtUp(lease.key, owner: lease.owner, token: lease.token), logger: logger) {
                 marked = true

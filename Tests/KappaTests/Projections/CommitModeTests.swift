@@ -23,7 +23,7 @@ struct CommitModeTests {
             let core = try RuntimeCore(log: f.store, readModels: f.client, notifier: nil, configuration: configuration, logger: testLogger)
             let key = LeaseKey(name: projection.name, version: 1)
             let lease = try #require(try await Lease.acquire(.projections, key, core: core))
-            let setting = try await core.withReadModelTransaction { connection in
+            let setting = try await core.database.withReadModelTransaction { connection in
                 var before = "", after = "", idle = ""
                 for try await value in try await connection.query("SELECT current_setting('synchronous_commit')", logger: testLogger).decode(String.self) {
                     before = value
@@ -60,7 +60,7 @@ struct CommitModeTests {
             let lease = try #require(try await Lease.acquire(.projections, key, core: paused))
             let moved = Locked(false)
             let holder = Task {
-                try await paused.withReadModelTransaction(watchdog: false) { connection in
+                try await paused.database.withReadModelTransaction(watchdog: false) { connection in
                     try await lease.advance(to: lease.checkpoint, applied: 0, state: .live, on: connection, core: paused)
                     moved.withLock { $0 = true }
                     try await Task.sleep(for: .seconds(8))   // paused before the COMMIT
@@ -91,7 +91,7 @@ struct CommitModeTests {
             let touch = PostgresQuery(unsafeSQL: "UPDATE \(projection.name)_v1.carts SET events = events")
             let wrote = Locked<String?>(nil)
             let holder = Task {
-                try await paused.withReadModelTransaction(watchdog: false) { connection in
+                try await paused.database.withReadModelTransaction(watchdog: false) { connection in
                     var bound = ""
                     for try await value in try await connection.query("SELECT current_setting('idle_in_transaction_session_timeout')", logger: testLogger).decode(String.self) {
                         bound = value

@@ -82,12 +82,12 @@ struct SingleStatementBatchTests {
             let projection = CartSummaryProjection(name: f.name("carts"))
             let (core, lease) = try await leased(f, projection, prepared: prepared)
             let next = LogPosition(transactionID: lease.checkpoint.transactionID, globalPosition: lease.checkpoint.globalPosition + 1)
-            try await core.withReadModelTransaction { connection in
+            try await core.database.withReadModelTransaction { connection in
                 try await lease.advance(to: next, applied: 0, state: .live, on: connection, core: core)
             }
             // `lease` still says the old checkpoint: a second move from it is a replayed batch.
             await #expect(throws: LeaseLost.self) {
-                try await core.withReadModelTransaction { connection in
+                try await core.database.withReadModelTransaction { connection in
                     try await lease.advance(to: next, applied: 0, state: .live, on: connection, core: core)
                 }
             }
