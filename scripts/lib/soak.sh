@@ -40,13 +40,24 @@ kappa_soak_report() {
   [ "$failed" -eq 0 ]
 }
 
-# Starts one busy loop per core, in the background, and prints their pids: the noisy neighbour a
-# shared CI machine can be. The caller kills them.
-kappa_cpu_hogs() {
+# Starts one busy loop per core, in the background: the noisy neighbour a shared CI machine can be.
+# Their pids are kept in the global KAPPA_HOGS (a trap runs after the caller's locals are gone), and
+# they are killed by kappa_stress_stop or, whatever happens, when the shell exits.
+kappa_stress_start() {
   local i
+  KAPPA_HOGS=()
   for i in $(seq 1 "$(nproc)"); do
     # Its output away from the caller's pipe, which would otherwise stay open while it runs.
-    ( trap 'exit 0' TERM; while :; do :; done ) </dev/null >/dev/null 2>&1 &
-    echo $!
+    ( while :; do :; done ) </dev/null >/dev/null 2>&1 &
+    KAPPA_HOGS+=("$!")
   done
+  trap 'kappa_stress_stop' EXIT
+}
+
+kappa_stress_stop() {
+  [ "${#KAPPA_HOGS[@]}" -gt 0 ] || return 0
+  # KILL: a shell started with SIGTERM ignored (as some parents start children) cannot trap it.
+  kill -KILL "${KAPPA_HOGS[@]}" 2>/dev/null || true
+  wait "${KAPPA_HOGS[@]}" 2>/dev/null || true
+  KAPPA_HOGS=()
 }

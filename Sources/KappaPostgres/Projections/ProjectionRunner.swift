@@ -182,30 +182,17 @@ struct ProjectionRunner: Sendable {
         return (stopped, !stopped && lease.checkpoint == after ? page : nil)
     }
 
-    /// Applies a batch; when the handler rejects it, applies its events one by one to find the
-    /// poison event and deal with it by policy. Returns `true` when the projection stopped.
+    /// Applies a batch; when the handler rejects it, finds the poison event and deals with it by
+    /// policy (``PoisonIsolation``). Returns `true` when the projection stopped.
     private func applyIsolatingPoison(_ events: [RecordedEvent], lease: inout Lease, state: ProjectionStatus.State) async throws -> Bool {
-        do {
-            try await apply(events, lease: &lease, state: state)
-            return false
-        } catch let failure as HandlerFailure where !isTransient(failure) {
-            // A version dropped under a batch fails in its handler (its tables are gone): not a poison event.
-            if try await lifecycle.row()?.lifecycle == .dropped { throw LeaseLost() }
-            // One event, applied as usual: it is the poison event. A single-statement batch's event is
-            // tried once more in a transaction (below), so that a statement that fails only as a `WITH`
-            // query (one with a data-modifying `WITH` of its own) is applied instead of dead-lettered.
-            guard events.count > 1 || projection is any SingleStatementProjection else {
-                return try await poison(events[0], failure.underlying, lease: &lease, state: state)
-            }
-        }
-        for event in events {
-            do {
-                try await apply([event], lease: &lease, state: state, inOneStatement: false)
-            } catch let failure as HandlerFailure where !isTransient(failure) {
-                if try await poison(event, failure.underlying, lease: &lease, state: state) { return true }
-            }
-        }
-        return false
+        // A single-statement batch's event is tried once more in a transaction of its own, so that a
+        // statement that fails only as a `WITH` query (one with a data-modifying `WITH` of its own)
+        // is applied instead of dead-lettered.
+        try await PoisonIsolation.apply(
+            events, retryingAlone: projection is any SingleStatementProjection,
+            apply: { events, whole in try await apply(events, lease: &lease, state: state, inOneStatement: whole) },
+            isDropped: { try await lifecycle.row()?.lifecycle == .dropped },
+            poison: { event, error in try await poison(event, error, lease: &lease, state: state) })
     }
 
     /// One read-model transaction: the handler's writes and the fenced checkpoint move.

@@ -101,25 +101,23 @@ struct RebuildWorker: Sendable {
         return LogPosition(transactionID: UInt64(transaction), globalPosition: position)
     }
 
-    /// Applies a page that starts after `start`; when the handler rejects it, applies its events one
-    /// by one to find the poison event and deal with it by the projection's policy.
+    /// Applies a page that starts after `start`; when the handler rejects it, finds the poison event
+    /// and deals with it by the projection's policy (``PoisonIsolation``).
     private func applyIsolatingPoison(_ events: [RecordedEvent], from start: LogPosition) async throws {
-        do {
-            try await commit(events, from: start, through: events[events.count - 1].position, done: false)
-            return
-        } catch let failure as HandlerFailure where !isTransient(failure) {
-            if try await runner.lifecycle.row()?.lifecycle == .dropped { throw LeaseLost() }   // tables gone: not poison
-            if events.count == 1 { return try await poison(events[0], from: start, failure.underlying) }
-        }
         var checkpoint = start
-        for event in events {
-            do {
-                try await commit([event], from: checkpoint, through: event.position, done: false)
-            } catch let failure as HandlerFailure where !isTransient(failure) {
-                try await poison(event, from: checkpoint, failure.underlying)
-            }
-            checkpoint = event.position
-        }
+        _ = try await PoisonIsolation.apply(
+            events, retryingAlone: false,
+            apply: { events, _ in
+                let last = events[events.count - 1].position
+                try await commit(events, from: checkpoint, through: last, done: false)
+                checkpoint = last
+            },
+            isDropped: { try await runner.lifecycle.row()?.lifecycle == .dropped },
+            poison: { event, error in
+                try await poison(event, from: checkpoint, error)   // throws Rebuilder.Stopped to stop
+                checkpoint = event.position
+                return false
+            })
     }
 
     /// One transaction: the handler's writes, then the partition's fenced checkpoint, moved from

@@ -100,4 +100,24 @@ struct RepositoryFilesTests {
         #expect(!text.contains("aTest()"))
         #expect(text.contains("soak: 1 passed, 3 failed"))
     }
+
+    /// The stress run's busy loops end with the soak, also when they were started inside a function
+    /// and the shell exits without stopping them.
+    @Test func theStressLoopsEndWhenTheShellExits() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", "source \"$0/soak.sh\"; start() { kappa_stress_start; }; start; echo \"${KAPPA_HOGS[*]}\"",
+                             Self.root.appending(path: "scripts/lib").path]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let pids = text.split(whereSeparator: \.isWhitespace).compactMap { Int32($0) }
+        #expect(pids.count == ProcessInfo.processInfo.activeProcessorCount, "\(text)")
+        for pid in pids {
+            // Killed and reaped by the exiting shell: no such process any more.
+            #expect(kill(pid, 0) == -1 && errno == ESRCH, "busy loop \(pid) outlived its shell")
+        }
+    }
 }

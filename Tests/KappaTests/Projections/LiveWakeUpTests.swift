@@ -32,6 +32,10 @@ struct LiveWakeUpTests {
                                                 configuration: f.configuration(owner: "ours"), logger: testLogger)
                 try await withRunning(own) {
                     try await eventually("our runtime's listener is connected", timeout: .seconds(10)) { try await listeners() == 1 }
+                    // Built, promoted and following live first: the waits below time the wake-ups alone.
+                    try await eventually("our version is live", timeout: .seconds(30)) {
+                        try await own.status().first { $0.name == ours.name }?.state == .live
+                    }
                     for cart in 0..<5 {
                         let appended = try await store.append([CartEvents.added(cart: cart)], to: StreamID("cart-\(cart)"), expectedVersion: .any)
                         try await own.waitUntil(ours.name, hasPassed: appended.lastPosition!, timeout: .seconds(10))
