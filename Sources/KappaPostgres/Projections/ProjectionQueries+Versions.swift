@@ -9,8 +9,6 @@ extension ProjectionQueries {
         "SELECT pg_advisory_xact_lock(hashtext('kappa.versions.' || \(name)))"
     }
 
-    typealias VersionRow = (Int32, String, String, Int64, Int64, Int64, String?, Int64?, Int64?, Int32?)
-
     /// Every version of `name`: version, lifecycle, state, checkpoint, events applied, lease owner,
     /// rebuild target and partitions. `FOR UPDATE` when `locking`.
     func versions(_ name: String, locking: Bool = false) -> PostgresQuery {

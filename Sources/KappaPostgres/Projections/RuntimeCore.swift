@@ -134,13 +134,13 @@ final class RuntimeCore: Sendable {
     func activeVersion(of name: String, maximumAge: Duration = .milliseconds(250)) async throws -> Int? {
         let now = ContinuousClock.now
         if let cached = activeVersions.withLock({ $0[name] }), now - cached.read < maximumAge { return cached.version }
-        let rows: [ProjectionQueries.VersionRow]
+        let rows: [ProjectionVersion]
         do {
-            rows = try await database.readModelRows(queries.versions(name), resending: true) { try $0.decode(ProjectionQueries.VersionRow.self) }
+            rows = try await database.readModelRows(queries.versions(name), resending: true) { try ProjectionVersion(name: name, row: $0) }
         } catch let error as PSQLError where error.sqlState == .undefinedTable {
             rows = []   // the runtime's tables do not exist yet: no version is active
         }
-        let active = rows.last { $0.1 == "active" }.map { Int($0.0) }
+        let active = rows.last { $0.lifecycle == .active }.map(\.version)
         activeVersions.withLock { $0[name] = (active, now) }
         return active
     }

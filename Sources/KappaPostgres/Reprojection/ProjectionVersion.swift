@@ -1,4 +1,5 @@
 import Kappa
+import PostgresNIO
 
 /// One version of a projection, as the read-model database records it.
 public struct ProjectionVersion: Sendable, Hashable {
@@ -39,8 +40,10 @@ public struct ProjectionVersion: Sendable, Hashable {
     /// During a bulk rebuild: how many partitions of the streams it is rebuilt in; `nil` otherwise.
     public var rebuildPartitions: Int?
 
-    init(name: String, row: ProjectionQueries.VersionRow) {
-        let (version, lifecycle, state, transaction, position, applied, owner, targetTransaction, targetPosition, partitions) = row
+    /// A row of ``ProjectionQueries/versions(_:locking:)``.
+    init(name: String, row: PostgresRow) throws {
+        let (version, lifecycle, state, transaction, position, applied, owner, targetTransaction, targetPosition, partitions)
+            = try row.decode((Int32, String, String, Int64, Int64, Int64, String?, Int64?, Int64?, Int32?).self)
         self.name = name
         self.version = Int(version)
         self.lifecycle = Lifecycle(rawValue: lifecycle) ?? .building

@@ -26,8 +26,8 @@ extension ProjectionVersions {
             let result: ProjectionComparison? = try await durableTransaction { connection in
                 try await connection.run("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
                 var rows: [ProjectionVersion] = []
-                for try await row in try await connection.query(queries.versions(name), logger: logger).decode(ProjectionQueries.VersionRow.self) {
-                    rows.append(ProjectionVersion(name: name, row: row))
+                for try await row in try await connection.query(queries.versions(name), logger: logger) {
+                    rows.append(try ProjectionVersion(name: name, row: row))
                 }
                 guard let a = rows.first(where: { $0.version == old }), let b = rows.first(where: { $0.version == new }) else { return nil }
                 guard a.checkpoint == b.checkpoint || last else { return nil }

@@ -49,8 +49,7 @@ public struct ProjectionVersions: Sendable {
 
     /// Every version of `name` the read-model database knows, lowest first.
     public func versions(of name: String) async throws -> [ProjectionVersion] {
-        try await core.database.readModelRows(core.queries.versions(name), resending: true) { try $0.decode(ProjectionQueries.VersionRow.self) }
-            .map { ProjectionVersion(name: name, row: $0) }
+        try await core.database.readModelRows(core.queries.versions(name), resending: true) { try ProjectionVersion(name: name, row: $0) }
     }
 
     /// The version the stable names point at, if any.
@@ -180,8 +179,8 @@ public struct ProjectionVersions: Sendable {
 
     static func rows(_ name: String, locking: Bool = true, on connection: PostgresConnection, queries: ProjectionQueries, logger: Logger) async throws -> [ProjectionVersion] {
         var rows: [ProjectionVersion] = []
-        for try await row in try await connection.query(queries.versions(name, locking: locking), logger: logger).decode(ProjectionQueries.VersionRow.self) {
-            rows.append(ProjectionVersion(name: name, row: row))
+        for try await row in try await connection.query(queries.versions(name, locking: locking), logger: logger) {
+            rows.append(try ProjectionVersion(name: name, row: row))
         }
         return rows
     }
