@@ -10,6 +10,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Kappa", targets: ["Kappa"]),
+        // The payload decoder alone, for code that decodes payloads without the rest of the core.
+        .library(name: "KappaPayloadDecoding", targets: ["KappaPayloadDecoding"]),
         .library(name: "KappaPostgres", targets: ["KappaPostgres"]),
         .library(name: "KappaTesting", targets: ["KappaTesting"]),
         .library(name: "KappaCLI", targets: ["KappaCLI"]),
@@ -32,14 +34,17 @@ let package = Package(
         // The core: events, deciders, the command handler, the EventStore protocol. No database.
         .target(
             name: "Kappa",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
+            dependencies: ["KappaPayloadDecoding", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        // `PayloadDecoder`, the fast JSON decoder of event payloads: Foundation only, so that it and
+        // its tests build without the rest of the package.
+        .target(name: "KappaPayloadDecoding", swiftSettings: strict),
         // The log in PostgreSQL: the migrator, append, read, follow.
         .target(
             name: "KappaPostgres",
             dependencies: [
-                "Kappa",
+                "Kappa", "KappaPayloadDecoding",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -166,6 +171,12 @@ let package = Package(
             name: "CartDomainTests",
             dependencies: ["CartDomain", "Kappa", "KappaTesting"],
             path: "SampleApp/Tests/CartDomainTests",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "KappaPayloadDecodingTests",
+            dependencies: ["KappaPayloadDecoding"],
+            path: "Tests/KappaPayloadDecodingTests",
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Decodes event payloads from JSON, with the results of Foundation's `JSONDecoder` configured as
-/// ``EventRegistry`` configures it (`dateDecodingStrategy = .iso8601`, every other option at its
+/// Kappa's `EventRegistry` configures it (`dateDecodingStrategy = .iso8601`, every other option at its
 /// default) — several times faster.
 ///
 /// ```swift
@@ -42,7 +42,7 @@ import Foundation
 /// Each thread that decodes keeps its decoder's working memory (the payload's copy and its tape,
 /// for payloads up to about 13 KB: at most 64 KiB) for its next decode.
 public struct PayloadDecoder: Sendable {
-    /// A decoder. It has no options: it always decodes as ``EventRegistry``'s `JSONDecoder` does.
+    /// A decoder. It has no options: it always decodes as Kappa's `EventRegistry` configures `JSONDecoder`.
     public init() {}
 
     /// Decodes a `T` from the JSON `data`.
@@ -77,7 +77,7 @@ public struct PayloadDecoder: Sendable {
         return try core.unwrap(T.self, at: 0, path: .root)
     }
 
-    /// JSONDecoder as ``EventRegistry`` configures it, for what is handed to it.
+    /// JSONDecoder as Kappa's `EventRegistry` configures it, for what is handed to it.
     static let foundation: JSONDecoder = {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601

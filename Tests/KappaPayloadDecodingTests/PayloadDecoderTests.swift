@@ -1,8 +1,8 @@
 import Foundation
-import Kappa
+import KappaPayloadDecoding
 import Testing
 
-/// PayloadDecoder against Foundation's JSONDecoder configured as EventRegistry configures it: for
+/// PayloadDecoder against Foundation's JSONDecoder configured as Kappa's EventRegistry configures it: for
 /// every input, the same value, or both throw the same `DecodingError` case (with the same type and,
 /// except for `dataCorrupted`, where JSONDecoder mostly reports an empty path, the same coding path).
 @Suite("PayloadDecoder: differential against JSONDecoder")
