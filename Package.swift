@@ -106,6 +106,21 @@ let package = Package(
             path: "Tests/Fixtures/FixtureProjector",
             swiftSettings: strict
         ),
+        // The payload decoder's fuzzing: random and mutated documents, each decoded by PayloadDecoder and
+        // by JSONDecoder and the results compared; shared by its tests and `kappa-payload-fuzz`.
+        .target(
+            name: "KappaPayloadFuzzing",
+            dependencies: ["KappaPayloadDecoding"],
+            path: "Tests/PayloadFuzz/KappaPayloadFuzzing",
+            swiftSettings: strict
+        ),
+        // The fuzz loop as a process, which scripts/test builds and runs under AddressSanitizer.
+        .executableTarget(
+            name: "kappa-payload-fuzz",
+            dependencies: ["KappaPayloadFuzzing"],
+            path: "Tests/PayloadFuzz/PayloadFuzzRunner",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "kappa-fixture-cli",
             dependencies: ["KappaCLI", "KappaFixtures", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -175,7 +190,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KappaPayloadDecodingTests",
-            dependencies: ["KappaPayloadDecoding"],
+            dependencies: ["KappaPayloadDecoding", "KappaPayloadFuzzing"],
             path: "Tests/KappaPayloadDecodingTests",
             swiftSettings: strict
         ),

@@ -21,7 +21,8 @@ import Foundation
 ///   fraction or exponent becomes an integer when `JSONDecoder` would make it one (`1.0`, `1e2`,
 ///   even `1e-400` as 0; `1.5` and out-of-range values are errors).
 /// - `Double` and `Float` are correctly rounded; overflow to infinity and underflow to zero
-///   are errors.
+///   are errors. One deliberate difference: a zero written with an exponent (`0e5`, `0.00e1`) is
+///   zero, where Swift 6.3's `JSONDecoder` refuses some such spellings as an underflow.
 /// - `Date`: ISO 8601 via `Date.ISO8601FormatStyle().parse` (what `.iso8601` calls), `Data`: base64,
 ///   `URL`: `URL(string:)`, `Decimal`: `Decimal`'s parser, each only for the value in the JSON
 ///   that `JSONDecoder` gives them.
