@@ -37,8 +37,8 @@ let package = Package(
             dependencies: ["KappaPayloadDecoding", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
-        // `PayloadDecoder`, the fast JSON decoder of event payloads: Foundation only, so that it and
-        // its tests build without the rest of the package.
+        // `PayloadDecoder`, the fast JSON decoder of event payloads: Foundation only, so that it, its
+        // tests and its fuzzing under AddressSanitizer (scripts/test) build without the rest.
         .target(name: "KappaPayloadDecoding", swiftSettings: strict),
         // The log in PostgreSQL: the migrator, append, read, follow.
         .target(
