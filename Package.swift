@@ -10,6 +10,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Kappa", targets: ["Kappa"]),
+        // The payload decoder alone, for code that decodes payloads without the rest of the core.
+        .library(name: "KappaPayloadDecoding", targets: ["KappaPayloadDecoding"]),
         .library(name: "KappaPostgres", targets: ["KappaPostgres"]),
         .library(name: "KappaTesting", targets: ["KappaTesting"]),
         .library(name: "KappaCLI", targets: ["KappaCLI"]),
@@ -32,14 +34,17 @@ let package = Package(
         // The core: events, deciders, the command handler, the EventStore protocol. No database.
         .target(
             name: "Kappa",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
+            dependencies: ["KappaPayloadDecoding", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        // `PayloadDecoder`, the fast JSON decoder of event payloads: Foundation only, so that it, its
+        // tests and its fuzzing under AddressSanitizer (scripts/test) build without the rest.
+        .target(name: "KappaPayloadDecoding", swiftSettings: strict),
         // The log in PostgreSQL: the migrator, append, read, follow.
         .target(
             name: "KappaPostgres",
             dependencies: [
-                "Kappa",
+                "Kappa", "KappaPayloadDecoding",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -99,6 +104,21 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Tests/Fixtures/FixtureProjector",
+            swiftSettings: strict
+        ),
+        // The payload decoder's fuzzing: random and mutated documents, each decoded by PayloadDecoder and
+        // by JSONDecoder and the results compared; shared by its tests and `kappa-payload-fuzz`.
+        .target(
+            name: "KappaPayloadFuzzing",
+            dependencies: ["KappaPayloadDecoding"],
+            path: "Tests/PayloadFuzz/KappaPayloadFuzzing",
+            swiftSettings: strict
+        ),
+        // The fuzz loop as a process, which scripts/test builds and runs under AddressSanitizer.
+        .executableTarget(
+            name: "kappa-payload-fuzz",
+            dependencies: ["KappaPayloadFuzzing"],
+            path: "Tests/PayloadFuzz/PayloadFuzzRunner",
             swiftSettings: strict
         ),
         .executableTarget(
@@ -166,6 +186,12 @@ let package = Package(
             name: "CartDomainTests",
             dependencies: ["CartDomain", "Kappa", "KappaTesting"],
             path: "SampleApp/Tests/CartDomainTests",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "KappaPayloadDecodingTests",
+            dependencies: ["KappaPayloadDecoding", "KappaPayloadFuzzing"],
+            path: "Tests/KappaPayloadDecodingTests",
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import Foundation
 import Kappa
+import KappaPayloadDecoding
 
 /// What the log refuses in a payload's (or metadata's) text beyond what PostgreSQL's `json` checks.
 ///

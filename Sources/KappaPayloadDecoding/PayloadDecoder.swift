@@ -1,7 +1,7 @@
 import Foundation
 
 /// Decodes event payloads from JSON, with the results of Foundation's `JSONDecoder` configured as
-/// ``EventRegistry`` configures it (`dateDecodingStrategy = .iso8601`, every other option at its
+/// Kappa's `EventRegistry` configures it (`dateDecodingStrategy = .iso8601`, every other option at its
 /// default) — several times faster.
 ///
 /// ```swift
@@ -21,7 +21,8 @@ import Foundation
 ///   fraction or exponent becomes an integer when `JSONDecoder` would make it one (`1.0`, `1e2`,
 ///   even `1e-400` as 0; `1.5` and out-of-range values are errors).
 /// - `Double` and `Float` are correctly rounded; overflow to infinity and underflow to zero
-///   are errors.
+///   are errors. One deliberate difference: a zero written with an exponent (`0e5`, `0.00e1`) is
+///   zero, where Swift 6.3's `JSONDecoder` refuses some such spellings as an underflow.
 /// - `Date`: ISO 8601 via `Date.ISO8601FormatStyle().parse` (what `.iso8601` calls), `Data`: base64,
 ///   `URL`: `URL(string:)`, `Decimal`: `Decimal`'s parser, each only for the value in the JSON
 ///   that `JSONDecoder` gives them.
@@ -42,7 +43,7 @@ import Foundation
 /// Each thread that decodes keeps its decoder's working memory (the payload's copy and its tape,
 /// for payloads up to about 13 KB: at most 64 KiB) for its next decode.
 public struct PayloadDecoder: Sendable {
-    /// A decoder. It has no options: it always decodes as ``EventRegistry``'s `JSONDecoder` does.
+    /// A decoder. It has no options: it always decodes as Kappa's `EventRegistry` configures `JSONDecoder`.
     public init() {}
 
     /// Decodes a `T` from the JSON `data`.
@@ -77,7 +78,7 @@ public struct PayloadDecoder: Sendable {
         return try core.unwrap(T.self, at: 0, path: .root)
     }
 
-    /// JSONDecoder as ``EventRegistry`` configures it, for what is handed to it.
+    /// JSONDecoder as Kappa's `EventRegistry` configures it, for what is handed to it.
     static let foundation: JSONDecoder = {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601

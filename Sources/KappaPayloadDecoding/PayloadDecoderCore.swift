@@ -23,13 +23,12 @@ final class PayloadDecoderCore: ManagedBuffer<PayloadDecoderState, JSONToken> {
     }
 
     /// Makes room for a payload of `byteCount` bytes (at least ``elements(forBytes:)`` must fit);
-    /// returns the room for the tape.
+    /// returns the room for the tape. The bytes go last, ending where the core's memory ends, so
+    /// that a read past them is a read past the allocation, which AddressSanitizer reports.
     func prepare(byteCount: Int) -> Int {
-        let stride = MemoryLayout<JSONToken>.stride
-        let tokenCapacity = state.pointee.elements - (byteCount + stride - 1) / stride
-        state.pointee.bytesOffset = tokenCapacity * stride
+        state.pointee.bytesOffset = state.pointee.elements * MemoryLayout<JSONToken>.stride - byteCount
         state.pointee.byteCount = byteCount
-        return tokenCapacity
+        return state.pointee.bytesOffset / MemoryLayout<JSONToken>.stride
     }
 
     /// Forgets the last payload, for ``PayloadCoreCache`` to give the core to the next.

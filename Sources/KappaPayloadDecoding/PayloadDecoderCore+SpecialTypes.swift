@@ -1,7 +1,7 @@
 import Foundation
 
 /// The types JSONDecoder decodes itself rather than by their `init(from:)`, with its strategies as
-/// ``EventRegistry`` sets them: dates ISO 8601, data base64, URLs and decimals as JSONDecoder does.
+/// Kappa's `EventRegistry` sets them: dates ISO 8601, data base64, URLs and decimals as JSONDecoder does.
 extension PayloadDecoderCore {
     /// JSONDecoder's `.iso8601`: `Date.ISO8601FormatStyle().parse`, which is lenient (fractional
     /// seconds, `+0100`, `GMT`, out-of-range fields rolled over, trailing text…). The common
