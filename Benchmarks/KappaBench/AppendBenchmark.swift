@@ -27,7 +27,13 @@ struct AppendBenchmark: AsyncParsableCommand {
     @Option(help: "Batches per writer for the batched cases.") var batches = 150
     @Option(help: "Runs per figure; the median is printed.") var rounds = 3
 
-    struct Case { let name: String; let writers: Int; let batchSize: Int; let operations: Int; let target: Double }
+    struct Case {
+        let name: String
+        let writers: Int
+        let batchSize: Int
+        let operations: Int
+        let target: Double
+    }
 
     func run() async throws {
         let cases = [
@@ -51,7 +57,9 @@ struct AppendBenchmark: AsyncParsableCommand {
                     try await tables.drop()
                 }
                 let k = median(kappa), s = median(sql), p = median(prepared), c = median(copy)
-                emit("\(benchCase.name)  \(formatRate(k))   \(formatRate(s))     \(formatRate(p))  \(formatRate(c))   \(String(format: "%6.1f%%", 100 * k / s))   ≥\(Int(benchCase.target * 100))%   \(String(format: "%6.1f%%", 100 * k / p))")
+                emit(
+                    "\(benchCase.name)  \(formatRate(k))   \(formatRate(s))     \(formatRate(p))  \(formatRate(c))   \(String(format: "%6.1f%%", 100 * k / s))   ≥\(Int(benchCase.target * 100))%   \(String(format: "%6.1f%%", 100 * k / p))"
+                )
             }
         }
     }

@@ -29,7 +29,10 @@ struct AppendChainBenchmark: AsyncParsableCommand {
     @Option(help: "Runs per figure; the median is printed.") var rounds = 5
     @Option(help: "Events in the log whose chains are verified at the end (0: none).") var verifyEvents = 200_000
 
-    struct Variant { let name: String; let migrations: Int }
+    struct Variant {
+        let name: String
+        let migrations: Int
+    }
     static let variants = [Variant(name: "0004", migrations: 4), Variant(name: "roles", migrations: 5), Variant(name: "chain", migrations: 6)]
 
     func run() async throws {
@@ -42,7 +45,9 @@ struct AppendChainBenchmark: AsyncParsableCommand {
         let payload = Data(#"{"cartId":"c-000001","sku":"SKU-00042","quantity":2,"unitPrice":1299}"#.utf8)
         try await BenchDatabase.withClient(connections: 10) { client in
             emit("server: \(try await BenchDatabase.settings(client))")
-            emit("case                         0004 ev/s   roles ev/s   chain ev/s   roles/0004   chain/0004   chain/roles   server µs/event: 0004  roles  chain")
+            emit(
+                "case                         0004 ev/s   roles ev/s   chain ev/s   roles/0004   chain/0004   chain/roles   server µs/event: 0004  roles  chain"
+            )
             for benchCase in cases {
                 var rates = [[Double]](repeating: [], count: Self.variants.count)
                 var cpu = [[Double]](repeating: [], count: Self.variants.count)
@@ -56,8 +61,9 @@ struct AppendChainBenchmark: AsyncParsableCommand {
                 }
                 let r = rates.map(median), c = cpu.map(median)
                 func percent(_ a: Double, _ b: Double) -> String { String(format: "%9.1f%%", 100 * a / b) }
-                emit("\(benchCase.name)   \(formatRate(r[0]))    \(formatRate(r[1]))    \(formatRate(r[2]))   \(percent(r[1], r[0]))   \(percent(r[2], r[0]))    \(percent(r[2], r[1]))"
-                     + String(format: "                    %5.1f  %5.1f  %5.1f", c[0], c[1], c[2]))
+                emit(
+                    "\(benchCase.name)   \(formatRate(r[0]))    \(formatRate(r[1]))    \(formatRate(r[2]))   \(percent(r[1], r[0]))   \(percent(r[2], r[0]))    \(percent(r[2], r[1]))"
+                        + String(format: "                    %5.1f  %5.1f  %5.1f", c[0], c[1], c[2]))
             }
             if verifyEvents > 0 { try await verify(client) }
         }
@@ -71,9 +77,10 @@ struct AppendChainBenchmark: AsyncParsableCommand {
         let cpu = MachineCPU.now()
         let verification = try await store.verifyChains()
         let seconds = Double(verification.elapsed.components.seconds) + Double(verification.elapsed.components.attoseconds) / 1e18
-        emit("verify: \(verification.eventsChecked) of \(seeded) events in \(verification.streamsChecked) streams in "
-             + String(format: "%.2f s, %.0f events/s, ", seconds, Double(verification.eventsChecked) / seconds)
-             + MachineCPU.perEvent(since: cpu, events: verification.eventsChecked) + (verification.isIntact ? "" : "; BROKEN"))
+        emit(
+            "verify: \(verification.eventsChecked) of \(seeded) events in \(verification.streamsChecked) streams in "
+                + String(format: "%.2f s, %.0f events/s, ", seconds, Double(verification.eventsChecked) / seconds)
+                + MachineCPU.perEvent(since: cpu, events: verification.eventsChecked) + (verification.isIntact ? "" : "; BROKEN"))
         try await client.query("DROP SCHEMA kappa_bench_verify CASCADE")
     }
 
@@ -87,13 +94,15 @@ struct AppendChainBenchmark: AsyncParsableCommand {
         let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: quietLogger)
         try await client.query("CHECKPOINT")
         let before = try await BackendCPU.now(client)
-        let rate = try await measure(writers: benchCase.writers, perWriter: benchCase.operations) { writer, index in
-            let events = (0..<benchCase.batchSize).map { _ in
-                NewEvent(id: UUID(), eventType: "ItemAddedToCart", schemaVersion: 1, payload: payload, recordedAt: Date())
-            }
-            _ = try await store.append(events, to: StreamID("bench-\(writer)-\(index / 50)"),
-                                       expectedVersion: .exact(Int64(index % 50 * benchCase.batchSize)))
-        } * Double(benchCase.batchSize)
+        let rate =
+            try await measure(writers: benchCase.writers, perWriter: benchCase.operations) { writer, index in
+                let events = (0..<benchCase.batchSize).map { _ in
+                    NewEvent(id: UUID(), eventType: "ItemAddedToCart", schemaVersion: 1, payload: payload, recordedAt: Date())
+                }
+                _ = try await store.append(
+                    events, to: StreamID("bench-\(writer)-\(index / 50)"),
+                    expectedVersion: .exact(Int64(index % 50 * benchCase.batchSize)))
+            } * Double(benchCase.batchSize)
         let server = try await BackendCPU.now(client).since(before)["kappa-bench"] ?? 0
         let events = Double(benchCase.writers * benchCase.operations * benchCase.batchSize)
         try await client.query("DROP SCHEMA \(unescaped: schema) CASCADE")

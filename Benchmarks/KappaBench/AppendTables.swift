@@ -53,14 +53,16 @@ struct AppendTables: Sendable {
             let (name, transactions) = stream(writer, index)
             let first = transactions * Int64(c.batchSize) + 1
             if c.batchSize == 1 {
-                try await client.query("""
+                try await client.query(
+                    """
                     INSERT INTO \(unescaped: plain) (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
                     VALUES (\(UUID()), \(name), \(first), 'ItemAddedToCart', 1, \(json)::json, '{}'::json, \(Date()))
                     """)
             } else {
                 // Every per-event column sent per row, as the framework must: no constant shortcuts.
                 let n = c.batchSize
-                try await client.query("""
+                try await client.query(
+                    """
                     INSERT INTO \(unescaped: plain) (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
                     SELECT e.id, \(name), \(first) + e.n - 1, e.type, e.sv, e.payload, e.metadata, e.at
                     FROM unnest(\((0..<n).map { _ in UUID() })::uuid[], \(Array(repeating: "ItemAddedToCart", count: n))::text[],
@@ -82,7 +84,9 @@ struct AppendTables: Sendable {
             if c.batchSize == 1 {
                 for try await _ in try await client.execute(PlainInsert(stream: name + "-p", version: first, payload: json), logger: logger) {}
             } else {
-                for try await _ in try await client.execute(PlainInsertBatch(stream: name + "-p", first: first, count: c.batchSize, payload: json), logger: logger) {}
+                for try await _ in try await client.execute(
+                    PlainInsertBatch(stream: name + "-p", first: first, count: c.batchSize, payload: json), logger: logger)
+                {}
             }
         } * Double(c.batchSize)
     }

@@ -11,7 +11,8 @@ struct BackendCPU {
 
     static func now(_ client: PostgresClient) async throws -> BackendCPU {
         var snapshot = BackendCPU()
-        let rows = try await client.query("""
+        let rows = try await client.query(
+            """
             SELECT pid, CASE WHEN backend_type = 'client backend' THEN coalesce(nullif(application_name, ''), 'other client') ELSE backend_type END
             FROM pg_stat_activity
             """)
@@ -37,7 +38,8 @@ struct BackendCPU {
     /// utime + stime of a process, from `/proc/<pid>/stat` (fields 14 and 15, in clock ticks).
     private static func seconds(_ pid: Int32) -> Double? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")"), text[..<close].hasSuffix("(postgres") else { return nil }
+            let close = text.lastIndex(of: ")"), text[..<close].hasSuffix("(postgres")
+        else { return nil }
         // The fields after the command name (which may hold spaces) start with the state, field 3.
         let fields = text[text.index(after: close)...].split(separator: " ")
         guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }

@@ -5,8 +5,10 @@ import PostgresNIO
 /// The benchmark's connection: the standard PG* variables, and a pool large enough for every writer.
 enum BenchDatabase {
     /// - Parameter name: The connections' `application_name`, by which ``BackendCPU`` tells pools apart.
-    static func withClient<R: Sendable>(connections: Int, name: String = "kappa-bench",
-                                        _ body: @Sendable (PostgresClient) async throws -> R) async throws -> R {
+    static func withClient<R: Sendable>(
+        connections: Int, name: String = "kappa-bench",
+        _ body: @Sendable (PostgresClient) async throws -> R
+    ) async throws -> R {
         let env = ProcessInfo.processInfo.environment
         var configuration = PostgresClient.Configuration(
             host: env["PGHOST"].flatMap { $0.hasPrefix("/") ? nil : $0 } ?? "localhost",
@@ -72,7 +74,8 @@ struct MachineCPU {
 
     static func now() -> MachineCPU? {
         guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
-              let line = text.split(separator: "\n").first, line.hasPrefix("cpu ") else { return nil }
+            let line = text.split(separator: "\n").first, line.hasPrefix("cpu ")
+        else { return nil }
         // user nice system idle iowait irq softirq steal …, in 1/100 s.
         let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
         guard fields.count >= 8 else { return nil }

@@ -82,7 +82,8 @@ extension BenchLog {
     /// it four times). `jsonb: true` is for a copy of the log with `jsonb` payloads, which `->>` reads
     /// without parsing (the fastest form there; `jsonb_to_record` was slower).
     static func cartSummaryBaseline(into table: String, events: String, jsonb: Bool = false) -> String {
-        let (source, cart, quantity, price) = jsonb
+        let (source, cart, quantity, price) =
+            jsonb
             ? (events, "payload->>'cartId'", "(payload->>'quantity')", "(payload->>'unitPrice')")
             : (#"\#(events), json_to_record(payload) AS p("cartId" text, quantity int, "unitPrice" int8)"#, #"p."cartId""#, "p.quantity", #"p."unitPrice""#)
         return """

@@ -38,8 +38,9 @@ struct CatchUpBenchmark: AsyncParsableCommand {
             configuration.listenForAppends = false
             try await client.query("DROP SCHEMA IF EXISTS kappa_catchup_runtime CASCADE")
             try await client.query("DROP SCHEMA IF EXISTS bench_carts_v1 CASCADE")
-            let runtime = try ProjectionRuntime(log: store, readModels: client, projections: [CartSummaryProjection(name: "bench_carts")],
-                                                configuration: configuration, logger: quietLogger)
+            let runtime = try ProjectionRuntime(
+                log: store, readModels: client, projections: [CartSummaryProjection(name: "bench_carts")],
+                configuration: configuration, logger: quietLogger)
             let head = try await store.head()
             let clock = ContinuousClock()
             let kappaTime = try await clock.measure {
@@ -54,19 +55,25 @@ struct CatchUpBenchmark: AsyncParsableCommand {
                 try await client.query(PostgresQuery(unsafeSQL: BenchLog.cartSummaryBaseline(into: "public.baseline_carts", events: "kappa_catchup.events")))
             }
             var differing: Int64 = -1
-            for try await count in try await client.query("""
+            for try await count in try await client.query(
+                """
                 SELECT count(*) FROM ((SELECT cart_id, items, total_cents, checked_out, events FROM bench_carts_v1.carts
                                        EXCEPT ALL SELECT cart_id, items, total_cents, checked_out, events FROM public.baseline_carts)
                            UNION ALL (SELECT cart_id, items, total_cents, checked_out, events FROM public.baseline_carts
                                        EXCEPT ALL SELECT cart_id, items, total_cents, checked_out, events FROM bench_carts_v1.carts)) d
-                """).decode(Int64.self) { differing = count }
+                """
+            ).decode(Int64.self) { differing = count }
 
             let kappaRate = Double(seeded) / kappaTime.seconds
             let sqlRate = Double(seeded) / sqlTime.seconds
             emit("                       events/s   seconds")
-            emit("kappa projection      \(formatRate(kappaRate))   \(String(format: "%7.2f", kappaTime.seconds))   (batch \(batchSize); target ≥ 150000 events/s)")
+            emit(
+                "kappa projection      \(formatRate(kappaRate))   \(String(format: "%7.2f", kappaTime.seconds))   (batch \(batchSize); target ≥ 150000 events/s)"
+            )
             emit("sql GROUP BY          \(formatRate(sqlRate))   \(String(format: "%7.2f", sqlTime.seconds))")
-            emit("kappa/sql: \(String(format: "%.1f%%", 100 * kappaRate / sqlRate)); read models equal: \(differing == 0 ? "yes" : "NO (\(differing) rows differ)")")
+            emit(
+                "kappa/sql: \(String(format: "%.1f%%", 100 * kappaRate / sqlRate)); read models equal: \(differing == 0 ? "yes" : "NO (\(differing) rows differ)")"
+            )
         }
     }
 }

@@ -24,7 +24,7 @@ struct JSONBenchmark: AsyncParsableCommand {
 
     /// A stored event: its type's tag and its payload.
     struct Payload {
-        var type: UInt8  // 0 added, 1 removed, 2 checked out
+        var type: UInt8 // 0 added, 1 removed, 2 checked out
         var data: Data
     }
 
@@ -51,7 +51,9 @@ struct JSONBenchmark: AsyncParsableCommand {
                 }
                 best = (min(best.foundation, baseline), min(best.payload, ours))
             }
-            emit("\(name.padding(toLength: 20, withPad: " ", startingAt: 0))  \(format(best.foundation))   \(format(best.payload))   \(String(format: "%8.1f×", best.foundation / best.payload))")
+            emit(
+                "\(name.padding(toLength: 20, withPad: " ", startingAt: 0))  \(format(best.foundation))   \(format(best.payload))   \(String(format: "%8.1f×", best.foundation / best.payload))"
+            )
         }
     }
 

@@ -18,8 +18,10 @@ extension LiveBenchmark {
     /// The log grows through the run and the machine drifts (checkpoints, autovacuum, neighbours), so
     /// each round has both phases, and every other round runs them in the other order: a phase that
     /// always came second would carry the drift alone.
-    func throughput(store: PostgresEventStore, client: PostgresClient, notifier: LogNotifier, form: String,
-                    makeRuntime: @Sendable (String) throws -> ProjectionRuntime) async throws {
+    func throughput(
+        store: PostgresEventStore, client: PostgresClient, notifier: LogNotifier, form: String,
+        makeRuntime: @Sendable (String) throws -> ProjectionRuntime
+    ) async throws {
         let kind = form == "single" ? "a single statement" : form == "none" ? "writing nothing" : "a transaction"
         emit("32 writers, single-event appends, \(32 * perWriter) per round (\(workload.rawValue)), the projection as \(kind)   ev/s")
         var plain: [Phase] = [], following: [Phase] = []
@@ -27,30 +29,35 @@ extension LiveBenchmark {
             for followingFirst in round % 2 == 1 ? [true, false] : [false, true] {
                 if followingFirst {
                     let runtime = try makeRuntime(form)
-                    following.append(try await BenchRuntime.run(notifier, runtime) {
-                        // Caught up before anything is measured.
-                        let caughtUp = try await store.append([CartEvents.added(cart: 0)], to: "cart-warm-up", expectedVersion: .any)
-                        try await runtime.waitUntil("live_\(form)", hasPassed: caughtUp.lastPosition!, timeout: .seconds(60))
-                        let batches = runtime.batchesCommitted
-                        var phase = try await measurePhase(store: store, client: client, round: round, following: true)
-                        phase.batches = runtime.batchesCommitted - batches
-                        return phase
-                    })
+                    following.append(
+                        try await BenchRuntime.run(notifier, runtime) {
+                            // Caught up before anything is measured.
+                            let caughtUp = try await store.append([CartEvents.added(cart: 0)], to: "cart-warm-up", expectedVersion: .any)
+                            try await runtime.waitUntil("live_\(form)", hasPassed: caughtUp.lastPosition!, timeout: .seconds(60))
+                            let batches = runtime.batchesCommitted
+                            var phase = try await measurePhase(store: store, client: client, round: round, following: true)
+                            phase.batches = runtime.batchesCommitted - batches
+                            return phase
+                        })
                 } else {
                     plain.append(try await measurePhase(store: store, client: client, round: round, following: false))
                 }
             }
             let (p, f) = (plain[round], following[round])
-            emit("  round \(round + 1)\(round % 2 == 1 ? "*" : " "): no projection \(formatRate(p.rate))   following live \(formatRate(f.rate))   \(String(format: "%.1f%%", 100 * f.rate / p.rate))"
-                 + String(format: "   CPU/append %.0f µs (client %.0f), %.0f µs (client %.0f) following; %d batches",
-                          p.machine * 1e6, p.client * 1e6, f.machine * 1e6, f.client * 1e6, f.batches))
+            emit(
+                "  round \(round + 1)\(round % 2 == 1 ? "*" : " "): no projection \(formatRate(p.rate))   following live \(formatRate(f.rate))   \(String(format: "%.1f%%", 100 * f.rate / p.rate))"
+                    + String(
+                        format: "   CPU/append %.0f µs (client %.0f), %.0f µs (client %.0f) following; %d batches",
+                        p.machine * 1e6, p.client * 1e6, f.machine * 1e6, f.client * 1e6, f.batches))
         }
         guard rounds > 0 else { return }
         // Each round's ratio compares phases run back to back; the medians of the rates compare phases
         // minutes apart, which the machine's drift moves more.
         let ratios = zip(following, plain).map { 100 * $0.rate / $1.rate }.sorted()
-        emit(String(format: "  (* following first)  median of the rounds' ratios %.1f%% (target ≥ 90%%); middle half %.1f–%.1f%%; %d of %d rounds ≥ 90%%",
-                    median(ratios), ratios[ratios.count / 4], ratios[(3 * ratios.count) / 4], ratios.filter { $0 >= 90 }.count, ratios.count))
+        emit(
+            String(
+                format: "  (* following first)  median of the rounds' ratios %.1f%% (target ≥ 90%%); middle half %.1f–%.1f%%; %d of %d rounds ≥ 90%%",
+                median(ratios), ratios[ratios.count / 4], ratios[(3 * ratios.count) / 4], ratios.filter { $0 >= 90 }.count, ratios.count))
         let (p, f) = (median(plain.map(\.rate)), median(following.map(\.rate)))
         emit("  median rates: no projection \(formatRate(p))   following live \(formatRate(f))   \(String(format: "%.1f%%", 100 * f / p))")
         // Where following's CPU goes: the appends' server processes, the runtime's (its own pool), the

@@ -40,13 +40,19 @@ struct LiveBenchmark: AsyncParsableCommand {
     @Option(help: "Appends per second to measure latency at, comma-separated.") var rates = "100,1000"
     @Option(help: "Seconds per rate (a pause of the machine of a second or so moves the p99 of a short run).") var seconds = 15
     @Option(help: "Appends per writer in each throughput round.") var perWriter = 300
-    @Option(help: "What the throughput rounds append: carts (the sample's shape: each writer fills carts of \(Workload.eventsPerCart) events in turn — adds, a removal, a checkout — so a batch updates fewer rows than it has events) or new-carts (every append a cart of its own: a new read-model row per event, the costliest case for the projection).")
+    @Option(
+        help:
+            "What the throughput rounds append: carts (the sample's shape: each writer fills carts of \(Workload.eventsPerCart) events in turn — adds, a removal, a checkout — so a batch updates fewer rows than it has events) or new-carts (every append a cart of its own: a new read-model row per event, the costliest case for the projection)."
+    )
     var workload = Workload.carts
     @Option(help: "Throughput rounds, each with and without a projection following; the medians are printed.") var rounds = 21
 
     @Option(help: "The runtime's liveCoalescing in milliseconds (0: off; default: the runtime's own, 10).") var coalescing: Int?
 
-    @Option(help: "The projection's forms, comma-separated: single (a SingleStatementProjection), transaction (a plain Projection), none (a projection that writes nothing: what following costs without the read model's writes).")
+    @Option(
+        help:
+            "The projection's forms, comma-separated: single (a SingleStatementProjection), transaction (a plain Projection), none (a projection that writes nothing: what following costs without the read model's writes)."
+    )
     var batches = "single,transaction"
 
     @Flag(help: "Print each 50 ms of a latency run: appends, median and worst latency.") var timeline = false
@@ -54,64 +60,69 @@ struct LiveBenchmark: AsyncParsableCommand {
     func run() async throws {
         let rateList = rates.split(separator: ",").compactMap { Int($0) }
         try await BenchDatabase.withClient(connections: 40, name: "kappa-bench appends") { client in
-          try await BenchDatabase.withClient(connections: 4, name: "kappa-bench runtime") { runtimeClient in
-            emit("server: \(try await BenchDatabase.settings(client))")
-            let notifier = try LogNotifier(client: client, schema: "kappa_live", logger: quietLogger)
-            let store = try await BenchLog.fresh(client, schema: "kappa_live", notifier: notifier)
-            try await client.query("DROP SCHEMA IF EXISTS kappa_live_runtime CASCADE")
-            // The runtime reads the log and writes its read model through a pool of its own, so that
-            // the server's CPU for appends and for following can be told apart (``BackendCPU``).
-            let runtimeLog = try PostgresEventStore(client: runtimeClient, configuration: store.configuration, logger: quietLogger)
-            let configuration = {
-                var configuration = ProjectionRuntime.Configuration()
-                configuration.schema = "kappa_live_runtime"
-                if let coalescing { configuration.liveCoalescing = .milliseconds(coalescing) }
-                return configuration
-            }()
-            let forms = batches.split(separator: ",").map(String.init)
-            guard !forms.isEmpty, forms.allSatisfy({ ["single", "transaction", "none"].contains($0) }) else {
-                throw ValidationError("--batches takes single, transaction and/or none, comma-separated")
-            }
-            for form in forms { try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS live_\(form)_v1 CASCADE")) }
-            @Sendable func makeRuntime(_ form: String) throws -> ProjectionRuntime {
-                let projection = CartSummaryProjection(name: "live_\(form)")
-                let chosen: any Projection = switch form {
-                case "single": CartSummaryInOneStatement(projection)
-                case "none": CheckpointOnly(name: "live_none")
-                default: projection
+            try await BenchDatabase.withClient(connections: 4, name: "kappa-bench runtime") { runtimeClient in
+                emit("server: \(try await BenchDatabase.settings(client))")
+                let notifier = try LogNotifier(client: client, schema: "kappa_live", logger: quietLogger)
+                let store = try await BenchLog.fresh(client, schema: "kappa_live", notifier: notifier)
+                try await client.query("DROP SCHEMA IF EXISTS kappa_live_runtime CASCADE")
+                // The runtime reads the log and writes its read model through a pool of its own, so that
+                // the server's CPU for appends and for following can be told apart (``BackendCPU``).
+                let runtimeLog = try PostgresEventStore(client: runtimeClient, configuration: store.configuration, logger: quietLogger)
+                let configuration = {
+                    var configuration = ProjectionRuntime.Configuration()
+                    configuration.schema = "kappa_live_runtime"
+                    if let coalescing { configuration.liveCoalescing = .milliseconds(coalescing) }
+                    return configuration
+                }()
+                let forms = batches.split(separator: ",").map(String.init)
+                guard !forms.isEmpty, forms.allSatisfy({ ["single", "transaction", "none"].contains($0) }) else {
+                    throw ValidationError("--batches takes single, transaction and/or none, comma-separated")
                 }
-                return try ProjectionRuntime(log: runtimeLog, readModels: runtimeClient, projections: [chosen],
-                                             notifier: notifier, configuration: configuration, logger: quietLogger)
-            }
-            // Every pooled connection has run an append once (its first call compiles the append
-            // function and plans its statements: ~10 ms each, which is not what is measured here).
-            _ = try await measure(writers: 40, perWriter: 2) { writer, index in
-                _ = try await store.append([CartEvents.added(cart: 0)], to: StreamID("cart-warm-\(writer)-\(index)"), expectedVersion: .noStream)
-            }
+                for form in forms { try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS live_\(form)_v1 CASCADE")) }
+                @Sendable func makeRuntime(_ form: String) throws -> ProjectionRuntime {
+                    let projection = CartSummaryProjection(name: "live_\(form)")
+                    let chosen: any Projection =
+                        switch form {
+                        case "single": CartSummaryInOneStatement(projection)
+                        case "none": CheckpointOnly(name: "live_none")
+                        default: projection
+                        }
+                    return try ProjectionRuntime(
+                        log: runtimeLog, readModels: runtimeClient, projections: [chosen],
+                        notifier: notifier, configuration: configuration, logger: quietLogger)
+                }
+                // Every pooled connection has run an append once (its first call compiles the append
+                // function and plans its statements: ~10 ms each, which is not what is measured here).
+                _ = try await measure(writers: 40, perWriter: 2) { writer, index in
+                    _ = try await store.append([CartEvents.added(cart: 0)], to: StreamID("cart-warm-\(writer)-\(index)"), expectedVersion: .noStream)
+                }
 
-            emit("append commit → row visible   p50 ms    p99 ms    max ms   (target p99 ≤ 10 ms at 1000/s)")
-            for form in forms {
-                let latencyRuntime = try makeRuntime(form)
-                let latencies = try await BenchRuntime.run(notifier, latencyRuntime) {
-                    // The runtime has started, set up and caught up before anything is measured; the
-                    // paced appends then wait on every connection the pool has.
-                    let warmUp = try await store.append([CartEvents.added(cart: 0)], to: "cart-warm-up", expectedVersion: .any)
-                    try await latencyRuntime.waitUntil("live_\(form)", hasPassed: warmUp.lastPosition!, timeout: .seconds(60))
-                    var latencies: [(Int, [Duration])] = []
-                    for rate in rateList {
-                        latencies.append((rate, try await paced(rate: rate, seconds: seconds, store: store, runtime: latencyRuntime, projection: "live_\(form)")))
+                emit("append commit → row visible   p50 ms    p99 ms    max ms   (target p99 ≤ 10 ms at 1000/s)")
+                for form in forms {
+                    let latencyRuntime = try makeRuntime(form)
+                    let latencies = try await BenchRuntime.run(notifier, latencyRuntime) {
+                        // The runtime has started, set up and caught up before anything is measured; the
+                        // paced appends then wait on every connection the pool has.
+                        let warmUp = try await store.append([CartEvents.added(cart: 0)], to: "cart-warm-up", expectedVersion: .any)
+                        try await latencyRuntime.waitUntil("live_\(form)", hasPassed: warmUp.lastPosition!, timeout: .seconds(60))
+                        var latencies: [(Int, [Duration])] = []
+                        for rate in rateList {
+                            latencies.append(
+                                (rate, try await paced(rate: rate, seconds: seconds, store: store, runtime: latencyRuntime, projection: "live_\(form)")))
+                        }
+                        return latencies
                     }
-                    return latencies
+                    for (rate, samples) in latencies {
+                        let sorted = samples.sorted()
+                        func at(_ q: Double) -> String { String(format: "%8.2f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))].seconds * 1_000) }
+                        emit(
+                            "  \(form == "single" ? "single statement" : "transaction     ") \(String(format: "%5d", rate)) appends/s (\(sorted.count))  \(at(0.5))  \(at(0.99))  \(at(1.0))"
+                        )
+                    }
                 }
-                for (rate, samples) in latencies {
-                    let sorted = samples.sorted()
-                    func at(_ q: Double) -> String { String(format: "%8.2f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))].seconds * 1_000) }
-                    emit("  \(form == "single" ? "single statement" : "transaction     ") \(String(format: "%5d", rate)) appends/s (\(sorted.count))  \(at(0.5))  \(at(0.99))  \(at(1.0))")
-                }
-            }
 
-            try await throughput(store: store, client: client, notifier: notifier, form: forms[0], makeRuntime: makeRuntime)
-          }
+                try await throughput(store: store, client: client, notifier: notifier, form: forms[0], makeRuntime: makeRuntime)
+            }
         }
     }
 
@@ -141,7 +152,8 @@ struct LiveBenchmark: AsyncParsableCommand {
             let buckets = Dictionary(grouping: samples, by: { $0.0 * 20 / rate }).sorted { $0.key < $1.key }
             for (bucket, items) in buckets {
                 let latencies = items.map { $0.1.seconds * 1_000 }.sorted()
-                emit(String(format: "    t=%5.2fs n=%3d p50=%6.2f max=%6.2f", Double(bucket) / 20, items.count, latencies[latencies.count / 2], latencies.last!))
+                emit(
+                    String(format: "    t=%5.2fs n=%3d p50=%6.2f max=%6.2f", Double(bucket) / 20, items.count, latencies[latencies.count / 2], latencies.last!))
             }
         }
         return samples.map(\.1)

@@ -39,7 +39,8 @@ struct RebuildBenchmark: AsyncParsableCommand {
 
             let clock = ContinuousClock()
             try await client.query("DROP TABLE IF EXISTS public.baseline_rebuild")
-            try await client.query("""
+            try await client.query(
+                """
                 CREATE TABLE public.baseline_rebuild (cart_id text PRIMARY KEY, items integer NOT NULL, total_cents bigint NOT NULL,
                     checked_out boolean NOT NULL, events bigint NOT NULL, written_by text NOT NULL)
                 """)
@@ -57,15 +58,17 @@ struct RebuildBenchmark: AsyncParsableCommand {
             try await client.query("DROP TABLE IF EXISTS public.baseline_events_jsonb")
             try await client.query("CREATE TABLE public.baseline_events_jsonb AS SELECT event_type, payload::jsonb AS payload FROM kappa_rebuild.events")
             try await client.query("VACUUM (ANALYZE) public.baseline_events_jsonb")
-            let (jsonbTime, jsonbCPU) = try await bestOfTwo(BenchLog.cartSummaryBaseline(into: "public.baseline_rebuild", events: "public.baseline_events_jsonb", jsonb: true))
+            let (jsonbTime, jsonbCPU) = try await bestOfTwo(
+                BenchLog.cartSummaryBaseline(into: "public.baseline_rebuild", events: "public.baseline_events_jsonb", jsonb: true))
             try await client.query("DROP TABLE public.baseline_events_jsonb")
-            try await client.query("CHECKPOINT")   // else the copy's WAL sets one off during the rebuilds
+            try await client.query("CHECKPOINT") // else the copy's WAL sets one off during the rebuilds
             let (sqlTime, sqlCPU) = try await bestOfTwo(BenchLog.cartSummaryBaseline(into: "public.baseline_rebuild", events: "kappa_rebuild.events"))
             let sqlRate = Double(seeded) / sqlTime.seconds
             emit("                       events/s   seconds   × sql time   read model")
             emit("sql GROUP BY          \(formatRate(sqlRate))   \(String(format: "%7.2f", sqlTime.seconds))                          \(sqlCPU)")
-            emit("(sql over a jsonb copy \(formatRate(Double(seeded) / jsonbTime.seconds))   \(String(format: "%7.2f", jsonbTime.seconds))"
-                 + "                          \(jsonbCPU): not the log as stored; for reference)")
+            emit(
+                "(sql over a jsonb copy \(formatRate(Double(seeded) / jsonbTime.seconds))   \(String(format: "%7.2f", jsonbTime.seconds))"
+                    + "                          \(jsonbCPU): not the log as stored; for reference)")
             for count in workers {
                 let name = "bench_rebuild_\(count)w"
                 try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(name)_v1 CASCADE"))
@@ -77,25 +80,31 @@ struct RebuildBenchmark: AsyncParsableCommand {
                 configuration.rebuildPartitions = count
                 configuration.rebuildThreshold = 1
                 let projection = CartSummaryProjection(name: name, ordering: .perStream)
-                let versions = try ProjectionVersions(log: store, readModels: client, projections: [projection],
-                                                      configuration: configuration, logger: quietLogger)
+                let versions = try ProjectionVersions(
+                    log: store, readModels: client, projections: [projection],
+                    configuration: configuration, logger: quietLogger)
                 try await versions.migrate()
                 let cpu = MachineCPU.now(), clientCPU = selfCPU()
                 let time = try await clock.measure { try await versions.rebuild(name, version: 1) }
-                let cpuUsed = MachineCPU.perEvent(since: cpu, events: seeded)
+                let cpuUsed =
+                    MachineCPU.perEvent(since: cpu, events: seeded)
                     + String(format: ", client %.1f µs", (selfCPU() - clientCPU) / Double(seeded) * 1e6)
                 var differing: Int64 = -1
-                for try await value in try await client.query(PostgresQuery(unsafeSQL: """
-                    SELECT count(*) FROM ((SELECT cart_id, items, total_cents, checked_out, events FROM \(name)_v1.carts
-                                           EXCEPT ALL SELECT cart_id, items, total_cents, checked_out, events FROM public.baseline_rebuild)
-                               UNION ALL (SELECT cart_id, items, total_cents, checked_out, events FROM public.baseline_rebuild
-                                           EXCEPT ALL SELECT cart_id, items, total_cents, checked_out, events FROM \(name)_v1.carts)) d
-                    """)).decode(Int64.self) { differing = value }
+                for try await value in try await client.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            SELECT count(*) FROM ((SELECT cart_id, items, total_cents, checked_out, events FROM \(name)_v1.carts
+                                                   EXCEPT ALL SELECT cart_id, items, total_cents, checked_out, events FROM public.baseline_rebuild)
+                                       UNION ALL (SELECT cart_id, items, total_cents, checked_out, events FROM public.baseline_rebuild
+                                                   EXCEPT ALL SELECT cart_id, items, total_cents, checked_out, events FROM \(name)_v1.carts)) d
+                            """)
+                ).decode(Int64.self) { differing = value }
                 let rate = Double(seeded) / time.seconds
                 let label = count == 1 ? "kappa 1 worker" : "kappa \(count) workers"
-                emit("\(label.padding(toLength: 20, withPad: " ", startingAt: 0))  \(formatRate(rate))   \(String(format: "%7.2f", time.seconds))"
-                     + "   \(String(format: "%9.2f", time.seconds / sqlTime.seconds))   \(differing == 0 ? "equal" : "DIFFERS (\(differing) rows)")   \(cpuUsed)"
-                     + String(format: "; %.2f× the jsonb copy's", time.seconds / jsonbTime.seconds))
+                emit(
+                    "\(label.padding(toLength: 20, withPad: " ", startingAt: 0))  \(formatRate(rate))   \(String(format: "%7.2f", time.seconds))"
+                        + "   \(String(format: "%9.2f", time.seconds / sqlTime.seconds))   \(differing == 0 ? "equal" : "DIFFERS (\(differing) rows)")   \(cpuUsed)"
+                        + String(format: "; %.2f× the jsonb copy's", time.seconds / jsonbTime.seconds))
             }
             emit("targets: ≥ 250000 events/s and ≤ 3× the sql time")
         }

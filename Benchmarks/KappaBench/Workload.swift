@@ -21,9 +21,12 @@ enum Workload: String, ExpressibleByArgument, CaseIterable {
             _ = try await store.append([CartEvents.added(cart: base + index)], to: StreamID("cart-\(base + index)"), expectedVersion: .noStream)
         case .carts:
             let (cart, n) = (base + index / Self.eventsPerCart, index % Self.eventsPerCart)
-            let event = n == Self.eventsPerCart - 1 ? CartEvents.checkedOut(cart: cart)
-                : n % 5 == 4 ? CartEvents.removed(cart: cart, sku: "SKU-\(n - 1)", unitPrice: 100 + n - 1)
-                : CartEvents.added(cart: cart, sku: "SKU-\(n)", quantity: 1 + n % 3, unitPrice: 100 + n)
+            let event =
+                n == Self.eventsPerCart - 1
+                ? CartEvents.checkedOut(cart: cart)
+                : n % 5 == 4
+                    ? CartEvents.removed(cart: cart, sku: "SKU-\(n - 1)", unitPrice: 100 + n - 1)
+                    : CartEvents.added(cart: cart, sku: "SKU-\(n)", quantity: 1 + n % 3, unitPrice: 100 + n)
             _ = try await store.append([event], to: StreamID("cart-\(cart)"), expectedVersion: .exact(Int64(n)))
         }
     }

@@ -22,12 +22,15 @@ struct CompareCommand<Host: ProjectionCommandHost>: AsyncParsableCommand {
         let comparison = try await connection.withVersions(projections: Host.projections()) { versions in
             try await versions.compare(name, old: old, new: new, ignoring: ignored)
         }
-        print("\(name): v\(old) at \(comparison.oldCheckpoint), v\(new) at \(comparison.newCheckpoint)"
-              + (comparison.samePosition ? "" : " (not at the same position: the figures below may differ for that reason)"))
+        print(
+            "\(name): v\(old) at \(comparison.oldCheckpoint), v\(new) at \(comparison.newCheckpoint)"
+                + (comparison.samePosition ? "" : " (not at the same position: the figures below may differ for that reason)"))
         for table in comparison.tables {
             var line = "  \(table.name): \(table.rowsInOld) rows in v\(old), \(table.rowsInNew) in v\(new); "
-            line += table.isEqual ? "equal on \(table.comparedColumns.count) shared columns"
-                                  : "\(table.rowsOnlyInOld) rows only in v\(old), \(table.rowsOnlyInNew) only in v\(new)"
+            line +=
+                table.isEqual
+                ? "equal on \(table.comparedColumns.count) shared columns"
+                : "\(table.rowsOnlyInOld) rows only in v\(old), \(table.rowsOnlyInNew) only in v\(new)"
             if !table.columnsOnlyInNew.isEmpty { line += "; new columns: \(table.columnsOnlyInNew.joined(separator: ", "))" }
             if !table.columnsOnlyInOld.isEmpty { line += "; removed columns: \(table.columnsOnlyInOld.joined(separator: ", "))" }
             print(line)

@@ -5,9 +5,10 @@ import PostgresNIO
 
 /// Where the event log is: the database and the log's schema, shared by every command.
 struct DatabaseOptions: ParsableArguments {
-    @Option(help: ArgumentHelp(
-        "PostgreSQL URL, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=MODE&sslrootcert=CA-FILE] (env KAPPA_DATABASE_URL; default: the PG* variables, else postgres@localhost:5432/postgres).",
-        valueName: "url"))
+    @Option(
+        help: ArgumentHelp(
+            "PostgreSQL URL, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=MODE&sslrootcert=CA-FILE] (env KAPPA_DATABASE_URL; default: the PG* variables, else postgres@localhost:5432/postgres).",
+            valueName: "url"))
     var databaseURL: String?
 
     @Option(help: "Schema of the event log (env KAPPA_LOG_SCHEMA; default kappa).")

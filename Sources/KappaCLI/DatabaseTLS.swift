@@ -50,8 +50,9 @@ struct DatabaseTLS: Sendable {
             }
             // As libpq: the system's store holds every public CA, so only a host-name check makes it mean anything.
             if system && mode != .verifyFull {
-                throw DatabaseURLError(.invalidSSLMode, parameter: given.parameter,
-                                       message: "'\(mode.rawValue)' is too weak beside sslrootcert=system; use verify-full")
+                throw DatabaseURLError(
+                    .invalidSSLMode, parameter: given.parameter,
+                    message: "'\(mode.rawValue)' is too weak beside sslrootcert=system; use verify-full")
             }
             self.mode = mode
         } else {
@@ -62,8 +63,9 @@ struct DatabaseTLS: Sendable {
         case (.disable, _):
             trustRoots = nil
         case (.verifyCA, nil), (.verifyFull, nil):
-            throw DatabaseURLError(.missingRootCertificate, parameter: "sslrootcert",
-                                   message: "sslmode=\(mode.rawValue) needs a CA to verify against: sslrootcert=/path/to/ca.pem (or PGSSLROOTCERT), or sslrootcert=system")
+            throw DatabaseURLError(
+                .missingRootCertificate, parameter: "sslrootcert",
+                message: "sslmode=\(mode.rawValue) needs a CA to verify against: sslrootcert=/path/to/ca.pem (or PGSSLROOTCERT), or sslrootcert=system")
         case (_, nil):
             trustRoots = nil
         case (_, let root?):
@@ -77,15 +79,17 @@ struct DatabaseTLS: Sendable {
         do {
             bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
         } catch {
-            throw DatabaseURLError(.unreadableRootCertificate, parameter: parameter, file: path,
-                                   message: "the CA file cannot be read", underlying: error)
+            throw DatabaseURLError(
+                .unreadableRootCertificate, parameter: parameter, file: path,
+                message: "the CA file cannot be read", underlying: error)
         }
         let certificates: [NIOSSLCertificate]
         do {
             certificates = try NIOSSLCertificate.fromPEMBytes(bytes)
         } catch {
-            throw DatabaseURLError(.unreadableRootCertificate, parameter: parameter, file: path,
-                                   message: "the CA file is not PEM certificates", underlying: error)
+            throw DatabaseURLError(
+                .unreadableRootCertificate, parameter: parameter, file: path,
+                message: "the CA file is not PEM certificates", underlying: error)
         }
         guard !certificates.isEmpty else {
             throw DatabaseURLError(.unreadableRootCertificate, parameter: parameter, file: path, message: "the CA file holds no PEM certificate")

@@ -20,7 +20,8 @@ public enum DatabaseURL {
     public static func configuration(url: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> PostgresClient.Configuration {
         if let url = url ?? environment["KAPPA_DATABASE_URL"] {
             guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
-                  let host = components.host, !host.isEmpty else {
+                let host = components.host, !host.isEmpty
+            else {
                 throw ValidationError("the database URL must look like postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
             }
             let database = String(components.path.drop { $0 == "/" })

@@ -44,8 +44,10 @@ struct LogVerifyCommand: AsyncParsableCommand {
                 group.addTask { await client.run() }
                 defer { group.cancelAll() }
                 return try await store.verifyChains(stream: stream) { progress in
-                    bar.update(.init(label: "verify", done: progress.eventsChecked, total: progress.estimatedEvents, unit: "events",
-                                     elapsed: progress.elapsed, detail: "\(progress.streamsChecked) streams, \(progress.breakCount) broken"))
+                    bar.update(
+                        .init(
+                            label: "verify", done: progress.eventsChecked, total: progress.estimatedEvents, unit: "events",
+                            elapsed: progress.elapsed, detail: "\(progress.streamsChecked) streams, \(progress.breakCount) broken"))
                 }
             }
             bar.finish()
@@ -56,7 +58,8 @@ struct LogVerifyCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let seconds = Double(verification.elapsed.components.seconds) + Double(verification.elapsed.components.attoseconds) / 1e18
-        let checked = "\(Self.counted(verification.eventsChecked, "event")) in \(Self.counted(verification.streamsChecked, "stream")) checked in \(String(format: "%.2f", seconds)) s"
+        let checked =
+            "\(Self.counted(verification.eventsChecked, "event")) in \(Self.counted(verification.streamsChecked, "stream")) checked in \(String(format: "%.2f", seconds)) s"
         guard let first = verification.firstBreak else {
             if let stream, verification.eventsChecked == 0 {
                 print("stream \(stream) has no events; \(checked)")

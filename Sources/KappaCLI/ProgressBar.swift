@@ -86,14 +86,16 @@ public final class ProgressBar: Sendable {
     func update(_ progress: RebuildProgress) { update(Self.report(progress)) }
 
     static func report(_ p: RebuildProgress) -> Report {
-        Report(label: "\(p.projection) v\(p.version)", done: p.eventsDone, total: p.eventsTotal, unit: "events",
-               elapsed: p.elapsed, detail: "\(p.partitions) partition\(p.partitions == 1 ? "" : "s")", rate: p.eventsPerSecond)
+        Report(
+            label: "\(p.projection) v\(p.version)", done: p.eventsDone, total: p.eventsTotal, unit: "events",
+            elapsed: p.elapsed, detail: "\(p.partitions) partition\(p.partitions == 1 ? "" : "s")", rate: p.eventsPerSecond)
     }
 
     /// `cart_summary v2 [#######.......]  52%  520,000/1,000,000 events  243,100/s  ETA 0:02`, fitted to `width`.
     static func bar(_ p: Report, width: Int) -> String {
         let prefix = "\(p.label) "
-        let suffix = String(format: " %3d%%  ", Int(p.fraction * 100)) + "\(grouped(p.done))/\(grouped(p.total)) \(p.unit)  "
+        let suffix =
+            String(format: " %3d%%  ", Int(p.fraction * 100)) + "\(grouped(p.done))/\(grouped(p.total)) \(p.unit)  "
             + "\(grouped(Int(p.perSecond)))/s  ETA \(eta(p.remaining))"
         let room = width - prefix.count - suffix.count - 2
         guard room >= 10 else { return String((prefix + suffix).prefix(max(0, width - 1))) }
@@ -110,8 +112,9 @@ public final class ProgressBar: Sendable {
     static func eta(_ remaining: Duration?) -> String {
         guard let remaining else { return "--:--" }
         let seconds = Int(remaining.components.seconds)
-        return seconds >= 3600 ? String(format: "%d:%02d:%02d", seconds / 3600, seconds / 60 % 60, seconds % 60)
-                               : String(format: "%d:%02d", seconds / 60, seconds % 60)
+        return seconds >= 3600
+            ? String(format: "%d:%02d:%02d", seconds / 3600, seconds / 60 % 60, seconds % 60)
+            : String(format: "%d:%02d", seconds / 60, seconds % 60)
     }
 
     static func grouped(_ value: Int) -> String {

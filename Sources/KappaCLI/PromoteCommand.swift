@@ -17,9 +17,12 @@ struct PromoteCommand<Host: ProjectionCommandHost>: AsyncParsableCommand {
 
     func run() async throws {
         let (name, version, maxLag) = (self.name, self.version, self.maxLag)
-        try await connection.withVersions(projections: Host.projections(), configure: { configuration in
-            if let maxLag { configuration.maximumPromotionLag = maxLag }
-        }) { versions in
+        try await connection.withVersions(
+            projections: Host.projections(),
+            configure: { configuration in
+                if let maxLag { configuration.maximumPromotionLag = maxLag }
+            }
+        ) { versions in
             try await versions.promote(name, version: version)
         }
         print("\(name) v\(version) is active: the stable names \(name).* point at \(name)_v\(version)")

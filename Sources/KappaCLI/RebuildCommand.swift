@@ -39,12 +39,15 @@ struct RebuildCommand<Host: ProjectionCommandHost>: AsyncParsableCommand {
         let last = LockedProgress()
         let (name, version, resume, promote, workers, batchSize) = (self.name, self.version, self.resume, self.promote, self.workers, self.batchSize)
         let partitions = self.partitions
-        try await connection.withVersions(projections: Host.projections(), configure: { configuration in
-            if let workers { configuration.rebuildWorkers = workers }
-            if let partitions { configuration.rebuildPartitions = partitions }
-            if let batchSize { configuration.rebuildBatchSize = batchSize }
-            configuration.rebuildThreshold = 1
-        }) { versions in
+        try await connection.withVersions(
+            projections: Host.projections(),
+            configure: { configuration in
+                if let workers { configuration.rebuildWorkers = workers }
+                if let partitions { configuration.rebuildPartitions = partitions }
+                if let batchSize { configuration.rebuildBatchSize = batchSize }
+                configuration.rebuildThreshold = 1
+            }
+        ) { versions in
             try await versions.rebuild(name, version: version, fromScratch: !resume, promote: promote) { progress in
                 last.set(progress)
                 bar.update(progress)

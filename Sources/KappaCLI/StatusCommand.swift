@@ -19,8 +19,10 @@ struct StatusCommand<Host: ProjectionCommandHost>: AsyncParsableCommand {
             for projection in names {
                 for version in try await versions.versions(of: projection) {
                     let lag = version.lifecycle == .dropped ? "-" : String(try await versions.lag(of: version))
-                    rows.append([projection, "\(version.version)", "\(version.lifecycle)", version.state.rawValue, "\(version.checkpoint)",
-                                 "\(version.eventsApplied)", lag, version.leaseOwner ?? "-"])
+                    rows.append([
+                        projection, "\(version.version)", "\(version.lifecycle)", version.state.rawValue, "\(version.checkpoint)",
+                        "\(version.eventsApplied)", lag, version.leaseOwner ?? "-",
+                    ])
                 }
             }
             return rows

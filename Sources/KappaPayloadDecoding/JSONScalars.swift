@@ -94,7 +94,8 @@ package enum JSONScalars {
             case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte &- UInt8(ascii: "a") &+ 10
             case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte &- UInt8(ascii: "A") &+ 10
             default:
-                throw Failure(message: "invalid hex digit in \\u escape: '\(String(decoding: UnsafeRawBufferPointer(rebasing: raw[index..<index + 4]), as: UTF8.self))'")
+                throw Failure(
+                    message: "invalid hex digit in \\u escape: '\(String(decoding: UnsafeRawBufferPointer(rebasing: raw[index..<index + 4]), as: UTF8.self))'")
             }
             unit = unit &* 16 &+ UInt16(digit)
         }
@@ -117,7 +118,8 @@ package enum JSONScalars {
             if UTF16.isTrailSurrogate(unit) { return "has a lone low surrogate escape \\u\(String(unit, radix: 16)) at byte \(at)" }
             if UTF16.isLeadSurrogate(unit) {
                 guard index + 1 < raw.count, raw[index] == UInt8(ascii: "\\"), raw[index + 1] == UInt8(ascii: "u"),
-                      let trail = try? hexUnit(raw, at: index + 2), UTF16.isTrailSurrogate(trail) else {
+                    let trail = try? hexUnit(raw, at: index + 2), UTF16.isTrailSurrogate(trail)
+                else {
                     return "has a lone high surrogate escape \\u\(String(unit, radix: 16)) at byte \(at)"
                 }
                 index += 6
@@ -181,8 +183,10 @@ package enum JSONScalars {
             let digit = raw[index] &- UInt8(ascii: "0")
             guard digit < 10 else { return isValidNumber(raw) ? .notPlain : .invalid }
             let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
-            let (next, overflow2) = negative ? times10.subtractingReportingOverflow(T(digit))
-                                             : times10.addingReportingOverflow(T(digit))
+            let (next, overflow2) =
+                negative
+                ? times10.subtractingReportingOverflow(T(digit))
+                : times10.addingReportingOverflow(T(digit))
             if overflow1 || overflow2 { return isValidNumber(raw) ? .notPlain : .invalid }
             value = next
             index += 1

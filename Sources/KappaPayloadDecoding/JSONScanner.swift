@@ -90,8 +90,10 @@ struct JSONScanner {
                 if container >= 0 { tokens[container].count = values }
                 inObject = byte == UInt8(ascii: "{")
                 values = 0
-                append(JSONToken(kind: inObject ? .object : .array, flags: inObject ? JSONToken.simpleASCIIKeys : 0,
-                                 start: UInt32(truncatingIfNeeded: position), end: UInt32(truncatingIfNeeded: container + 1), count: 0))
+                append(
+                    JSONToken(
+                        kind: inObject ? .object : .array, flags: inObject ? JSONToken.simpleASCIIKeys : 0,
+                        start: UInt32(truncatingIfNeeded: position), end: UInt32(truncatingIfNeeded: container + 1), count: 0))
                 container = count - 1
                 depth += 1
                 position += 1
@@ -169,7 +171,7 @@ struct JSONScanner {
     /// characters and UTF-8 are checked when it is decoded.
     @inline(__always) @discardableResult
     mutating func scanString() throws(JSONTape.SyntaxError) -> UInt8 {
-        let start = position + 1  // past the opening quote
+        let start = position + 1 // past the opening quote
         var offset = start
         var highBits: UInt64 = 0
         // Eight bytes at a time up to the first quote, backslash or control character.
@@ -181,7 +183,7 @@ struct JSONScanner {
                 offset += 8
                 continue
             }
-            let ordinary = special.trailingZeroBitCount / 8  // bytes before the first special one
+            let ordinary = special.trailingZeroBitCount / 8 // bytes before the first special one
             highBits |= ordinary == 0 ? 0 : word & (UInt64.max >> (64 - 8 * ordinary))
             offset += ordinary
             break
@@ -191,8 +193,10 @@ struct JSONScanner {
             let byte = byte(at: offset)
             if byte == UInt8(ascii: "\"") {
                 if highBits & 0x8080_8080_8080_8080 != 0 { flags &= ~JSONToken.ascii }
-                append(JSONToken(kind: .string, flags: flags, start: UInt32(truncatingIfNeeded: start),
-                                 end: UInt32(truncatingIfNeeded: offset), count: 0))
+                append(
+                    JSONToken(
+                        kind: .string, flags: flags, start: UInt32(truncatingIfNeeded: start),
+                        end: UInt32(truncatingIfNeeded: offset), count: 0))
                 position = offset + 1
                 return flags
             }
@@ -237,8 +241,10 @@ struct JSONScanner {
         for offset in 1..<size where byte(at: position + offset) != word.utf8Start[offset] {
             throw error("unexpected character \(describe(byte(at: position + offset))) in \(word)", at: position + offset)
         }
-        append(JSONToken(kind: kind, flags: 0, start: UInt32(truncatingIfNeeded: position),
-                         end: UInt32(truncatingIfNeeded: position + size), count: 0))
+        append(
+            JSONToken(
+                kind: kind, flags: 0, start: UInt32(truncatingIfNeeded: position),
+                end: UInt32(truncatingIfNeeded: position + size), count: 0))
         position += size
     }
 
@@ -260,8 +266,10 @@ struct JSONScanner {
                 break scan
             }
         }
-        append(JSONToken(kind: .number, flags: 0, start: UInt32(truncatingIfNeeded: start),
-                         end: UInt32(truncatingIfNeeded: offset), count: 0))
+        append(
+            JSONToken(
+                kind: .number, flags: 0, start: UInt32(truncatingIfNeeded: start),
+                end: UInt32(truncatingIfNeeded: offset), count: 0))
         position = offset
     }
 

@@ -23,8 +23,10 @@ struct JSONTape: ~Copyable {
 
     /// Scans the `count` bytes at `base` (UTF-8, without a byte order mark), writing the tokens to
     /// `storage` (room for `capacity`, at least 1) as far as they fit.
-    static func scan(_ base: UnsafeRawPointer, count: Int, into storage: UnsafeMutablePointer<JSONToken>,
-                     capacity: Int) throws(SyntaxError) -> JSONTape {
+    static func scan(
+        _ base: UnsafeRawPointer, count: Int, into storage: UnsafeMutablePointer<JSONToken>,
+        capacity: Int
+    ) throws(SyntaxError) -> JSONTape {
         var scanner = JSONScanner(base: base, length: count, tokens: storage, capacity: capacity)
         do {
             try scanner.scanDocument()

@@ -11,8 +11,12 @@ indirect enum PayloadCodingPath {
         while true {
             switch node {
             case .root: return keys.reversed()
-            case .key(let key, let parent): keys.append(key); node = parent
-            case .index(let index, let parent): keys.append(PayloadIndexKey(index)); node = parent
+            case .key(let key, let parent):
+                keys.append(key)
+                node = parent
+            case .index(let index, let parent):
+                keys.append(PayloadIndexKey(index))
+                node = parent
             }
         }
     }

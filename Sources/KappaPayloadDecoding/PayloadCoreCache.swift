@@ -15,11 +15,11 @@ enum PayloadCoreCache {
         var key = pthread_key_t()
         // On thread exit, release the thread's core.
         #if canImport(Darwin)
-        pthread_key_create(&key) { Unmanaged<PayloadDecoderCore>.fromOpaque($0).release() }
+            pthread_key_create(&key) { Unmanaged<PayloadDecoderCore>.fromOpaque($0).release() }
         #else
-        pthread_key_create(&key) { pointer in
-            if let pointer { Unmanaged<PayloadDecoderCore>.fromOpaque(pointer).release() }
-        }
+            pthread_key_create(&key) { pointer in
+                if let pointer { Unmanaged<PayloadDecoderCore>.fromOpaque(pointer).release() }
+            }
         #endif
         return key
     }()

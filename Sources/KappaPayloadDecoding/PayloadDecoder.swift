@@ -69,11 +69,13 @@ public struct PayloadDecoder: Sendable {
             return try Self.foundation.decode(T.self, from: data)
         }
         do {
-            core.take(try JSONTape.scan(copy + skip, count: count - skip, into: core.tokenStorage, capacity: tokenCapacity),
-                      bytesFrom: skip, count: count - skip)
+            core.take(
+                try JSONTape.scan(copy + skip, count: count - skip, into: core.tokenStorage, capacity: tokenCapacity),
+                bytesFrom: skip, count: count - skip)
         } catch {
-            throw DecodingError.dataCorrupted(DecodingError.Context(
-                codingPath: [], debugDescription: "The given data was not valid JSON: \(error.message) at byte \(error.offset)."))
+            throw DecodingError.dataCorrupted(
+                DecodingError.Context(
+                    codingPath: [], debugDescription: "The given data was not valid JSON: \(error.message) at byte \(error.offset)."))
         }
         return try core.unwrap(T.self, at: 0, path: .root)
     }

@@ -23,11 +23,15 @@ extension PayloadDecoderCore: Decoder {
         case .object:
             return try PayloadKeyedContainer(core: self, object: index, path: path)
         case .null:
-            throw DecodingError.valueNotFound([String: Any].self, DecodingError.Context(
-                codingPath: path.keys, debugDescription: "Cannot get keyed decoding container -- found null value instead"))
+            throw DecodingError.valueNotFound(
+                [String: Any].self,
+                DecodingError.Context(
+                    codingPath: path.keys, debugDescription: "Cannot get keyed decoding container -- found null value instead"))
         default:
-            throw DecodingError.typeMismatch([String: Any].self, DecodingError.Context(
-                codingPath: path.keys, debugDescription: "Expected to decode \([String: Any].self) but found \(describe(index)) instead."))
+            throw DecodingError.typeMismatch(
+                [String: Any].self,
+                DecodingError.Context(
+                    codingPath: path.keys, debugDescription: "Expected to decode \([String: Any].self) but found \(describe(index)) instead."))
         }
     }
 
@@ -37,11 +41,15 @@ extension PayloadDecoderCore: Decoder {
         case .array:
             return PayloadUnkeyedContainer(core: self, array: index, path: path)
         case .null:
-            throw DecodingError.valueNotFound([Any].self, DecodingError.Context(
-                codingPath: path.keys, debugDescription: "Cannot get unkeyed decoding container -- found null value instead"))
+            throw DecodingError.valueNotFound(
+                [Any].self,
+                DecodingError.Context(
+                    codingPath: path.keys, debugDescription: "Cannot get unkeyed decoding container -- found null value instead"))
         default:
-            throw DecodingError.typeMismatch([Any].self, DecodingError.Context(
-                codingPath: path.keys, debugDescription: "Expected to decode \([Any].self) but found \(describe(index)) instead."))
+            throw DecodingError.typeMismatch(
+                [Any].self,
+                DecodingError.Context(
+                    codingPath: path.keys, debugDescription: "Expected to decode \([Any].self) but found \(describe(index)) instead."))
         }
     }
 

@@ -62,11 +62,11 @@ extension PayloadDecoderCore {
 enum ISO8601Fast {
     static func parse(_ raw: UnsafeRawBufferPointer) -> Date? {
         guard raw.count == 20, raw[4] == UInt8(ascii: "-"), raw[7] == UInt8(ascii: "-"), raw[10] == UInt8(ascii: "T"),
-              raw[13] == UInt8(ascii: ":"), raw[16] == UInt8(ascii: ":"), raw[19] == UInt8(ascii: "Z"),
-              let year = number(raw, 0, 4), let month = number(raw, 5, 2), let day = number(raw, 8, 2),
-              let hour = number(raw, 11, 2), let minute = number(raw, 14, 2), let second = number(raw, 17, 2),
-              year >= 1583, (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year),
-              hour < 24, minute < 60, second < 60
+            raw[13] == UInt8(ascii: ":"), raw[16] == UInt8(ascii: ":"), raw[19] == UInt8(ascii: "Z"),
+            let year = number(raw, 0, 4), let month = number(raw, 5, 2), let day = number(raw, 8, 2),
+            let hour = number(raw, 11, 2), let minute = number(raw, 14, 2), let second = number(raw, 17, 2),
+            year >= 1583, (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year),
+            hour < 24, minute < 60, second < 60
         else { return nil }
         let days = daysSince1970(year: year, month: month, day: day)
         let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second

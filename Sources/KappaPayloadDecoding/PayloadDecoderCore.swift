@@ -216,8 +216,8 @@ final class PayloadDecoderCore: ManagedBuffer<PayloadDecoderState, JSONToken> {
         guard token.kind == .number else { throw wrongKind(T.self, at: index) }
         let raw = raw(token)
         guard JSONScalars.isValidNumber(raw), let value = JSONScalars.floatingPoint(raw, as: T.self),
-              // As JSONDecoder: overflow to infinity and underflow to zero are errors.
-              value.isFinite, value != 0 || JSONScalars.isTrueZero(raw)
+            // As JSONDecoder: overflow to infinity and underflow to zero are errors.
+            value.isFinite, value != 0 || JSONScalars.isTrueZero(raw)
         else {
             throw .corrupted("The given data was not valid JSON: number \(text(of: token)) is not a valid \(T.self).")
         }

@@ -53,7 +53,8 @@ struct PayloadKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         while member < Int(core.tokens[object].end) {
             // Every key was checked when this container was made.
             if let name = try? core.string(core.tokens[member]),
-               seen.insert(name).inserted, let key = Key(stringValue: name) {
+                seen.insert(name).inserted, let key = Key(stringValue: name)
+            {
                 keys.append(key)
             }
             member = core.next(after: member + 1)
@@ -77,8 +78,10 @@ struct PayloadKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     @inline(__always)
     func value(forKey key: Key) throws -> Int {
         guard let index = valueIndex(key) else {
-            throw DecodingError.keyNotFound(key, DecodingError.Context(
-                codingPath: path.keys, debugDescription: "No value associated with key \(key) (\"\(key.stringValue)\")."))
+            throw DecodingError.keyNotFound(
+                key,
+                DecodingError.Context(
+                    codingPath: path.keys, debugDescription: "No value associated with key \(key) (\"\(key.stringValue)\")."))
         }
         return index
     }
@@ -212,28 +215,30 @@ extension PayloadDecoderCore {
     /// The value token of the first member of `object` named `name`, in a small object with
     /// simple ASCII keys.
     func member(of object: Int, named name: String) -> Int? {
-        let found = name.utf8.withContiguousStorageIfAvailable { name -> Int in
-            let count = name.count
-            guard count > 0, let nameBase = name.baseAddress, let base = bytes.baseAddress else { return Self.compareAsStrings }
-            let first = nameBase[0]
-            var member = object + 1
-            let end = Int(tokens[object].end)
-            while member < end {
-                let key = tokens[member]
-                let start = Int(key.start)
-                // Equal bytes are equal strings, and (the keys being ASCII) no other key can equal.
-                if Int(key.end &- key.start) == count, base.load(fromByteOffset: start, as: UInt8.self) == first,
-                   memcmp(base + start, nameBase, count) == 0 {
-                    return member + 1
+        let found =
+            name.utf8.withContiguousStorageIfAvailable { name -> Int in
+                let count = name.count
+                guard count > 0, let nameBase = name.baseAddress, let base = bytes.baseAddress else { return Self.compareAsStrings }
+                let first = nameBase[0]
+                var member = object + 1
+                let end = Int(tokens[object].end)
+                while member < end {
+                    let key = tokens[member]
+                    let start = Int(key.start)
+                    // Equal bytes are equal strings, and (the keys being ASCII) no other key can equal.
+                    if Int(key.end &- key.start) == count, base.load(fromByteOffset: start, as: UInt8.self) == first,
+                        memcmp(base + start, nameBase, count) == 0
+                    {
+                        return member + 1
+                    }
+                    let value = tokens[member + 1]
+                    member = value.isContainer ? Int(value.end) : member + 2
                 }
-                let value = tokens[member + 1]
-                member = value.isContainer ? Int(value.end) : member + 2
-            }
-            // A non-ASCII name may still equal an ASCII key as a string (U+212A KELVIN SIGN == "K").
-            var high: UInt8 = 0
-            for index in 0..<count { high |= nameBase[index] }
-            return high < 0x80 ? Self.absent : Self.compareAsStrings
-        } ?? Self.compareAsStrings
+                // A non-ASCII name may still equal an ASCII key as a string (U+212A KELVIN SIGN == "K").
+                var high: UInt8 = 0
+                for index in 0..<count { high |= nameBase[index] }
+                return high < 0x80 ? Self.absent : Self.compareAsStrings
+            } ?? Self.compareAsStrings
         switch found {
         case Self.absent: return nil
         case Self.compareAsStrings: return member(of: object, equalTo: name)
@@ -253,6 +258,5 @@ extension PayloadDecoderCore {
         }
         return nil
     }
-
 
 }

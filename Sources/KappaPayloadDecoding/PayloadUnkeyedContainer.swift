@@ -31,7 +31,8 @@ struct PayloadUnkeyedContainer: UnkeyedDecodingContainer {
     @inline(__always)
     private func next(_ type: Any.Type, _ message: String = "Unkeyed container is at end.") throws -> Int {
         guard cursor < end else {
-            throw DecodingError.valueNotFound(type, DecodingError.Context(codingPath: PayloadCodingPath.index(currentIndex, path).keys, debugDescription: message))
+            throw DecodingError.valueNotFound(
+                type, DecodingError.Context(codingPath: PayloadCodingPath.index(currentIndex, path).keys, debugDescription: message))
         }
         return cursor
     }

@@ -10,11 +10,15 @@ enum ValueFailure: Error, @unchecked Sendable {
     func decodingError(at path: PayloadCodingPath) -> DecodingError {
         switch self {
         case .typeMismatch(let type, let found):
-            .typeMismatch(type, DecodingError.Context(
-                codingPath: path.keys, debugDescription: "Expected to decode \(type) but found \(found) instead."))
+            .typeMismatch(
+                type,
+                DecodingError.Context(
+                    codingPath: path.keys, debugDescription: "Expected to decode \(type) but found \(found) instead."))
         case .valueNotFound(let type):
-            .valueNotFound(type, DecodingError.Context(
-                codingPath: path.keys, debugDescription: "Cannot get value of type \(type) -- found null value instead"))
+            .valueNotFound(
+                type,
+                DecodingError.Context(
+                    codingPath: path.keys, debugDescription: "Cannot get value of type \(type) -- found null value instead"))
         case .corrupted(let message):
             .dataCorrupted(DecodingError.Context(codingPath: path.keys, debugDescription: message))
         }

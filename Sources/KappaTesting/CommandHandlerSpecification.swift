@@ -48,8 +48,11 @@ public struct CommandHandlerSpecification<Command: Sendable, Event: Sendable, St
             } catch {
                 // A refused command must leave the stream as it was.
                 let written = (try? await handler.store.readStream(stream, from: version + 1, limit: 1)) ?? []
-                outcome = .failure(written.isEmpty ? error : SpecificationFailure(
-                    "handling threw \(error) but the stream grew past version \(version)", file: #fileID, line: #line))
+                outcome = .failure(
+                    written.isEmpty
+                        ? error
+                        : SpecificationFailure(
+                            "handling threw \(error) but the stream grew past version \(version)", file: #fileID, line: #line))
             }
             return Then(outcome: outcome)
         }

@@ -1,6 +1,6 @@
 import Foundation
-import Logging
 import KappaPostgres
+import Logging
 import PostgresNIO
 
 /// A throw-away schema on the PostgreSQL server named by the standard `PG*` environment variables
@@ -96,7 +96,8 @@ extension TestDatabase {
         return try await withClient(logger: logger) { client in
             try await client.query("CREATE DATABASE \(unescaped: "\"\(name)\"")", logger: logger)
             @Sendable func drop() async throws {
-                _ = try await client.guardedRows("DROP DATABASE IF EXISTS \(unescaped: "\"\(name)\"") WITH (FORCE)", logger: logger, resending: true) { _ in () }
+                _ = try await client.guardedRows("DROP DATABASE IF EXISTS \(unescaped: "\"\(name)\"") WITH (FORCE)", logger: logger, resending: true) { _ in ()
+                }
                 _ = try await client.guardedRows(dropRoles(of: name), logger: logger, resending: true) { _ in () }
             }
             do {
@@ -116,20 +117,21 @@ extension TestDatabase {
 /// roles are cluster-wide, and would otherwise pile up over thousands of test runs. The schema's
 /// objects are gone, so no grant holds a role back; memberships in it are dropped with it.
 private func dropRoles(of schema: String) -> PostgresQuery {
-    PostgresQuery(unsafeSQL: """
-        DO $drop$
-        DECLARE
-            role name;
-        BEGIN
-            FOR role IN SELECT rolname FROM pg_roles
-                WHERE starts_with(rolname, '\(schema)_') AND right(rolname, 7) IN ('_writer', '_reader')
-                  AND NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = left(rolname, -7))
-            LOOP
-                EXECUTE format('DROP ROLE %I', role);
-            END LOOP;
-        END
-        $drop$
-        """)
+    PostgresQuery(
+        unsafeSQL: """
+            DO $drop$
+            DECLARE
+                role name;
+            BEGIN
+                FOR role IN SELECT rolname FROM pg_roles
+                    WHERE starts_with(rolname, '\(schema)_') AND right(rolname, 7) IN ('_writer', '_reader')
+                      AND NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = left(rolname, -7))
+                LOOP
+                    EXECUTE format('DROP ROLE %I', role);
+                END LOOP;
+            END
+            $drop$
+            """)
 }
 
 /// The test database could not be reached.

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import PostgresNIO
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A second PostgreSQL cluster of this machine's PostgreSQL, started for a test and removed after it:
 /// a new data directory (initdb), a server on a free loopback port, trust authentication for the
@@ -130,9 +131,9 @@ package struct ToolFailed: Error, CustomStringConvertible {
 /// A loopback TCP port nobody listens on now.
 private func freePort() throws -> Int {
     #if canImport(Glibc)
-    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     #else
-    let socket = Darwin.socket(AF_INET, SOCK_STREAM, 0)
+        let socket = Darwin.socket(AF_INET, SOCK_STREAM, 0)
     #endif
     guard socket >= 0 else { throw ToolFailed(command: "socket", status: errno, output: "no socket for a free port") }
     defer { close(socket) }

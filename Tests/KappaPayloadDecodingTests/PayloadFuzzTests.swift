@@ -11,8 +11,9 @@ struct PayloadFuzzTests {
     static let defaultSeed: UInt64 = 0x4B41_5050_4A53_4F4E
 
     @Test func randomAndMutatedDocuments() throws {
-        let configuration = try FuzzConfiguration.fromEnvironment(ProcessInfo.processInfo.environment, defaultIterations: 2_000,
-                                                                  defaultSeed: Self.defaultSeed)
+        let configuration = try FuzzConfiguration.fromEnvironment(
+            ProcessInfo.processInfo.environment, defaultIterations: 2_000,
+            defaultSeed: Self.defaultSeed)
         var fuzzer = PayloadFuzzer(configuration)
         do {
             try fuzzer.run()

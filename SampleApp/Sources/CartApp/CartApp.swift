@@ -14,7 +14,9 @@ struct CartApp: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cart-app",
         abstract: "Kappa's sample shop: a cart service on an event log, with read models migrated by replay.",
-        subcommands: [Serve.self, ConsoleCommand.self, Worker.self, MigrateCommand.self, Seed.self, LoadCommand.self, ProjectionsCommand<CartHost>.self, LogCommand.self],
+        subcommands: [
+            Serve.self, ConsoleCommand.self, Worker.self, MigrateCommand.self, Seed.self, LoadCommand.self, ProjectionsCommand<CartHost>.self, LogCommand.self,
+        ],
         defaultSubcommand: Serve.self)
 }
 
@@ -31,7 +33,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port (env CART_PORT; default 8080).") var port: Int?
     @OptionGroup var service: ServiceOptions
     @Flag(help: "Do not run the projections here (a separate worker runs them).") var noProjections = false
-    @Option(help: "The token operator requests (read-model build, compare, promote, rollback) send as `Authorization: Bearer <token>` (env CART_OPERATOR_TOKEN; default: a random one, written to --operator-token-file).")
+    @Option(
+        help:
+            "The token operator requests (read-model build, compare, promote, rollback) send as `Authorization: Bearer <token>` (env CART_OPERATOR_TOKEN; default: a random one, written to --operator-token-file)."
+    )
     var operatorToken: String?
     @Option(help: "Where a random operator token is written for the console (env CART_OPERATOR_TOKEN_FILE; default $TMPDIR/cart-operator-token).")
     var operatorTokenFile: String?
@@ -60,12 +65,20 @@ struct Serve: AsyncParsableCommand {
 /// What `serve` and `worker` share: the database, the read model and its versions, from flags and
 /// environment variables.
 struct ServiceOptions: ParsableArguments {
-    @Option(help: "PostgreSQL URL of the log, as the role appends run as (env KAPPA_DATABASE_URL; default: the PG* variables, else postgres@localhost:5432/postgres).")
+    @Option(
+        help:
+            "PostgreSQL URL of the log, as the role appends run as (env KAPPA_DATABASE_URL; default: the PG* variables, else postgres@localhost:5432/postgres)."
+    )
     var databaseURL: String?
-    @Option(help: "PostgreSQL URL of the read models and the projection runtime, as a role granted only the log's reader (env KAPPA_READ_MODEL_DATABASE_URL; default: the log's URL).")
+    @Option(
+        help:
+            "PostgreSQL URL of the read models and the projection runtime, as a role granted only the log's reader (env KAPPA_READ_MODEL_DATABASE_URL; default: the log's URL)."
+    )
     var readModelDatabaseURL: String?
     @Option(help: "The read model's name (env CART_READ_MODEL; default cart_summary).") var readModel: String?
-    @Option(parsing: .upToNextOption, help: "Read-model versions to run (env CART_READ_MODEL_VERSIONS, e.g. 1,2; default 1). Versions an earlier migration started run too, unless dropped.")
+    @Option(
+        parsing: .upToNextOption,
+        help: "Read-model versions to run (env CART_READ_MODEL_VERSIONS, e.g. 1,2; default 1). Versions an earlier migration started run too, unless dropped.")
     var readModelVersions: [Int] = []
     @Flag(help: "Promote a higher read-model version as soon as it has caught up.") var promoteWhenCaughtUp = false
 
@@ -78,7 +91,8 @@ struct ServiceOptions: ParsableArguments {
         configuration.readModel = readModel ?? environment["CART_READ_MODEL"] ?? configuration.readModel
         configuration.logSchema = environment["KAPPA_LOG_SCHEMA"] ?? configuration.logSchema
         configuration.runtimeSchema = environment["KAPPA_RUNTIME_SCHEMA"] ?? configuration.runtimeSchema
-        let versions = readModelVersions.isEmpty
+        let versions =
+            readModelVersions.isEmpty
             ? (environment["CART_READ_MODEL_VERSIONS"]?.split(separator: ",").compactMap { Int($0) } ?? []) : readModelVersions
         if !versions.isEmpty { configuration.readModelVersions = Set(versions) }
         configuration.promoteWhenCaughtUp = promoteWhenCaughtUp

@@ -41,7 +41,8 @@ struct ConsoleCommand: AsyncParsableCommand {
             guard let base = URL(string: given.hasSuffix("/") ? given : given + "/"), base.scheme?.hasPrefix("http") == true else {
                 throw ValidationError("--url must look like http://127.0.0.1:8080")
             }
-            let token = (operatorToken ?? environment["CART_OPERATOR_TOKEN"]).flatMap { $0.isEmpty ? nil : $0 }
+            let token =
+                (operatorToken ?? environment["CART_OPERATOR_TOKEN"]).flatMap { $0.isEmpty ? nil : $0 }
                 ?? OperatorTokenFile.read(OperatorTokenFile.path(operatorTokenFile, environment))
             await Console(url: base, operatorToken: token).run()
             return
@@ -58,7 +59,10 @@ struct ConsoleCommand: AsyncParsableCommand {
         guard descriptor >= 0, dup2(descriptor, STDERR_FILENO) >= 0 else { throw ValidationError("cannot write the log file \(path)") }
         close(descriptor)
         // Errors after the console (the service could not start, say) go to the terminal again.
-        defer { dup2(terminalErrors, STDERR_FILENO); close(terminalErrors) }
+        defer {
+            dup2(terminalErrors, STDERR_FILENO)
+            close(terminalErrors)
+        }
         var logger = Logger(label: "kappa.cart")
         logger.logLevel = .info
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
@@ -69,7 +73,7 @@ struct ConsoleCommand: AsyncParsableCommand {
         }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else {
-            try await service.value   // the service stopped before it listened: its error
+            try await service.value // the service stopped before it listened: its error
             return
         }
         await Console(url: URL(string: "http://127.0.0.1:\(port)/")!, operatorToken: configuration.operatorToken).run()

@@ -34,7 +34,7 @@ struct LoadCommand: AsyncParsableCommand {
 
     func run() async throws {
         var logger = Logger(label: "kappa.cart.load")
-        logger.logLevel = .critical   // the figures only
+        logger.logLevel = .critical // the figures only
         var configuration = CartServiceConfiguration(database: try DatabaseURL.configuration(url: databaseURL))
         configuration.port = 0
         configuration.logSchema = logSchema
@@ -52,7 +52,7 @@ struct LoadCommand: AsyncParsableCommand {
         // Stopped gracefully at the end, so the projection runtime gives its leases back: a run that
         // started within a lease's time of one that was cancelled waited for the lease to expire.
         var group = ServiceGroupConfiguration(services: [app], logger: logger)
-        group.maximumGracefulShutdownDuration = .seconds(30)   // then cancelled: a batch that hangs does not keep the command
+        group.maximumGracefulShutdownDuration = .seconds(30) // then cancelled: a batch that hangs does not keep the command
         let service = ServiceGroup(configuration: group)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -60,7 +60,10 @@ struct LoadCommand: AsyncParsableCommand {
                 try await service.run()
             }
             var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { try await group.next(); return }
+            guard let port = await iterator.next() else {
+                try await group.next()
+                return
+            }
             // A run that fails stops the service gracefully too, so its lease is given back all the same.
             var failure: (any Error)?
             do {
@@ -87,7 +90,10 @@ struct LoadCommand: AsyncParsableCommand {
         print(Self.line("baseline  GET /health (SELECT 1)", health, unit: "requests"))
         let lag = LagSampler(http: http, base: base)
         let shopping = try await withThrowingTaskGroup(of: [String: [Duration]].self) { inner in
-            inner.addTask { try await lag.run(for: duration + .seconds(1)); return [:] }
+            inner.addTask {
+                try await lag.run(for: duration + .seconds(1))
+                return [:]
+            }
             inner.addTask {
                 try await Self.phase(clients: clients, duration: duration) { _ in try await shopper.shop() }
             }
@@ -118,15 +124,16 @@ struct LoadCommand: AsyncParsableCommand {
 
     static var isRelease: Bool {
         #if DEBUG
-        false
+            false
         #else
-        true
+            true
         #endif
     }
 
     /// Runs `clients` loops of `body` for `duration`; every latency `body` returns is kept, by kind.
     static func phase(clients: Int, duration: Duration, _ body: @escaping @Sendable (Int) async throws -> [(String, Duration)])
-        async throws -> [String: [Duration]] {
+        async throws -> [String: [Duration]]
+    {
         let end = ContinuousClock.now + duration
         return try await withThrowingTaskGroup(of: [String: [Duration]].self) { group in
             for client in 0..<clients {
@@ -166,7 +173,10 @@ struct LoadCommand: AsyncParsableCommand {
     static func serverSettings(_ configuration: PostgresClient.Configuration, logger: Logger) async throws -> String {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         return try await withThrowingTaskGroup(of: String?.self) { group in
-            group.addTask { await client.run(); return nil }
+            group.addTask {
+                await client.run()
+                return nil
+            }
             defer { group.cancelAll() }
             var parts: [String] = []
             for name in ["server_version", "fsync", "synchronous_commit", "shared_buffers", "max_connections"] {

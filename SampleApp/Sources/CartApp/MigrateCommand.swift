@@ -29,11 +29,16 @@ struct MigrateCommand: AsyncParsableCommand {
         let schema = logSchema ?? ProcessInfo.processInfo.environment["KAPPA_LOG_SCHEMA"] ?? "kappa"
         let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: logger)
         let applied = try await withThrowingTaskGroup(of: [Migration]?.self) { group in
-            group.addTask { await client.run(); return nil }
+            group.addTask {
+                await client.run()
+                return nil
+            }
             defer { group.cancelAll() }
             return try await store.migrate()
         }
-        print(applied.isEmpty ? "the log in schema \(schema) is up to date"
-                              : "applied \(applied.map(\.name).joined(separator: ", ")) to the log in schema \(schema)")
+        print(
+            applied.isEmpty
+                ? "the log in schema \(schema) is up to date"
+                : "applied \(applied.map(\.name).joined(separator: ", ")) to the log in schema \(schema)")
     }
 }

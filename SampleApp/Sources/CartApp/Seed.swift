@@ -41,7 +41,10 @@ struct Seed: AsyncParsableCommand {
         let history = ShopHistory(seed: seed, start: today.addingTimeInterval(-Double(days) * 86_400), days: days)
         let (carts, bar) = (self.carts, ProgressBar())
         let outcome = try await withThrowingTaskGroup(of: CartSeeder.Outcome?.self) { group in
-            group.addTask { await client.run(); return nil }
+            group.addTask {
+                await client.run()
+                return nil
+            }
             defer { group.cancelAll() }
             _ = try await store.migrate()
             return try await CartSeeder(store: store, history: history).seed(carts: carts) { done, elapsed in
@@ -50,7 +53,8 @@ struct Seed: AsyncParsableCommand {
         }
         bar.finish()
         let seconds = Double(outcome.elapsed.components.seconds) + Double(outcome.elapsed.components.attoseconds) / 1e18
-        print("seeded \(outcome.cartsAppended) carts (\(outcome.eventsAppended) events) in \(String(format: "%.1f", seconds)) s"
-              + (outcome.cartsAppended < carts ? "; \(carts - outcome.cartsAppended) were already in the log" : ""))
+        print(
+            "seeded \(outcome.cartsAppended) carts (\(outcome.eventsAppended) events) in \(String(format: "%.1f", seconds)) s"
+                + (outcome.cartsAppended < carts ? "; \(carts - outcome.cartsAppended) were already in the log" : ""))
     }
 }

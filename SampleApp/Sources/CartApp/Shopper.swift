@@ -8,8 +8,14 @@ struct Shopper: Sendable {
     let http: HTTPClient
     let base: String
 
-    struct Accepted: Decodable { var cartId: String; var position: String? }
-    struct Failed: Error, CustomStringConvertible { var status: UInt; var description: String }
+    struct Accepted: Decodable {
+        var cartId: String
+        var position: String?
+    }
+    struct Failed: Error, CustomStringConvertible {
+        var status: UInt
+        var description: String
+    }
 
     /// Opens a cart, adds two items, checks out, reads the cart back once the read model has the checkout.
     func shop() async throws -> [(String, Duration)] {
@@ -61,7 +67,10 @@ final class LagSampler: Sendable {
 
     var maximum: Int { worst.withLock { $0 } }
 
-    struct Status: Decodable { struct Version: Decodable { var lagEvents: Int }; var versions: [Version] }
+    struct Status: Decodable {
+        struct Version: Decodable { var lagEvents: Int }
+        var versions: [Version]
+    }
 
     func run(for duration: Duration) async throws {
         let end = ContinuousClock.now + duration

@@ -16,7 +16,11 @@ public struct Console: Sendable {
         self.operatorToken = operatorToken
     }
 
-    enum Input: Sendable { case message(ConsoleState.Message), resize, done(ConsoleState.Effect) }
+    enum Input: Sendable {
+        case message(ConsoleState.Message)
+        case resize
+        case done(ConsoleState.Effect)
+    }
 
     /// Runs until `q` or Ctrl-C; the terminal is put back as it was, whatever happens.
     public func run() async {
@@ -32,7 +36,7 @@ public struct Console: Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await key in Terminal.keys() { post.yield(.message(.key(key))) }
-                if !Task.isCancelled { post.yield(.message(.key(.interrupt))) }   // stdin closed: nothing can quit otherwise
+                if !Task.isCancelled { post.yield(.message(.key(.interrupt))) } // stdin closed: nothing can quit otherwise
             }
             group.addTask { for await _ in Terminal.resizes() { post.yield(.resize) } }
             let interval = refreshInterval

@@ -79,7 +79,8 @@ struct ConsoleState {
         var lines: [String: Int] = [:], order: [String] = []
         for event in events {
             guard let object = try? JSONSerialization.jsonObject(with: Data(event.payload.utf8)) as? [String: Any],
-                  let sku = object["sku"] as? String else { continue }
+                let sku = object["sku"] as? String
+            else { continue }
             switch event.type {
             case "ItemAddedToCart", "ItemQuantityChanged":
                 if lines[sku] == nil { order.append(sku) }
@@ -142,7 +143,7 @@ struct ConsoleState {
         case .failed(let text, let code, let effect):
             switch effect {
             case .build where code == "alreadyRunning":
-                return []   // started earlier: watch it
+                return [] // started earlier: watch it
             case .build, .compare, .promote:
                 // Only the migration's own requests fail it; a refresh that failed does not.
                 switch migration {
@@ -180,21 +181,31 @@ struct ConsoleState {
         }
         let cart = selectedCart?.cartId
         switch key {
-        case .up: selected = max(0, selected - 1); return selectionChanged()
-        case .down: selected = min(max(0, rows.count - 1), selected + 1); return selectionChanged()
+        case .up:
+            selected = max(0, selected - 1)
+            return selectionChanged()
+        case .down:
+            selected = min(max(0, rows.count - 1), selected + 1)
+            return selectionChanged()
         case .character("q"): return [.quit]
         case .character("?"), .character("h"): overlay = .help
         case .character("n"):
             opened += 1
             return [.open(customer: "visitor-\(opened)")]
         case .enter, .character("a"):
-            guard cart != nil else { message = ("no cart selected: press n to open one", true); return [] }
+            guard cart != nil else {
+                message = ("no cart selected: press n to open one", true)
+                return []
+            }
             guard !products.isEmpty else { return [.loadProducts] }
             overlay = .picker(adding: true, choices: products.map(\.sku), selected: 0)
         case .character("x"):
             guard cart != nil else { return [] }
             let skus = lines.map(\.sku)
-            guard !skus.isEmpty else { message = ("the cart has no lines to remove", true); return [] }
+            guard !skus.isEmpty else {
+                message = ("the cart has no lines to remove", true)
+                return []
+            }
             overlay = .picker(adding: false, choices: skus, selected: 0)
         case .character("c"): if let cart { return [.checkOut(cart: cart)] }
         case .character("b"): if let cart { return [.abandon(cart: cart)] }
@@ -231,10 +242,14 @@ struct ConsoleState {
     /// Moves the migration on when the new version has caught up: compare, then promote.
     private mutating func advanceMigration() -> [Effect] {
         guard case .building(let target) = migration, let readModel,
-              let version = readModel.versions.first(where: { $0.version == target }),
-              ["caught_up", "retired"].contains(version.lifecycle), version.state == "live", version.lagEvents <= 100 else { return [] }
+            let version = readModel.versions.first(where: { $0.version == target }),
+            ["caught_up", "retired"].contains(version.lifecycle), version.state == "live", version.lagEvents <= 100
+        else { return [] }
         guard let active = readModel.activeVersion, active != target else {
-            migration = .promoting(target, ShopClient.Comparison(oldVersion: 0, newVersion: target, samePosition: true, differingRows: 0, tables: [], tablesOnlyInOld: [], tablesOnlyInNew: []))
+            migration = .promoting(
+                target,
+                ShopClient.Comparison(
+                    oldVersion: 0, newVersion: target, samePosition: true, differingRows: 0, tables: [], tablesOnlyInOld: [], tablesOnlyInNew: []))
             return [.promote(version: target)]
         }
         migration = .comparing(target)

@@ -43,8 +43,9 @@ enum ConsoleView {
                 let text = prices[sku].map { "\(sku)  \($0.name)  \(money($0.priceCents))" } ?? sku
                 return Line(index == selected ? "▸ \(text)" : "  \(text)", index == selected ? .reverse : .plain)
             }
-            rows = overlay(items + [Line("↑↓ choose  ⏎ \(adding ? "add 1" : "remove")  esc cancel", .dim)], on: rows, width: width,
-                           title: adding ? "Add a product" : "Remove a line")
+            rows = overlay(
+                items + [Line("↑↓ choose  ⏎ \(adding ? "add 1" : "remove")  esc cancel", .dim)], on: rows, width: width,
+                title: adding ? "Add a product" : "Remove a line")
         }
         return rows
     }
@@ -69,7 +70,11 @@ enum ConsoleView {
             line = line.appending("· \(readModel.name): readers see ", .reverse)
                 .appending(readModel.activeVersion.map { "v\($0)" } ?? "nothing yet", Style(bold: true, reverse: true)).appending(" ", .reverse)
         }
-        return line.fitted(width).restyled { var s = $0; s.reverse = true; return s }
+        return line.fitted(width).restyled {
+            var s = $0
+            s.reverse = true
+            return s
+        }
     }
 
     static func header(_ text: String, width: Int) -> Line {
@@ -87,7 +92,13 @@ enum ConsoleView {
             var line = Line("\(mark) \(cart.cartId.prefix(8)) ").appending(pad(cart.customer, 13))
                 .appending(pad(cart.status.replacingOccurrences(of: "_", with: " "), 12), statusStyle(cart.status))
                 .appending(String(format: "%3d  ", cart.items)).appending(pad(money(cart.totalCents), 9, right: true))
-            if index == state.selected { line = line.fitted(width).restyled { var s = $0; s.reverse = true; return s } }
+            if index == state.selected {
+                line = line.fitted(width).restyled {
+                    var s = $0
+                    s.reverse = true
+                    return s
+                }
+            }
             lines.append(line)
         }
         if rows.isEmpty { lines.append(Line("  no carts yet: press n to open one", .dim)) }
@@ -99,8 +110,9 @@ enum ConsoleView {
             return padded([header("Cart", width: width), Line("  select a cart", .dim)], width: width, height: height)
         }
         var lines = [header("Cart \(cart.cartId.prefix(8)) · \(cart.customer)", width: width)]
-        lines.append(Line("  ").appending(cart.status.replacingOccurrences(of: "_", with: " "), statusStyle(cart.status))
-            .appending(" · \(cart.items) item\(cart.items == 1 ? "" : "s") · total \(money(cart.totalCents))"))
+        lines.append(
+            Line("  ").appending(cart.status.replacingOccurrences(of: "_", with: " "), statusStyle(cart.status))
+                .appending(" · \(cart.items) item\(cart.items == 1 ? "" : "s") · total \(money(cart.totalCents))"))
         if cart.secondsToCheckout != nil || cart.abandonedValueCents != nil {
             var v2 = Line("  v2: ", .colored(.cyan))
             if let seconds = cart.secondsToCheckout { v2 = v2.appending("first item → checkout \(Int(seconds)) s  ", .colored(.cyan)) }
@@ -111,8 +123,9 @@ enum ConsoleView {
         if !skus.isEmpty { lines.append(Line("  lines: " + skus.joined(separator: ", "))) }
         lines.append(Line("  its events in the log:", .dim))
         for event in state.events.suffix(max(0, height - lines.count)) {
-            lines.append(Line(String(format: "  %3d ", event.streamVersion)).appending(pad(event.type, 21), .colored(.blue))
-                .appending(" at \(event.position)", .dim))
+            lines.append(
+                Line(String(format: "  %3d ", event.streamVersion)).appending(pad(event.type, 21), .colored(.blue))
+                    .appending(" at \(event.position)", .dim))
         }
         return padded(lines, width: width, height: height)
     }
@@ -121,14 +134,18 @@ enum ConsoleView {
         guard let readModel = state.readModel else { return padded([header("Read model", width: width)], width: width, height: height) }
         var lines = [header("Read model \(readModel.name) · versions", width: width)]
         for version in readModel.versions {
-            var line = Line("  v\(version.version)  ").appending(pad(version.lifecycle.replacingOccurrences(of: "_", with: " "), 10), lifecycleStyle(version.lifecycle))
-                .appending(pad(version.state.replacingOccurrences(of: "_", with: " "), 12))
+            var line = Line("  v\(version.version)  ").appending(
+                pad(version.lifecycle.replacingOccurrences(of: "_", with: " "), 10), lifecycleStyle(version.lifecycle)
+            )
+            .appending(pad(version.state.replacingOccurrences(of: "_", with: " "), 12))
             if let rebuild = version.rebuild {
                 let fraction = rebuild.eventsTotal > 0 ? min(1, Double(rebuild.eventsDone) / Double(rebuild.eventsTotal)) : 1
                 let bar = max(10, min(30, width - 60))
                 let filled = Int(Double(bar) * fraction)
                 line = line.appending("[" + String(repeating: "#", count: filled) + String(repeating: ".", count: bar - filled) + "]", .colored(.yellow))
-                    .appending(String(format: " %3d%% ", Int(fraction * 100)) + "\(grouped(rebuild.eventsDone))/\(grouped(rebuild.eventsTotal)) events  \(grouped(rebuild.eventsPerSecond)) ev/s")
+                    .appending(
+                        String(format: " %3d%% ", Int(fraction * 100))
+                            + "\(grouped(rebuild.eventsDone))/\(grouped(rebuild.eventsTotal)) events  \(grouped(rebuild.eventsPerSecond)) ev/s")
             } else {
                 line = line.appending("at \(version.checkpoint)  lag \(grouped(version.lagEvents))  dead letters \(version.deadLetters)")
             }
@@ -145,7 +162,10 @@ enum ConsoleView {
         case .idle:
             return [Line("  m migrates to v\(state.readModel?.availableVersions.max() ?? 2) by replaying the log; r rolls back", .dim)]
         case .building(let version):
-            return [Line("  Migration: ", .bold).appending("building v\(version) from the log while v\(state.readModel?.activeVersion ?? 1) serves…", .colored(.yellow))]
+            return [
+                Line("  Migration: ", .bold).appending(
+                    "building v\(version) from the log while v\(state.readModel?.activeVersion ?? 1) serves…", .colored(.yellow))
+            ]
         case .comparing(let version):
             return [Line("  Migration: ", .bold).appending("v\(version) caught up; comparing it with the serving version…", .colored(.yellow))]
         case .promoting(let version, let comparison):
@@ -160,9 +180,12 @@ enum ConsoleView {
 
     static func compared(_ comparison: ShopClient.Comparison) -> [Line] {
         guard comparison.oldVersion > 0 else { return [] }
-        var lines = [Line("  compared v\(comparison.oldVersion) ↔ v\(comparison.newVersion) at the same position: ")
-            .appending(comparison.differingRows == 0 ? "equal on shared columns" : "\(comparison.differingRows) rows differ",
-                       comparison.differingRows == 0 ? .colored(.green) : .colored(.red))]
+        var lines = [
+            Line("  compared v\(comparison.oldVersion) ↔ v\(comparison.newVersion) at the same position: ")
+                .appending(
+                    comparison.differingRows == 0 ? "equal on shared columns" : "\(comparison.differingRows) rows differ",
+                    comparison.differingRows == 0 ? .colored(.green) : .colored(.red))
+        ]
         for table in comparison.tables {
             var line = Line("    \(table.name): \(grouped(table.rowsInOld)) ↔ \(grouped(table.rowsInNew)) rows")
             if !table.columnsOnlyInNew.isEmpty { line = line.appending("; new columns " + table.columnsOnlyInNew.joined(separator: ", "), .colored(.cyan)) }
@@ -185,14 +208,16 @@ enum ConsoleView {
         let visible = Array(items.prefix(max(1, rows.count - 4)))
         let top = max(1, (rows.count - visible.count - 2) / 2), left = max(0, (width - boxWidth) / 2)
         var rows = rows
-        let border = Line(String(repeating: " ", count: left)).appending("┌─ \(title) " + String(repeating: "─", count: max(0, boxWidth - title.count - 5)) + "┐", .bold)
+        let border = Line(String(repeating: " ", count: left)).appending(
+            "┌─ \(title) " + String(repeating: "─", count: max(0, boxWidth - title.count - 5)) + "┐", .bold)
         rows[top] = border.fitted(width)
         for (index, item) in visible.enumerated() where top + 1 + index < rows.count {
             rows[top + 1 + index] = Line(String(repeating: " ", count: left)).appending("│ ", .bold).appendingLine(item.fitted(boxWidth - 4))
                 .appending(" │", .bold).fitted(width)
         }
         if top + 1 + visible.count < rows.count {
-            rows[top + 1 + visible.count] = Line(String(repeating: " ", count: left)).appending("└" + String(repeating: "─", count: boxWidth - 2) + "┘", .bold).fitted(width)
+            rows[top + 1 + visible.count] = Line(String(repeating: " ", count: left)).appending("└" + String(repeating: "─", count: boxWidth - 2) + "┘", .bold)
+                .fitted(width)
         }
         return rows
     }

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// The cart service's HTTP API, as the console uses it.
@@ -18,15 +19,31 @@ struct ShopClient: Sendable {
         self.session = URLSession(configuration: configuration)
     }
 
-    struct Product: Decodable, Sendable, Equatable { var sku: String; var name: String; var priceCents: Int }
+    struct Product: Decodable, Sendable, Equatable {
+        var sku: String
+        var name: String
+        var priceCents: Int
+    }
     struct Cart: Decodable, Sendable, Equatable {
         var cartId: String, customer: String, status: String, items: Int, totalCents: Int
         var secondsToCheckout: Double?, abandonedValueCents: Int?
     }
-    struct Event: Decodable, Sendable, Equatable { var position: String; var streamVersion: Int; var type: String; var payload: String }
-    struct Accepted: Decodable, Sendable { var cartId: String; var position: String? }
+    struct Event: Decodable, Sendable, Equatable {
+        var position: String
+        var streamVersion: Int
+        var type: String
+        var payload: String
+    }
+    struct Accepted: Decodable, Sendable {
+        var cartId: String
+        var position: String?
+    }
     struct ReadModel: Decodable, Sendable, Equatable {
-        struct Rebuild: Decodable, Sendable, Equatable { var eventsDone: Int; var eventsTotal: Int; var eventsPerSecond: Int }
+        struct Rebuild: Decodable, Sendable, Equatable {
+            var eventsDone: Int
+            var eventsTotal: Int
+            var eventsPerSecond: Int
+        }
         struct Version: Decodable, Sendable, Equatable {
             var version: Int, lifecycle: String, state: String, checkpoint: String
             var eventsApplied: Int, lagEvents: Int, deadLetters: Int
@@ -55,7 +72,9 @@ struct ShopClient: Sendable {
     func carts(limit: Int) async throws -> [Cart] { try await get("carts?limit=\(limit)") }
     /// The cart from the read model; with `after`, once the read model has passed that position.
     func cart(_ id: String, after: String? = nil) async throws -> Cart? {
-        do { return try await get("carts/\(id)" + (after.map { "?after=\($0)" } ?? "")) } catch let failure as Failure where failure.status == 404 { return nil }
+        do { return try await get("carts/\(id)" + (after.map { "?after=\($0)" } ?? "")) } catch let failure as Failure where failure.status == 404 {
+            return nil
+        }
     }
     func events(_ id: String) async throws -> [Event] {
         do { return try await get("carts/\(id)/events") } catch let failure as Failure where failure.status == 404 { return [] }
@@ -83,10 +102,19 @@ struct ShopClient: Sendable {
         return active.activeVersion
     }
 
-    private struct AddItem: Encodable { var sku: String; var quantity: Int }
+    private struct AddItem: Encodable {
+        var sku: String
+        var quantity: Int
+    }
     private struct Empty: Encodable {}
     private struct Ignored: Decodable {}
-    private struct Problem: Decodable { struct Detail: Decodable { var code: String; var message: String }; var error: Detail }
+    private struct Problem: Decodable {
+        struct Detail: Decodable {
+            var code: String
+            var message: String
+        }
+        var error: Detail
+    }
 
     private func get<T: Decodable>(_ path: String, asOperator: Bool = false) async throws -> T {
         try await perform(request(path, asOperator: asOperator))
@@ -118,7 +146,8 @@ struct ShopClient: Sendable {
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard (200..<300).contains(status) else {
             let problem = try? JSONDecoder().decode(Problem.self, from: data)
-            throw Failure(status: status, code: problem?.error.code ?? "http\(status)", message: problem?.error.message ?? String(decoding: data, as: UTF8.self))
+            throw Failure(
+                status: status, code: problem?.error.code ?? "http\(status)", message: problem?.error.message ?? String(decoding: data, as: UTF8.self))
         }
         if T.self == Ignored.self { return Ignored() as! T }
         do {

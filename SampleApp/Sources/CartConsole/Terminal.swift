@@ -1,13 +1,17 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The controlling terminal for a full-screen program: raw keys, the alternate screen, a hidden cursor
 /// — and everything put back on exit, on Ctrl-C (read as a key, so the program quits cleanly), and on
 /// SIGTERM or SIGHUP.
 enum Terminal {
-    struct Size: Equatable, Sendable { var columns: Int; var rows: Int }
+    struct Size: Equatable, Sendable {
+        var columns: Int
+        var rows: Int
+    }
 
     /// The settings to put back; set by ``enter()``.
     nonisolated(unsafe) private static var original: termios?
@@ -30,12 +34,12 @@ enum Terminal {
         original = settings
         settings.c_lflag &= ~tcflag_t(ECHO | ICANON | ISIG | IEXTEN)
         settings.c_iflag &= ~tcflag_t(IXON | ICRNL | BRKINT | INPCK | ISTRIP)
-        settings.c_cc.6 = 1   // VMIN: a read returns after one byte
-        settings.c_cc.5 = 0   // VTIME: no timeout
+        settings.c_cc.6 = 1 // VMIN: a read returns after one byte
+        settings.c_cc.5 = 0 // VTIME: no timeout
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &settings)
         write("\u{1B}[?1049h\u{1B}[?25l\u{1B}[2J")
         atexit { Terminal.restore() }
-        _ = resetBytes   // made now: a signal handler must not allocate
+        _ = resetBytes // made now: a signal handler must not allocate
         for signal in [SIGTERM, SIGHUP] {
             Glibc.signal(signal) { number in
                 // Only write(2) and tcsetattr(3) here: both are async-signal-safe.
@@ -75,7 +79,10 @@ enum Terminal {
             while true {
                 let count = read(STDIN_FILENO, &buffer, buffer.count)
                 if count < 0 && errno == EINTR { continue }
-                guard count > 0 else { continuation.finish(); return }
+                guard count > 0 else {
+                    continuation.finish()
+                    return
+                }
                 for key in Key.parse(Array(buffer[0..<count])) { continuation.yield(key) }
             }
         }
@@ -92,7 +99,10 @@ enum Terminal {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(100))
                     let now = size()
-                    if now != last { continuation.yield(now); last = now }
+                    if now != last {
+                        continuation.yield(now)
+                        last = now
+                    }
                 }
                 continuation.finish()
             }

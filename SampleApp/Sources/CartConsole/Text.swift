@@ -1,6 +1,14 @@
 /// How a piece of text looks.
 struct Style: Equatable, Sendable {
-    enum Color: Int, Sendable { case red = 31, green = 32, yellow = 33, blue = 34, magenta = 35, cyan = 36, white = 37 }
+    enum Color: Int, Sendable {
+        case red = 31
+        case green = 32
+        case yellow = 33
+        case blue = 34
+        case magenta = 35
+        case cyan = 36
+        case white = 37
+    }
     var color: Color?
     var bold = false
     var dim = false

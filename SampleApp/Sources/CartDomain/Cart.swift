@@ -50,8 +50,12 @@ public enum Cart {
                 throw CartError(.quantityOutOfRange, field: "quantity", "the cart's total would be more than can be counted in cents")
             }
             if let line = lines[sku] {
-                return [.quantityChanged(ItemQuantityChanged(cartId: cartId, sku: sku, quantity: total, previousQuantity: line.quantity,
-                                                             unitPrice: line.unitPrice))]
+                return [
+                    .quantityChanged(
+                        ItemQuantityChanged(
+                            cartId: cartId, sku: sku, quantity: total, previousQuantity: line.quantity,
+                            unitPrice: line.unitPrice))
+                ]
             }
             return [.itemAdded(ItemAddedToCart(cartId: cartId, sku: sku, quantity: quantity, unitPrice: product.priceCents, addedAt: at))]
         case (.changeQuantity(let sku, let quantity), .open(let lines)):
@@ -60,8 +64,12 @@ public enum Cart {
                 throw CartError(.quantityOutOfRange, field: "quantity", "a line holds 1 to 99 items (asked for \(quantity))")
             }
             guard quantity != line.quantity else { return [] }
-            return [.quantityChanged(ItemQuantityChanged(cartId: cartId, sku: sku, quantity: quantity, previousQuantity: line.quantity,
-                                                         unitPrice: line.unitPrice))]
+            return [
+                .quantityChanged(
+                    ItemQuantityChanged(
+                        cartId: cartId, sku: sku, quantity: quantity, previousQuantity: line.quantity,
+                        unitPrice: line.unitPrice))
+            ]
         case (.removeItem(let sku), .open(let lines)):
             guard let line = lines[sku] else { throw CartError(.itemNotInCart, field: "sku", "\(sku) is not in cart \(cartId)") }
             return [.itemRemoved(ItemRemovedFromCart(cartId: cartId, sku: sku, quantity: line.quantity, unitPrice: line.unitPrice))]
@@ -100,7 +108,7 @@ public enum Cart {
         case (.open, .abandoned):
             return .abandoned
         default:
-            return state   // an event that does not apply in this phase changes nothing
+            return state // an event that does not apply in this phase changes nothing
         }
     }
 }

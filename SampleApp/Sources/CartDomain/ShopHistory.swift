@@ -15,8 +15,10 @@ public struct ShopHistory: Sendable {
         (self.seed, self.start, self.days, self.catalogue) = (seed, start, max(1, days), catalogue)
     }
 
-    static let customers = ["ada", "alan", "barbara", "edsger", "grace", "john", "ken", "leslie", "margaret", "niklaus",
-                            "radia", "tony", "barbara", "donald", "frances", "katherine", "linus", "shafi", "whitfield", "yukihiro"]
+    static let customers = [
+        "ada", "alan", "barbara", "edsger", "grace", "john", "ken", "leslie", "margaret", "niklaus",
+        "radia", "tony", "barbara", "donald", "frances", "katherine", "linus", "shafi", "whitfield", "yukihiro",
+    ]
 
     /// Cart number `index`: its id, and its events in order with their times.
     public func cart(_ index: Int) -> (id: String, events: [(event: CartEvent, at: Date)]) {
@@ -79,10 +81,16 @@ struct SplitMix64 {
     mutating func uuid() -> UUID {
         let (a, b) = (next(), next())
         var bytes = [UInt8](repeating: 0, count: 16)
-        for i in 0..<8 { bytes[i] = UInt8(truncatingIfNeeded: a >> (8 * i)); bytes[8 + i] = UInt8(truncatingIfNeeded: b >> (8 * i)) }
-        bytes[6] = bytes[6] & 0x0F | 0x40   // version 4
-        bytes[8] = bytes[8] & 0x3F | 0x80   // RFC 4122 variant
-        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+        for i in 0..<8 {
+            bytes[i] = UInt8(truncatingIfNeeded: a >> (8 * i))
+            bytes[8 + i] = UInt8(truncatingIfNeeded: b >> (8 * i))
+        }
+        bytes[6] = bytes[6] & 0x0F | 0x40 // version 4
+        bytes[8] = bytes[8] & 0x3F | 0x80 // RFC 4122 variant
+        return UUID(
+            uuid: (
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+            ))
     }
 }

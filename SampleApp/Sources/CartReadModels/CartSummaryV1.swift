@@ -80,9 +80,15 @@ struct CartRowChange {
                 $0.total = try checked($0.total.subtractingReportingOverflow(value), e.cartId)
             }
         case .checkedOut(let e):
-            change(&rows[e.cartId, default: .init()]) { $0.status = "checked_out"; $0.checkedOutAt = e.checkedOutAt }
+            change(&rows[e.cartId, default: .init()]) {
+                $0.status = "checked_out"
+                $0.checkedOutAt = e.checkedOutAt
+            }
         case .abandoned(let e):
-            change(&rows[e.cartId, default: .init()]) { $0.status = "abandoned"; $0.abandonedValue = e.valueCents }
+            change(&rows[e.cartId, default: .init()]) {
+                $0.status = "abandoned"
+                $0.abandonedValue = e.valueCents
+            }
         }
     }
 

@@ -49,7 +49,7 @@ public struct CartSummaryV2: Projection {
 
     public func apply(_ events: [RecordedEvent], in context: ProjectionContext) async throws {
         var rows: [String: CartRowChange] = [:]
-        var lines: [LineKey: (quantity: Int, price: Int)?] = [:]   // the batch's last word per line; nil: removed
+        var lines: [LineKey: (quantity: Int, price: Int)?] = [:] // the batch's last word per line; nil: removed
         var checkedOut: [String] = []
         for recorded in events {
             guard let event = try CartEvent.registry.decode(recorded)?.event else { continue }
@@ -67,7 +67,8 @@ public struct CartSummaryV2: Projection {
         let ids = rows.keys.sorted()
         let changes = ids.map { rows[$0]! }
         if !ids.isEmpty {
-            try await context.execute("""
+            try await context.execute(
+                """
                 UPDATE \(unescaped: schema).carts AS c SET
                     first_item_at = coalesce(c.first_item_at, CASE WHEN r.f >= 0 THEN to_timestamp(r.f) END),
                     checked_out_at = coalesce(CASE WHEN r.co >= 0 THEN to_timestamp(r.co) END, c.checked_out_at),
@@ -81,7 +82,8 @@ public struct CartSummaryV2: Projection {
         let keys = lines.keys.sorted()
         let kept = keys.filter { lines[$0]! != nil }, removed = keys.filter { lines[$0]! == nil }
         if !kept.isEmpty {
-            try await context.execute("""
+            try await context.execute(
+                """
                 INSERT INTO \(unescaped: schema).cart_lines AS l (cart_id, sku, quantity, unit_price)
                 SELECT * FROM unnest(\(kept.map(\.cart))::text[], \(kept.map(\.sku))::text[], \(kept.map { lines[$0]!!.quantity })::int4[],
                                      \(kept.map { lines[$0]!!.price })::int8[])
@@ -89,14 +91,16 @@ public struct CartSummaryV2: Projection {
                 """)
         }
         if !removed.isEmpty {
-            try await context.execute("""
+            try await context.execute(
+                """
                 DELETE FROM \(unescaped: schema).cart_lines l USING unnest(\(removed.map(\.cart))::text[], \(removed.map(\.sku))::text[]) AS r(c, s)
                 WHERE l.cart_id = r.c AND l.sku = r.s
                 """)
         }
         // A checked-out cart never changes again: its lines now are its lines at checkout.
         if !checkedOut.isEmpty {
-            try await context.execute("""
+            try await context.execute(
+                """
                 INSERT INTO \(unescaped: schema).product_sales AS p (sku, units, revenue_cents)
                 SELECT sku, sum(quantity), sum(quantity * unit_price) FROM \(unescaped: schema).cart_lines
                 WHERE cart_id = ANY(\(checkedOut.sorted())::text[]) GROUP BY sku ORDER BY sku

@@ -6,11 +6,18 @@ import KappaPostgres
 /// The JSON the HTTP API reads and writes.
 enum CartAPI {
     struct OpenCart: Decodable { var customer: String }
-    struct AddItem: Decodable { var sku: String; var quantity: Int }
+    struct AddItem: Decodable {
+        var sku: String
+        var quantity: Int
+    }
     struct ChangeQuantity: Decodable { var quantity: Int }
 
     /// Every command's answer: the cart and the log position to read one's own write at.
-    struct Accepted: Encodable { var cartId: String; var position: String?; var events: Int }
+    struct Accepted: Encodable {
+        var cartId: String
+        var position: String?
+        var events: Int
+    }
 
     struct CartView: Encodable {
         var cartId: String
@@ -24,7 +31,11 @@ enum CartAPI {
     }
 
     struct ErrorBody: Encodable {
-        struct Detail: Encodable { var code: String; var field: String?; var message: String }
+        struct Detail: Encodable {
+            var code: String
+            var field: String?
+            var message: String
+        }
         var error: Detail
     }
 
@@ -72,7 +83,11 @@ extension CartAPI {
         var rebuild: RebuildView?
     }
 
-    struct RebuildView: Encodable { var eventsDone: Int; var eventsTotal: Int; var eventsPerSecond: Int }
+    struct RebuildView: Encodable {
+        var eventsDone: Int
+        var eventsTotal: Int
+        var eventsPerSecond: Int
+    }
 
     struct ComparisonView: Encodable {
         struct Table: Encodable {
@@ -89,8 +104,9 @@ extension CartAPI {
         init(_ c: ProjectionComparison) {
             (oldVersion, newVersion, samePosition, differingRows) = (c.oldVersion, c.newVersion, c.samePosition, c.differingRows)
             tables = c.tables.map {
-                Table(name: $0.name, rowsInOld: $0.rowsInOld, rowsInNew: $0.rowsInNew, rowsOnlyInOld: $0.rowsOnlyInOld,
-                      rowsOnlyInNew: $0.rowsOnlyInNew, columnsOnlyInOld: $0.columnsOnlyInOld, columnsOnlyInNew: $0.columnsOnlyInNew)
+                Table(
+                    name: $0.name, rowsInOld: $0.rowsInOld, rowsInNew: $0.rowsInNew, rowsOnlyInOld: $0.rowsOnlyInOld,
+                    rowsOnlyInNew: $0.rowsOnlyInNew, columnsOnlyInOld: $0.columnsOnlyInOld, columnsOnlyInNew: $0.columnsOnlyInNew)
             }
             (tablesOnlyInOld, tablesOnlyInNew) = (c.tablesOnlyInOld, c.tablesOnlyInNew)
         }

@@ -17,8 +17,9 @@ public func buildApplication(
     configuration: CartServiceConfiguration, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     let (clients, notifier, store, runtime) = try components(configuration, logger: logger)
-    let api = CartController(store: store, client: clients.readModels, runtime: runtime, configuration: configuration,
-                             readModel: try SQLIdentifier(configuration.readModel, role: "read model"), logger: logger)
+    let api = CartController(
+        store: store, client: clients.readModels, runtime: runtime, configuration: configuration,
+        readModel: try SQLIdentifier(configuration.readModel, role: "read model"), logger: logger)
     let router = Router()
     router.add(middleware: ErrorMiddleware())
     api.addRoutes(to: router)
@@ -62,8 +63,10 @@ func allVersions(_ configuration: CartServiceConfiguration) -> [any Projection] 
 /// log until SIGTERM or SIGINT, then shutting down gracefully.
 public func buildWorker(configuration: CartServiceConfiguration, logger: Logger) throws -> ServiceGroup {
     let (clients, notifier, store, runtime) = try components(configuration, logger: logger)
-    return ServiceGroup(configuration: .init(services: clients.all + [notifier, LogFirst(store: store, runtime: runtime, configuration: configuration)],
-                                             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    return ServiceGroup(
+        configuration: .init(
+            services: clients.all + [notifier, LogFirst(store: store, runtime: runtime, configuration: configuration)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
 }
 
 /// The runtime, once the log's tables exist (a worker may start before any service has created them).
@@ -91,7 +94,8 @@ struct Clients {
 
 /// The connections, the log and the projection runtime, as the service and the worker share them.
 func components(_ configuration: CartServiceConfiguration, logger: Logger) throws
-    -> (Clients, LogNotifier, PostgresEventStore, ProjectionRuntime) {
+    -> (Clients, LogNotifier, PostgresEventStore, ProjectionRuntime)
+{
     let client = PostgresClient(configuration: configuration.database, backgroundLogger: logger)
     let readModelClient = configuration.readModelDatabase.map { PostgresClient(configuration: $0, backgroundLogger: logger) } ?? client
     let notifier = try LogNotifier(client: client, schema: configuration.logSchema, logger: logger)
@@ -100,8 +104,9 @@ func components(_ configuration: CartServiceConfiguration, logger: Logger) throw
     runtimeConfiguration.schema = configuration.runtimeSchema
     runtimeConfiguration.promoteWhenCaughtUp = configuration.promoteWhenCaughtUp
     let readModels = allVersions(configuration).filter { configuration.readModelVersions.contains($0.version) }
-    let runtime = try ProjectionRuntime(log: store, readModels: readModelClient, projections: readModels, notifier: notifier,
-                                        configuration: runtimeConfiguration, logger: logger)
+    let runtime = try ProjectionRuntime(
+        log: store, readModels: readModelClient, projections: readModels, notifier: notifier,
+        configuration: runtimeConfiguration, logger: logger)
     return (Clients(log: client, readModels: readModelClient), notifier, store, runtime)
 }
 
@@ -114,8 +119,9 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch let error as BadRequest {
             return try problem(.badRequest, code: "invalidBody", field: error.field, message: error.message)
         } catch let error as ControlCharacterRefused {
-            return try problem(.unprocessableContent, code: "controlCharacter", field: error.field,
-                               message: "\(error.field) must not contain control characters (U+0000–U+001F, U+007F–U+009F)")
+            return try problem(
+                .unprocessableContent, code: "controlCharacter", field: error.field,
+                message: "\(error.field) must not contain control characters (U+0000–U+001F, U+007F–U+009F)")
         } catch let error as OperatorTokenRefused {
             var response = try problem(.unauthorized, code: "operatorTokenRequired", field: nil, message: error.message)
             response.headers[.wwwAuthenticate] = "Bearer"

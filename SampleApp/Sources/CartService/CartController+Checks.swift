@@ -13,7 +13,8 @@ extension CartController {
         }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer",
-              Self.sameToken(parts[1].trimmingCharacters(in: .whitespaces), configuration.operatorToken) else {
+            Self.sameToken(parts[1].trimmingCharacters(in: .whitespaces), configuration.operatorToken)
+        else {
             throw OperatorTokenRefused(message: "the operator token is not the one this service was given")
         }
     }

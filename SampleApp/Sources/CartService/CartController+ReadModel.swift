@@ -48,17 +48,21 @@ extension CartController {
                     CartAPI.RebuildView(eventsDone: $0.eventsDone, eventsTotal: $0.eventsTotal, eventsPerSecond: Int($0.eventsPerSecond))
                 })
         }
-        return try json(CartAPI.ReadModelView(name: name, activeVersion: rows.first { $0.lifecycle == .active }?.version,
-                                              availableVersions: knownVersions.map(\.version), versions: versions))
+        return try json(
+            CartAPI.ReadModelView(
+                name: name, activeVersion: rows.first { $0.lifecycle == .active }?.version,
+                availableVersions: knownVersions.map(\.version), versions: versions))
     }
 
     func build(_ version: Int) async throws -> Response {
         guard let projection = knownVersions.first(where: { $0.version == version }) else {
-            return try problem(.notFound, code: "unknownVersion", field: "version", message: "this service has no code for version \(version) of \(readModel.name)")
+            return try problem(
+                .notFound, code: "unknownVersion", field: "version", message: "this service has no code for version \(version) of \(readModel.name)")
         }
         guard configuration.runProjections else {
-            return try problem(.conflict, code: "projectionsRunElsewhere", field: nil,
-                               message: "the projections run in a worker process; start version \(version) there")
+            return try problem(
+                .conflict, code: "projectionsRunElsewhere", field: nil,
+                message: "the projections run in a worker process; start version \(version) there")
         }
         do {
             try await runtime.start(projection)
@@ -97,10 +101,12 @@ extension CartController {
     func events(of id: String) async throws -> Response {
         let events = try await store.readStream(try Cart.stream(id), from: 0, limit: 1_000)
         guard !events.isEmpty else { return try problem(.notFound, code: "notFound", field: nil, message: "no cart \(id) in the log") }
-        return try json(events.map {
-            CartAPI.EventView(position: "\($0.position)", streamVersion: $0.streamVersion, type: $0.eventType,
-                              recordedAt: $0.recordedAt, payload: String(decoding: $0.payload, as: UTF8.self))
-        })
+        return try json(
+            events.map {
+                CartAPI.EventView(
+                    position: "\($0.position)", streamVersion: $0.streamVersion, type: $0.eventType,
+                    recordedAt: $0.recordedAt, payload: String(decoding: $0.payload, as: UTF8.self))
+            })
     }
 
     /// A version operation's refusal as 409 (404 for a version nobody knows), naming the reason.

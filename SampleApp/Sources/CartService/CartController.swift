@@ -49,18 +49,20 @@ struct CartController: Sendable {
     // MARK: Commands
 
     func handle(_ command: CartCommand, cart id: String, created: Bool = false) async throws -> Response {
-        let handler = CommandHandler(decider: Cart.decider(id: id, catalogue: catalogue), registry: CartEvent.registry,
-                                     store: store, logger: logger)
+        let handler = CommandHandler(
+            decider: Cart.decider(id: id, catalogue: catalogue), registry: CartEvent.registry,
+            store: store, logger: logger)
         do {
             let result = try await handler.handle(command, on: try Cart.stream(id))
             let body = CartAPI.Accepted(cartId: id, position: result.positions.last.map { "\($0)" }, events: result.events.count)
             return try json(body, status: created ? .created : .ok)
         } catch let error as CartError {
-            let status: HTTPResponse.Status = switch error.code {
-            case .notOpened: .notFound
-            case .cartClosed, .emptyCart, .alreadyOpened, .totalOutOfRange: .conflict
-            default: .unprocessableContent
-            }
+            let status: HTTPResponse.Status =
+                switch error.code {
+                case .notOpened: .notFound
+                case .cartClosed, .emptyCart, .alreadyOpened, .totalOutOfRange: .conflict
+                default: .unprocessableContent
+                }
             return try problem(status, code: "\(error.code)", field: error.field, message: error.message)
         }
     }
@@ -70,7 +72,8 @@ struct CartController: Sendable {
     func cart(_ id: String, after: String?) async throws -> Response {
         if let after {
             guard let position = LogPosition(parsing: after) else {
-                return try problem(.badRequest, code: "invalidPosition", field: "after", message: "after must be a position like 1234/56, as commands return it")
+                return try problem(
+                    .badRequest, code: "invalidPosition", field: "after", message: "after must be a position like 1234/56, as commands return it")
             }
             do {
                 try await runtime.waitUntil(readModel.name, hasPassed: position, timeout: configuration.readYourWritesTimeout)
@@ -79,7 +82,9 @@ struct CartController: Sendable {
             }
         }
         let rows = try await readModelRows("SELECT to_jsonb(c)::text FROM \(unescaped: readModel.quoted).carts c WHERE cart_id = \(id)")
-        guard let found = try rows.first.map(Self.view) else { return try problem(.notFound, code: "notFound", field: nil, message: "no cart \(id) in the read model") }
+        guard let found = try rows.first.map(Self.view) else {
+            return try problem(.notFound, code: "notFound", field: nil, message: "no cart \(id) in the read model")
+        }
         return try json(found)
     }
 
@@ -110,8 +115,9 @@ struct CartController: Sendable {
 
     func projections() async throws -> Response {
         let views = try await runtime.status().map {
-            CartAPI.ProjectionView(name: $0.name, version: $0.version, state: $0.state.rawValue, checkpoint: "\($0.checkpoint)",
-                                   lagEvents: $0.lagEvents, eventsApplied: $0.eventsApplied, deadLetters: $0.deadLetters)
+            CartAPI.ProjectionView(
+                name: $0.name, version: $0.version, state: $0.state.rawValue, checkpoint: "\($0.checkpoint)",
+                lagEvents: $0.lagEvents, eventsApplied: $0.eventsApplied, deadLetters: $0.deadLetters)
         }
         return try json(views)
     }
@@ -128,8 +134,9 @@ struct CartController: Sendable {
             var seconds_to_checkout: Double?, abandoned_value_cents: Int64?
         }
         let row = try JSONDecoder().decode(Row.self, from: Data(text.utf8))
-        return CartAPI.CartView(cartId: row.cart_id, customer: row.customer, status: row.status, items: row.items, totalCents: row.total_cents,
-                                secondsToCheckout: row.seconds_to_checkout, abandonedValueCents: row.abandoned_value_cents)
+        return CartAPI.CartView(
+            cartId: row.cart_id, customer: row.customer, status: row.status, items: row.items, totalCents: row.total_cents,
+            secondsToCheckout: row.seconds_to_checkout, abandonedValueCents: row.abandoned_value_cents)
     }
 
     // MARK: Input and output
@@ -193,8 +200,9 @@ struct BadRequest: HTTPResponseError {
 func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return Response(status: status, headers: [.contentType: "application/json"],
-                    body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    return Response(
+        status: status, headers: [.contentType: "application/json"],
+        body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
 }
 
 func problem(_ status: HTTPResponse.Status, code: String, field: String?, message: String) throws -> Response {

@@ -26,15 +26,16 @@ struct CartConsoleTests {
             let log = FileManager.default.temporaryDirectory.appending(path: "cart-console-\(schema).log").path
             defer { try? FileManager.default.removeItem(atPath: log) }
             // A shell in the terminal runs the console, then shows how it left the terminal.
-            try tmux.type("\(try cartApp()) console --log-schema \(schema) --runtime-schema \(schema)_rt --read-model \(readModel) --log-file \(log);"
-                          + " echo EXIT=$?; stty -a | grep -o -- '-\\?icanon\\|-\\?echo ' | tr '\\n' ' '; echo", enter: true)
+            try tmux.type(
+                "\(try cartApp()) console --log-schema \(schema) --runtime-schema \(schema)_rt --read-model \(readModel) --log-file \(log);"
+                    + " echo EXIT=$?; stty -a | grep -o -- '-\\?icanon\\|-\\?echo ' | tr '\\n' ' '; echo", enter: true)
 
             try await tmux.waitFor("it starts and lists the carts") { $0.contains("readers see v1") && $0.contains("200 from the read model") }
             try tmux.keys("n")
             try await tmux.waitFor("a new cart, selected") { $0.contains("★") && $0.contains("Cart") && $0.contains("visitor-1") && $0.contains("CartOpened") }
             try tmux.keys("Enter")
             try await tmux.waitFor("the product picker") { $0.contains("Add a product") }
-            try tmux.keys("Down", "Enter")   // the second product: TEA-BLACK
+            try tmux.keys("Down", "Enter") // the second product: TEA-BLACK
             try await tmux.waitFor("the item in the cart, read back from the read model") {
                 $0.contains("lines: TEA-BLACK ×1") && $0.contains("ItemAddedToCart") && $0.contains("1 item · total 11.90")
             }
@@ -51,8 +52,9 @@ struct CartConsoleTests {
             #expect(!tmux.screen().contains("-icanon"))
             // Ctrl-C quits as cleanly, from a narrow terminal.
             try tmux.run(["resize-window", "-t", "main", "-x", "60", "-y", "18"], output: false)
-            try tmux.type("clear; \(try cartApp()) console --log-schema \(schema) --runtime-schema \(schema)_rt --read-model \(readModel) --log-file \(log);"
-                          + " echo EXIT=$?; stty -a | grep -o -- '-\\?icanon\\|-\\?echo ' | tr '\\n' ' '; echo", enter: true)
+            try tmux.type(
+                "clear; \(try cartApp()) console --log-schema \(schema) --runtime-schema \(schema)_rt --read-model \(readModel) --log-file \(log);"
+                    + " echo EXIT=$?; stty -a | grep -o -- '-\\?icanon\\|-\\?echo ' | tr '\\n' ' '; echo", enter: true)
             try await tmux.waitFor("it starts in a narrow terminal") { $0.contains("v1  active") && $0.contains("Carts") }
             try tmux.keys("C-c")
             try await tmux.waitFor("Ctrl-C quit and the terminal is usable again") { $0.contains("EXIT=0") && $0.contains("icanon echo") }
@@ -142,7 +144,10 @@ struct Tmux: Sendable {
     /// Whether the server still runs (it has a session).
     var isRunning: Bool { (try? run(["has-session", "-t", "main"], output: false)) != nil }
 
-    struct TmuxFailed: Error { let arguments: [String]; let status: Int32 }
+    struct TmuxFailed: Error {
+        let arguments: [String]
+        let status: Int32
+    }
     struct TmuxScreen: Error, CustomStringConvertible {
         let waitingFor: String, screen: String
         var description: String { "\(waitingFor); the screen:\n\(screen)" }

@@ -13,16 +13,35 @@ import Testing
 /// queries keep flowing, every one of them answered 2xx.
 @Suite("Sample app: migrating the read model over HTTP", .serialized)
 struct CartMigrationTests {
-    struct Accepted: Decodable { var cartId: String; var position: String? }
-    struct CartView: Decodable { var cartId: String; var status: String; var secondsToCheckout: Double? }
+    struct Accepted: Decodable {
+        var cartId: String
+        var position: String?
+    }
+    struct CartView: Decodable {
+        var cartId: String
+        var status: String
+        var secondsToCheckout: Double?
+    }
     struct ReadModel: Decodable {
-        struct Version: Decodable { var version: Int; var lifecycle: String; var state: String; var lagEvents: Int64 }
+        struct Version: Decodable {
+            var version: Int
+            var lifecycle: String
+            var state: String
+            var lagEvents: Int64
+        }
         var activeVersion: Int?
         var availableVersions: [Int]
         var versions: [Version]
     }
-    struct Comparison: Decodable { var samePosition: Bool; var differingRows: Int; var tablesOnlyInNew: [String] }
-    struct Problem: Decodable { struct Detail: Decodable { var code: String }; var error: Detail }
+    struct Comparison: Decodable {
+        var samePosition: Bool
+        var differingRows: Int
+        var tablesOnlyInNew: [String]
+    }
+    struct Problem: Decodable {
+        struct Detail: Decodable { var code: String }
+        var error: Detail
+    }
 
     /// Status codes outside 2xx seen by the background traffic, and how many requests it made.
     final class Traffic: Sendable {
@@ -46,7 +65,8 @@ struct CartMigrationTests {
                 // A history: 30 carts, a third checked out, a third abandoned.
                 var checkedOut: String?, checkoutPosition: String?
                 for index in 0..<30 {
-                    let cart = try decode(Accepted.self, try await http.execute(uri: "/carts", method: .post, body: ByteBuffer(string: #"{"customer": "c\#(index)"}"#)))
+                    let cart = try decode(
+                        Accepted.self, try await http.execute(uri: "/carts", method: .post, body: ByteBuffer(string: #"{"customer": "c\#(index)"}"#)))
                     _ = try await http.execute(uri: "/carts/\(cart.cartId)/items", method: .post, body: ByteBuffer(string: #"{"sku": "MUG", "quantity": 2}"#))
                     if index % 3 == 1 {
                         let done = try decode(Accepted.self, try await http.execute(uri: "/carts/\(cart.cartId)/checkout", method: .post))
@@ -69,7 +89,8 @@ struct CartMigrationTests {
                                 traffic.record([opened.status], "shopper: \(String(buffer: opened.body))")
                                 continue
                             }
-                            let added = try await http.execute(uri: "/carts/\(cart.cartId)/items", method: .post, body: ByteBuffer(string: #"{"sku": "TEA-GREEN", "quantity": 1}"#))
+                            let added = try await http.execute(
+                                uri: "/carts/\(cart.cartId)/items", method: .post, body: ByteBuffer(string: #"{"sku": "TEA-GREEN", "quantity": 1}"#))
                             let position = (try? JSONDecoder().decode(Accepted.self, from: Data(added.body.readableBytesView)))?.position ?? ""
                             let read = try await http.execute(uri: "/carts/\(cart.cartId)?after=\(position)", method: .get)
                             traffic.record([opened.status, added.status, read.status], "shopper")
@@ -133,10 +154,13 @@ struct CartMigrationTests {
     func migrate(_ http: some TestClientProtocol, checkedOut cart: String, _ operatorHeaders: HTTPFields) async throws {
         #expect(try await status(http).availableVersions == [1, 2])
         #expect(try await cartView(http, cart).secondsToCheckout == nil, "v1 has no checkout time")
-        try await expectProblem(try await http.execute(uri: "/read-model/versions/2/promote", method: .post, headers: operatorHeaders), .notFound, "unknownVersion")
+        try await expectProblem(
+            try await http.execute(uri: "/read-model/versions/2/promote", method: .post, headers: operatorHeaders), .notFound, "unknownVersion")
         #expect(try await http.execute(uri: "/read-model/versions/2/build", method: .post, headers: operatorHeaders).status == .accepted)
-        try await expectProblem(try await http.execute(uri: "/read-model/versions/2/build", method: .post, headers: operatorHeaders), .conflict, "alreadyRunning")
-        try await expectProblem(try await http.execute(uri: "/read-model/versions/9/build", method: .post, headers: operatorHeaders), .notFound, "unknownVersion")
+        try await expectProblem(
+            try await http.execute(uri: "/read-model/versions/2/build", method: .post, headers: operatorHeaders), .conflict, "alreadyRunning")
+        try await expectProblem(
+            try await http.execute(uri: "/read-model/versions/9/build", method: .post, headers: operatorHeaders), .notFound, "unknownVersion")
         try await eventually("v2 has caught up", timeout: .seconds(60)) {
             try await status(http).versions.first { $0.version == 2 }?.lifecycle == "caught_up"
         }
@@ -149,7 +173,8 @@ struct CartMigrationTests {
         #expect(try await http.execute(uri: "/read-model/versions/2/promote", method: .post, headers: operatorHeaders).status == .ok)
         #expect(try await status(http).activeVersion == 2)
         #expect(try await cartView(http, cart).secondsToCheckout != nil, "v2 answers with data only the log had")
-        try await expectProblem(try await http.execute(uri: "/read-model/versions/1/promote", method: .post, headers: operatorHeaders), .conflict, "versionBelowActive")
+        try await expectProblem(
+            try await http.execute(uri: "/read-model/versions/1/promote", method: .post, headers: operatorHeaders), .conflict, "versionBelowActive")
 
         #expect(try await http.execute(uri: "/read-model/rollback", method: .post, headers: operatorHeaders).status == .ok)
         #expect(try await status(http).activeVersion == 1)
@@ -180,8 +205,10 @@ struct CartMigrationTests {
 
     struct UnexpectedResponse: Error, CustomStringConvertible { var description: String }
 
-    func expectProblem(_ response: TestResponse, _ status: HTTPResponse.Status, _ code: String,
-                       sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    func expectProblem(
+        _ response: TestResponse, _ status: HTTPResponse.Status, _ code: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
         #expect(response.status == status, "\(String(buffer: response.body))", sourceLocation: sourceLocation)
         #expect((try? decode(Problem.self, response))?.error.code == code, "\(String(buffer: response.body))", sourceLocation: sourceLocation)
     }

@@ -45,15 +45,16 @@ struct CartReadModelTests {
             let again = try await CartSeeder(store: store, history: history).seed(carts: 300)
             #expect(again.cartsAppended == 0 && again.eventsAppended == 0)
             let end = try #require(seeded.lastPosition)
-            try await eventually("the horizon passed the seed") { try await store.head() >= end }   // the horizon is cluster-wide
+            try await eventually("the horizon passed the seed") { try await store.head() >= end } // the horizon is cluster-wide
             var configuration = ProjectionRuntime.Configuration()
             configuration.schema = "\(schema)_rt"
             configuration.rebuildThreshold = 1
             configuration.rebuildBatchSize = 200
             // A name of this test's own (projection schemas are per database).
             let name = "carts_\(schema.suffix(8))"
-            let versions = try ProjectionVersions(log: store, readModels: client, projections: [CartSummaryV1(name: name), CartSummaryV2(name: name)],
-                                                  configuration: configuration, logger: logger)
+            let versions = try ProjectionVersions(
+                log: store, readModels: client, projections: [CartSummaryV1(name: name), CartSummaryV2(name: name)],
+                configuration: configuration, logger: logger)
             try await versions.rebuild(name, version: 1)
             try await versions.rebuild(name, version: 2)
             let comparison = try await versions.compare(name, old: 1, new: 2)
@@ -63,17 +64,22 @@ struct CartReadModelTests {
 
             // What only the log had: sales per product of checked-out carts, as the domain folds them.
             var sales: [String: (Int, Int)] = [:]
-            for try await (sku, units, revenue) in try await client.query(PostgresQuery(unsafeSQL: "SELECT sku, units, revenue_cents FROM \(name).product_sales"))
-                .decode((String, Int64, Int64).self) { sales[sku] = (Int(units), Int(revenue)) }
+            for try await (sku, units, revenue) in try await client.query(
+                PostgresQuery(unsafeSQL: "SELECT sku, units, revenue_cents FROM \(name).product_sales")
+            )
+            .decode((String, Int64, Int64).self) { sales[sku] = (Int(units), Int(revenue)) }
             let expected = history.expectedSales(carts: 300)
             #expect(sales.count == expected.count)
             for (sku, value) in expected { #expect(sales[sku].map { $0 == value } == true, "\(sku)") }
             var mismatched: Int64 = -1
-            for try await count in try await client.query(PostgresQuery(unsafeSQL: """
-                SELECT count(*) FROM \(name).carts
-                WHERE (status = 'checked_out') <> (seconds_to_checkout IS NOT NULL)
-                   OR abandoned_value_cents <> CASE WHEN status = 'abandoned' THEN total_cents ELSE 0 END
-                """)).decode(Int64.self) { mismatched = count }
+            for try await count in try await client.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT count(*) FROM \(name).carts
+                        WHERE (status = 'checked_out') <> (seconds_to_checkout IS NOT NULL)
+                           OR abandoned_value_cents <> CASE WHEN status = 'abandoned' THEN total_cents ELSE 0 END
+                        """)
+            ).decode(Int64.self) { mismatched = count }
             #expect(mismatched == 0)
             for dropped in [name, "\(name)_v1", "\(name)_v2", "\(schema)_rt"] {
                 try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(dropped)\" CASCADE"))
@@ -97,10 +103,11 @@ struct CartReadModelTests {
         for batch in batches {
             let recorded = try batch.enumerated().map { index, event in
                 let stored = try CartEvent.registry.encode(event, id: UUID(), recordedAt: t0)
-                return RecordedEvent(id: stored.id, streamID: try Cart.stream("c1"), streamVersion: Int64(index + 1),
-                                     position: LogPosition(transactionID: 1, globalPosition: Int64(index + 1)),
-                                     eventType: stored.eventType.rawValue, schemaVersion: stored.schemaVersion,
-                                     payload: stored.payload, metadata: .init(), recordedAt: t0)
+                return RecordedEvent(
+                    id: stored.id, streamID: try Cart.stream("c1"), streamVersion: Int64(index + 1),
+                    position: LogPosition(transactionID: 1, globalPosition: Int64(index + 1)),
+                    eventType: stored.eventType.rawValue, schemaVersion: stored.schemaVersion,
+                    payload: stored.payload, metadata: .init(), recordedAt: t0)
             }
             #expect(throws: CartReadModelError.self, "\(batch)") { try CartSummaryV1().statement(for: recorded, schema: "s") }
         }

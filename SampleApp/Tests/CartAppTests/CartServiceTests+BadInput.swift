@@ -10,14 +10,18 @@ import Testing
 /// Bad input is refused with a 4xx naming what is wrong, and the service goes on answering.
 extension CartServiceTests {
     struct ReadModel: Decodable {
-        struct Version: Decodable { var version: Int; var lifecycle: String }
+        struct Version: Decodable {
+            var version: Int
+            var lifecycle: String
+        }
         var activeVersion: Int?
         var versions: [Version]
     }
 
     /// The service on a schema of its own, with the HTTP client and its configuration.
     func withService(_ body: @escaping @Sendable (any TestClientProtocol, CartServiceConfiguration, PostgresClient, String) async throws -> Void)
-        async throws {
+        async throws
+    {
         try await TestDatabase.withSchema(prefix: "cart_bad") { client, schema in
             let configuration = serviceConfiguration(schema: schema)
             let app = try await buildApplication(configuration: configuration, logger: Logger(label: "cart.test"))
@@ -28,8 +32,10 @@ extension CartServiceTests {
         }
     }
 
-    func expectProblem(_ response: TestResponse, _ status: HTTPResponse.Status, _ code: String, _ field: String?,
-                       sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectProblem(
+        _ response: TestResponse, _ status: HTTPResponse.Status, _ code: String, _ field: String?,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         let problem = try? JSONDecoder().decode(Problem.self, from: Data(response.body.readableBytesView))
         #expect(response.status == status, "\(String(buffer: response.body))", sourceLocation: sourceLocation)
         #expect(problem?.error.code == code, "\(String(buffer: response.body))", sourceLocation: sourceLocation)
@@ -91,8 +97,10 @@ extension CartServiceTests {
     @Test func compareRefusesVersionsThatAreNotPositiveIntegers() async throws {
         try await withService { http, configuration, _, _ in
             let asOperator = operatorHeaders(configuration)
-            for (query, field) in [("old=0&new=0", "old"), ("old=-1&new=2", "old"), ("old=1&new=0", "new"), ("old=x&new=1", "old"),
-                                   ("old=1&new=99999999999999999999", "new"), ("new=1", "old")] {
+            for (query, field) in [
+                ("old=0&new=0", "old"), ("old=-1&new=2", "old"), ("old=1&new=0", "new"), ("old=x&new=1", "old"),
+                ("old=1&new=99999999999999999999", "new"), ("new=1", "old"),
+            ] {
                 let response = try await http.execute(uri: "/read-model/compare?\(query)", method: .get, headers: asOperator)
                 expectProblem(response, .badRequest, "invalidQuery", field)
             }
@@ -112,8 +120,10 @@ extension CartServiceTests {
                 ("/read-model/versions/2/build", .post), ("/read-model/compare?old=1&new=2", .get),
                 ("/read-model/versions/2/promote", .post), ("/read-model/rollback", .post),
             ]
-            let refused: [HTTPFields] = [[:], [.authorization: "Bearer nope"], [.authorization: "Bearer \(configuration.operatorToken)x"],
-                                         [.authorization: "Basic \(configuration.operatorToken)"], [.authorization: configuration.operatorToken]]
+            let refused: [HTTPFields] = [
+                [:], [.authorization: "Bearer nope"], [.authorization: "Bearer \(configuration.operatorToken)x"],
+                [.authorization: "Basic \(configuration.operatorToken)"], [.authorization: configuration.operatorToken],
+            ]
             for (uri, method) in requests {
                 for headers in refused {
                     let response = try await http.execute(uri: uri, method: method, headers: headers)
@@ -130,8 +140,9 @@ extension CartServiceTests {
                 return try JSONDecoder().decode(ReadModel.self, from: Data(body.readableBytesView)).activeVersion == 1
             }
             // With the token (the scheme's case does not matter), the migration goes through.
-            let built = try await http.execute(uri: "/read-model/versions/2/build", method: .post,
-                                               headers: [.authorization: "bearer \(configuration.operatorToken)"])
+            let built = try await http.execute(
+                uri: "/read-model/versions/2/build", method: .post,
+                headers: [.authorization: "bearer \(configuration.operatorToken)"])
             #expect(built.status == .accepted, "\(String(buffer: built.body))")
             try await eventually("v2 has caught up", timeout: .seconds(60)) {
                 let body = try await http.execute(uri: "/read-model", method: .get).body
@@ -140,8 +151,9 @@ extension CartServiceTests {
             #expect(try await http.execute(uri: "/read-model/compare?old=1&new=2", method: .get, headers: asOperator).status == .ok)
             #expect(try await http.execute(uri: "/read-model/versions/2/promote", method: .post, headers: asOperator).status == .ok)
             let rolledBack = try await http.execute(uri: "/read-model/rollback", method: .post, headers: asOperator)
-            #expect(rolledBack.status == .ok && String(buffer: rolledBack.body).contains(#""activeVersion":1"#),
-                    "\(rolledBack.status): \(String(buffer: rolledBack.body))")
+            #expect(
+                rolledBack.status == .ok && String(buffer: rolledBack.body).contains(#""activeVersion":1"#),
+                "\(rolledBack.status): \(String(buffer: rolledBack.body))")
         }
     }
 }

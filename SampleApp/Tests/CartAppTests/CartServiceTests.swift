@@ -12,9 +12,26 @@ import Testing
 
 @Suite("Sample app: the HTTP API", .serialized)
 struct CartServiceTests {
-    struct Accepted: Decodable { var cartId: String; var position: String?; var events: Int }
-    struct CartView: Decodable { var cartId: String; var customer: String; var status: String; var items: Int; var totalCents: Int }
-    struct Problem: Decodable { struct Detail: Decodable { var code: String; var field: String?; var message: String }; var error: Detail }
+    struct Accepted: Decodable {
+        var cartId: String
+        var position: String?
+        var events: Int
+    }
+    struct CartView: Decodable {
+        var cartId: String
+        var customer: String
+        var status: String
+        var items: Int
+        var totalCents: Int
+    }
+    struct Problem: Decodable {
+        struct Detail: Decodable {
+            var code: String
+            var field: String?
+            var message: String
+        }
+        var error: Detail
+    }
 
     func body(_ json: String) -> ByteBuffer { ByteBuffer(string: json) }
 
@@ -54,8 +71,9 @@ struct CartServiceTests {
                     #expect(problem?.error.code == code, "\(uri) \(json): \(String(buffer: response.body))")
                     #expect(problem?.error.field == field, "\(uri) \(json)")
                 }
-                let oversized = try await http.execute(uri: "/carts", method: .post,
-                                                       body: body(#"{"customer": "\#(String(repeating: "x", count: 20_000))"}"#))
+                let oversized = try await http.execute(
+                    uri: "/carts", method: .post,
+                    body: body(#"{"customer": "\#(String(repeating: "x", count: 20_000))"}"#))
                 #expect(oversized.status == .contentTooLarge)
                 #expect(try await eventCount(schema, client: client) == before, "nothing appended by a bad request")
 
@@ -67,7 +85,8 @@ struct CartServiceTests {
                 let removed = try await http.execute(uri: "/carts/\(cart.cartId)/items/TEA-GREEN", method: .delete)
                 #expect(removed.status == .ok)
                 let last = try JSONDecoder().decode(Accepted.self, from: Data(removed.body.readableBytesView)).position!
-                let summary = try JSONDecoder().decode(CartView.self, from: Data(try await http.execute(uri: "/carts/\(cart.cartId)?after=\(last)", method: .get).body.readableBytesView))
+                let summary = try JSONDecoder().decode(
+                    CartView.self, from: Data(try await http.execute(uri: "/carts/\(cart.cartId)?after=\(last)", method: .get).body.readableBytesView))
                 #expect(summary.items == 3 && summary.totalCents == 3 * 1_450)
                 let gone = try await http.execute(uri: "/carts/\(cart.cartId)/items/TEA-GREEN", method: .delete)
                 #expect(gone.status == .unprocessableContent && String(buffer: gone.body).contains("itemNotInCart"))
@@ -94,9 +113,13 @@ struct CartServiceTests {
         for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
             let indent = line.prefix { $0 == " " }.count
             let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if indent == 2, trimmed.hasPrefix("/"), trimmed.hasSuffix(":") { path = String(trimmed.dropLast()) }
-            else if indent == 4, ["get:", "post:", "patch:", "delete:"].contains(trimmed) { operations.append((path, String(trimmed.dropLast()), [])) }
-            else if indent == 8, trimmed.hasPrefix("\""), let code = Int(trimmed.dropFirst().prefix(3)) { operations[operations.count - 1].codes.insert(code) }
+            if indent == 2, trimmed.hasPrefix("/"), trimmed.hasSuffix(":") {
+                path = String(trimmed.dropLast())
+            } else if indent == 4, ["get:", "post:", "patch:", "delete:"].contains(trimmed) {
+                operations.append((path, String(trimmed.dropLast()), []))
+            } else if indent == 8, trimmed.hasPrefix("\""), let code = Int(trimmed.dropFirst().prefix(3)) {
+                operations[operations.count - 1].codes.insert(code)
+            }
         }
         return operations
     }
@@ -120,13 +143,16 @@ struct CartServiceTests {
                 for (path, method, codes) in operations {
                     let uri = path.replacingOccurrences(of: "{id}", with: UUID().uuidString).replacingOccurrences(of: "{sku}", with: "MUG")
                         .replacingOccurrences(of: "{version}", with: "9")
-                    let response = try await http.execute(uri: uri, method: HTTPRequest.Method(rawValue: method.uppercased())!,
-                                                          body: ByteBuffer(string: #"{"customer": "x", "sku": "MUG", "quantity": 1}"#))
+                    let response = try await http.execute(
+                        uri: uri, method: HTTPRequest.Method(rawValue: method.uppercased())!,
+                        body: ByteBuffer(string: #"{"customer": "x", "sku": "MUG", "quantity": 1}"#))
                     let text = String(buffer: response.body)
                     #expect(codes.contains(Int(response.status.code)), "\(method) \(path): \(response.status) \(text)")
                     // A 404 from a handler names the cart; a route that does not exist has no such code.
                     if response.status == .notFound {
-                        #expect([#""code":"notOpened""#, #""code":"notFound""#, #""code":"unknownVersion""#].contains { text.contains($0) }, "\(method) \(path) is not routed: \(text)")
+                        #expect(
+                            [#""code":"notOpened""#, #""code":"notFound""#, #""code":"unknownVersion""#].contains { text.contains($0) },
+                            "\(method) \(path) is not routed: \(text)")
                     }
                 }
             }

@@ -10,8 +10,14 @@ import Testing
 /// The service without projections, and `cart-app worker` — a real process — running them.
 @Suite("Sample app: the projections in a worker process", .serialized)
 struct CartWorkerTests {
-    struct Accepted: Decodable { var cartId: String; var position: String? }
-    struct CartView: Decodable { var items: Int; var totalCents: Int }
+    struct Accepted: Decodable {
+        var cartId: String
+        var position: String?
+    }
+    struct CartView: Decodable {
+        var items: Int
+        var totalCents: Int
+    }
 
     @Test func theServiceReadsWhatAWorkerProcessProjects() async throws {
         try await TestDatabase.withSchema(prefix: "cart_wrk") { client, schema in
@@ -31,7 +37,8 @@ struct CartWorkerTests {
             try await app.test(.router) { http in
                 let opened = try await http.execute(uri: "/carts", method: .post, body: ByteBuffer(string: #"{"customer": "ada"}"#))
                 let cart = try JSONDecoder().decode(Accepted.self, from: Data(opened.body.readableBytesView))
-                let added = try await http.execute(uri: "/carts/\(cart.cartId)/items", method: .post, body: ByteBuffer(string: #"{"sku": "KETTLE", "quantity": 1}"#))
+                let added = try await http.execute(
+                    uri: "/carts/\(cart.cartId)/items", method: .post, body: ByteBuffer(string: #"{"sku": "KETTLE", "quantity": 1}"#))
                 let position = try #require(try JSONDecoder().decode(Accepted.self, from: Data(added.body.readableBytesView)).position)
                 // Read your own write: the worker's commits, seen through the checkpoint table.
                 let read = try await http.execute(uri: "/carts/\(cart.cartId)?after=\(position)", method: .get)

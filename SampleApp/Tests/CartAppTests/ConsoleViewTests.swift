@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import CartConsole
 
 /// The console's drawing and state, without a terminal.
@@ -8,14 +9,18 @@ struct ConsoleViewTests {
     func state(carts: Int) -> ConsoleState {
         var state = ConsoleState(url: "http://127.0.0.1:8080/")
         state.carts = (0..<carts).map {
-            ShopClient.Cart(cartId: String(format: "%08x-0000-4000-8000-000000000000", $0), customer: "customer-with-a-long-name-\($0)",
-                            status: ["open", "checked_out", "abandoned"][$0 % 3], items: $0, totalCents: $0 * 1_234)
+            ShopClient.Cart(
+                cartId: String(format: "%08x-0000-4000-8000-000000000000", $0), customer: "customer-with-a-long-name-\($0)",
+                status: ["open", "checked_out", "abandoned"][$0 % 3], items: $0, totalCents: $0 * 1_234)
         }
-        state.readModel = ShopClient.ReadModel(name: "cart_summary", activeVersion: 1, availableVersions: [1, 2], versions: [
-            .init(version: 1, lifecycle: "active", state: "live", checkpoint: "10/500", eventsApplied: 500, lagEvents: 0, deadLetters: 0),
-            .init(version: 2, lifecycle: "building", state: "rebuilding", checkpoint: "0/0", eventsApplied: 0, lagEvents: 500, deadLetters: 0,
-                  rebuild: .init(eventsDone: 250, eventsTotal: 500, eventsPerSecond: 1_000)),
-        ])
+        state.readModel = ShopClient.ReadModel(
+            name: "cart_summary", activeVersion: 1, availableVersions: [1, 2],
+            versions: [
+                .init(version: 1, lifecycle: "active", state: "live", checkpoint: "10/500", eventsApplied: 500, lagEvents: 0, deadLetters: 0),
+                .init(
+                    version: 2, lifecycle: "building", state: "rebuilding", checkpoint: "0/0", eventsApplied: 0, lagEvents: 500, deadLetters: 0,
+                    rebuild: .init(eventsDone: 250, eventsTotal: 500, eventsPerSecond: 1_000)),
+            ])
         return state
     }
 
@@ -52,8 +57,9 @@ struct ConsoleViewTests {
         var caughtUp = building
         caughtUp.versions[1] = .init(version: 2, lifecycle: "caught_up", state: "live", checkpoint: "10/500", eventsApplied: 500, lagEvents: 0, deadLetters: 0)
         #expect(state.handle(.refreshed(carts: state.carts, mine: [], readModel: caughtUp)).contains(.compare(old: 1, new: 2)))
-        let comparison = ShopClient.Comparison(oldVersion: 1, newVersion: 2, samePosition: true, differingRows: 0, tables: [],
-                                               tablesOnlyInOld: [], tablesOnlyInNew: ["product_sales"])
+        let comparison = ShopClient.Comparison(
+            oldVersion: 1, newVersion: 2, samePosition: true, differingRows: 0, tables: [],
+            tablesOnlyInOld: [], tablesOnlyInNew: ["product_sales"])
         #expect(state.handle(.compared(comparison)) == [.promote(version: 2)])
         _ = state.handle(.promoted(2))
         #expect(state.migration == .done(2, comparison))

@@ -12,7 +12,10 @@ struct DeploymentFilesTests {
 
     struct Compose: Decodable {
         struct Service: Decodable {
-            struct Build: Decodable { var context: String; var dockerfile: String }
+            struct Build: Decodable {
+                var context: String
+                var dockerfile: String
+            }
             struct Dependency: Decodable { var condition: String }
             var image: String?
             var build: Build?
@@ -29,15 +32,18 @@ struct DeploymentFilesTests {
     static func compose() throws -> Compose {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)",
-                             root.appending(path: "docker-compose.yml").path]
+        process.arguments = [
+            "python3", "-c", "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)",
+            root.appending(path: "docker-compose.yml").path,
+        ]
         let out = Pipe(), err = Pipe()
         (process.standardOutput, process.standardError) = (out, err)
         try process.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)])
+            throw CocoaError(
+                .fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)])
         }
         return try JSONDecoder().decode(Compose.self, from: data)
     }

@@ -14,7 +14,10 @@ import Testing
 /// the URLs of the compose file.
 @Suite("Sample app: the deployment's roles", .serialized)
 struct DeploymentRolesTests {
-    struct Accepted: Decodable { var cartId: String; var position: String? }
+    struct Accepted: Decodable {
+        var cartId: String
+        var position: String?
+    }
     struct CartView: Decodable { var items: Int }
 
     @Test func theServiceRunsAsRolesThatDoNotOwnTheLog() async throws {
@@ -23,16 +26,19 @@ struct DeploymentRolesTests {
         let roles = DeploymentFilesTests.root.appending(path: "SampleApp/postgres-roles.sql").path
         try await ThrowAwayCluster.with { cluster in
             try await pgTool(try postgresProgram("createdb"), ["kappa"], environment: cluster.environment)
-            try await pgTool(try postgresProgram("psql"), ["--quiet", "-v", "ON_ERROR_STOP=1", "--dbname", "kappa", "--file", roles], environment: cluster.environment)
+            try await pgTool(
+                try postgresProgram("psql"), ["--quiet", "-v", "ON_ERROR_STOP=1", "--dbname", "kappa", "--file", roles], environment: cluster.environment)
             // The compose file's URLs, pointed at this cluster.
             func local(_ name: String) throws -> PostgresClient.Configuration {
                 let url = try #require(environment[name]).replacingOccurrences(of: "@postgres:5432/", with: "@127.0.0.1:\(cluster.port)/")
                 return try DatabaseURL.configuration(url: url + "?sslmode=disable", environment: [:])
             }
             let (writer, projector) = (try local("KAPPA_DATABASE_URL"), try local("KAPPA_READ_MODEL_DATABASE_URL"))
-            let migrated = try await pgTool(try cartApp(), ["migrate"], environment: [
-                "KAPPA_DATABASE_URL": "postgres://postgres@127.0.0.1:\(cluster.port)/kappa", "LOG_LEVEL": "error",
-            ])
+            let migrated = try await pgTool(
+                try cartApp(), ["migrate"],
+                environment: [
+                    "KAPPA_DATABASE_URL": "postgres://postgres@127.0.0.1:\(cluster.port)/kappa", "LOG_LEVEL": "error",
+                ])
             #expect(migrated.contains("applied 0001_event_log.sql"), "\(migrated)")
 
             let configuration = {
@@ -45,15 +51,18 @@ struct DeploymentRolesTests {
             try await app.test(.router) { http in
                 let opened = try await http.execute(uri: "/carts", method: .post, body: ByteBuffer(string: #"{"customer": "ada"}"#))
                 let cart = try JSONDecoder().decode(Accepted.self, from: Data(opened.body.readableBytesView))
-                let added = try await http.execute(uri: "/carts/\(cart.cartId)/items", method: .post, body: ByteBuffer(string: #"{"sku": "KETTLE", "quantity": 1}"#))
+                let added = try await http.execute(
+                    uri: "/carts/\(cart.cartId)/items", method: .post, body: ByteBuffer(string: #"{"sku": "KETTLE", "quantity": 1}"#))
                 let position = try #require(try JSONDecoder().decode(Accepted.self, from: Data(added.body.readableBytesView)).position)
                 let read = try await http.execute(uri: "/carts/\(cart.cartId)?after=\(position)", method: .get)
                 #expect(read.status == .ok, "\(String(buffer: read.body))")
                 #expect(try JSONDecoder().decode(CartView.self, from: Data(read.body.readableBytesView)).items == 1)
             }
             // Neither role may change the log, logged in as it; the read models are the projector's.
-            for (login, statement) in [(writer, "UPDATE kappa.events SET payload = '{}'"), (projector, "DELETE FROM kappa.events"),
-                                       (writer, "ALTER TABLE kappa.events DISABLE TRIGGER ALL"), (projector, "TRUNCATE kappa.events")] {
+            for (login, statement) in [
+                (writer, "UPDATE kappa.events SET payload = '{}'"), (projector, "DELETE FROM kappa.events"),
+                (writer, "ALTER TABLE kappa.events DISABLE TRIGGER ALL"), (projector, "TRUNCATE kappa.events"),
+            ] {
                 let refused = await #expect(throws: PSQLError.self) {
                     try await TestDatabase.withClient(configuration: login) { client in
                         try await client.query(PostgresQuery(unsafeSQL: statement), logger: Logger(label: "cart.test"))

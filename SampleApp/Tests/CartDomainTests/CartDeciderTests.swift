@@ -87,18 +87,24 @@ struct CartDeciderTests {
     }
 
     @Test func eventsRoundTripThroughTheRegistryUnderStableNames() throws {
-        let events: [CartEvent] = [opened, added("KETTLE", 1, 5_900),
-                                   .checkedOut(CartCheckedOut(cartId: "c1", totalCents: 5_900, checkedOutAt: t0))]
+        let events: [CartEvent] = [
+            opened, added("KETTLE", 1, 5_900),
+            .checkedOut(CartCheckedOut(cartId: "c1", totalCents: 5_900, checkedOutAt: t0)),
+        ]
         for (index, event) in events.enumerated() {
             let stored = try CartEvent.registry.encode(event, id: UUID(), recordedAt: t0)
-            let recorded = RecordedEvent(id: stored.id, streamID: try Cart.stream("c1"), streamVersion: Int64(index + 1),
-                                         position: LogPosition(transactionID: 1, globalPosition: Int64(index + 1)),
-                                         eventType: stored.eventType.rawValue, schemaVersion: stored.schemaVersion,
-                                         payload: stored.payload, metadata: .init(), recordedAt: t0)
+            let recorded = RecordedEvent(
+                id: stored.id, streamID: try Cart.stream("c1"), streamVersion: Int64(index + 1),
+                position: LogPosition(transactionID: 1, globalPosition: Int64(index + 1)),
+                eventType: stored.eventType.rawValue, schemaVersion: stored.schemaVersion,
+                payload: stored.payload, metadata: .init(), recordedAt: t0)
             #expect(try CartEvent.registry.decode(recorded)?.event == event)
         }
-        #expect(CartEvent.registry.eventTypes == ["CartOpened", "ItemAddedToCart", "ItemQuantityChanged", "ItemRemovedFromCart",
-                                                   "CartCheckedOut", "CartAbandoned"])
+        #expect(
+            CartEvent.registry.eventTypes == [
+                "CartOpened", "ItemAddedToCart", "ItemQuantityChanged", "ItemRemovedFromCart",
+                "CartCheckedOut", "CartAbandoned",
+            ])
     }
 }
 
@@ -116,7 +122,10 @@ struct ShopHistoryTests {
         for index in 0..<2_000 {
             let (id, cart) = history.cart(index)
             events += cart.count
-            guard case .opened(let opened)? = cart.first?.event else { Issue.record("cart \(index) does not start opened"); continue }
+            guard case .opened(let opened)? = cart.first?.event else {
+                Issue.record("cart \(index) does not start opened")
+                continue
+            }
             #expect(opened.cartId == id)
             // Times move forward and stay in the window.
             #expect(zip(cart, cart.dropFirst()).allSatisfy { $0.at <= $1.at })

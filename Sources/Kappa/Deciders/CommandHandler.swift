@@ -87,9 +87,11 @@ public struct CommandHandler<Command: Sendable, Event: Sendable, State: Sendable
                 let result = try await store.append(encoded, to: stream, expectedVersion: .exact(version))
                 return CommandResult(events: events, state: newState, streamVersion: result.streamVersion, positions: result.positions, attempts: attempt)
             } catch let error as EventStoreError where error.code == .versionConflict && attempt < configuration.maximumAttempts {
-                logger.debug("version conflict, deciding again", metadata: [
-                    "kappa.stream": "\(stream)", "kappa.attempt": "\(attempt)", "kappa.expected_version": "\(version)",
-                ])
+                logger.debug(
+                    "version conflict, deciding again",
+                    metadata: [
+                        "kappa.stream": "\(stream)", "kappa.attempt": "\(attempt)", "kappa.expected_version": "\(version)",
+                    ])
                 try await Task.sleep(for: backoff(attempt: attempt))
             }
         }

@@ -6,7 +6,8 @@ struct SendableErrorBox: Error, Sendable, CustomStringConvertible {
 /// A one-line account of an encoding or decoding error that names the field at fault.
 func describe(_ error: any Error) -> String {
     func path(_ codingPath: [any CodingKey]) -> String {
-        codingPath.isEmpty ? "the top level"
+        codingPath.isEmpty
+            ? "the top level"
             : "field '" + codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") + "'"
     }
     switch error {

@@ -44,8 +44,10 @@ public struct EventMetadata: Hashable, Sendable, Codable {
         try container.encodeIfPresent(causationID, forKey: .causation)
         for (key, value) in custom {
             guard key != Key.correlation.stringValue, key != Key.causation.stringValue else {
-                throw EncodingError.invalidValue(value, .init(
-                    codingPath: [Key(stringValue: key)], debugDescription: "'\(key)' is a reserved metadata key"))
+                throw EncodingError.invalidValue(
+                    value,
+                    .init(
+                        codingPath: [Key(stringValue: key)], debugDescription: "'\(key)' is a reserved metadata key"))
             }
             try container.encode(value, forKey: Key(stringValue: key))
         }

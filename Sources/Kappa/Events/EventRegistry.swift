@@ -63,16 +63,18 @@ public struct EventRegistry<Event: Sendable>: Sendable {
         let type = Swift.type(of: domainEvent)
         let name = type.eventType
         guard let entry = entries[name.rawValue], entry.schemaVersion == type.schemaVersion else {
-            throw EventStoreError(.encodingFailed, eventType: name.rawValue,
-                                  message: "'\(name)' (\(type)) is not registered in this EventRegistry, so it could not be read back")
+            throw EventStoreError(
+                .encodingFailed, eventType: name.rawValue,
+                message: "'\(name)' (\(type)) is not registered in this EventRegistry, so it could not be read back")
         }
         let data: Data
         do {
             data = try Self.makeEncoder().encode(domainEvent)
             _ = try Self.makeEncoder().encode(metadata)
         } catch {
-            throw EventStoreError(.encodingFailed, eventType: name.rawValue,
-                                  message: "cannot encode '\(name)': \(describe(error))", underlying: error)
+            throw EventStoreError(
+                .encodingFailed, eventType: name.rawValue,
+                message: "cannot encode '\(name)': \(describe(error))", underlying: error)
         }
         return NewEvent(id: id, eventType: name, schemaVersion: type.schemaVersion, payload: data, metadata: metadata, recordedAt: recordedAt)
     }
@@ -94,14 +96,16 @@ public struct EventRegistry<Event: Sendable>: Sendable {
             throw failure(.unknownEventType, recorded, "event type '\(recorded.eventType)' is not registered")
         }
         guard recorded.schemaVersion <= entry.schemaVersion, recorded.schemaVersion >= 1 else {
-            throw failure(.unsupportedSchemaVersion, recorded,
-                          "stored schema version \(recorded.schemaVersion) is newer than the registered version \(entry.schemaVersion)")
+            throw failure(
+                .unsupportedSchemaVersion, recorded,
+                "stored schema version \(recorded.schemaVersion) is newer than the registered version \(entry.schemaVersion)")
         }
         var data = recorded.payload
         for version in recorded.schemaVersion..<entry.schemaVersion {
             guard let upcaster = entry.upcasters[version] else {
-                throw failure(.unsupportedSchemaVersion, recorded,
-                              "no upcaster from schema version \(version) to \(version + 1) of '\(recorded.eventType)'")
+                throw failure(
+                    .unsupportedSchemaVersion, recorded,
+                    "no upcaster from schema version \(version) to \(version + 1) of '\(recorded.eventType)'")
             }
             do {
                 data = try upcaster.transform(data, Self.makeDecoder(), Self.makeEncoder())
@@ -123,9 +127,10 @@ public struct EventRegistry<Event: Sendable>: Sendable {
     }
 
     private func failure(_ code: EventStoreError.Code, _ recorded: RecordedEvent, _ message: String, _ underlying: (any Error)? = nil) -> EventStoreError {
-        EventStoreError(code, stream: recorded.streamID.rawValue, position: recorded.position, eventType: recorded.eventType,
-                        message: "\(message) (stream '\(recorded.streamID)' version \(recorded.streamVersion), position \(recorded.position))",
-                        underlying: underlying.map { SendableErrorBox(description: describe($0)) })
+        EventStoreError(
+            code, stream: recorded.streamID.rawValue, position: recorded.position, eventType: recorded.eventType,
+            message: "\(message) (stream '\(recorded.streamID)' version \(recorded.streamVersion), position \(recorded.position))",
+            underlying: underlying.map { SendableErrorBox(description: describe($0)) })
     }
 
     static func makeEncoder() -> JSONEncoder {

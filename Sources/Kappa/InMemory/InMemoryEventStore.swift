@@ -29,9 +29,11 @@ public final class InMemoryEventStore: EventStore {
             if !existing.isEmpty {
                 let stored = existing.map { state.log[$0] }
                 guard existing.count == events.count, stored.map(\.id) == events.map(\.id),
-                      stored.allSatisfy({ $0.streamID == stream }) else {
-                    throw EventStoreError(.duplicateEventID, stream: stream.rawValue,
-                                          message: "event id \(stored[0].id) is already stored in stream '\(stored[0].streamID)' at version \(stored[0].streamVersion)")
+                    stored.allSatisfy({ $0.streamID == stream })
+                else {
+                    throw EventStoreError(
+                        .duplicateEventID, stream: stream.rawValue,
+                        message: "event id \(stored[0].id) is already stored in stream '\(stored[0].streamID)' at version \(stored[0].streamVersion)")
                 }
                 return AppendResult(streamVersion: stored.last!.streamVersion, positions: stored.map(\.position), wasAlreadyAppended: true)
             }
@@ -48,10 +50,11 @@ public final class InMemoryEventStore: EventStore {
                 let position = LogPosition(transactionID: state.transactions, globalPosition: Int64(state.log.count + 1))
                 state.byID[event.id] = state.log.count
                 state.streams[stream, default: []].append(state.log.count)
-                state.log.append(RecordedEvent(
-                    id: event.id, streamID: stream, streamVersion: current + Int64(offset) + 1, position: position,
-                    eventType: event.eventType.rawValue, schemaVersion: event.schemaVersion, payload: event.payload,
-                    metadata: event.metadata, recordedAt: event.recordedAt))
+                state.log.append(
+                    RecordedEvent(
+                        id: event.id, streamID: stream, streamVersion: current + Int64(offset) + 1, position: position,
+                        eventType: event.eventType.rawValue, schemaVersion: event.schemaVersion, payload: event.payload,
+                        metadata: event.metadata, recordedAt: event.recordedAt))
                 positions.append(position)
             }
             return AppendResult(streamVersion: current + Int64(events.count), positions: positions)

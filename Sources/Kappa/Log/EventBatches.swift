@@ -36,7 +36,10 @@ public struct EventBatches: AsyncSequence, Sendable {
                     if batches.follow == nil && batch.count < batches.batchSize { finished = true }
                     return batch
                 }
-                guard let interval = batches.follow else { finished = true; break }
+                guard let interval = batches.follow else {
+                    finished = true
+                    break
+                }
                 try await Task.sleep(for: interval)
             }
             return nil

@@ -29,8 +29,9 @@ struct ChainVerifier {
             reason = .hashMissing
         }
         guard let reason else { return nil }
-        let found = ChainBreak(stream: event.stream, version: event.version, position: event.position,
-                               eventID: event.eventID, eventType: event.eventType, reason: reason)
+        let found = ChainBreak(
+            stream: event.stream, version: event.version, position: event.position,
+            eventID: event.eventID, eventType: event.eventType, reason: reason)
         breakCount += 1
         if breaks.count < ChainVerification.keptBreaks { breaks.append(found) }
         return found

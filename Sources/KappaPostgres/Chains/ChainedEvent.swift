@@ -51,8 +51,11 @@ extension ChainedEvent {
         stream = try text("stream_id")
         version = try integer("stream_version", .int8, as: Int64.self)
         let id = try bytes("event_id", .uuid, count: 16)
-        eventID = UUID(uuid: (id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7],
-                              id[8], id[9], id[10], id[11], id[12], id[13], id[14], id[15]))
+        eventID = UUID(
+            uuid: (
+                id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7],
+                id[8], id[9], id[10], id[11], id[12], id[13], id[14], id[15]
+            ))
         eventType = try text("event_type")
         schemaVersion = try integer("schema_version", .int4, as: Int32.self)
         recordedAtMicroseconds = try integer("recorded_at", .timestamptz, as: Int64.self)

@@ -32,8 +32,9 @@ struct AppendListener: Sendable {
                 }
             } catch {
                 if Task.isCancelled { return }
-                logger.debug("listening for appends failed; runners poll until it reconnects",
-                             metadata: ["error": "\(String(reflecting: error))"])
+                logger.debug(
+                    "listening for appends failed; runners poll until it reconnects",
+                    metadata: ["error": "\(String(reflecting: error))"])
                 try? await Task.sleep(for: backoff.next())
             }
         }
@@ -49,7 +50,7 @@ struct AppendListener: Sendable {
             }
             try await connection.listen(on: channel) { notifications in
                 backoff.reset()
-                wake(false)   // anything appended while we were not listening
+                wake(false) // anything appended while we were not listening
                 for try await notification in notifications where notification.payload != own {
                     wake(true)
                 }
@@ -61,7 +62,7 @@ struct AppendListener: Sendable {
         // Unnamed again before the connection goes back to the pool (also when cancelled); a server
         // that does not answer within 2 s has the connection closed instead.
         let database = self.database
-        await Task {   // its own task: the listener's cancellation must not cancel it
+        await Task { // its own task: the listener's cancellation must not cancel it
             try? await database.withDeadline(.now + .seconds(2), abandon: { try? await connection.close() }) {
                 try await ConnectionGuard.shared.run(on: connection) {
                     try await connection.run("RESET application_name", logger: logger)

@@ -25,7 +25,12 @@ final class Doorbell: Sendable {
 
     /// Returns when rung (or already rung since the last wait), after `timeout`, or on cancellation.
     func wait(timeout: Duration) async {
-        if state.withLock({ state in defer { state.rung = false }; return state.rung }) { return }
+        if state.withLock({ state in
+            defer { state.rung = false }
+            return state.rung
+        }) {
+            return
+        }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.waitForRing() }
             group.addTask { try? await Task.sleep(for: timeout) }
@@ -39,7 +44,10 @@ final class Doorbell: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { state -> Bool in
-                    if state.rung || Task.isCancelled { state.rung = false; return true }
+                    if state.rung || Task.isCancelled {
+                        state.rung = false
+                        return true
+                    }
                     state.waiter = continuation
                     return false
                 }

@@ -32,6 +32,6 @@ struct LiveCoalescing {
         let elapsed = (now - last).components
         events += (Double(count) - events) / 4
         seconds += (max(Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18, 0) - seconds) / 4
-        return events / seconds >= Self.threshold ? configured : nil   // seconds > 0: it starts at 10 ms
+        return events / seconds >= Self.threshold ? configured : nil // seconds > 0: it starts at 10 ms
     }
 }

@@ -44,8 +44,10 @@ public final class LogNotifier: Service, Sendable {
     ///     the extra latency for followers in other processes, and on the notifications sent per second.
     ///   - listenerCheckInterval: How often, at most, the notifier looks for listeners of other
     ///     processes (default 1 s).
-    public init(client: PostgresClient, schema: String = "kappa", minimumInterval: Duration = .milliseconds(5),
-                listenerCheckInterval: Duration = .seconds(1), logger: Logger) throws {
+    public init(
+        client: PostgresClient, schema: String = "kappa", minimumInterval: Duration = .milliseconds(5),
+        listenerCheckInterval: Duration = .seconds(1), logger: Logger
+    ) throws {
         self.client = client
         self.minimumInterval = minimumInterval
         self.listenerCheckInterval = listenerCheckInterval
@@ -121,8 +123,9 @@ public final class LogNotifier: Service, Sendable {
             _ = try await client.guardedRows("SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(channel), \(id))", logger: logger) { _ in () }
             sent.add(1, ordering: .relaxed)
         } catch {
-            logger.debug("could not send a log notification; followers fall back to polling",
-                         metadata: ["error": "\(String(reflecting: error))"])
+            logger.debug(
+                "could not send a log notification; followers fall back to polling",
+                metadata: ["error": "\(String(reflecting: error))"])
         }
     }
 
@@ -130,11 +133,13 @@ public final class LogNotifier: Service, Sendable {
     /// cannot be read (a notification too many costs little, one too few a poll interval).
     private func othersListen() async -> Bool {
         do {
-            let counts = try await client.guardedRows("""
+            let counts = try await client.guardedRows(
+                """
                 SELECT count(*) FROM pg_stat_activity
                 WHERE datname = current_database() AND starts_with(application_name, \(Self.listenerPrefix(channel: channel)))
                   AND application_name <> \(Self.listenerName(channel: channel, id: id))
-                """, logger: logger) { try $0.decode(Int64.self) }
+                """, logger: logger
+            ) { try $0.decode(Int64.self) }
             return (counts.last ?? 0) > 0
         } catch {
             logger.debug("could not look for listeners; notifying", metadata: ["error": "\(String(reflecting: error))"])

@@ -75,10 +75,14 @@ struct AppendStatement: SchemaBoundStatement {
             WHERE \(expectation)
             \(returning)
             """
-        return (StatementText(name: "kappa_append_one_\(suffix)", sql: one,
-                     types: [.text, .uuid, .text, .int4, .text, .text, .timestamptz, .text, .int8]),
-                StatementText(name: "kappa_append_many_\(suffix)", sql: many,
-                     types: [.text, .uuidArray, .textArray, .int4Array, .textArray, .textArray, .timestamptzArray, .text, .int8]))
+        return (
+            StatementText(
+                name: "kappa_append_one_\(suffix)", sql: one,
+                types: [.text, .uuid, .text, .int4, .text, .text, .timestamptz, .text, .int8]),
+            StatementText(
+                name: "kappa_append_many_\(suffix)", sql: many,
+                types: [.text, .uuidArray, .textArray, .int4Array, .textArray, .textArray, .timestamptzArray, .text, .int8])
+        )
     }
 
 }

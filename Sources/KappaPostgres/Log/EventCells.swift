@@ -40,11 +40,14 @@ enum EventCells {
     static func decode(_ row: PostgresRow) throws -> RecordedEvent {
         var cells = row.makeIterator()
         guard let envelopeCell = cells.next(), envelopeCell.dataType == .bytea, let envelope = envelopeCell.bytes,
-              envelope.readableBytes == envelopeSize else { throw malformed("envelope") }
+            envelope.readableBytes == envelopeSize
+        else { throw malformed("envelope") }
         guard let streamCell = cells.next(), let streamBytes = streamCell.bytes,
-              let stream = streamBytes.getString(at: streamBytes.readerIndex, length: streamBytes.readableBytes) else { throw malformed("stream_id") }
+            let stream = streamBytes.getString(at: streamBytes.readerIndex, length: streamBytes.readableBytes)
+        else { throw malformed("stream_id") }
         guard let typeCell = cells.next(), let typeBytes = typeCell.bytes,
-              let type = typeBytes.getString(at: typeBytes.readerIndex, length: typeBytes.readableBytes) else { throw malformed("event_type") }
+            let type = typeBytes.getString(at: typeBytes.readerIndex, length: typeBytes.readableBytes)
+        else { throw malformed("event_type") }
         guard let payload = cells.next().flatMap(json) else { throw malformed("payload") }
         guard let metadataCell = cells.next() else { throw malformed("metadata") }
         let metadata: Data
@@ -75,8 +78,9 @@ enum EventCells {
             do {
                 decodedMetadata = try PayloadDecoder().decode(EventMetadata.self, from: metadata)
             } catch {
-                throw EventStoreError(.decodingFailed, stream: stream, position: logPosition, eventType: type,
-                                      message: "the stored metadata cannot be decoded: \(error)")
+                throw EventStoreError(
+                    .decodingFailed, stream: stream, position: logPosition, eventType: type,
+                    message: "the stored metadata cannot be decoded: \(error)")
             }
         } else {
             decodedMetadata = EventMetadata()
@@ -107,8 +111,10 @@ enum EventCells {
     struct XID8: PostgresDecodable {
         let value: UInt64
 
-        init(from buffer: inout ByteBuffer, type: PostgresDataType, format: PostgresFormat,
-             context: PostgresDecodingContext<some PostgresJSONDecoder>) throws {
+        init(
+            from buffer: inout ByteBuffer, type: PostgresDataType, format: PostgresFormat,
+            context: PostgresDecodingContext<some PostgresJSONDecoder>
+        ) throws {
             guard type == .xid8, format == .binary, buffer.readableBytes == 8, let value = buffer.readInteger(as: UInt64.self) else {
                 throw PostgresDecodingError.Code.typeMismatch
             }

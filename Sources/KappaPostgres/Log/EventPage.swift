@@ -50,7 +50,7 @@ enum EventPage {
                 guard let streamID = text(stream) else { throw EventCells.malformed("stream_id") }
                 guard let typeName = name(type, in: &typeNames) else { throw EventCells.malformed("event_type") }
                 guard let payloadJSON = EventCells.jsonText(payload) else { throw EventCells.malformed("payload") }
-                let metadataJSON = EventCells.jsonText(metadata) ?? Data()   // empty: `{}`
+                let metadataJSON = EventCells.jsonText(metadata) ?? Data() // empty: `{}`
                 let event = try EventCells.event(envelope: envelope, stream: streamID, type: typeName, payload: payloadJSON, metadata: metadataJSON)
                 if let last = lastPosition, last >= event.position { sorted = false }
                 lastPosition = event.position
@@ -89,7 +89,8 @@ enum EventPage {
     private static func part(_ raw: UnsafeRawBufferPointer, _ offset: inout Int, _ column: String) throws -> UnsafeRawBufferPointer {
         let start = offset
         guard start < raw.count, let base = raw.baseAddress,
-              let zero = memchr(base + start, 0, raw.count - start) else { throw EventCells.malformed(column) }
+            let zero = memchr(base + start, 0, raw.count - start)
+        else { throw EventCells.malformed(column) }
         let end = base.distance(to: UnsafeRawPointer(zero))
         offset = end + 1
         return UnsafeRawBufferPointer(rebasing: raw[start..<end])

@@ -18,8 +18,10 @@ extension PostgresEventStore {
                 let result = try await self.append(request, on: nil)
                 if !result.wasAlreadyAppended { notifier?.appended() }
                 return result
-            } catch let error as EventStoreError where error.code == .versionConflict && expectedVersion == .any
-                && attempt <= configuration.anyVersionRetries {
+            } catch let error as EventStoreError
+                where error.code == .versionConflict && expectedVersion == .any
+                && attempt <= configuration.anyVersionRetries
+            {
                 continue
             } catch let error as EventStoreError where error.code == .orderNeedsRepair && !repaired {
                 // Nothing was written: repaired once, then sent again.
@@ -92,8 +94,9 @@ extension PostgresEventStore {
         // What every reader must be able to read back, for good (see PayloadText).
         for event in events {
             if let problem = PayloadText.problem(event.payload) {
-                throw EventStoreError(.encodingFailed, stream: stream.rawValue, eventType: event.eventType.rawValue,
-                                      message: "the payload of event \(event.id) \(problem)")
+                throw EventStoreError(
+                    .encodingFailed, stream: stream.rawValue, eventType: event.eventType.rawValue,
+                    message: "the payload of event \(event.id) \(problem)")
             }
         }
         let metadata = try events.map { event -> String in
@@ -102,23 +105,27 @@ extension PostgresEventStore {
             do {
                 encoded = try JSONEncoder().encode(event.metadata)
             } catch {
-                throw EventStoreError(.encodingFailed, stream: stream.rawValue, eventType: event.eventType.rawValue,
-                                      message: "cannot encode the metadata of event \(event.id): \(error)")
+                throw EventStoreError(
+                    .encodingFailed, stream: stream.rawValue, eventType: event.eventType.rawValue,
+                    message: "cannot encode the metadata of event \(event.id): \(error)")
             }
             if let problem = PayloadText.problem(encoded) {
-                throw EventStoreError(.encodingFailed, stream: stream.rawValue, eventType: event.eventType.rawValue,
-                                      message: "the metadata of event \(event.id) \(problem)")
+                throw EventStoreError(
+                    .encodingFailed, stream: stream.rawValue, eventType: event.eventType.rawValue,
+                    message: "the metadata of event \(event.id) \(problem)")
             }
             return String(decoding: encoded, as: UTF8.self)
         }
-        let (mode, version): (String, Int64?) = switch expectedVersion {
-        case .any: ("any", nil)
-        case .streamExists: ("exists", nil)
-        case .noStream: ("exact", 0)
-        case .exact(let version): ("exact", version)
-        }
-        return AppendRequest(statement: AppendStatement(stream: stream.rawValue, events: events, metadata: metadata, mode: mode, expected: version),
-                             stream: stream, expectedVersion: expectedVersion)
+        let (mode, version): (String, Int64?) =
+            switch expectedVersion {
+            case .any: ("any", nil)
+            case .streamExists: ("exists", nil)
+            case .noStream: ("exact", 0)
+            case .exact(let version): ("exact", version)
+            }
+        return AppendRequest(
+            statement: AppendStatement(stream: stream.rawValue, events: events, metadata: metadata, mode: mode, expected: version),
+            stream: stream, expectedVersion: expectedVersion)
     }
 
     func append(_ request: AppendRequest, on connection: PostgresConnection?, inTransaction: Bool = false) async throws -> AppendResult {
@@ -175,8 +182,10 @@ extension PostgresEventStore {
         }
         if let first = stored.first {
             guard stored.count == events.count, stored.map(\.id) == events.map(\.id),
-                  stored.allSatisfy({ $0.stream == stream.rawValue }) else {
-                throw EventStoreError(.duplicateEventID, stream: stream.rawValue,
+                stored.allSatisfy({ $0.stream == stream.rawValue })
+            else {
+                throw EventStoreError(
+                    .duplicateEventID, stream: stream.rawValue,
                     message: "event id \(first.id) is already stored in stream '\(first.stream)' at version \(first.version); nothing was written")
             }
             return AppendResult(streamVersion: stored.last!.version, positions: stored.map(\.position), wasAlreadyAppended: true)

@@ -18,7 +18,8 @@ extension PostgresEventStore {
         let detail = error.serverInfo?[.message] ?? "\(error.code)"
         switch (state, constraint) {
         case (.uniqueViolation, "events_stream_version_key"):
-            var conflict = EventStoreError(.versionConflict, stream: name,
+            var conflict = EventStoreError(
+                .versionConflict, stream: name,
                 message: "another append took the same version of stream '\(name ?? "?")'")
             conflict.underlying = DriverError(error)
             return conflict
@@ -27,7 +28,8 @@ extension PostgresEventStore {
         case (.kappaOrderNeedsRepair, _):
             return EventStoreError(.orderNeedsRepair, stream: name, message: detail, underlying: DriverError(error))
         case (.undefinedTable, _), (.invalidSchemaName, _):
-            return EventStoreError(.database, stream: name,
+            return EventStoreError(
+                .database, stream: name,
                 message: "the event log's tables are missing (\(detail)); run PostgresEventStore.migrate() first", underlying: DriverError(error))
         case (let state?, _) where TransientSQLState.sessionEnded.contains(state) || state.raw.hasPrefix("08"):
             var lost = connectionLost(stream: stream, detail: detail)
@@ -44,8 +46,11 @@ extension PostgresEventStore {
 extension PostgresEventStore {
     /// The connection went away during a statement: it happened fully or not at all.
     static func connectionLost(stream: StreamID?, detail: String?) -> EventStoreError {
-        EventStoreError(.connectionLost, stream: stream?.rawValue,
-            message: "the connection to PostgreSQL was lost\(detail.map { " (\($0))" } ?? ""); an append either happened fully or not at all, and re-sending it with the same event ids is safe")
+        EventStoreError(
+            .connectionLost, stream: stream?.rawValue,
+            message:
+                "the connection to PostgreSQL was lost\(detail.map { " (\($0))" } ?? ""); an append either happened fully or not at all, and re-sending it with the same event ids is safe"
+        )
     }
 }
 
@@ -55,7 +60,8 @@ struct DriverError: Error, Sendable, CustomStringConvertible {
     init(_ error: PSQLError) {
         let info = error.serverInfo
         // The hint too: a migration's says what an administrator must do (0005_roles: the roles to create).
-        description = [info?[.sqlState], info?[.message], info?[.detail], info?[.hint].map { "hint: \($0)" }]
+        description =
+            [info?[.sqlState], info?[.message], info?[.detail], info?[.hint].map { "hint: \($0)" }]
             .compactMap { $0 }.joined(separator: ": ")
             .nonEmpty ?? "\(error.code)"
     }

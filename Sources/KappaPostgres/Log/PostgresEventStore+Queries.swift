@@ -47,12 +47,13 @@ struct EventLogQueries: Sendable {
     /// turns a concurrent append of the same version into a 23505 error. Returns no rows when the
     /// expectation does not hold.
     func append(_ events: [NewEvent], metadata: [String], stream: StreamID, expected: ExpectedVersion) -> PostgresQuery {
-        let (mode, version): (String, Int64?) = switch expected {
-        case .any: ("any", nil)
-        case .streamExists: ("exists", nil)
-        case .noStream: ("exact", 0)
-        case .exact(let version): ("exact", version)
-        }
+        let (mode, version): (String, Int64?) =
+            switch expected {
+            case .any: ("any", nil)
+            case .streamExists: ("exists", nil)
+            case .noStream: ("exact", 0)
+            case .exact(let version): ("exact", version)
+            }
         if events.count == 1, let event = events.first {
             return """
                 SELECT out_position, out_transaction_id, out_stream_version FROM \(unescaped: appendOneFunction)(

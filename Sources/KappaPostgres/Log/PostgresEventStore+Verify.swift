@@ -54,22 +54,29 @@ extension PostgresEventStore {
             for event in page {
                 // Logged as the result keeps them: the first ones.
                 if let found = verifier.check(event), verifier.breakCount <= ChainVerification.keptBreaks {
-                    logger.warning("hash chain broken", metadata: [
-                        "kappa.stream": "\(found.stream)", "kappa.version": "\(found.version)", "kappa.position": "\(found.position)",
-                        "kappa.event_id": "\(found.eventID)", "kappa.reason": "\(found.reason)",
-                    ])
+                    logger.warning(
+                        "hash chain broken",
+                        metadata: [
+                            "kappa.stream": "\(found.stream)", "kappa.version": "\(found.version)", "kappa.position": "\(found.position)",
+                            "kappa.event_id": "\(found.eventID)", "kappa.reason": "\(found.reason)",
+                        ])
                 }
             }
-            progress?(.init(eventsChecked: verifier.eventsChecked, streamsChecked: verifier.streamsChecked, breakCount: verifier.breakCount,
-                            estimatedEvents: max(Int(estimate), verifier.eventsChecked), elapsed: clock.now - started))
+            progress?(
+                .init(
+                    eventsChecked: verifier.eventsChecked, streamsChecked: verifier.streamsChecked, breakCount: verifier.breakCount,
+                    estimatedEvents: max(Int(estimate), verifier.eventsChecked), elapsed: clock.now - started))
             guard page.count == pageSize, let last = page.last else { break }
             after = (last.stream, last.version)
         }
-        let result = ChainVerification(eventsChecked: verifier.eventsChecked, streamsChecked: verifier.streamsChecked,
-                                       breaks: verifier.breaks, breakCount: verifier.breakCount, elapsed: clock.now - started)
-        logger.info("verified the log's hash chains", metadata: [
-            "kappa.events": "\(result.eventsChecked)", "kappa.streams": "\(result.streamsChecked)", "kappa.breaks": "\(result.breakCount)",
-        ])
+        let result = ChainVerification(
+            eventsChecked: verifier.eventsChecked, streamsChecked: verifier.streamsChecked,
+            breaks: verifier.breaks, breakCount: verifier.breakCount, elapsed: clock.now - started)
+        logger.info(
+            "verified the log's hash chains",
+            metadata: [
+                "kappa.events": "\(result.eventsChecked)", "kappa.streams": "\(result.streamsChecked)", "kappa.breaks": "\(result.breakCount)",
+            ])
         return result
     }
 
@@ -84,7 +91,8 @@ extension PostgresEventStore {
                 try decode(try await connection.allRows(query, logger: logger) { $0 })
             }
         } catch let error as PSQLError where error.sqlState == .undefinedColumn {
-            throw EventStoreError(.database, stream: stream?.rawValue,
+            throw EventStoreError(
+                .database, stream: stream?.rawValue,
                 message: "the event log in schema \(configuration.schema) has no hash chains yet; run PostgresEventStore.migrate() first",
                 underlying: DriverError(error))
         } catch let error as PSQLError {

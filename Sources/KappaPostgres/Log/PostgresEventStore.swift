@@ -86,8 +86,9 @@ public struct PostgresEventStore: EventStore {
         // Safe to send twice: a second run finds nothing to repair.
         let shift = try await rows(queries.repairOrder(), resending: true) { row in try row.decode(Int64.self) }.first ?? 0
         if shift > 0 {
-            logger.warning("repaired the log's order: it held transaction ids beyond this server's (restored or failed over)",
-                           metadata: ["kappa.schema": "\(configuration.schema)", "kappa.order_shift": "\(shift)"])
+            logger.warning(
+                "repaired the log's order: it held transaction ids beyond this server's (restored or failed over)",
+                metadata: ["kappa.schema": "\(configuration.schema)", "kappa.order_shift": "\(shift)"])
         }
         return shift
     }
@@ -111,20 +112,26 @@ public struct PostgresEventStore: EventStore {
     package func readLogPage(after position: LogPosition, limit: Int, refined: Bool = false) async throws -> (events: [RecordedEvent], heldBack: Bool) {
         // (The row-by-row query is built only if the server cannot pack the page.)
         guard configuration.preparedStatements else {
-            return try await readPage(queries.readLog(after: position, limit: limit, packed: true, refined: refined),
-                                      rows: queries.readLog(after: position, limit: limit, packed: false, refined: refined), heldBack: true)
+            return try await readPage(
+                queries.readLog(after: position, limit: limit, packed: true, refined: refined),
+                rows: queries.readLog(after: position, limit: limit, packed: false, refined: refined), heldBack: true)
         }
-        let text = refined ? queries.readPageRefined : queries.readPage, statement = ReadPageStatement(after: position, limit: Int32(clamping: limit)), logger = self.logger
+        let text = refined ? queries.readPageRefined : queries.readPage, statement = ReadPageStatement(after: position, limit: Int32(clamping: limit)),
+            logger = self.logger
         return try await readPage(rows: queries.readLog(after: position, limit: limit, packed: false, refined: refined), heldBack: true) { connection in
-            try await connection.executeAll(statement, as: text, logger: logger).last   // one row
+            try await connection.executeAll(statement, as: text, logger: logger).last // one row
         }
     }
 
     /// One partition of the log, after `position` and up to `target` (a position once below the
     /// horizon), for bulk rebuilds.
-    package func readLog(after position: LogPosition, through target: LogPosition, partition: Int, of partitions: Int, limit: Int) async throws -> [RecordedEvent] {
-        try await readPage(queries.readLog(after: position, through: target, partition: partition, of: partitions, limit: limit, packed: true),
-                           rows: queries.readLog(after: position, through: target, partition: partition, of: partitions, limit: limit, packed: false)).events
+    package func readLog(after position: LogPosition, through target: LogPosition, partition: Int, of partitions: Int, limit: Int) async throws
+        -> [RecordedEvent]
+    {
+        try await readPage(
+            queries.readLog(after: position, through: target, partition: partition, of: partitions, limit: limit, packed: true),
+            rows: queries.readLog(after: position, through: target, partition: partition, of: partitions, limit: limit, packed: false)
+        ).events
     }
 
     /// How many events follow `position` (up to `target`, if given), counting no further than `limit`.
@@ -161,11 +168,13 @@ public struct PostgresEventStore: EventStore {
 
     /// A page of the log read as one packed cell (``EventPage``); row by row when the page is too
     /// large for one `bytea` (SQLSTATE 54000: over 1 GB).
-    func readPage(_ packed: PostgresQuery, rows: @autoclosure () -> PostgresQuery, heldBack: Bool = false) async throws -> (events: [RecordedEvent], heldBack: Bool) {
+    func readPage(_ packed: PostgresQuery, rows: @autoclosure () -> PostgresQuery, heldBack: Bool = false) async throws -> (
+        events: [RecordedEvent], heldBack: Bool
+    ) {
         let logger = self.logger
         return try await readPage(rows: rows(), heldBack: heldBack) { connection in
             var found: PostgresRow?
-            for try await row in try await connection.query(packed, logger: logger) { found = row }   // one row; read to the end
+            for try await row in try await connection.query(packed, logger: logger) { found = row } // one row; read to the end
             return found
         }
     }
@@ -186,8 +195,9 @@ public struct PostgresEventStore: EventStore {
                 return (count, page, iterator.next())
             }
         } catch let error as PSQLError where error.sqlState == .programLimitExceeded {
-            logger.notice("a page of the log is too large to send packed; reading it row by row",
-                          metadata: ["kappa.error": "\(String(reflecting: error))"])
+            logger.notice(
+                "a page of the log is too large to send packed; reading it row by row",
+                metadata: ["kappa.error": "\(String(reflecting: error))"])
             return (try await read(rows(), stream: nil), true)
         } catch let error as PSQLError {
             throw Self.translate(error, stream: nil)
@@ -200,7 +210,7 @@ public struct PostgresEventStore: EventStore {
             guard let cell = cells.heldBack, let value = try? cell.decode(Bool.self) else { throw EventCells.malformed("page") }
             heldBack = value
         }
-        guard let page = cells.page.bytes else { return ([], heldBack) }   // NULL: no events
+        guard let page = cells.page.bytes else { return ([], heldBack) } // NULL: no events
         return (try EventPage.decode(page, count: Int(count)), heldBack)
     }
 
@@ -247,7 +257,7 @@ public struct PostgresEventStore: EventStore {
                 return try await client.withConnection { connection in
                     try await ConnectionGuard.shared.run(on: connection) { try await work(connection) }
                 }
-            } catch where resending && connection == nil && attempt <= resendPauses.count && isConnectionLoss(error) {
+            } catch  where resending && connection == nil && attempt <= resendPauses.count && isConnectionLoss(error) {
                 logger.debug("a read lost its connection; sending it again", metadata: ["error": "\(String(reflecting: error))"])
                 try await Task.sleep(for: resendPauses[attempt - 1])
                 attempt += 1

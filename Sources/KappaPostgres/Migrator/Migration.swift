@@ -14,9 +14,11 @@ public struct Migration: Hashable, Sendable {
         let stem = name.hasSuffix(".sql") ? name.dropLast(4) : ""
         let digits = stem.prefix(while: { $0.isASCII && $0.isNumber })
         guard !digits.isEmpty, let version = Int(digits), version > 0,
-              stem.dropFirst(digits.count).first == "_", stem.count > digits.count + 1 else {
-            throw KappaPostgresError(.invalidMigrationFile, file: name,
-                                     message: "migration file '\(name)' must be named NNNN_description.sql with NNNN > 0")
+            stem.dropFirst(digits.count).first == "_", stem.count > digits.count + 1
+        else {
+            throw KappaPostgresError(
+                .invalidMigrationFile, file: name,
+                message: "migration file '\(name)' must be named NNNN_description.sql with NNNN > 0")
         }
         self.version = version
         self.name = name
@@ -35,8 +37,9 @@ public struct Migration: Hashable, Sendable {
     static func ordered(_ migrations: [Migration]) throws -> [Migration] {
         let sorted = migrations.sorted { $0.version < $1.version }
         for (a, b) in zip(sorted, sorted.dropFirst()) where a.version == b.version {
-            throw KappaPostgresError(.invalidMigrationFile, file: b.name,
-                                     message: "migrations '\(a.name)' and '\(b.name)' share version \(a.version)")
+            throw KappaPostgresError(
+                .invalidMigrationFile, file: b.name,
+                message: "migrations '\(a.name)' and '\(b.name)' share version \(a.version)")
         }
         return sorted
     }

@@ -61,14 +61,17 @@ public struct Migrator: Sendable {
                         logger: logger
                     ).collect().first!.decode((Bool, Bool).self)
                     if !existing.0 { try await connection.run("CREATE SCHEMA \(unescaped: schema.quoted)", logger: logger) }
-                    if !existing.1 { try await connection.run("""
-                        CREATE TABLE \(unescaped: schema.quoted).kappa_migrations (
-                            version integer PRIMARY KEY,
-                            name text NOT NULL,
-                            checksum text NOT NULL,
-                            applied_at timestamptz NOT NULL DEFAULT now()
-                        )
-                        """, logger: logger) }
+                    if !existing.1 {
+                        try await connection.run(
+                            """
+                            CREATE TABLE \(unescaped: schema.quoted).kappa_migrations (
+                                version integer PRIMARY KEY,
+                                name text NOT NULL,
+                                checksum text NOT NULL,
+                                applied_at timestamptz NOT NULL DEFAULT now()
+                            )
+                            """, logger: logger)
+                    }
                     let checksums = try await Self.checksums(of: migrations, on: connection, logger: logger)
                     var applied: [Int: (name: String, checksum: String)] = [:]
                     for try await (version, name, checksum) in try await connection.query(
@@ -79,12 +82,16 @@ public struct Migrator: Sendable {
                     let known = Dictionary(uniqueKeysWithValues: migrations.map { ($0.version, $0) })
                     for (version, record) in applied.sorted(by: { $0.key < $1.key }) {
                         guard let migration = known[version] else {
-                            throw KappaPostgresError(.unknownAppliedMigration, file: record.name,
+                            throw KappaPostgresError(
+                                .unknownAppliedMigration, file: record.name,
                                 message: "schema \(schema.name) has migration '\(record.name)' applied, but no such file was given")
                         }
                         guard checksums[version] == record.checksum else {
-                            throw KappaPostgresError(.migrationChecksumMismatch, file: migration.name,
-                                message: "migration '\(migration.name)' was edited after it was applied to schema \(schema.name); applied files must never change — add a new file instead")
+                            throw KappaPostgresError(
+                                .migrationChecksumMismatch, file: migration.name,
+                                message:
+                                    "migration '\(migration.name)' was edited after it was applied to schema \(schema.name); applied files must never change — add a new file instead"
+                            )
                         }
                     }
                     var done: [Migration] = []
@@ -93,10 +100,12 @@ public struct Migrator: Sendable {
                             try await connection.runScript(migration.sql, in: schema, logger: logger)
                         } catch {
                             let cause = Self.cause(error)
-                            throw KappaPostgresError(.migrationFailed, file: migration.name,
+                            throw KappaPostgresError(
+                                .migrationFailed, file: migration.name,
                                 message: "migration '\(migration.name)' failed: \(cause)", underlying: cause)
                         }
-                        try await connection.run("""
+                        try await connection.run(
+                            """
                             INSERT INTO \(unescaped: schema.quoted).kappa_migrations (version, name, checksum)
                             VALUES (\(migration.version), \(migration.name), \(checksums[migration.version]!))
                             """, logger: logger)
@@ -118,7 +127,8 @@ public struct Migrator: Sendable {
     /// SHA-256 of each migration's SQL, hex, computed by the server (no crypto library needed).
     private static func checksums(of migrations: [Migration], on connection: PostgresConnection, logger: Logger) async throws -> [Int: String] {
         var result: [Int: String] = [:]
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             SELECT v, encode(sha256(convert_to(s, 'UTF8')), 'hex')
             FROM unnest(\(migrations.map(\.version))::int8[], \(migrations.map(\.sql))::text[]) AS m(v, s)
             """, logger: logger)

@@ -74,8 +74,9 @@ struct AdvanceStatement: SchemaBoundStatement {
     /// The prepared statement for `table` of the runtime schema `schema`.
     static func text(table: String, kind: String, schema: String, asynchronousCommit: Bool) -> StatementText {
         let mode = asynchronousCommit ? "a" : "s"
-        return StatementText(name: "kappa_advance_\(kind)_\(mode)_\(StatementText.suffix(for: schema))",
-                             sql: update(table: table, asynchronousCommit: asynchronousCommit),
-                             types: [.text, .int8, .int8, .text, .int8, .text, .int4, .text, .int8, .text, .int8])
+        return StatementText(
+            name: "kappa_advance_\(kind)_\(mode)_\(StatementText.suffix(for: schema))",
+            sql: update(table: table, asynchronousCommit: asynchronousCommit),
+            types: [.text, .int8, .int8, .text, .int8, .text, .int4, .text, .int8, .text, .int8])
     }
 }

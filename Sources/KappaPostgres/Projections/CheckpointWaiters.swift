@@ -45,7 +45,7 @@ final class CheckpointWaiters: Sendable {
             deadlines.cancel(timer)
             state.withLock { state in
                 state.open.remove(id)
-                state.ended.remove(id)   // a deadline that passed as the wait ended
+                state.ended.remove(id) // a deadline that passed as the wait ended
             }
         }
         await withTaskCancellationHandler {
@@ -58,7 +58,7 @@ final class CheckpointWaiters: Sendable {
                 if resumeNow || passed() {
                     resume(id, or: resumeNow ? continuation : nil)
                 } else {
-                    pausing.withLock { $0[key] }?.ring()   // a reader waits: no more pausing
+                    pausing.withLock { $0[key] }?.ring() // a reader waits: no more pausing
                 }
             }
         } onCancel: {
@@ -71,7 +71,7 @@ final class CheckpointWaiters: Sendable {
     private func end(_ id: UInt64) {
         let waiter = state.withLock { state -> Waiter? in
             if let waiter = state.waiting.removeValue(forKey: id) { return waiter }
-            if state.open.contains(id) { state.ended.insert(id) }   // else the wait has returned already
+            if state.open.contains(id) { state.ended.insert(id) } // else the wait has returned already
             return nil
         }
         waiter?.continuation.resume()

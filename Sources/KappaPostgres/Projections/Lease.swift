@@ -15,12 +15,14 @@ struct Lease: Sendable {
     /// `allowDropped`: a rebuild from scratch may take a dropped version (its reset brings it back).
     static func acquire(_ table: LeaseTable, _ key: LeaseKey, core: RuntimeCore, allowDropped: Bool = false) async throws -> Lease? {
         let owner = core.configuration.owner
-        let query = core.queries.acquireLease(table, key, owner: owner, holder: core.instanceID,
-                                              milliseconds: core.configuration.leaseMilliseconds, allowDropped: allowDropped)
+        let query = core.queries.acquireLease(
+            table, key, owner: owner, holder: core.instanceID,
+            milliseconds: core.configuration.leaseMilliseconds, allowDropped: allowDropped)
         let rows = try await core.database.readModelRows(query) { try $0.decode((Int64, Int64, Int64).self) }
         return rows.last.map { token, transaction, position in
-            Lease(table: table, key: key, owner: owner, token: token,
-                  checkpoint: LogPosition(transactionID: UInt64(transaction), globalPosition: position))
+            Lease(
+                table: table, key: key, owner: owner, token: token,
+                checkpoint: LogPosition(transactionID: UInt64(transaction), globalPosition: position))
         }
     }
 
@@ -42,8 +44,9 @@ struct Lease: Sendable {
 
     /// The fenced move of the checkpoint from ``checkpoint`` to `position`.
     func move(to position: LogPosition, applied: Int, state: ProjectionStatus.State, core: RuntimeCore) -> AdvanceStatement {
-        AdvanceStatement(key: key, owner: owner, token: token, start: checkpoint, position: position, applied: applied,
-                         state: state, milliseconds: core.configuration.leaseMilliseconds)
+        AdvanceStatement(
+            key: key, owner: owner, token: token, start: checkpoint, position: position, applied: applied,
+            state: state, milliseconds: core.configuration.leaseMilliseconds)
     }
 
     /// Extends the lease while idle; throws ``LeaseLost`` when it is gone.
@@ -66,7 +69,7 @@ struct Lease: Sendable {
                         try await renew(state: state, core: core)
                     } catch is LeaseLost {
                         return nil
-                    } catch where !(error is CancellationError) {
+                    } catch  where !(error is CancellationError) {
                         core.logger.debug("renewing a lease during a batch failed", metadata: ["error": "\(String(reflecting: error))"])
                     }
                 }

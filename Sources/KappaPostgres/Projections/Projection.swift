@@ -134,8 +134,10 @@ struct ProjectionID: Hashable, Sendable, CustomStringConvertible {
 
     init(name: String, version: Int) throws {
         guard name.utf8.count <= 40, let first = name.unicodeScalars.first, ("a"..."z").contains(first),
-              let serving = try? SQLIdentifier(name, role: "projection") else {
-            throw KappaPostgresError(.invalidIdentifier,
+            let serving = try? SQLIdentifier(name, role: "projection")
+        else {
+            throw KappaPostgresError(
+                .invalidIdentifier,
                 message: "projection name '\(name)' must be 1…40 lower-case ASCII letters, digits and _, starting with a letter")
         }
         // Its stable names live in a schema of that name, which a switch empties of views.
@@ -144,8 +146,10 @@ struct ProjectionID: Hashable, Sendable, CustomStringConvertible {
         }
         // `cart_v2` would be the schema of version 2 of `cart`.
         if let range = name.range(of: "_v", options: .backwards), !name[range.upperBound...].isEmpty,
-           name[range.upperBound...].allSatisfy({ $0.isASCII && $0.isNumber }) {
-            throw KappaPostgresError(.invalidIdentifier,
+            name[range.upperBound...].allSatisfy({ $0.isASCII && $0.isNumber })
+        {
+            throw KappaPostgresError(
+                .invalidIdentifier,
                 message: "projection name '\(name)' must not end in _v<number>: that is how version schemas are named")
         }
         self.serving = serving
@@ -164,12 +168,15 @@ struct ProjectionID: Hashable, Sendable, CustomStringConvertible {
     static func checkNotClashing(_ name: String, with schemas: [String]) throws {
         for schema in schemas {
             if schema == name {
-                throw KappaPostgresError(.invalidIdentifier,
+                throw KappaPostgresError(
+                    .invalidIdentifier,
                     message: "projection name '\(name)' is the name of the log's or the runtime's schema, where its stable names would go")
             }
             if schema.hasPrefix("\(name)_v"), let version = Int(schema.dropFirst(name.count + 2)), version >= 1,
-               schema == "\(name)_v\(version)" {
-                throw KappaPostgresError(.invalidIdentifier,
+                schema == "\(name)_v\(version)"
+            {
+                throw KappaPostgresError(
+                    .invalidIdentifier,
                     message: "projection name '\(name)': its version \(version) would own schema '\(schema)', the log's or the runtime's schema")
             }
         }

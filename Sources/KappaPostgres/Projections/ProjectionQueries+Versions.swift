@@ -86,8 +86,10 @@ extension ProjectionQueries {
     /// commit, a moment), and the checkpoint being still at `start`, where the batch began: a batch
     /// whose commit went through unseen (a lost reply) and is sent again moves nothing. No row: the
     /// lease was lost (or the rebuild reset, or the version dropped, or the checkpoint moved).
-    func advancePartition(_ key: LeaseKey, partition: Int, rebuildID: Int64, owner: String, token: Int64, from start: LogPosition,
-                          to position: LogPosition?, covered: Int, done: Bool, milliseconds: Int64, asynchronousCommit: Bool) -> PostgresQuery {
+    func advancePartition(
+        _ key: LeaseKey, partition: Int, rebuildID: Int64, owner: String, token: Int64, from start: LogPosition,
+        to position: LogPosition?, covered: Int, done: Bool, milliseconds: Int64, asynchronousCommit: Bool
+    ) -> PostgresQuery {
         """
         UPDATE \(unescaped: partitions) SET
             checkpoint_xid = coalesce(\(position.map { String($0.transactionID) })::xid8, checkpoint_xid),

@@ -131,7 +131,7 @@ struct ProjectionQueries: Sendable {
         var binds = writes.binds
         let first = binds.count + 1
         move.append(to: &binds)
-        let (name, version) = ("$\(first + 5)", "$\(first + 6)")   // the move's own parameters
+        let (name, version) = ("$\(first + 5)", "$\(first + 6)") // the move's own parameters
         let sql = """
             WITH kappa_writes AS (
             \(writes.sql)

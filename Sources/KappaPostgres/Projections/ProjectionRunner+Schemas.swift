@@ -14,11 +14,15 @@ extension ProjectionRunner {
             (versionSchema, servingSchema, registeredVersions) = (schema, serving, registered)
         }
         if versionSchema {
-            throw ProjectionError(.schemaNotOwned, projection: id.name, version: id.version,
-                message: "schema \(id.schema.name) exists but was not created for this version; Kappa never adopts a schema (drop or rename it, or choose another projection name)")
+            throw ProjectionError(
+                .schemaNotOwned, projection: id.name, version: id.version,
+                message:
+                    "schema \(id.schema.name) exists but was not created for this version; Kappa never adopts a schema (drop or rename it, or choose another projection name)"
+            )
         }
         if servingSchema && registeredVersions == 0 {
-            throw ProjectionError(.schemaNotOwned, projection: id.name, version: id.version,
+            throw ProjectionError(
+                .schemaNotOwned, projection: id.name, version: id.version,
                 message: "schema \(id.serving.name), where this projection's stable names would go, exists and is not Kappa's (choose another projection name)")
         }
     }

@@ -28,8 +28,9 @@ extension ProjectionRunner {
         }
         guard let embeddable = Self.embeddable(statement.sql) else { return false }
         statement.sql = embeddable
-        let batch = core.queries.singleStatementBatch(statement, lease.move(to: last, applied: relevant.count, state: state, core: core),
-                                                      asynchronousCommit: !core.configuration.synchronousReadModelCommits)
+        let batch = core.queries.singleStatementBatch(
+            statement, lease.move(to: last, applied: relevant.count, state: state, core: core),
+            asynchronousCommit: !core.configuration.synchronousReadModelCommits)
         do {
             try await core.database.withReadModelConnection(transaction: false) { connection in
                 try await connection.run(batch, logger: logger)

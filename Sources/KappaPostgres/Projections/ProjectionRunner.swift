@@ -54,8 +54,9 @@ struct ProjectionRunner: Sendable {
                 do {
                     try await connection.runScript(projection.setupSQL, in: id.schema, logger: logger)
                 } catch {
-                    throw ProjectionError(.setupFailed, projection: id.name, version: id.version,
-                                          message: "setupSQL failed: \(String(reflecting: error))")
+                    throw ProjectionError(
+                        .setupFailed, projection: id.name, version: id.version,
+                        message: "setupSQL failed: \(String(reflecting: error))")
                 }
                 try await connection.run("RESET search_path", logger: logger)
                 try await connection.run(queries.register(id), logger: logger)
@@ -67,13 +68,16 @@ struct ProjectionRunner: Sendable {
 
     func run() async {
         let logger = self.logger
-        await core.runLeased(.projections, key, logger: logger, whileWaiting: {
-            do {
-                try await Rebuilder(runner: self).help()
-            } catch {
-                logger.debug("helping another process's rebuild failed", metadata: ["error": "\(String(reflecting: error))"])
+        await core.runLeased(
+            .projections, key, logger: logger,
+            whileWaiting: {
+                do {
+                    try await Rebuilder(runner: self).help()
+                } catch {
+                    logger.debug("helping another process's rebuild failed", metadata: ["error": "\(String(reflecting: error))"])
+                }
             }
-        }) { [core, key] lease, bell in
+        ) { [core, key] lease, bell in
             defer { core.recordProgress(key, nil) }
             return try await follow(&lease, bell: bell) { core.recordProgress(key, $0) }
         }
@@ -83,8 +87,10 @@ struct ProjectionRunner: Sendable {
     /// version is far behind. Returns `true` when the projection stopped on a poison event (or, with
     /// `untilCaughtUp`, when it caught up); throws on a transient fault or a lost lease. What to do
     /// next is the ``FollowStateMachine``'s decision; this loop performs it.
-    func follow(_ lease: inout Lease, bell: Doorbell, untilCaughtUp: Bool = false,
-                progress: (@Sendable (RebuildProgress) -> Void)? = nil) async throws -> Bool {
+    func follow(
+        _ lease: inout Lease, bell: Doorbell, untilCaughtUp: Bool = false,
+        progress: (@Sendable (RebuildProgress) -> Void)? = nil
+    ) async throws -> Bool {
         let row = try await lifecycle.row()
         let building = row?.lifecycle == .building
         if building {
@@ -100,9 +106,10 @@ struct ProjectionRunner: Sendable {
         }
         let configuration = core.configuration
         var machine = FollowStateMachine(
-            .init(batchSize: configuration.batchSize, leaseDuration: configuration.leaseDuration,
-                  idlePollInterval: configuration.idlePollInterval, liveCoalescing: configuration.liveCoalescing,
-                  untilCaughtUp: untilCaughtUp),
+            .init(
+                batchSize: configuration.batchSize, leaseDuration: configuration.leaseDuration,
+                idlePollInterval: configuration.idlePollInterval, liveCoalescing: configuration.liveCoalescing,
+                untilCaughtUp: untilCaughtUp),
             // A version that caught up in an earlier run and was not promoted then (behind the active one).
             building: building, promotionDue: row?.lifecycle == .caughtUp, now: .now)
         var page: [RecordedEvent] = []
@@ -136,7 +143,9 @@ struct ProjectionRunner: Sendable {
                     // Its indexSQL fails: trying again every few seconds would fail the same way, with
                     // the status saying live. The version fails instead, its status naming the error; the
                     // next start of the runtime tries it again.
-                    _ = try await core.database.readModelRows(core.queries.markFailed(id, owner: lease.owner, token: lease.token, event: nil, error: error.description)) { _ in () }
+                    _ = try await core.database.readModelRows(
+                        core.queries.markFailed(id, owner: lease.owner, token: lease.token, event: nil, error: error.description)
+                    ) { _ in () }
                     logger.error("projection version failed as it caught up", metadata: ["error": "\(error)"])
                     return true
                 }
@@ -165,8 +174,10 @@ struct ProjectionRunner: Sendable {
     /// appends/s: median latency 2.5 batches with the read beside the batch.) Returns whether the
     /// projection stopped, and the page read ahead when the batch ended where the lease's
     /// checkpoint now is (`nil` when the read failed: read again).
-    private func applyReadingAhead(_ events: [RecordedEvent], lease: inout Lease, state: ProjectionStatus.State,
-                                   readAhead: Bool) async throws -> (stopped: Bool, readAhead: (events: [RecordedEvent], heldBack: Bool)?) {
+    private func applyReadingAhead(
+        _ events: [RecordedEvent], lease: inout Lease, state: ProjectionStatus.State,
+        readAhead: Bool
+    ) async throws -> (stopped: Bool, readAhead: (events: [RecordedEvent], heldBack: Bool)?) {
         let core = self.core, after = events[events.count - 1].position, limit = core.configuration.batchSize
         async let next = readAhead ? core.database.readLog(after: after, limit: limit) : nil
         // The read is awaited even when the batch fails: leaving the scope by throwing would cancel a
@@ -241,8 +252,9 @@ struct ProjectionRunner: Sendable {
     /// what the handler throws comes back as a ``HandlerFailure``.
     func handle(_ relevant: [RecordedEvent], on connection: PostgresConnection, isRebuilding: Bool) async throws {
         guard !relevant.isEmpty else { return }
-        let context = ProjectionContext(connection: connection, schema: id.schema.quoted, projection: id.name,
-                                        version: id.version, isRebuilding: isRebuilding, logger: logger)
+        let context = ProjectionContext(
+            connection: connection, schema: id.schema.quoted, projection: id.name,
+            version: id.version, isRebuilding: isRebuilding, logger: logger)
         do {
             try await projection.apply(relevant, in: context)
         } catch {
@@ -252,8 +264,10 @@ struct ProjectionRunner: Sendable {
 
     /// Deals with one event the handler rejects, by policy. Returns `true` when the projection stopped.
     private func poison(_ event: RecordedEvent, _ error: any Error, lease: inout Lease, state: ProjectionStatus.State) async throws -> Bool {
-        let message = ProjectionError(.handlerFailed, projection: id.name, version: id.version, eventType: event.eventType,
-                                      position: event.position, message: String(reflecting: error)).description
+        let message = ProjectionError(
+            .handlerFailed, projection: id.name, version: id.version, eventType: event.eventType,
+            position: event.position, message: String(reflecting: error)
+        ).description
         var logger = self.logger
         logger[metadataKey: "kappa.position"] = "\(event.position)"
         logger[metadataKey: "kappa.event_type"] = "\(event.eventType)"

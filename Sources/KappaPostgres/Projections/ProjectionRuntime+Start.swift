@@ -27,8 +27,9 @@ extension ProjectionRuntime {
             let runner = try ProjectionRunner(projection: projection, core: core)
             try await runner.setUp()
             guard !core.isStopping, registry.hand(runner) else {
-                throw ProjectionError(.unknownProjection, projection: id.name, version: id.version,
-                                      message: "cannot start: the projection runtime has stopped")
+                throw ProjectionError(
+                    .unknownProjection, projection: id.name, version: id.version,
+                    message: "cannot start: the projection runtime has stopped")
             }
             core.logger.info("projection version started", metadata: ["kappa.projection": "\(id.name)", "kappa.version": "\(id.version)"])
         } catch {

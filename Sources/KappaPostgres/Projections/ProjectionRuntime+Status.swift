@@ -12,7 +12,9 @@ public struct ProjectionStatus: Sendable, Hashable {
         /// down (released it) or died (it expired), or none runs it; a stored state this library does
         /// not know also reads as this. `failed`: stopped at a poison event under
         /// ``PoisonEventPolicy/stop``; see ``ProjectionStatus/failedPosition``.
-        case rebuilding, catchingUp = "catching_up", live, stopped, failed
+        case rebuilding
+        case catchingUp = "catching_up"
+        case live, stopped, failed
     }
 
     /// The projection's name.
@@ -59,11 +61,13 @@ extension ProjectionRuntime {
         var result: [ProjectionStatus] = []
         for (name, version, state, transaction, position, applied, owner, deadLetters, failedPosition, failedType, failedError) in rows {
             let checkpoint = LogPosition(transactionID: UInt64(transaction), globalPosition: position)
-            let lag = try await core.database.logRows(core.log.queries.lag(after: checkpoint)) { try $0.decode((Int64, Double).self) }.last ?? (Int64(0), Double(0))
-            result.append(ProjectionStatus(
-                name: name, version: Int(version), state: ProjectionStatus.State(rawValue: state) ?? .stopped, checkpoint: checkpoint,
-                eventsApplied: applied, leaseOwner: owner, deadLetters: deadLetters, failedPosition: failedPosition,
-                failedEventType: failedType, failedError: failedError, lagEvents: lag.0, lagSeconds: lag.1, horizonHeldBackSeconds: held))
+            let lag =
+                try await core.database.logRows(core.log.queries.lag(after: checkpoint)) { try $0.decode((Int64, Double).self) }.last ?? (Int64(0), Double(0))
+            result.append(
+                ProjectionStatus(
+                    name: name, version: Int(version), state: ProjectionStatus.State(rawValue: state) ?? .stopped, checkpoint: checkpoint,
+                    eventsApplied: applied, leaseOwner: owner, deadLetters: deadLetters, failedPosition: failedPosition,
+                    failedEventType: failedType, failedError: failedError, lagEvents: lag.0, lagSeconds: lag.1, horizonHeldBackSeconds: held))
         }
         return result
     }
@@ -110,8 +114,9 @@ extension ProjectionRuntime {
             try Task.checkCancellation()
             let now = ContinuousClock.now
             guard now < deadline else {
-                throw ProjectionError(.timedOut, projection: id.name, version: id.version, position: position,
-                                      message: "still at \((core.committedCheckpoint(key) ?? checkpoint).map { "\($0)" } ?? "no checkpoint (not set up yet)") after \(timeout)")
+                throw ProjectionError(
+                    .timedOut, projection: id.name, version: id.version, position: position,
+                    message: "still at \((core.committedCheckpoint(key) ?? checkpoint).map { "\($0)" } ?? "no checkpoint (not set up yet)") after \(timeout)")
             }
             if core.holdsLease(key) {
                 // This runtime's runner holds the lease: its commits, reported in memory, are the whole
@@ -129,9 +134,10 @@ extension ProjectionRuntime {
                 // see ConnectionGuard) is read again; one the server does not answer is abandoned after 2 s.
                 do {
                     checkpoint = try await core.database.withDeadline(min(deadline, now + .seconds(2))) { try await self.checkpoint(of: id) }
-                } catch where isTransient(error) && !(error is CancellationError) {
-                    core.logger.debug("a read-your-writes wait's checkpoint read failed; reading again",
-                                      metadata: ["kappa.projection": "\(id.name)", "error": "\(String(reflecting: error))"])
+                } catch  where isTransient(error) && !(error is CancellationError) {
+                    core.logger.debug(
+                        "a read-your-writes wait's checkpoint read failed; reading again",
+                        metadata: ["kappa.projection": "\(id.name)", "error": "\(String(reflecting: error))"])
                     continue
                 }
                 if let checkpoint, checkpoint >= position { return }
@@ -172,7 +178,8 @@ extension ProjectionRuntime {
             do {
                 let applied = try await core.database.withReadModelTransaction { connection in
                     guard try await !connection.allRows(queries.fenceDeadLetterRetry(id, holder: holder), logger: logger, { _ in () }).isEmpty else {
-                        throw ProjectionError(.rebuildInProgress, projection: id.name, version: id.version,
+                        throw ProjectionError(
+                            .rebuildInProgress, projection: id.name, version: id.version,
                             message: "another process holds this version's lease; retry its dead letters there, or once it has stopped")
                     }
                     // The letter is claimed first, in the transaction that applies its event: a retry of
@@ -181,8 +188,10 @@ extension ProjectionRuntime {
                     guard try await !connection.allRows(queries.resolveDeadLetter(id, eventID: eventID), logger: logger, { _ in () }).isEmpty else {
                         return false
                     }
-                    try await projection.apply([event], in: ProjectionContext(
-                        connection: connection, schema: id.schema.quoted, projection: id.name, version: id.version, isRebuilding: false, logger: logger))
+                    try await projection.apply(
+                        [event],
+                        in: ProjectionContext(
+                            connection: connection, schema: id.schema.quoted, projection: id.name, version: id.version, isRebuilding: false, logger: logger))
                     return true
                 }
                 if applied { resolved += 1 }

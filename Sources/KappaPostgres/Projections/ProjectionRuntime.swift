@@ -90,9 +90,11 @@ public struct ProjectionRuntime: Service {
         for runner in runners { try await runner.setUp() }
         let reactorRunners = try reactors.map { try ReactorRunner(reactor: $0, core: core) }
         for runner in reactorRunners { try await runner.setUp() }
-        core.logger.info("projection runtime started", metadata: [
-            "kappa.owner": "\(core.configuration.owner)", "kappa.projections": "\(projections.count)", "kappa.reactors": "\(reactors.count)",
-        ])
+        core.logger.info(
+            "projection runtime started",
+            metadata: [
+                "kappa.owner": "\(core.configuration.owner)", "kappa.projections": "\(projections.count)", "kappa.reactors": "\(reactors.count)",
+            ])
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { outer in
                 if core.configuration.listenForAppends {

@@ -78,9 +78,11 @@ struct ReactorRunner: Sendable {
                 return true
             } catch {
                 if Task.isCancelled || core.isStopping { return false }
-                logger.warning("reactor rejected an event; retrying", metadata: [
-                    "kappa.position": "\(event.position)", "kappa.event_type": "\(event.eventType)", "error": "\(String(reflecting: error))",
-                ])
+                logger.warning(
+                    "reactor rejected an event; retrying",
+                    metadata: [
+                        "kappa.position": "\(event.position)", "kappa.event_type": "\(event.eventType)", "error": "\(String(reflecting: error))",
+                    ])
                 try? await Task.sleep(for: backoff.next())
                 if Task.isCancelled || core.isStopping { return false }
                 if ContinuousClock.now - lastRenewal > core.configuration.leaseDuration / 3 {

@@ -34,9 +34,11 @@ extension RuntimeCore {
                 // A runner that made progress for a while before failing starts its backoff afresh.
                 if ContinuousClock.now - started > configuration.maximumBackoff { backoff.reset() }
                 let pause = backoff.next()
-                logger.warning("runner fault; retrying", metadata: [
-                    "error": "\(String(reflecting: error))", "kappa.retry_in": "\(pause)",
-                ])
+                logger.warning(
+                    "runner fault; retrying",
+                    metadata: [
+                        "error": "\(String(reflecting: error))", "kappa.retry_in": "\(pause)",
+                    ])
                 try? await Task.sleep(for: pause)
             }
         }

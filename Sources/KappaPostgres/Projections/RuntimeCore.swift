@@ -47,8 +47,9 @@ final class RuntimeCore: Sendable {
         self.logger = logger
         let deadlines = Deadlines()
         self.waiters = CheckpointWaiters(deadlines: deadlines)
-        self.database = RuntimeDatabase(log: log, readModels: readModels, transactionTimeout: configuration.transactionTimeout,
-                                        deadlines: deadlines, idleLimit: SessionIdleLimit(configuration.leaseDuration), logger: logger)
+        self.database = RuntimeDatabase(
+            log: log, readModels: readModels, transactionTimeout: configuration.transactionTimeout,
+            deadlines: deadlines, idleLimit: SessionIdleLimit(configuration.leaseDuration), logger: logger)
     }
 
     /// Records a runner's bulk-rebuild progress (`nil`: the rebuild ended).
@@ -138,7 +139,7 @@ final class RuntimeCore: Sendable {
         do {
             rows = try await database.readModelRows(queries.versions(name), resending: true) { try ProjectionVersion(name: name, row: $0) }
         } catch let error as PSQLError where error.sqlState == .undefinedTable {
-            rows = []   // the runtime's tables do not exist yet: no version is active
+            rows = [] // the runtime's tables do not exist yet: no version is active
         }
         let active = rows.last { $0.lifecycle == .active }.map(\.version)
         activeVersions.withLock { $0[name] = (active, now) }
@@ -152,6 +153,6 @@ final class RuntimeCore: Sendable {
 
     func setLease(_ key: LeaseKey, held isHeld: Bool) {
         held.withLock { if isHeld { $0.insert(key) } else { $0.remove(key) } }
-        waiters.wake(key)   // its waits now read the table, or memory
+        waiters.wake(key) // its waits now read the table, or memory
     }
 }

@@ -58,11 +58,16 @@ struct RuntimeDatabase: Sendable {
         }
         guard watchdog else {
             let work = Task { try await transaction() }
-            return try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
+            return try await withTaskCancellationHandler {
+                try await work.value
+            } onCancel: {
+                work.cancel()
+            }
         }
-        return try await withWatchdog(abandon: {
-            if let connection = opened.get() { try? await connection.close() }   // so it can never commit
-        }, transaction)
+        return try await withWatchdog(
+            abandon: {
+                if let connection = opened.get() { try? await connection.close() } // so it can never commit
+            }, transaction)
     }
 
     /// A statement on a pooled read-model connection, read to the end, under the ``ConnectionGuard``

@@ -42,8 +42,8 @@ public struct ProjectionVersion: Sendable, Hashable {
 
     /// A row of ``ProjectionQueries/versions(_:locking:)``.
     init(name: String, row: PostgresRow) throws {
-        let (version, lifecycle, state, transaction, position, applied, owner, targetTransaction, targetPosition, partitions)
-            = try row.decode((Int32, String, String, Int64, Int64, Int64, String?, Int64?, Int64?, Int32?).self)
+        let (version, lifecycle, state, transaction, position, applied, owner, targetTransaction, targetPosition, partitions) = try row.decode(
+            (Int32, String, String, Int64, Int64, Int64, String?, Int64?, Int64?, Int32?).self)
         self.name = name
         self.version = Int(version)
         self.lifecycle = Lifecycle(rawValue: lifecycle) ?? .building

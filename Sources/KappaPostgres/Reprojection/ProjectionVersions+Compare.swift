@@ -31,8 +31,9 @@ extension ProjectionVersions {
                 }
                 guard let a = rows.first(where: { $0.version == old }), let b = rows.first(where: { $0.version == new }) else { return nil }
                 guard a.checkpoint == b.checkpoint || last else { return nil }
-                return try await Self.compareTables(oldID, newID, checkpoints: (a.checkpoint, b.checkpoint), ignoring: ignoring,
-                                                    on: connection, queries: queries, logger: logger)
+                return try await Self.compareTables(
+                    oldID, newID, checkpoints: (a.checkpoint, b.checkpoint), ignoring: ignoring,
+                    on: connection, queries: queries, logger: logger)
             }
             if let result { return result }
             try await Task.sleep(for: .milliseconds(50))
@@ -61,10 +62,11 @@ extension ProjectionVersions {
                        (SELECT count(*) FROM (SELECT \(unescaped: list) FROM \(unescaped: b) EXCEPT ALL SELECT \(unescaped: list) FROM \(unescaped: a)) d)
                 """
             for try await row in try await connection.query(query, logger: logger).decode((Int64, Int64, Int64, Int64).self) { counts = row }
-            tables.append(.init(
-                name: table, comparedColumns: shared, columnsOnlyInOld: oldColumns.filter { !newColumns.contains($0) },
-                columnsOnlyInNew: newColumns.filter { !oldColumns.contains($0) }, rowsInOld: Int(counts.0), rowsInNew: Int(counts.1),
-                rowsOnlyInOld: Int(counts.2), rowsOnlyInNew: Int(counts.3)))
+            tables.append(
+                .init(
+                    name: table, comparedColumns: shared, columnsOnlyInOld: oldColumns.filter { !newColumns.contains($0) },
+                    columnsOnlyInNew: newColumns.filter { !oldColumns.contains($0) }, rowsInOld: Int(counts.0), rowsInNew: Int(counts.1),
+                    rowsOnlyInOld: Int(counts.2), rowsOnlyInNew: Int(counts.3)))
         }
         return ProjectionComparison(
             name: old.name, oldVersion: old.version, newVersion: new.version, oldCheckpoint: checkpoints.0, newCheckpoint: checkpoints.1,

@@ -29,24 +29,30 @@ extension ProjectionVersions {
                     try await connection.run(queries.recordSwitch(name, from: previous, to: target, kind: kind), logger: logger)
                     return (target, previous)
                 }
-                logger.notice("switched the stable names", metadata: [
-                    "kappa.projection": "\(name)", "kappa.version": "\(target)", "kappa.previous_version": "\(previous.map(String.init) ?? "none")",
-                    "kappa.switch": "\(kind)",
-                ])
+                logger.notice(
+                    "switched the stable names",
+                    metadata: [
+                        "kappa.projection": "\(name)", "kappa.version": "\(target)", "kappa.previous_version": "\(previous.map(String.init) ?? "none")",
+                        "kappa.switch": "\(kind)",
+                    ])
                 return target
             } catch let error as PSQLError where [.lockNotAvailable, .deadlockDetected].contains(error.sqlState) && lockAttempts < 49 {
                 lockAttempts += 1
-                logger.notice("a switch met a lock held by a reader; trying again", metadata: [
-                    "kappa.projection": "\(name)", "kappa.attempt": "\(lockAttempts)", "error": "\(error.serverInfo?[.message] ?? "")",
-                ])
+                logger.notice(
+                    "a switch met a lock held by a reader; trying again",
+                    metadata: [
+                        "kappa.projection": "\(name)", "kappa.attempt": "\(lockAttempts)", "error": "\(error.serverInfo?[.message] ?? "")",
+                    ])
                 try await Task.sleep(for: backoff.next())
             } catch let behind as BehindActive {
                 // Its runner is a batch behind the active version's: wait for it, a little.
                 guard ContinuousClock.now < waitUntil else {
-                    throw ProjectionError(.notCaughtUp, projection: name, version: behind.target.version, message: """
-                        is behind the active version \(behind.active.version) (at \(behind.target.checkpoint), the active one at \
-                        \(behind.active.checkpoint)) after \(patience); is a runtime following it?
-                        """)
+                    throw ProjectionError(
+                        .notCaughtUp, projection: name, version: behind.target.version,
+                        message: """
+                            is behind the active version \(behind.active.version) (at \(behind.target.checkpoint), the active one at \
+                            \(behind.active.checkpoint)) after \(patience); is a runtime following it?
+                            """)
                 }
                 try await Task.sleep(for: .milliseconds(20))
             }

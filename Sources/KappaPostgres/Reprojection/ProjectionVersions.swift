@@ -27,8 +27,9 @@ public struct ProjectionVersions: Sendable {
             _ = try ProjectionID(name: projection.name, version: projection.version)
             try ProjectionID.checkNotClashing(projection.name, with: [configuration.schema, log.configuration.schema])
         }
-        self.init(core: try RuntimeCore(log: log, readModels: readModels, notifier: nil, configuration: configuration, logger: logger),
-                  projections: projections)
+        self.init(
+            core: try RuntimeCore(log: log, readModels: readModels, notifier: nil, configuration: configuration, logger: logger),
+            projections: projections)
     }
 
     init(core: RuntimeCore, projections: [any Projection]) {
@@ -84,8 +85,9 @@ public struct ProjectionVersions: Sendable {
                 throw ProjectionError(.alreadyActive, projection: name, version: version, message: "is already the active version")
             }
             if let active, version < active.version {
-                throw ProjectionError(.versionBelowActive, projection: name, version: version,
-                                      message: "is lower than the active version \(active.version); use rollback to go back")
+                throw ProjectionError(
+                    .versionBelowActive, projection: name, version: version,
+                    message: "is lower than the active version \(active.version); use rollback to go back")
             }
             try await requireServable(target)
             try requireNotBehind(target, active)
@@ -105,8 +107,9 @@ public struct ProjectionVersions: Sendable {
                 throw ProjectionError(.noPreviousVersion, projection: name, message: "no version is active, so there is nothing to roll back")
             }
             guard let target = rows.filter({ $0.lifecycle == .retired && $0.version < active.version }).max(by: { $0.version < $1.version }) else {
-                throw ProjectionError(.noPreviousVersion, projection: name, version: active.version,
-                                      message: "no retired version below the active one is left to roll back to")
+                throw ProjectionError(
+                    .noPreviousVersion, projection: name, version: active.version,
+                    message: "no retired version below the active one is left to roll back to")
             }
             try await requireServable(target)
             try requireNotBehind(target, active)
@@ -131,13 +134,15 @@ public struct ProjectionVersions: Sendable {
             switch target.lifecycle {
             case .retired: break
             case .active:
-                throw ProjectionError(.versionIsActive, projection: name, version: version,
-                                      message: "is the active version; promote another version or roll back first")
+                throw ProjectionError(
+                    .versionIsActive, projection: name, version: version,
+                    message: "is the active version; promote another version or roll back first")
             case .dropped:
                 throw ProjectionError(.versionDropped, projection: name, version: version, message: "was dropped already")
             case .building, .caughtUp:
-                throw ProjectionError(.notRetired, projection: name, version: version,
-                                      message: "is \(target.lifecycle), not retired; only a version that was active and was replaced can be dropped")
+                throw ProjectionError(
+                    .notRetired, projection: name, version: version,
+                    message: "is \(target.lifecycle), not retired; only a version that was active and was replaced can be dropped")
             }
             // The schema first: this waits for a batch in flight to commit; then the token moves, so
             // the version's runner can write nothing more.
@@ -162,8 +167,9 @@ public struct ProjectionVersions: Sendable {
         case .dropped:
             throw ProjectionError(.versionDropped, projection: target.name, version: target.version, message: "was dropped; rebuild it first")
         case .building:
-            throw ProjectionError(.notCaughtUp, projection: target.name, version: target.version,
-                                  message: "is still building (at \(target.checkpoint)); wait until it has caught up")
+            throw ProjectionError(
+                .notCaughtUp, projection: target.name, version: target.version,
+                message: "is still building (at \(target.checkpoint)); wait until it has caught up")
         default: break
         }
         if target.state == .failed {
@@ -172,12 +178,15 @@ public struct ProjectionVersions: Sendable {
         let allowed = core.configuration.maximumPromotionLag
         let lag = try await lag(of: target, limit: allowed + 1)
         if lag > allowed {
-            throw ProjectionError(.notCaughtUp, projection: target.name, version: target.version,
-                                  message: "is more than \(allowed) events behind the log (maximumPromotionLag); wait until it catches up")
+            throw ProjectionError(
+                .notCaughtUp, projection: target.name, version: target.version,
+                message: "is more than \(allowed) events behind the log (maximumPromotionLag); wait until it catches up")
         }
     }
 
-    static func rows(_ name: String, locking: Bool = true, on connection: PostgresConnection, queries: ProjectionQueries, logger: Logger) async throws -> [ProjectionVersion] {
+    static func rows(_ name: String, locking: Bool = true, on connection: PostgresConnection, queries: ProjectionQueries, logger: Logger) async throws
+        -> [ProjectionVersion]
+    {
         var rows: [ProjectionVersion] = []
         for try await row in try await connection.query(queries.versions(name, locking: locking), logger: logger) {
             rows.append(try ProjectionVersion(name: name, row: row))

@@ -40,7 +40,7 @@ struct RebuildWorker: Sendable {
                     try await commit([], from: checkpoint, through: checkpoint, done: true)
                     return
                 }
-            } catch where isTransient(error) {
+            } catch  where isTransient(error) {
                 try await Task.sleep(for: backoff.next())
                 continue
             } catch is LeaseLost {
@@ -50,8 +50,10 @@ struct RebuildWorker: Sendable {
             }
             let last = events[events.count - 1].position
             // Read the next page while this one is applied; always await it (see ProjectionRunner).
-            async let next = events.count == batchSize
-                ? core.database.withWatchdog { try await log.readLog(after: last, through: target, partition: partition, of: partitions, limit: batchSize) } : []
+            async let next =
+                events.count == batchSize
+                ? core.database.withWatchdog { try await log.readLog(after: last, through: target, partition: partition, of: partitions, limit: batchSize) }
+                : []
             let outcome: Result<Void, any Error>
             do {
                 outcome = .success(try await applyIsolatingPoison(events, from: checkpoint))
@@ -61,7 +63,7 @@ struct RebuildWorker: Sendable {
             let page = try? await next
             do {
                 try outcome.get()
-            } catch where isTransient(error) {
+            } catch  where isTransient(error) {
                 runner.logger.debug("rebuild batch failed; retrying", metadata: ["error": "\(String(reflecting: error))", "kappa.partition": "\(partition)"])
                 try await Task.sleep(for: backoff.next())
                 // The commit may have happened before the fault: go on from what the database has.
@@ -70,7 +72,7 @@ struct RebuildWorker: Sendable {
                 continue
             } catch is LeaseLost {
                 checkpoint = try await movedCheckpoint(from: checkpoint)
-                if checkpoint == last { counter.add(events.count) }   // the batch's own commit, unseen
+                if checkpoint == last { counter.add(events.count) } // the batch's own commit, unseen
                 prefetched = nil
                 continue
             }
@@ -94,7 +96,9 @@ struct RebuildWorker: Sendable {
 
     /// This partition's checkpoint as committed; ``LeaseLost`` when the partition is no longer this worker's.
     private func committedCheckpoint() async throws -> LogPosition {
-        let row = try await core.database.readModelRows(core.queries.partitionCheckpoint(runner.key, partition: partition, rebuildID: rebuildID), resending: true) {
+        let row = try await core.database.readModelRows(
+            core.queries.partitionCheckpoint(runner.key, partition: partition, rebuildID: rebuildID), resending: true
+        ) {
             try $0.decode((Int64, Int64, String?, Int64).self)
         }.last
         guard let (transaction, position, owner, token) = row, owner == core.configuration.owner, token == self.token else { throw LeaseLost() }
@@ -114,7 +118,7 @@ struct RebuildWorker: Sendable {
             },
             isDropped: { try await runner.lifecycle.row()?.lifecycle == .dropped },
             poison: { event, error in
-                try await poison(event, from: checkpoint, error)   // throws Rebuilder.Stopped to stop
+                try await poison(event, from: checkpoint, error) // throws Rebuilder.Stopped to stop
                 checkpoint = event.position
                 return false
             })
@@ -136,11 +140,13 @@ struct RebuildWorker: Sendable {
     /// still this worker's and the checkpoint is still at `start`; else throws ``LeaseLost``.
     private func fence(on connection: PostgresConnection, from start: LogPosition, to position: LogPosition?, covered: Int, done: Bool) async throws {
         var moved = false
-        for try await _ in try await connection.query(core.queries.advancePartition(
-            runner.key, partition: partition, rebuildID: rebuildID, owner: core.configuration.owner, token: token, from: start, to: position,
-            covered: covered, done: done,
-            milliseconds: core.configuration.leaseMilliseconds,
-            asynchronousCommit: !core.configuration.synchronousReadModelCommits), logger: runner.logger) {
+        for try await _ in try await connection.query(
+            core.queries.advancePartition(
+                runner.key, partition: partition, rebuildID: rebuildID, owner: core.configuration.owner, token: token, from: start, to: position,
+                covered: covered, done: done,
+                milliseconds: core.configuration.leaseMilliseconds,
+                asynchronousCommit: !core.configuration.synchronousReadModelCommits), logger: runner.logger)
+        {
             moved = true
         }
         if !moved { throw LeaseLost() }
@@ -148,8 +154,10 @@ struct RebuildWorker: Sendable {
 
     private func poison(_ event: RecordedEvent, from start: LogPosition, _ error: any Error) async throws {
         let id = runner.id, queries = core.queries, partition = self.partition
-        let message = ProjectionError(.handlerFailed, projection: id.name, version: id.version, eventType: event.eventType,
-                                      position: event.position, message: String(reflecting: error)).description
+        let message = ProjectionError(
+            .handlerFailed, projection: id.name, version: id.version, eventType: event.eventType,
+            position: event.position, message: String(reflecting: error)
+        ).description
         var logger = runner.logger
         logger[metadataKey: "kappa.position"] = "\(event.position)"
         logger[metadataKey: "kappa.event_type"] = "\(event.eventType)"

@@ -39,20 +39,24 @@ struct Rebuilder: Sendable {
         } else {
             target = try await core.log.head()
             guard target > lease.checkpoint else { return true }
-            partitions = runner.projection.ordering == .perStream
+            partitions =
+                runner.projection.ordering == .perStream
                 ? max(1, core.configuration.rebuildPartitions, core.configuration.rebuildWorkers) : 1
             let current = lease, unlogged = runner.projection.unloggedWhileBuilding && lease.checkpoint == .start
             try await core.database.withReadModelTransaction { connection in
                 var started = false
-                for try await _ in try await connection.query(queries.startRebuild(
-                    key, owner: current.owner, token: current.token, target: target, partitions: partitions, from: current.checkpoint), logger: logger) {
+                for try await _ in try await connection.query(
+                    queries.startRebuild(
+                        key, owner: current.owner, token: current.token, target: target, partitions: partitions, from: current.checkpoint), logger: logger)
+                {
                     started = true
                 }
                 if !started { throw LeaseLost() }
                 if unlogged {
                     try await connection.run(queries.setSentinel(key), logger: logger)
                     for table in try await StableNames.relations(in: id.schema.name, kinds: ["r"], on: connection, queries: queries, logger: logger) {
-                        try await connection.run("ALTER TABLE \(unescaped: id.schema.quoted).\(unescaped: SQLIdentifier.quote(catalogName: table)) SET UNLOGGED", logger: logger)
+                        try await connection.run(
+                            "ALTER TABLE \(unescaped: id.schema.quoted).\(unescaped: SQLIdentifier.quote(catalogName: table)) SET UNLOGGED", logger: logger)
                     }
                 }
             }
@@ -66,10 +70,12 @@ struct Rebuilder: Sendable {
             do {
                 let total = try await log.countEvents(after: from, through: target)
                 counter.counted(total)
-                logger.info("rebuilding in bulk", metadata: [
-                    "kappa.target": "\(target)", "kappa.partitions": "\(partitions)", "kappa.events_total": "\(total)",
-                    "kappa.events_done": "\(done)", "kappa.resumed": "\(done > 0)",
-                ])
+                logger.info(
+                    "rebuilding in bulk",
+                    metadata: [
+                        "kappa.target": "\(target)", "kappa.partitions": "\(partitions)", "kappa.events_total": "\(total)",
+                        "kappa.events_done": "\(done)", "kappa.resumed": "\(done > 0)",
+                    ])
             } catch {
                 logger.debug("could not count the events to rebuild", metadata: ["error": "\(String(reflecting: error))"])
             }
@@ -95,24 +101,29 @@ struct Rebuilder: Sendable {
         // that rewrites them), so no checkpoint past the load ever stands on tables a crash would empty.
         try await core.database.withReadModelTransaction(watchdog: false) { connection in
             var finished = false
-            for try await _ in try await connection.query(queries.finishRebuild(key, owner: current.owner, token: current.token, target: target), logger: logger) {
+            for try await _ in try await connection.query(
+                queries.finishRebuild(key, owner: current.owner, token: current.token, target: target), logger: logger)
+            {
                 finished = true
             }
             if !finished { throw LeaseLost() }
             try await connection.run(queries.deletePartitions(key), logger: logger)
             try await connection.run(queries.deleteSentinel(key), logger: logger)
             for table in try await connection.unloggedTables(in: id.schema.name, queries: queries, logger: logger) {
-                try await connection.run("ALTER TABLE \(unescaped: id.schema.quoted).\(unescaped: SQLIdentifier.quote(catalogName: table)) SET LOGGED", logger: logger)
+                try await connection.run(
+                    "ALTER TABLE \(unescaped: id.schema.quoted).\(unescaped: SQLIdentifier.quote(catalogName: table)) SET LOGGED", logger: logger)
             }
         }
         lease.checkpoint = target
         core.checkpointCommitted(key, at: target)
         progress?(counter.snapshot(id))
         let snapshot = counter.snapshot(id)
-        logger.info("bulk rebuild reached its target", metadata: [
-            "kappa.position": "\(target)", "kappa.events_this_run": "\(snapshot.eventsThisRun)",
-            "kappa.events_per_second": "\(Int(snapshot.eventsPerSecond))",
-        ])
+        logger.info(
+            "bulk rebuild reached its target",
+            metadata: [
+                "kappa.position": "\(target)", "kappa.events_this_run": "\(snapshot.eventsThisRun)",
+                "kappa.events_per_second": "\(Int(snapshot.eventsPerSecond))",
+            ])
         return true
     }
 
@@ -157,8 +168,10 @@ struct Rebuilder: Sendable {
                     try? await Task.sleep(for: core.configuration.leaseDuration / 3)
                     if Task.isCancelled { return }
                     do {
-                        _ = try await core.database.readModelRows(core.queries.renewPartitions(
-                            key, owner: core.configuration.owner, milliseconds: core.configuration.leaseMilliseconds)) { _ in () }
+                        _ = try await core.database.readModelRows(
+                            core.queries.renewPartitions(
+                                key, owner: core.configuration.owner, milliseconds: core.configuration.leaseMilliseconds)
+                        ) { _ in () }
                     } catch {
                         logger.debug("could not renew rebuild partitions", metadata: ["error": "\(String(reflecting: error))"])
                     }
@@ -169,8 +182,9 @@ struct Rebuilder: Sendable {
                     for _ in 0..<min(partitions, max(1, core.configuration.rebuildWorkers)) {
                         group.addTask {
                             while !core.isStopping && !Task.isCancelled {
-                                let claim = try await core.database.readModelRows(core.queries.claimPartition(
-                                    key, owner: core.configuration.owner, milliseconds: core.configuration.leaseMilliseconds)
+                                let claim = try await core.database.readModelRows(
+                                    core.queries.claimPartition(
+                                        key, owner: core.configuration.owner, milliseconds: core.configuration.leaseMilliseconds)
                                 ) { try $0.decode(ProjectionQueries.ClaimRow.self) }.last
                                 guard let (partition, token, rebuildID, transaction, position, targetTransaction, targetPosition, count) = claim else { return }
                                 logger.debug("claimed a rebuild partition", metadata: ["kappa.partition": "\(partition)", "kappa.token": "\(token)"])
@@ -197,7 +211,8 @@ struct Rebuilder: Sendable {
     /// lease): called by a runner that could not take the lease. Returns when nothing is left to claim.
     func help() async throws {
         guard let row = try await runner.lifecycle.row(), row.lifecycle == .building, row.rebuildTarget != nil,
-              let partitions = row.rebuildPartitions else { return }
+            let partitions = row.rebuildPartitions
+        else { return }
         let counter = ProgressCounter(done: 0, partitions: partitions)
         try await workPartitions(partitions: partitions, counter: counter)
         if counter.snapshot(id).eventsThisRun > 0 {
@@ -207,7 +222,10 @@ struct Rebuilder: Sendable {
 
     /// Events applied by every partition, in every process, and partitions not yet done.
     func partitionProgress(of key: LeaseKey) async throws -> (done: Int, remaining: Int) {
-        let row = try await core.database.readModelRows(core.queries.rebuildProgress(key), resending: true) { try $0.decode((Int64, Int64).self) }.last ?? (Int64(0), Int64(0))
+        let row =
+            try await core.database.readModelRows(core.queries.rebuildProgress(key), resending: true) { try $0.decode((Int64, Int64).self) }.last ?? (
+                Int64(0), Int64(0)
+            )
         return (Int(row.0), Int(row.1))
     }
 
@@ -226,10 +244,12 @@ struct Rebuilder: Sendable {
             }
             if ContinuousClock.now - lastLog > .seconds(10) {
                 let snapshot = counter.snapshot(id)
-                runner.logger.info("rebuilding", metadata: [
-                    "kappa.events_done": "\(snapshot.eventsDone)", "kappa.events_total": "\(snapshot.eventsTotal)",
-                    "kappa.events_per_second": "\(Int(snapshot.eventsPerSecond))",
-                ])
+                runner.logger.info(
+                    "rebuilding",
+                    metadata: [
+                        "kappa.events_done": "\(snapshot.eventsDone)", "kappa.events_total": "\(snapshot.eventsTotal)",
+                        "kappa.events_per_second": "\(Int(snapshot.eventsPerSecond))",
+                    ])
                 lastLog = .now
             }
         }
@@ -263,7 +283,8 @@ final class ProgressCounter: Sendable {
     func snapshot(_ id: ProjectionID) -> RebuildProgress {
         let (local, committed, total) = state.withLock { ($0.local, $0.committed, $0.total) }
         let done = max(local, committed)
-        return RebuildProgress(projection: id.name, version: id.version, eventsDone: done, eventsTotal: total ?? done,
-                               eventsThisRun: local - initial, elapsed: ContinuousClock.now - started, partitions: partitions)
+        return RebuildProgress(
+            projection: id.name, version: id.version, eventsDone: done, eventsTotal: total ?? done,
+            eventsThisRun: local - initial, elapsed: ContinuousClock.now - started, partitions: partitions)
     }
 }

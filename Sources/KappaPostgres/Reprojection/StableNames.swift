@@ -24,7 +24,8 @@ enum StableNames {
         // What others may do with the stable names carries over the switch: read before any view goes.
         var grants: [(grantee: String, privilege: String)] = []
         for try await (grantee, privilege) in try await connection.query(queries.viewGrants(in: id.serving.name), logger: logger)
-            .decode((String, String).self) where grantablePrivileges.contains(privilege) {
+            .decode((String, String).self) where grantablePrivileges.contains(privilege)
+        {
             grants.append((grantee, privilege))
         }
         let reader = try await readerRole(of: id, on: connection, queries: queries, logger: logger)
@@ -47,7 +48,8 @@ enum StableNames {
                 try await connection.run("CREATE \(unescaped: definition)", logger: logger)
             }
             for grant in grants {
-                try await connection.run("GRANT \(unescaped: grant.privilege) ON \(unescaped: serving).\(unescaped: quoted) TO \(unescaped: grant.grantee)", logger: logger)
+                try await connection.run(
+                    "GRANT \(unescaped: grant.privilege) ON \(unescaped: serving).\(unescaped: quoted) TO \(unescaped: grant.grantee)", logger: logger)
             }
             if let reader { try await connection.run("GRANT SELECT ON \(unescaped: serving).\(unescaped: quoted) TO \(unescaped: reader)", logger: logger) }
         }
@@ -73,10 +75,12 @@ enum StableNames {
             try await connection.run("DROP VIEW \(unescaped: id.serving.quoted).\(unescaped: SQLIdentifier.quote(catalogName: view))", logger: logger)
         } catch let error as PSQLError where error.sqlState == .dependentObjectsStillExist {
             let dependents = error.serverInfo?[.detail].map { " (\($0.replacingOccurrences(of: "\n", with: "; ")))" } ?? ""
-            throw ProjectionError(.dependentObjects, projection: id.name, version: id.version, message: """
-                cannot replace the stable name \(id.name).\(view): version \(id.version) changes its columns and objects \
-                depend on it\(dependents); drop them, switch, and create them again
-                """)
+            throw ProjectionError(
+                .dependentObjects, projection: id.name, version: id.version,
+                message: """
+                    cannot replace the stable name \(id.name).\(view): version \(id.version) changes its columns and objects \
+                    depend on it\(dependents); drop them, switch, and create them again
+                    """)
         }
     }
 
@@ -88,9 +92,11 @@ enum StableNames {
         for try await (exists, mayCreate) in rows.decode((Bool, Bool).self) {
             if exists { return SQLIdentifier.quote(catalogName: role) }
             guard mayCreate else {
-                logger.warning("the projection's reader role is missing and this role may not create it", metadata: [
-                    "kappa.projection": "\(id.name)", "kappa.role": "\(role)", "kappa.sql": "CREATE ROLE \(role) NOLOGIN",
-                ])
+                logger.warning(
+                    "the projection's reader role is missing and this role may not create it",
+                    metadata: [
+                        "kappa.projection": "\(id.name)", "kappa.role": "\(role)", "kappa.sql": "CREATE ROLE \(role) NOLOGIN",
+                    ])
                 return nil
             }
             try await connection.run("CREATE ROLE \(unescaped: SQLIdentifier.quote(catalogName: role)) NOLOGIN", logger: logger)
@@ -108,7 +114,9 @@ enum StableNames {
         try await connection.run("DROP SCHEMA IF EXISTS \(unescaped: id.serving.quoted) CASCADE", logger: logger)
     }
 
-    static func relations(in schema: String, kinds: [String], on connection: PostgresConnection, queries: ProjectionQueries, logger: Logger) async throws -> [String] {
+    static func relations(in schema: String, kinds: [String], on connection: PostgresConnection, queries: ProjectionQueries, logger: Logger) async throws
+        -> [String]
+    {
         var names: [String] = []
         for try await name in try await connection.query(queries.relations(in: schema, kinds: kinds), logger: logger).decode(String.self) {
             names.append(name)

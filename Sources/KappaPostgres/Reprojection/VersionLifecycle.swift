@@ -42,20 +42,24 @@ struct VersionLifecycle: Sendable {
                 do {
                     try await connection.runScript(indexSQL, in: id.schema, logger: logger)
                 } catch {
-                    throw ProjectionError(.setupFailed, projection: id.name, version: id.version,
-                                          message: "indexSQL failed: \(String(reflecting: error))")
+                    throw ProjectionError(
+                        .setupFailed, projection: id.name, version: id.version,
+                        message: "indexSQL failed: \(String(reflecting: error))")
                 }
             }
             for table in try await connection.unloggedTables(in: id.schema.name, queries: queries, logger: logger) {
-                try await connection.run("ALTER TABLE \(unescaped: id.schema.quoted).\(unescaped: SQLIdentifier.quote(catalogName: table)) SET LOGGED", logger: logger)
+                try await connection.run(
+                    "ALTER TABLE \(unescaped: id.schema.quoted).\(unescaped: SQLIdentifier.quote(catalogName: table)) SET LOGGED", logger: logger)
             }
             for table in try await StableNames.relations(in: id.schema.name, kinds: ["r", "p", "m"], on: connection, queries: queries, logger: logger) {
                 try await connection.run("ANALYZE \(unescaped: id.schema.quoted).\(unescaped: SQLIdentifier.quote(catalogName: table))", logger: logger)
             }
         }
-        logger.info("projection version caught up with the log", metadata: [
-            "kappa.position": "\(lease.checkpoint)", "kappa.finish_duration": "\(ContinuousClock.now - started)",
-        ])
+        logger.info(
+            "projection version caught up with the log",
+            metadata: [
+                "kappa.position": "\(lease.checkpoint)", "kappa.finish_duration": "\(ContinuousClock.now - started)",
+            ])
     }
 
     /// Promotes this caught-up version when that is due: none is active and it is the name's lowest

@@ -91,7 +91,7 @@ extension PostgresClient {
                 return try await withConnection { connection in
                     try await ConnectionGuard.shared.run(on: connection) { try await connection.allRows(query, logger: logger, decode) }
                 }
-            } catch where resending && attempt < resendPauses.count + 1 && isConnectionLoss(error) {
+            } catch  where resending && attempt < resendPauses.count + 1 && isConnectionLoss(error) {
                 logger.debug("a read lost its connection; sending it again", metadata: ["error": "\(String(reflecting: error))"])
                 // A pause first: a pool whose idle connections were all killed at once learns of each
                 // close only as it arrives, and would hand out the next dead one straight away.

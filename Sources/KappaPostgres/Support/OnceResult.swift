@@ -19,7 +19,10 @@ final class OnceResult<R: Sendable>: Sendable {
         let (first, continuation) = state.withLock { state -> (Bool, CheckedContinuation<R, any Error>?) in
             guard !state.done else { return (false, nil) }
             state.done = true
-            if let continuation = state.continuation { state.continuation = nil; return (true, continuation) }
+            if let continuation = state.continuation {
+                state.continuation = nil
+                return (true, continuation)
+            }
             state.result = result
             return (true, nil)
         }

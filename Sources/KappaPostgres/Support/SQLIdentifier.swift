@@ -8,10 +8,11 @@ package struct SQLIdentifier: Hashable, Sendable, CustomStringConvertible {
     /// - Throws: ``KappaPostgresError`` with code `invalidIdentifier`, naming `role` ("schema", "table").
     package init(_ name: String, role: String) throws {
         guard let first = name.unicodeScalars.first, name.utf8.count <= 63,
-              first == "_" || ("a"..."z").contains(first),
-              name.unicodeScalars.allSatisfy({ $0 == "_" || ("a"..."z").contains($0) || ("0"..."9").contains($0) })
+            first == "_" || ("a"..."z").contains(first),
+            name.unicodeScalars.allSatisfy({ $0 == "_" || ("a"..."z").contains($0) || ("0"..."9").contains($0) })
         else {
-            throw KappaPostgresError(.invalidIdentifier,
+            throw KappaPostgresError(
+                .invalidIdentifier,
                 message: "\(role) name '\(name)' is not valid: use 1…63 lower-case ASCII letters, digits and _, starting with a letter or _")
         }
         self.name = name

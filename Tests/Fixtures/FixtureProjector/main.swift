@@ -29,9 +29,10 @@ LoggingSystem.bootstrap { label in
 }
 let logger = Logger(label: "kappa.fixture")
 let env = ProcessInfo.processInfo.environment
-let client = PostgresClient(configuration: .init(
-    host: env["PGHOST"].flatMap { $0.hasPrefix("/") ? nil : $0 } ?? "localhost", port: env["PGPORT"].flatMap(Int.init) ?? 5432,
-    username: env["PGUSER"] ?? "postgres", password: env["PGPASSWORD"], database: env["PGDATABASE"] ?? "postgres", tls: .disable))
+let client = PostgresClient(
+    configuration: .init(
+        host: env["PGHOST"].flatMap { $0.hasPrefix("/") ? nil : $0 } ?? "localhost", port: env["PGPORT"].flatMap(Int.init) ?? 5432,
+        username: env["PGUSER"] ?? "postgres", password: env["PGPASSWORD"], database: env["PGDATABASE"] ?? "postgres", tls: .disable))
 let store = try PostgresEventStore(client: client, configuration: .init(schema: arguments[1]), logger: logger)
 var configuration = ProjectionRuntime.Configuration()
 configuration.schema = arguments[2]
@@ -56,7 +57,7 @@ if mode != "run" && mode != "run-v2" {
                     try await versions.rebuild(name, version: 2, fromScratch: false) { progress in last.set(progress) }
                     break
                 } catch let error as ProjectionError where error.code == .rebuildInProgress {
-                    try await Task.sleep(for: .milliseconds(100))   // the killed process's lease has not expired yet
+                    try await Task.sleep(for: .milliseconds(100)) // the killed process's lease has not expired yet
                 }
             }
             let progress = last.get()
@@ -84,12 +85,16 @@ if mode == "run-v2" {
 }
 let runtime = try ProjectionRuntime(
     log: store, readModels: client,
-    projections: [mode == "run-v2" ? CartSummaryV2Projection(name: name, writer: arguments[3], delayPerBatch: .milliseconds(delayMS))
-                                   : CartSummaryProjection(writer: arguments[3], delayPerBatch: .milliseconds(delayMS))],
+    projections: [
+        mode == "run-v2"
+            ? CartSummaryV2Projection(name: name, writer: arguments[3], delayPerBatch: .milliseconds(delayMS))
+            : CartSummaryProjection(writer: arguments[3], delayPerBatch: .milliseconds(delayMS))
+    ],
     configuration: configuration, logger: logger)
-let group = ServiceGroup(configuration: .init(
-    services: [.init(service: client), .init(service: runtime, successTerminationBehavior: .gracefullyShutdownGroup)],
-    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+let group = ServiceGroup(
+    configuration: .init(
+        services: [.init(service: client), .init(service: runtime, successTerminationBehavior: .gracefullyShutdownGroup)],
+        gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
 try await group.run()
 
 /// The last value set, shared with a progress callback.

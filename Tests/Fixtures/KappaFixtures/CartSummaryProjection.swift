@@ -9,13 +9,19 @@ import PostgresNIO
 /// sample depends on it), and these payloads stay fixed so that benchmark figures compare across runs.
 public enum CartEvents {
     public struct ItemAdded: Codable, Sendable, Equatable {
-        public var cartId: String; public var sku: String; public var quantity: Int; public var unitPrice: Int
+        public var cartId: String
+        public var sku: String
+        public var quantity: Int
+        public var unitPrice: Int
         public init(cartId: String, sku: String, quantity: Int, unitPrice: Int) {
             (self.cartId, self.sku, self.quantity, self.unitPrice) = (cartId, sku, quantity, unitPrice)
         }
     }
     public struct ItemRemoved: Codable, Sendable, Equatable {
-        public var cartId: String; public var sku: String; public var quantity: Int; public var unitPrice: Int
+        public var cartId: String
+        public var sku: String
+        public var quantity: Int
+        public var unitPrice: Int
         public init(cartId: String, sku: String, quantity: Int, unitPrice: Int) {
             (self.cartId, self.sku, self.quantity, self.unitPrice) = (cartId, sku, quantity, unitPrice)
         }
@@ -51,8 +57,10 @@ public enum CartEvents {
         for cart in 0..<carts {
             var events: [NewEvent] = []
             for n in 0..<eventsPerCart - 1 {
-                events.append(n % 5 == 4 ? removed(cart: cart, sku: "SKU-\(n - 1)", unitPrice: 100 + n - 1)
-                                         : added(cart: cart, sku: "SKU-\(n)", quantity: 1 + n % 3, unitPrice: 100 + n))
+                events.append(
+                    n % 5 == 4
+                        ? removed(cart: cart, sku: "SKU-\(n - 1)", unitPrice: 100 + n - 1)
+                        : added(cart: cart, sku: "SKU-\(n)", quantity: 1 + n % 3, unitPrice: 100 + n))
             }
             events.append(checkedOut(cart: cart))
             last = try await store.append(events, to: StreamID("cart-\(cart)"), expectedVersion: .any).lastPosition ?? last
@@ -77,8 +85,10 @@ public struct CartSummaryProjection: Projection, PoisonPolicyProviding {
     /// ``ProjectionOrdering/perStream`` lets a rebuild run in parallel partitions.
     public let ordering: ProjectionOrdering
 
-    public init(name: String = "cart_summary", version: Int = 1, writer: String = "", delayPerBatch: Duration = .zero,
-                poisonEventPolicy: PoisonEventPolicy = .stop, poisonSKU: String? = "POISON", ordering: ProjectionOrdering = .global) {
+    public init(
+        name: String = "cart_summary", version: Int = 1, writer: String = "", delayPerBatch: Duration = .zero,
+        poisonEventPolicy: PoisonEventPolicy = .stop, poisonSKU: String? = "POISON", ordering: ProjectionOrdering = .global
+    ) {
         self.ordering = ordering
         self.poisonSKU = poisonSKU
         self.name = name
@@ -108,7 +118,12 @@ public struct CartSummaryProjection: Projection, PoisonPolicyProviding {
         public var description: String
     }
 
-    struct Row { var items = 0; var total = 0; var checkedOut = false; var events = 0 }
+    struct Row {
+        var items = 0
+        var total = 0
+        var checkedOut = false
+        var events = 0
+    }
 
     public func apply(_ events: [RecordedEvent], in context: ProjectionContext) async throws {
         let rows = try fold(events)
@@ -130,13 +145,24 @@ public struct CartSummaryProjection: Projection, PoisonPolicyProviding {
             case "ItemAddedToCart":
                 let e = try decoder.decode(CartEvents.ItemAdded.self, from: event.payload)
                 if e.sku == poisonSKU { throw Rejected(description: "cart \(e.cartId): SKU \(e.sku) is refused") }
-                change(&rows[e.cartId, default: Row()]) { $0.items += e.quantity; $0.total += e.quantity * e.unitPrice; $0.events += 1 }
+                change(&rows[e.cartId, default: Row()]) {
+                    $0.items += e.quantity
+                    $0.total += e.quantity * e.unitPrice
+                    $0.events += 1
+                }
             case "ItemRemovedFromCart":
                 let e = try decoder.decode(CartEvents.ItemRemoved.self, from: event.payload)
-                change(&rows[e.cartId, default: Row()]) { $0.items -= e.quantity; $0.total -= e.quantity * e.unitPrice; $0.events += 1 }
+                change(&rows[e.cartId, default: Row()]) {
+                    $0.items -= e.quantity
+                    $0.total -= e.quantity * e.unitPrice
+                    $0.events += 1
+                }
             default:
                 let e = try decoder.decode(CartEvents.CheckedOut.self, from: event.payload)
-                change(&rows[e.cartId, default: Row()]) { $0.checkedOut = true; $0.events += 1 }
+                change(&rows[e.cartId, default: Row()]) {
+                    $0.checkedOut = true
+                    $0.events += 1
+                }
             }
         }
         return rows

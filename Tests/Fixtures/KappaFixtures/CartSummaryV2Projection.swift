@@ -15,8 +15,10 @@ public struct CartSummaryV2Projection: Projection {
 
     public let ordering: ProjectionOrdering
 
-    public init(name: String = "cart_summary", version: Int = 2, writer: String = "", delayPerBatch: Duration = .zero,
-                ordering: ProjectionOrdering = .perStream) {
+    public init(
+        name: String = "cart_summary", version: Int = 2, writer: String = "", delayPerBatch: Duration = .zero,
+        ordering: ProjectionOrdering = .perStream
+    ) {
         self.ordering = ordering
         self.name = name
         self.version = version
@@ -45,7 +47,13 @@ public struct CartSummaryV2Projection: Projection {
 
     public var indexSQL: String { "CREATE INDEX carts_checked_out ON carts (checked_out) WHERE checked_out" }
 
-    struct Row { var items = 0; var total = 0; var checkedOut = false; var events = 0; var added = 0 }
+    struct Row {
+        var items = 0
+        var total = 0
+        var checkedOut = false
+        var events = 0
+        var added = 0
+    }
 
     public func apply(_ events: [RecordedEvent], in context: ProjectionContext) async throws {
         let decoder = PayloadDecoder()
@@ -77,7 +85,8 @@ public struct CartSummaryV2Projection: Projection {
             try await context.execute("SELECT pg_sleep(\(seconds)) /* \(unescaped: name) */")
         }
         let ids = rows.keys.sorted()
-        try await context.execute("""
+        try await context.execute(
+            """
             INSERT INTO \(unescaped: context.schema).carts AS c (cart_id, items, total_cents, checked_out, events, written_by, items_added)
             SELECT id, i, t, co, n, \(writer), a FROM unnest(\(ids)::text[], \(ids.map { rows[$0]!.items })::int8[],
                 \(ids.map { rows[$0]!.total })::int8[], \(ids.map { rows[$0]!.checkedOut })::bool[], \(ids.map { rows[$0]!.events })::int8[],
@@ -88,7 +97,8 @@ public struct CartSummaryV2Projection: Projection {
             """)
         guard !sold.isEmpty else { return }
         let skus = sold.keys.sorted()
-        try await context.execute("""
+        try await context.execute(
+            """
             INSERT INTO \(unescaped: context.schema).product_sales AS p (sku, units)
             SELECT s, u FROM unnest(\(skus)::text[], \(skus.map { sold[$0]! })::int8[]) AS r(s, u)
             ON CONFLICT (sku) DO UPDATE SET units = p.units + excluded.units

@@ -2,6 +2,7 @@ import Foundation
 import KappaTesting
 import PostgresNIO
 import Testing
+
 @testable import KappaCLI
 
 /// Connections made from a `DatabaseURL`, to the test server with TLS turned on for the test.

@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import Testing
+
 @testable import KappaCLI
 
 /// The case of postgres-nio's TLS setting ("disable", "prefer", "require"): postgres-nio keeps it

@@ -28,13 +28,16 @@ struct LogCommandTests {
             #expect(intact.out.contains("every hash chain holds: 5 events in 2 streams checked"), "\(intact.out)")
 
             let edited = try #require(try await store.readStream("cli-1", from: 2, limit: 1).first)
-            _ = try await client.query(PostgresQuery(unsafeSQL: """
-                DO $tamper$ BEGIN
-                    ALTER TABLE \(schema).events DISABLE TRIGGER events_refuse_update_delete;
-                    UPDATE \(schema).events SET payload = '{"cents": 7}' WHERE stream_id = 'cli-1' AND stream_version = 2;
-                    ALTER TABLE \(schema).events ENABLE TRIGGER events_refuse_update_delete;
-                END $tamper$
-                """), logger: testLogger).collect()
+            _ = try await client.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        DO $tamper$ BEGIN
+                            ALTER TABLE \(schema).events DISABLE TRIGGER events_refuse_update_delete;
+                            UPDATE \(schema).events SET payload = '{"cents": 7}' WHERE stream_id = 'cli-1' AND stream_version = 2;
+                            ALTER TABLE \(schema).events ENABLE TRIGGER events_refuse_update_delete;
+                        END $tamper$
+                        """), logger: testLogger
+            ).collect()
             let broken = try await runCLI(["log", "verify", "--log-schema", schema], projection: "unused")
             #expect(broken.status == 1)
             #expect(broken.out.contains("broken: stream 'cli-1' version 2 (position \(edited.position), event \(edited.id)"), "\(broken.out)")

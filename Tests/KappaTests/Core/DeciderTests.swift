@@ -52,8 +52,9 @@ struct InMemoryCommandHandlerTests {
         let store = InMemoryEventStore()
         let id = UUID(uuidString: "00000000-0000-0000-0000-00000000000A")!
         let instant = Date(timeIntervalSince1970: 1_700_000_000)
-        let handler = CommandHandler(decider: accountDecider, registry: AccountEvent.registry, store: store,
-                                     makeEventID: { id }, now: { instant }, logger: testLogger)
+        let handler = CommandHandler(
+            decider: accountDecider, registry: AccountEvent.registry, store: store,
+            makeEventID: { id }, now: { instant }, logger: testLogger)
         let result = try await handler.handle(.open(owner: "ada"), on: "account-1")
         #expect(result.streamVersion == 1)
         #expect(store.allEvents.map(\.id) == [id])

@@ -7,8 +7,9 @@ struct EventRegistryTests {
     let registry = AccountEvent.registry
 
     func recorded(type: String, version: Int, json: String, stream: StreamID = "account-7") -> RecordedEvent {
-        RecordedEvent(id: UUID(), streamID: stream, streamVersion: 3, position: LogPosition(transactionID: 9, globalPosition: 42),
-                      eventType: type, schemaVersion: version, payload: Data(json.utf8), metadata: .init(), recordedAt: Date())
+        RecordedEvent(
+            id: UUID(), streamID: stream, streamVersion: 3, position: LogPosition(transactionID: 9, globalPosition: 42),
+            eventType: type, schemaVersion: version, payload: Data(json.utf8), metadata: .init(), recordedAt: Date())
     }
 
     @Test func encodesUnderTheStableNameAndVersion() throws {
@@ -60,7 +61,10 @@ struct EventRegistryTests {
     }
 
     @Test func anUnencodablePayloadIsRefusedBeforeAnyWrite() throws {
-        struct Reading: DomainEvent { static let eventType: EventTypeName = "Reading"; var value: Double }
+        struct Reading: DomainEvent {
+            static let eventType: EventTypeName = "Reading"
+            var value: Double
+        }
         let registry = EventRegistry<Reading>()
         let error = #expect(throws: EventStoreError.self) {
             try registry.encode(Reading(value: .nan), id: UUID(), recordedAt: Date())

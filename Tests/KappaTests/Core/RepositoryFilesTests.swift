@@ -37,19 +37,19 @@ struct RepositoryFilesTests {
         let log = FileManager.default.temporaryDirectory.appending(path: "kappa-summary-\(UUID().uuidString).log")
         defer { try? FileManager.default.removeItem(at: log) }
         try """
-            ◇ Test run started.
-            ◇ Suite "Projection runtime" started.
-            ◇ Test aHangingTest() started.
-            ◇ Test aFailingTest() started.
-            ◇ Test aParameterizedTest(path:) started.
-            ◇ Test case passing 1 argument path → .plain to aParameterizedTest(path:) started.
-            ◇ Test aPassingTest() started.
-            ✔ Test aPassingTest() passed after 0.1 seconds.
-            ✘ Test aFailingTest() recorded an issue at X.swift:3:5: Expectation failed: 1 == 2
-            ✘ Test aFailingTest() failed after 0.2 seconds with 1 issue.
-            ✔ Test aParameterizedTest(path:) with 1 test case passed after 0.3 seconds.
+        ◇ Test run started.
+        ◇ Suite "Projection runtime" started.
+        ◇ Test aHangingTest() started.
+        ◇ Test aFailingTest() started.
+        ◇ Test aParameterizedTest(path:) started.
+        ◇ Test case passing 1 argument path → .plain to aParameterizedTest(path:) started.
+        ◇ Test aPassingTest() started.
+        ✔ Test aPassingTest() passed after 0.1 seconds.
+        ✘ Test aFailingTest() recorded an issue at X.swift:3:5: Expectation failed: 1 == 2
+        ✘ Test aFailingTest() failed after 0.2 seconds with 1 issue.
+        ✔ Test aParameterizedTest(path:) with 1 test case passed after 0.3 seconds.
 
-            """.write(to: log, atomically: true, encoding: .utf8)
+        """.write(to: log, atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = ["-c", "source \"$0\"; kappa_test_summary \"$1\"", Self.root.appending(path: "scripts/lib/summary.sh").path, log.path]
@@ -85,8 +85,10 @@ struct RepositoryFilesTests {
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", "source \"$0/summary.sh\"; source \"$0/soak.sh\"; kappa_soak_report \"$1\" 4 none 2>&1",
-                             Self.root.appending(path: "scripts/lib").path, dir.path]
+        process.arguments = [
+            "-c", "source \"$0/summary.sh\"; source \"$0/soak.sh\"; kappa_soak_report \"$1\" 4 none 2>&1",
+            Self.root.appending(path: "scripts/lib").path, dir.path,
+        ]
         let output = Pipe()
         process.standardOutput = output
         try process.run()
@@ -106,8 +108,10 @@ struct RepositoryFilesTests {
     @Test func theStressLoopsEndWhenTheShellExits() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", "source \"$0/soak.sh\"; start() { kappa_stress_start; }; start; echo \"${KAPPA_HOGS[*]}\"",
-                             Self.root.appending(path: "scripts/lib").path]
+        process.arguments = [
+            "-c", "source \"$0/soak.sh\"; start() { kappa_stress_start; }; start; echo \"${KAPPA_HOGS[*]}\"",
+            Self.root.appending(path: "scripts/lib").path,
+        ]
         let output = Pipe()
         process.standardOutput = output
         try process.run()

@@ -1,6 +1,7 @@
-@testable import KappaPostgres
 import PostgresNIO
 import Testing
+
+@testable import KappaPostgres
 
 /// postgres-nio reads a prepared statement's name, SQL and types through its own protocol (generic
 /// code, a witness table): the ones bound for the call must win over its defaults (its default name,

@@ -92,9 +92,12 @@ struct AppendTests {
                     try await group.waitForAll()
                 }
                 for (store, parity) in [(first, 0), (second, 1)] {
-                    let streams = try await scalar("SELECT count(DISTINCT stream_id) FROM \(unescaped: store.configuration.schema).events WHERE stream_id LIKE \("account-\(prepared)-%")", on: client)
+                    let streams = try await scalar(
+                        "SELECT count(DISTINCT stream_id) FROM \(unescaped: store.configuration.schema).events WHERE stream_id LIKE \("account-\(prepared)-%")",
+                        on: client)
                     #expect(streams == 20)
-                    let wrong = try await scalar("""
+                    let wrong = try await scalar(
+                        """
                         SELECT count(*) FROM \(unescaped: store.configuration.schema).events
                         WHERE stream_id LIKE \("account-\(prepared)-%") AND split_part(stream_id, '-', 3)::int % 2 <> \(parity)
                         """, on: client)
@@ -109,8 +112,10 @@ struct AppendTests {
         try await withEventStore { store, client in
             _ = try await store.append(try deposits(2), to: "account-1", expectedVersion: .noStream)
             let events = "\(store.configuration.schema).events"
-            for statement in ["UPDATE \(events) SET payload = '{}'", "DELETE FROM \(events)", "TRUNCATE \(events)",
-                              "UPDATE \(events) SET stream_version = stream_version + 10 WHERE stream_version = 1"] {
+            for statement in [
+                "UPDATE \(events) SET payload = '{}'", "DELETE FROM \(events)", "TRUNCATE \(events)",
+                "UPDATE \(events) SET stream_version = stream_version + 10 WHERE stream_version = 1",
+            ] {
                 let error = await #expect(throws: PSQLError.self) {
                     try await client.query(PostgresQuery(unsafeSQL: statement), logger: testLogger)
                 }
@@ -129,7 +134,7 @@ struct AppendTests {
             notJSON.payload = Data("{not json".utf8)
             var notUTF8 = good
             notUTF8.id = UUID()
-            notUTF8.payload = Data([0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xFF, 0x22, 0x7D])   // {"a":"\xFF"}
+            notUTF8.payload = Data([0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xFF, 0x22, 0x7D]) // {"a":"\xFF"}
             var rawNUL = good
             rawNUL.id = UUID()
             rawNUL.payload = Data(#"{"a":"_"}"#.utf8.map { $0 == 0x5F ? 0 : $0 })
@@ -190,8 +195,9 @@ struct AppendTests {
 
     @Test func storedVersion1EventsAreReadBackAsVersion2() async throws {
         try await withEventStore { store, _ in
-            let old = NewEvent(id: UUID(), eventType: "MoneyDeposited", schemaVersion: 1,
-                               payload: Data(#"{"amount":"3.25"}"#.utf8), recordedAt: Date())
+            let old = NewEvent(
+                id: UUID(), eventType: "MoneyDeposited", schemaVersion: 1,
+                payload: Data(#"{"amount":"3.25"}"#.utf8), recordedAt: Date())
             let metadata = EventMetadata(correlationID: UUID(), causationID: UUID(), custom: ["userId": "u-7"])
             let new = try AccountEvent.registry.encode(.opened(.init(owner: "ada")), id: UUID(), recordedAt: Date(), metadata: metadata)
             _ = try await store.append([new, old], to: "account-1", expectedVersion: .noStream)
@@ -224,8 +230,9 @@ struct AppendTests {
             #expect(error?.message.contains("migrate") == true)
         }
         #expect(throws: KappaPostgresError.self) {
-            try PostgresEventStore(client: PostgresClient(configuration: TestDatabase.configuration()),
-                                   configuration: .init(schema: "Bad-Name"), logger: testLogger)
+            try PostgresEventStore(
+                client: PostgresClient(configuration: TestDatabase.configuration()),
+                configuration: .init(schema: "Bad-Name"), logger: testLogger)
         }
     }
 }

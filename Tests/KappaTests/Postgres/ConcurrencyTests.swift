@@ -33,8 +33,9 @@ struct ConcurrencyTests {
         try await withEventStore { store, client in
             var configuration = CommandHandler<AccountCommand, AccountEvent, AccountState>.Configuration()
             configuration.maximumAttempts = 200
-            let handler = CommandHandler(decider: accountDecider, registry: AccountEvent.registry, store: store,
-                                         configuration: configuration, logger: testLogger)
+            let handler = CommandHandler(
+                decider: accountDecider, registry: AccountEvent.registry, store: store,
+                configuration: configuration, logger: testLogger)
             try await CommandHandlerSpecification(handler).given([.opened(.init(owner: "ada"))], on: "account-1")
                 .when(.deposit(cents: 1)).then([.deposited(.init(cents: 1))])
             let results = try await withThrowingTaskGroup(of: [CommandResult<AccountEvent, AccountState>].self) { group in
@@ -59,14 +60,17 @@ struct ConcurrencyTests {
         try await withEventStore { store, _ in
             let committed = Locked<[UUID]>([])
             let rolledBack = Locked<Set<UUID>>([])
-            let commitOrder = Locked<[Int64]>([])   // the first global position of each transaction, in commit order
+            let commitOrder = Locked<[Int64]>([]) // the first global position of each transaction, in commit order
             let seen = Locked<[RecordedEvent]>([])
             let (progress, progressed) = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .bufferingNewest(1))
 
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for try await batch in store.followLog(after: .start, batchSize: 16, pollInterval: .milliseconds(2)) {
-                        let count = seen.withLock { $0 += batch; return $0.count }
+                        let count = seen.withLock {
+                            $0 += batch
+                            return $0.count
+                        }
                         progressed.yield(count)
                     }
                 }
@@ -80,7 +84,8 @@ struct ConcurrencyTests {
                                     let first = try await store.withTransaction { tx in
                                         let result = try await tx.append(events, to: StreamID("account-\(writer)-\(round % 3)"), expectedVersion: .any)
                                         // Hold the transaction open while others insert and commit after it.
-                                        for try await _ in try await tx.connection.query("SELECT pg_sleep(\(Double.random(in: 0...0.04)))", logger: testLogger) {}
+                                        for try await _ in try await tx.connection.query("SELECT pg_sleep(\(Double.random(in: 0...0.04)))", logger: testLogger)
+                                        {}
                                         if rollback { throw CancellationError() }
                                         return result.positions[0].globalPosition
                                     }
@@ -97,8 +102,14 @@ struct ConcurrencyTests {
                 let expected = committed.withLock { $0.count }
                 // Wait for the follower to reach the head (it must not stall behind a finished gap).
                 let reached = await withTaskGroup(of: Bool.self) { race in
-                    race.addTask { for await count in progress where count >= expected { return true }; return false }
-                    race.addTask { try? await Task.sleep(for: .seconds(20)); return false }
+                    race.addTask {
+                        for await count in progress where count >= expected { return true }
+                        return false
+                    }
+                    race.addTask {
+                        try? await Task.sleep(for: .seconds(20))
+                        return false
+                    }
                     defer { race.cancelAll() }
                     return await race.next() ?? false
                 }
@@ -133,11 +144,13 @@ struct ConcurrencyTests {
                 var pid: Int32?
                 let deadline = ContinuousClock.now + .seconds(10)
                 while pid == nil && ContinuousClock.now < deadline {
-                    for try await found in try await client.query("""
+                    for try await found in try await client.query(
+                        """
                         SELECT pid FROM pg_stat_activity
                         WHERE wait_event_type = 'Lock' AND (query LIKE '%append_events%' OR query LIKE '%INSERT INTO%')
                           AND query LIKE \("%\(store.configuration.schema)%")
-                        """, logger: testLogger).decode(Int32.self) { pid = found }
+                        """, logger: testLogger
+                    ).decode(Int32.self) { pid = found }
                     if pid == nil { try await Task.sleep(for: .milliseconds(5)) }
                 }
                 let victim = try #require(pid, "the append never reached the database")

@@ -1,10 +1,11 @@
 import Foundation
 import Kappa
-@testable import KappaPostgres
 import KappaTesting
 import NIOCore
 import PostgresNIO
 import Testing
+
+@testable import KappaPostgres
 
 @Suite("Packed pages of the log", .serialized)
 struct EventPageTests {
@@ -21,11 +22,14 @@ struct EventPageTests {
             #"{ "z" : 1,"a":"\\u0000 \ud83d\ude00",  "a" : [ ] }"#,
         ]
         return try (0..<n).map { i throws -> NewEvent in
-            let metadata = i % 3 == 0 ? EventMetadata()
+            let metadata =
+                i % 3 == 0
+                ? EventMetadata()
                 : EventMetadata(correlationID: UUID(), causationID: i % 2 == 0 ? UUID() : nil, custom: ["user": "ü-\(i)", "k\"ey": "v\\\(i)"])
-            return NewEvent(id: UUID(), eventType: try EventTypeName("Type\(i % 4)"), schemaVersion: 1 + i % 3,
-                            payload: Data(payloads[i % payloads.count].utf8), metadata: metadata,
-                            recordedAt: Date(timeIntervalSince1970: 1_700_000_000 + Double(i) * 0.000_001))
+            return NewEvent(
+                id: UUID(), eventType: try EventTypeName("Type\(i % 4)"), schemaVersion: 1 + i % 3,
+                payload: Data(payloads[i % payloads.count].utf8), metadata: metadata,
+                recordedAt: Date(timeIntervalSince1970: 1_700_000_000 + Double(i) * 0.000_001))
         }
     }
 
@@ -61,7 +65,10 @@ struct EventPageTests {
             try await eventually("pages of 8 reach the last event") {
                 let after = pages.withLock { $0.last?.position ?? .start }
                 let page = try await store.readLog(after: after, limit: 8)
-                return pages.withLock { $0 += page; return $0.last?.position == rows.last?.position }
+                return pages.withLock {
+                    $0 += page
+                    return $0.last?.position == rows.last?.position
+                }
             }
             #expect(pages.withLock { $0 } == rows)
             // The rebuild's partitioned pages: every event once, in the partitions' order.
@@ -69,7 +76,8 @@ struct EventPageTests {
             var partitioned: [RecordedEvent] = []
             for partition in 0..<3 {
                 let page = try await store.readLog(after: .start, through: target, partition: partition, of: 3, limit: 1_000)
-                let byRows = try await store.read(store.queries.readLog(after: .start, through: target, partition: partition, of: 3, limit: 1_000, packed: false), stream: nil)
+                let byRows = try await store.read(
+                    store.queries.readLog(after: .start, through: target, partition: partition, of: 3, limit: 1_000, packed: false), stream: nil)
                 #expect(page == byRows)
                 partitioned += page
             }
@@ -82,7 +90,7 @@ struct EventPageTests {
     /// log was migrated must not be left failing on that connection once it is.
     @Test func aReadBeforeTheLogExistsDoesNotBreakItsConnection() async throws {
         var configuration = TestDatabase.configuration()
-        configuration.options.maximumConnections = 1   // every read on the same pooled connection, while it lives
+        configuration.options.maximumConnections = 1 // every read on the same pooled connection, while it lives
         try await TestDatabase.withClient(configuration: configuration) { client in
             let schema = "kappa_test_\(UUID().uuidString.prefix(8).lowercased())"
             let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: testLogger)
@@ -107,13 +115,18 @@ struct EventPageTests {
     // MARK: Decoding without a server
 
     /// A frame as the server packs it.
-    static func frame(position: Int64, transaction: UInt64, stream: String = "s-1", type: String = "E",
-                      payload: String = "{}", metadata: String? = nil) -> [UInt8] {
+    static func frame(
+        position: Int64, transaction: UInt64, stream: String = "s-1", type: String = "E",
+        payload: String = "{}", metadata: String? = nil
+    ) -> [UInt8] {
         var bytes: [UInt8] = []
         func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.bigEndian) { bytes += $0 } }
-        append(position); append(transaction); append(Int64(1)); append(Int32(1))
-        bytes += Array(repeating: 7, count: 16)   // event id
-        append(Int64(0))                          // recorded at
+        append(position)
+        append(transaction)
+        append(Int64(1))
+        append(Int32(1))
+        bytes += Array(repeating: 7, count: 16) // event id
+        append(Int64(0)) // recorded at
         bytes += Array(stream.utf8) + [0] + Array(type.utf8) + [0] + Array(payload.utf8) + [0]
         bytes += (metadata.map { Array($0.utf8) } ?? []) + [0]
         return bytes
@@ -128,7 +141,8 @@ struct EventPageTests {
     }
 
     @Test func framesOutOfOrderComeBackInLogOrder() throws {
-        let bytes = Self.frame(position: 3, transaction: 10) + Self.frame(position: 1, transaction: 9)
+        let bytes =
+            Self.frame(position: 3, transaction: 10) + Self.frame(position: 1, transaction: 9)
             + Self.frame(position: 2, transaction: 10, metadata: #"{"a":"b"}"#)
         let events = try EventPage.decode(Self.buffer(bytes), count: 3)
         #expect(events.map(\.position.globalPosition) == [1, 2, 3])
@@ -137,14 +151,15 @@ struct EventPageTests {
         #expect(String(decoding: events[2].payload, as: UTF8.self) == "{}")
     }
 
-    @Test(arguments: [
-        ("truncated in the envelope", Array(frame(position: 1, transaction: 1).prefix(30)), 1),
-        ("no end to the payload", Array(frame(position: 1, transaction: 1).dropLast(2)), 1),
-        ("an empty payload", frame(position: 1, transaction: 1, payload: ""), 1),
-        ("fewer events than counted", frame(position: 1, transaction: 1), 2),
-        ("invalid UTF-8 in the stream id", replacing(frame(position: 1, transaction: 1, stream: "s"), at: 52, with: [0xFF]), 1),
-        ("metadata that is not the log's", frame(position: 1, transaction: 1, metadata: #"{"correlationId":"not a uuid"}"#), 1),
-    ] as [(String, [UInt8], Int)])
+    @Test(
+        arguments: [
+            ("truncated in the envelope", Array(frame(position: 1, transaction: 1).prefix(30)), 1),
+            ("no end to the payload", Array(frame(position: 1, transaction: 1).dropLast(2)), 1),
+            ("an empty payload", frame(position: 1, transaction: 1, payload: ""), 1),
+            ("fewer events than counted", frame(position: 1, transaction: 1), 2),
+            ("invalid UTF-8 in the stream id", replacing(frame(position: 1, transaction: 1, stream: "s"), at: 52, with: [0xFF]), 1),
+            ("metadata that is not the log's", frame(position: 1, transaction: 1, metadata: #"{"correlationId":"not a uuid"}"#), 1),
+        ] as [(String, [UInt8], Int)])
     func aMalformedPageIsATypedErrorNeverACrash(_ what: String, bytes: [UInt8], count: Int) {
         #expect(throws: EventStoreError.self, "\(what)") { try EventPage.decode(Self.buffer(bytes), count: count) }
     }

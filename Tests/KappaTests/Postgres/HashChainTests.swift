@@ -1,10 +1,11 @@
 import Crypto
 import Foundation
 import Kappa
-@testable import KappaPostgres
 import KappaTesting
 import PostgresNIO
 import Testing
+
+@testable import KappaPostgres
 
 /// The log's hash chains (Migrations/log/0006_hash_chain.sql) and their verification.
 @Suite("PostgreSQL log: hash chains", .serialized)
@@ -12,8 +13,9 @@ struct HashChainTests {
     /// An event with a payload whose text a parser would change (spaces, key order, a repeated key,
     /// non-ASCII), and metadata.
     static func oddEvent() -> NewEvent {
-        NewEvent(id: UUID(), eventType: "Deposited", schemaVersion: 2, payload: Data(#"{ "z":1,  "note" : "é ✓", "z":2 }"#.utf8),
-                 metadata: EventMetadata(correlationID: UUID(), custom: ["who": "ünïcode"]), recordedAt: Date())
+        NewEvent(
+            id: UUID(), eventType: "Deposited", schemaVersion: 2, payload: Data(#"{ "z":1,  "note" : "é ✓", "z":2 }"#.utf8),
+            metadata: EventMetadata(correlationID: UUID(), custom: ["who": "ünïcode"]), recordedAt: Date())
     }
 
     @Test(arguments: [true, false]) func everyAppendIsChainedAsDocumented(prepared: Bool) async throws {
@@ -50,7 +52,8 @@ struct HashChainTests {
             _ = try await store.append(try deposits(4), to: "edited-1", expectedVersion: .noStream)
             _ = try await store.append(try deposits(3), to: "edited-2", expectedVersion: .noStream)
             let schema = store.configuration.schema
-            try await asOwnerPastTheGuard(schema, client, #"UPDATE \#(schema).events SET payload = '{"cents": 1000000}' WHERE stream_id = 'edited-1' AND stream_version = 2"#)
+            try await asOwnerPastTheGuard(
+                schema, client, #"UPDATE \#(schema).events SET payload = '{"cents": 1000000}' WHERE stream_id = 'edited-1' AND stream_version = 2"#)
             let edited = try #require(try await store.readStream("edited-1", from: 2, limit: 1).first)
             for pageSize in [1, 3, 2_000] {
                 let verification = try await store.verifyChains(pageSize: pageSize)
@@ -69,7 +72,9 @@ struct HashChainTests {
 
             // Rewriting the edited event's hash too moves the break to the next event, which was
             // chained to the old hash.
-            try await asOwnerPastTheGuard(schema, client, """
+            try await asOwnerPastTheGuard(
+                schema, client,
+                """
                 UPDATE \(schema).events e SET event_hash = \(schema).events_chain_hash(
                     (SELECT p.event_hash FROM \(schema).events p WHERE p.stream_id = e.stream_id AND p.stream_version = 1), e)
                 WHERE stream_id = 'edited-1' AND stream_version = 2
@@ -85,12 +90,15 @@ struct HashChainTests {
             _ = try await store.append(try deposits(2), to: "deleted-2", expectedVersion: .noStream)
             _ = try await store.append(try deposits(2), to: "deleted-3", expectedVersion: .noStream)
             let schema = store.configuration.schema
-            try await asOwnerPastTheGuard(schema, client, """
+            try await asOwnerPastTheGuard(
+                schema, client,
+                """
                 DELETE FROM \(schema).events WHERE (stream_id, stream_version) IN (('deleted-1', 2), ('deleted-3', 1))
                 """)
             let next = try #require(try await store.readStream("deleted-1", from: 3, limit: 1).first)
             let verification = try await store.verifyChains(pageSize: 2)
-            #expect(verification.breaks.map { "\($0.stream) v\($0.version) \($0.reason)" }
+            #expect(
+                verification.breaks.map { "\($0.stream) v\($0.version) \($0.reason)" }
                     == ["deleted-1 v3 predecessorMissing", "deleted-3 v2 predecessorMissing"])
             #expect(verification.firstBreak?.position == next.position)
             #expect(verification.firstBreak?.explanation.contains("version 2") == true)
@@ -104,17 +112,23 @@ struct HashChainTests {
     @Test func aClientHashIsOverwrittenAndAGapIsRefused() async throws {
         try await withEventStore { store, client in
             let schema = store.configuration.schema
-            let stored = try await client.query(PostgresQuery(unsafeSQL: """
-                INSERT INTO \(schema).events (event_id, stream_id, stream_version, event_type, schema_version, payload, recorded_at, event_hash)
-                VALUES ('\(UUID())', 'owner-1', 1, 'Deposited', 1, '{}', now(), '\\x00') RETURNING octet_length(event_hash)
-                """), logger: testLogger).collect().first?.decode(Int32.self)
+            let stored = try await client.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        INSERT INTO \(schema).events (event_id, stream_id, stream_version, event_type, schema_version, payload, recorded_at, event_hash)
+                        VALUES ('\(UUID())', 'owner-1', 1, 'Deposited', 1, '{}', now(), '\\x00') RETURNING octet_length(event_hash)
+                        """), logger: testLogger
+            ).collect().first?.decode(Int32.self)
             #expect(stored == 32)
             #expect(try await store.verifyChains().isIntact)
             let error = await #expect(throws: PSQLError.self) {
-                _ = try await client.query(PostgresQuery(unsafeSQL: """
-                    INSERT INTO \(schema).events (event_id, stream_id, stream_version, event_type, schema_version, payload, recorded_at)
-                    VALUES ('\(UUID())', 'owner-1', 3, 'Deposited', 1, '{}', now())
-                    """), logger: testLogger).collect()
+                _ = try await client.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            INSERT INTO \(schema).events (event_id, stream_id, stream_version, event_type, schema_version, payload, recorded_at)
+                            VALUES ('\(UUID())', 'owner-1', 3, 'Deposited', 1, '{}', now())
+                            """), logger: testLogger
+                ).collect()
             }
             #expect(error?.sqlState == .kappaStreamVersionGap)
             #expect(error?.serverInfo?[.message]?.contains("stream owner-1 has no version 2") == true, "\(String(describing: error?.serverInfo?[.message]))")
@@ -155,15 +169,19 @@ struct HashChainTests {
     @Test func aLogWithAGapIsRefusedByTheMigration() async throws {
         try await TestDatabase.withSchema(prefix: "kappa_test") { client, schema in
             try await Migrator(client: client, schema: schema, logger: testLogger).migrate(Array(Migration.eventLog.prefix { $0.version < 6 }))
-            _ = try await client.query(PostgresQuery(unsafeSQL: """
-                INSERT INTO \(schema).events (event_id, stream_id, stream_version, event_type, schema_version, payload, recorded_at)
-                VALUES ('\(UUID())', 'gap-1', 1, 'Deposited', 1, '{}', now()), ('\(UUID())', 'gap-1', 3, 'Deposited', 1, '{}', now())
-                """), logger: testLogger).collect()
+            _ = try await client.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        INSERT INTO \(schema).events (event_id, stream_id, stream_version, event_type, schema_version, payload, recorded_at)
+                        VALUES ('\(UUID())', 'gap-1', 1, 'Deposited', 1, '{}', now()), ('\(UUID())', 'gap-1', 3, 'Deposited', 1, '{}', now())
+                        """), logger: testLogger
+            ).collect()
             let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: testLogger)
             let error = await #expect(throws: KappaPostgresError.self) { try await store.migrate() }
             #expect(error?.file == "0006_hash_chain.sql")
             #expect(error?.message.contains("stream gap-1 has version 3 after version 1") == true, "\(String(describing: error))")
-            let columns = try await scalar("SELECT count(*) FROM pg_attribute WHERE attrelid = '\(unescaped: schema).events'::regclass AND attname = 'event_hash'", on: client)
+            let columns = try await scalar(
+                "SELECT count(*) FROM pg_attribute WHERE attrelid = '\(unescaped: schema).events'::regclass AND attname = 'event_hash'", on: client)
             #expect(columns == 0)
         }
     }
@@ -172,13 +190,16 @@ struct HashChainTests {
 
     /// Runs `sql` as the log's owner with the refusing trigger disabled around it, in one statement.
     func asOwnerPastTheGuard(_ schema: String, _ client: PostgresClient, _ sql: String) async throws {
-        _ = try await client.query(PostgresQuery(unsafeSQL: """
-            DO $tamper$ BEGIN
-                ALTER TABLE \(schema).events DISABLE TRIGGER events_refuse_update_delete;
-                \(sql);
-                ALTER TABLE \(schema).events ENABLE TRIGGER events_refuse_update_delete;
-            END $tamper$
-            """), logger: testLogger).collect()
+        _ = try await client.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    DO $tamper$ BEGIN
+                        ALTER TABLE \(schema).events DISABLE TRIGGER events_refuse_update_delete;
+                        \(sql);
+                        ALTER TABLE \(schema).events ENABLE TRIGGER events_refuse_update_delete;
+                    END $tamper$
+                    """), logger: testLogger
+        ).collect()
     }
 
     struct StoredRow: Sendable {
@@ -191,15 +212,19 @@ struct HashChainTests {
     func storedChains(_ store: PostgresEventStore, _ client: PostgresClient) async throws -> [StoredRow] {
         let schema = store.configuration.schema
         var rows: [StoredRow] = []
-        let query = PostgresQuery(unsafeSQL: """
-            SELECT stream_id, stream_version, event_id, event_type, schema_version,
-                   (extract(epoch FROM recorded_at) * 1000000)::int8 - 946684800000000, payload::text, metadata::text, event_hash
-            FROM \(schema).events ORDER BY stream_id, stream_version
-            """)
+        let query = PostgresQuery(
+            unsafeSQL: """
+                SELECT stream_id, stream_version, event_id, event_type, schema_version,
+                       (extract(epoch FROM recorded_at) * 1000000)::int8 - 946684800000000, payload::text, metadata::text, event_hash
+                FROM \(schema).events ORDER BY stream_id, stream_version
+                """)
         for try await (stream, version, id, type, schemaVersion, microseconds, payload, metadata, hash) in try await client.query(query, logger: testLogger)
-            .decode((String, Int64, UUID, String, Int32, Int64, String, String, ByteBuffer).self) {
-            rows.append(StoredRow(stream: stream, version: version, id: id, type: type, schemaVersion: schemaVersion, microseconds: microseconds,
-                                  payload: payload, metadata: metadata, hash: Array(hash.readableBytesView)))
+            .decode((String, Int64, UUID, String, Int32, Int64, String, String, ByteBuffer).self)
+        {
+            rows.append(
+                StoredRow(
+                    stream: stream, version: version, id: id, type: type, schemaVersion: schemaVersion, microseconds: microseconds,
+                    payload: payload, metadata: metadata, hash: Array(hash.readableBytesView)))
         }
         return rows
     }

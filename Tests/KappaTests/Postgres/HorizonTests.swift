@@ -1,9 +1,10 @@
 import Foundation
 import Kappa
 import KappaTesting
-@testable import KappaPostgres
 import PostgresNIO
 import Testing
+
+@testable import KappaPostgres
 
 /// The horizon followers read below is held back only by transactions that may still append to the
 /// log: not by prepared or open transactions of other databases, nor by roles that cannot append.
@@ -81,12 +82,15 @@ struct HorizonTests {
                 let position = try await store.append(try deposits(1), to: "account-1", expectedVersion: .noStream).lastPosition!
                 #expect(try await store.head() < position, "held back by the prepared transaction")
                 let holder = try await store.horizonHolders().first { $0.preparedGID == gid }
-                #expect(holder?.transactionID == open && holder?.pid == nil && holder?.role == "postgres" && holder?.ageSeconds != nil,
-                        "\(String(describing: holder))")
+                #expect(
+                    holder?.transactionID == open && holder?.pid == nil && holder?.role == "postgres" && holder?.ageSeconds != nil,
+                    "\(String(describing: holder))")
                 // Seen by a role without pg_read_all_stats, with its age.
                 let ages = try await TestDatabase.withClient(configuration: asObserver, logger: testLogger) { other in
-                    try await other.query(PostgresQuery(unsafeSQL: "SELECT age_seconds FROM \(schema).log_horizon_holders() WHERE prepared_gid = '\(gid)'"),
-                                          logger: testLogger).collect().map { try $0.decode(Double?.self) }
+                    try await other.query(
+                        PostgresQuery(unsafeSQL: "SELECT age_seconds FROM \(schema).log_horizon_holders() WHERE prepared_gid = '\(gid)'"),
+                        logger: testLogger
+                    ).collect().map { try $0.decode(Double?.self) }
                 }
                 #expect(ages.count == 1 && ages.first! != nil)
                 try await client.query(PostgresQuery(unsafeSQL: "ROLLBACK PREPARED '\(gid)'"), logger: testLogger)

@@ -1,9 +1,10 @@
 import Foundation
 import Kappa
-@testable import KappaPostgres
 import KappaTesting
 import PostgresNIO
 import Testing
+
+@testable import KappaPostgres
 
 @Suite("Migrator", .serialized)
 struct MigratorTests {
@@ -53,7 +54,8 @@ struct MigratorTests {
                 try await eventually("the migration is sleeping", timeout: .seconds(20)) {
                     try await scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query LIKE '%kappa_run_script%'", on: client) >= 1
                 }
-                let killed = try await scalar("""
+                let killed = try await scalar(
+                    """
                     SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
                     WHERE wait_event = 'PgSleep' AND query LIKE '%kappa_run_script%'
                     """, on: client, retrying: false)
@@ -184,11 +186,13 @@ struct MigratorTests {
             #expect(before.count == 2)
             try await Migrator(client: client, schema: schema, logger: testLogger).migrate(before)
             let correlation = UUID()
-            try await client.query(PostgresQuery(unsafeSQL: """
-                INSERT INTO \(schema).events (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
-                VALUES ('\(UUID())', 'old-1', 1, 'Deposited', 1, '{"b": 1,  "a":"x"}', '{"correlationId":"\(correlation)"}', now()),
-                       ('\(UUID())', 'old-1', 2, 'Deposited', 1, '{"c":[1, 2]}', '{}', now())
-                """), logger: testLogger)
+            try await client.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        INSERT INTO \(schema).events (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
+                        VALUES ('\(UUID())', 'old-1', 1, 'Deposited', 1, '{"b": 1,  "a":"x"}', '{"correlationId":"\(correlation)"}', now()),
+                               ('\(UUID())', 'old-1', 2, 'Deposited', 1, '{"c":[1, 2]}', '{}', now())
+                        """), logger: testLogger)
             for prepared in [true, false] {
                 var configuration = PostgresEventStore.Configuration(schema: schema)
                 configuration.preparedStatements = prepared
@@ -204,10 +208,13 @@ struct MigratorTests {
                 _ = try await store.append(Array(events.dropFirst()), to: stream, expectedVersion: .exact(1))
                 #expect(try await store.readStream(stream, from: 1, limit: 10).map(\.payload) == [payload, payload, payload])
             }
-            let types = try await client.query(PostgresQuery(unsafeSQL: """
-                SELECT string_agg(atttypid::regtype::text, ',' ORDER BY attname) FROM pg_attribute
-                WHERE attrelid = '\(schema).events'::regclass AND attname IN ('payload', 'metadata')
-                """), logger: testLogger).collect().first?.decode(String.self)
+            let types = try await client.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT string_agg(atttypid::regtype::text, ',' ORDER BY attname) FROM pg_attribute
+                        WHERE attrelid = '\(schema).events'::regclass AND attname IN ('payload', 'metadata')
+                        """), logger: testLogger
+            ).collect().first?.decode(String.self)
             #expect(types == "json,json")
         }
     }

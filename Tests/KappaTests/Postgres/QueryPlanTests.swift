@@ -1,8 +1,9 @@
 import Foundation
 import Kappa
-@testable import KappaPostgres
 import PostgresNIO
 import Testing
+
+@testable import KappaPostgres
 
 @Suite("Query plans", .serialized)
 struct QueryPlanTests {
@@ -15,10 +16,12 @@ struct QueryPlanTests {
             try await client.query(PostgresQuery(unsafeSQL: "ALTER TABLE \(table) SET (autovacuum_enabled = false)"), logger: testLogger)
             // 20,000 events in 200 transactions: a log's many transaction ids, as the planner sees them.
             for batch in 0..<200 {
-                try await client.query(PostgresQuery(unsafeSQL: """
-                    INSERT INTO \(table) (event_id, stream_id, stream_version, event_type, schema_version, payload, recorded_at)
-                    SELECT gen_random_uuid(), 's-' || (n / 50), n % 50 + 1, 'E', 1, '{}', now() FROM generate_series(\(batch * 100), \(batch * 100 + 99)) n
-                    """), logger: testLogger)
+                try await client.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            INSERT INTO \(table) (event_id, stream_id, stream_version, event_type, schema_version, payload, recorded_at)
+                            SELECT gen_random_uuid(), 's-' || (n / 50), n % 50 + 1, 'E', 1, '{}', now() FROM generate_series(\(batch * 100), \(batch * 100 + 99)) n
+                            """), logger: testLogger)
             }
             // Before the table has statistics (a new log, or one that just grew), and after.
             try await checkPlans(store, client, analyzed: false)
@@ -43,11 +46,13 @@ struct QueryPlanTests {
         do {
             let after = LogPosition(transactionID: 0, globalPosition: 100)
             let target = LogPosition(transactionID: UInt64(Int64.max), globalPosition: 20_000)
-            for query in [store.queries.readLog(after: after, limit: 1_000, packed: true),
-                          store.queries.readLog(after: after, limit: 1_000, packed: false),
-                          store.queries.readLog(after: after, limit: 1_000, packed: true, refined: true),
-                          store.queries.readLog(after: after, through: target, partition: 0, of: 1, limit: 1_000, packed: true),
-                          store.queries.head()] {
+            for query in [
+                store.queries.readLog(after: after, limit: 1_000, packed: true),
+                store.queries.readLog(after: after, limit: 1_000, packed: false),
+                store.queries.readLog(after: after, limit: 1_000, packed: true, refined: true),
+                store.queries.readLog(after: after, through: target, partition: 0, of: 1, limit: 1_000, packed: true),
+                store.queries.head(),
+            ] {
                 var explain = query
                 explain.sql = "EXPLAIN " + explain.sql
                 var plan = ""
@@ -65,7 +70,9 @@ struct QueryPlanTests {
                 for mode in ["force_custom_plan", "force_generic_plan"] {
                     try await connection.query(PostgresQuery(unsafeSQL: "SET plan_cache_mode = \(mode)"), logger: testLogger)
                     var plan = ""
-                    for try await line in try await connection.query("EXPLAIN EXECUTE kappa_plan_test('0', 19990, 1000)", logger: testLogger).decode(String.self) {
+                    for try await line in try await connection.query("EXPLAIN EXECUTE kappa_plan_test('0', 19990, 1000)", logger: testLogger).decode(
+                        String.self)
+                    {
                         plan += line + "\n"
                     }
                     #expect(plan.contains("events_log_order_idx"), "\(plan)")
@@ -79,7 +86,7 @@ struct QueryPlanTests {
                 // The total cost of a plan's top node ("(cost=6.21..6.23 rows=…").
                 func cost(_ plan: String?) -> Double? {
                     plan?.split(separator: "\n").first?.split(separator: "(cost=").last?.split(separator: " ").first?
-                        .split(separator: ".." ).last.flatMap { Double($0) }
+                        .split(separator: "..").last.flatMap { Double($0) }
                 }
                 let custom = try #require(cost(plans["force_custom_plan"])), generic = try #require(cost(plans["force_generic_plan"]))
                 // Close enough that PostgreSQL keeps the generic plan: it does while that costs no more than

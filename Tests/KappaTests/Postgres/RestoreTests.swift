@@ -1,9 +1,10 @@
 import Foundation
 import Kappa
 import KappaTesting
-@testable import KappaPostgres
 import PostgresNIO
 import Testing
+
+@testable import KappaPostgres
 
 /// A log backed up with pg_dump and restored into another cluster, whose transaction counter is far
 /// behind the one the log was written on, keeps its order: the way the log's guide (TheLog.md) says to back up and
@@ -17,8 +18,9 @@ struct RestoreTests {
             // beyond the new cluster's.
             try await client.query("DO $spend$ BEGIN FOR i IN 1..2000 LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP; END $spend$", logger: testLogger)
             var last = LogPosition.start
-            for round in 0..<100 {   // 100 transactions of 10 events
-                last = try await store.append(try deposits(10, startingAt: round * 10 + 1), to: try StreamID("account-\(round % 7)"), expectedVersion: .any).lastPosition!
+            for round in 0..<100 { // 100 transactions of 10 events
+                last = try await store.append(try deposits(10, startingAt: round * 10 + 1), to: try StreamID("account-\(round % 7)"), expectedVersion: .any)
+                    .lastPosition!
             }
             // Where a follower of the old server stood once it had read everything: the last event
             // (once the transactions of other tests that held the horizon back have ended).
@@ -68,14 +70,14 @@ struct RestoreTests {
                 let shifts = try await [first, again].sorted()
                 #expect(shifts[0] == 0 && shifts[1] > 0, "repaired once: \(shifts)")
             }
-            try await store.migrate()   // finds nothing left to repair
+            try await store.migrate() // finds nothing left to repair
             try await expectInOrder(store, head: head, inOneTransaction: true)
         }
     }
 
     /// A writer (not the owner) appends without a migration: the append repairs and goes through.
     private func aWritersAppendRepairs(_ configuration: PostgresClient.Configuration, schema: String, head: LogPosition) async throws {
-        let login = "kappa_restored_writer"   // goes with the throw-away cluster
+        let login = "kappa_restored_writer" // goes with the throw-away cluster
         try await TestDatabase.withClient(configuration: configuration, logger: testLogger) { admin in
             try await admin.query(PostgresQuery(unsafeSQL: "CREATE ROLE \(login) LOGIN IN ROLE \(schema)_writer"), logger: testLogger)
             var asWriter = configuration
@@ -103,6 +105,9 @@ struct RestoreTests {
         let fresh = try await store.readLog(after: .start, limit: 2_000)
         #expect(fresh.prefix(1_000).allSatisfy { $0.streamID != "account-new" } && fresh.suffix(10).allSatisfy { $0.streamID == "account-new" })
         let followed = try await store.readLog(after: head, limit: 2_000)
-        #expect(followed.map(\.id) == Array(fresh.suffix(10)).map(\.id), "a follower from its old checkpoint (\(head)) reads the new events: \(followed.count), first \(followed.first.map { "\($0.position)" } ?? "-"), new from \(fresh.suffix(10).first.map { "\($0.position)" } ?? "-")")
+        #expect(
+            followed.map(\.id) == Array(fresh.suffix(10)).map(\.id),
+            "a follower from its old checkpoint (\(head)) reads the new events: \(followed.count), first \(followed.first.map { "\($0.position)" } ?? "-"), new from \(fresh.suffix(10).first.map { "\($0.position)" } ?? "-")"
+        )
     }
 }

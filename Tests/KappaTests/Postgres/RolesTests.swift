@@ -67,9 +67,11 @@ struct RolesTests {
                 }
             }
             #expect(try await scalar("SELECT count(*) FROM \(unescaped: schema).events", on: admin) == 8)
-            #expect(try await scalar("""
-                SELECT count(*) FROM pg_trigger WHERE tgrelid = '\(unescaped: schema).events'::regclass AND tgenabled = 'O' AND NOT tgisinternal
-                """, on: admin) == 5)   // refuse update/delete, refuse truncate, stamp order, chain, guard order
+            #expect(
+                try await scalar(
+                    """
+                    SELECT count(*) FROM pg_trigger WHERE tgrelid = '\(unescaped: schema).events'::regclass AND tgenabled = 'O' AND NOT tgisinternal
+                    """, on: admin) == 5) // refuse update/delete, refuse truncate, stamp order, chain, guard order
         }
     }
 
@@ -121,10 +123,13 @@ struct RolesTests {
         try await withEventStore { owner, admin in
             let schema = owner.configuration.schema
             try await admin.withConnection { connection in
-                let stamped = try await connection.query(PostgresQuery(unsafeSQL: """
-                    WITH forged AS (\(insert(into: schema, stream: "owner-1", columns: ", transaction_id", values: ", '3'")) RETURNING transaction_id)
-                    SELECT count(*) FROM forged WHERE transaction_id = pg_current_xact_id()
-                    """), logger: testLogger).collect().first?.decode(Int64.self)
+                let stamped = try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            WITH forged AS (\(insert(into: schema, stream: "owner-1", columns: ", transaction_id", values: ", '3'")) RETURNING transaction_id)
+                            SELECT count(*) FROM forged WHERE transaction_id = pg_current_xact_id()
+                            """), logger: testLogger
+                ).collect().first?.decode(Int64.self)
                 #expect(stamped == 1)
                 // Same session: its currval is defined, so the refusal is the trigger's own.
                 let override = insert(into: schema, stream: "owner-2", columns: ", position", values: ", 1000000", overriding: "OVERRIDING SYSTEM VALUE")
@@ -143,7 +148,8 @@ struct RolesTests {
         try await TestDatabase.withSchema(prefix: "kappa_test") { admin, schema in
             try await withLogin(granted: [], admin: admin) { client, role in
                 try await admin.query("ALTER SCHEMA \(unescaped: schema) OWNER TO \(unescaped: role)", logger: testLogger)
-                try await catalogChange(PostgresQuery(unsafeSQL: "GRANT CREATE ON DATABASE \"\(TestDatabase.configuration().database ?? "postgres")\" TO \(role)"), on: admin)
+                try await catalogChange(
+                    PostgresQuery(unsafeSQL: "GRANT CREATE ON DATABASE \"\(TestDatabase.configuration().database ?? "postgres")\" TO \(role)"), on: admin)
                 let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: testLogger)
                 let error = await #expect(throws: KappaPostgresError.self) { try await store.migrate() }
                 #expect(error?.code == .migrationFailed)

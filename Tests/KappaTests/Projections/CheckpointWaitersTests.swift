@@ -1,8 +1,9 @@
 import Foundation
 import Kappa
-@testable import KappaPostgres
 import KappaTesting
 import Testing
+
+@testable import KappaPostgres
 
 /// The read-your-writes waits on this runtime's own commits, and the deadlines that end them.
 @Suite("Checkpoint waiters and deadlines")
@@ -77,7 +78,7 @@ struct CheckpointWaitersTests {
     @Test func aCoalescingPauseGivesWayToAReaderWaitingAndToAStop() async throws {
         let waiters = CheckpointWaiters(deadlines: Deadlines(tick: .milliseconds(5)))
         let clock = ContinuousClock()
-        let late = Duration.seconds(15)   // far below the 60 s pauses below, if they were not ended
+        let late = Duration.seconds(15) // far below the 60 s pauses below, if they were not ended
         let began = Locked(0)
         let quiet = await clock.measure {
             await waiters.pause(key, for: .milliseconds(50), unless: { false }, began: { began.withLock { $0 += 1 } })

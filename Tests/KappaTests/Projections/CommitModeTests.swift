@@ -1,10 +1,11 @@
 import Foundation
 import Kappa
 import KappaFixtures
-@testable import KappaPostgres
 import KappaTesting
 import PostgresNIO
 import Testing
+
+@testable import KappaPostgres
 
 @Suite("Read-model commit mode", .serialized)
 struct CommitModeTests {
@@ -63,7 +64,7 @@ struct CommitModeTests {
                 try await paused.database.withReadModelTransaction(watchdog: false) { connection in
                     try await lease.advance(to: lease.checkpoint, applied: 0, state: .live, on: connection, core: paused)
                     moved.withLock { $0 = true }
-                    try await Task.sleep(for: .seconds(8))   // paused before the COMMIT
+                    try await Task.sleep(for: .seconds(8)) // paused before the COMMIT
                 }
             }
             defer { holder.cancel() }
@@ -93,19 +94,21 @@ struct CommitModeTests {
             let holder = Task {
                 try await paused.database.withReadModelTransaction(watchdog: false) { connection in
                     var bound = ""
-                    for try await value in try await connection.query("SELECT current_setting('idle_in_transaction_session_timeout')", logger: testLogger).decode(String.self) {
+                    for try await value in try await connection.query("SELECT current_setting('idle_in_transaction_session_timeout')", logger: testLogger)
+                        .decode(String.self)
+                    {
                         bound = value
                     }
                     try await connection.run(touch, logger: testLogger)
                     wrote.withLock { $0 = bound }
-                    try await Task.sleep(for: .seconds(8))   // paused before its checkpoint move
+                    try await Task.sleep(for: .seconds(8)) // paused before its checkpoint move
                 }
             }
             defer { holder.cancel() }
             try await eventually("the holder wrote") { wrote.withLock { $0 } != nil }
             #expect(wrote.withLock { $0 } == "2s", "the lease's duration (2 s here), from the first statement")
             let clock = ContinuousClock(), started = clock.now
-            try await f.client.query(touch, logger: testLogger)   // waits for the holder's row locks
+            try await f.client.query(touch, logger: testLogger) // waits for the holder's row locks
             let elapsed = clock.now - started
             #expect(elapsed < .seconds(5), "the rows were free after \(elapsed) (the lease lasts 2 s; the holder slept 8 s)")
             if case .success = await holder.result { Issue.record("the paused holder's transaction committed") }

@@ -19,10 +19,12 @@ import Testing
                 let store = try PostgresEventStore(client: victim, configuration: f.store.configuration, logger: testLogger)
                 let seeded = try await CartEvents.seed(f.store, carts: 2, eventsPerCart: 5)
                 let projection = CartSummaryProjection(name: f.name("carts"))
-                let runtime = try ProjectionRuntime(log: store, readModels: victim, projections: [projection],
-                                                    configuration: f.configuration(), logger: testLogger)
-                let versions = try ProjectionVersions(log: store, readModels: victim, projections: [projection],
-                                                      configuration: f.configuration(), logger: testLogger)
+                let runtime = try ProjectionRuntime(
+                    log: store, readModels: victim, projections: [projection],
+                    configuration: f.configuration(), logger: testLogger)
+                let versions = try ProjectionVersions(
+                    log: store, readModels: victim, projections: [projection],
+                    configuration: f.configuration(), logger: testLogger)
                 try await withRunning(runtime) {
                     try await runtime.waitUntil(projection.name, hasPassed: seeded, timeout: .seconds(30))
                     // Each round fills the pool with idle connections, kills them all from another

@@ -14,8 +14,10 @@ import Testing
     static let configuration = FollowStateMachine.Configuration(
         batchSize: 100, leaseDuration: .seconds(9), idlePollInterval: .milliseconds(500), liveCoalescing: .milliseconds(10))
 
-    static func machine(building: Bool = false, promotionDue: Bool = false, untilCaughtUp: Bool = false,
-                        clock: TestClock) -> FollowStateMachine {
+    static func machine(
+        building: Bool = false, promotionDue: Bool = false, untilCaughtUp: Bool = false,
+        clock: TestClock
+    ) -> FollowStateMachine {
         var configuration = Self.configuration
         configuration.untilCaughtUp = untilCaughtUp
         return FollowStateMachine(configuration, building: building, promotionDue: promotionDue, now: clock.now)
@@ -78,7 +80,10 @@ import Testing
         var action = machine.renewed(now: clock.now)
         var reads: [FollowStateMachine.Action] = []
         for _ in 0..<9 {
-            guard case .wait(let timeout) = action else { Issue.record("expected a wait, got \(action)"); return }
+            guard case .wait(let timeout) = action else {
+                Issue.record("expected a wait, got \(action)")
+                return
+            }
             waits.append(timeout)
             clock.advance(by: timeout)
             let read = machine.rested()

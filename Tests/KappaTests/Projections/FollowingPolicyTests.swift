@@ -1,7 +1,8 @@
 import Foundation
 import Kappa
-@testable import KappaPostgres
 import Testing
+
+@testable import KappaPostgres
 
 /// The pure rules of live following: when to look again at a held-back horizon, and when to pause
 /// so that batches carry more events.
@@ -50,9 +51,10 @@ struct FollowingPolicyTests {
     @Test func theRelevantEventsOfABatchKeepTheirOrder() throws {
         let types = ["A", "B", "C", "A", "C", "C", "B"]
         let events = try types.enumerated().map { i, type in
-            RecordedEvent(id: UUID(), streamID: try StreamID("s-\(i)"), streamVersion: 1,
-                          position: LogPosition(transactionID: 1, globalPosition: Int64(i + 1)), eventType: type, schemaVersion: 1,
-                          payload: Data("{}".utf8), metadata: EventMetadata(), recordedAt: Date(timeIntervalSince1970: 0))
+            RecordedEvent(
+                id: UUID(), streamID: try StreamID("s-\(i)"), streamVersion: 1,
+                position: LogPosition(transactionID: 1, globalPosition: Int64(i + 1)), eventType: type, schemaVersion: 1,
+                payload: Data("{}".utf8), metadata: EventMetadata(), recordedAt: Date(timeIntervalSince1970: 0))
         }
         let positions = { (kept: [RecordedEvent]) in kept.map(\.position.globalPosition) }
         #expect(positions(ProjectionRunner.relevant(events, types: ["A", "C"])) == [1, 3, 4, 5, 6])

@@ -2,9 +2,10 @@ import Foundation
 import Kappa
 import KappaFixtures
 import KappaTesting
-@testable import KappaPostgres
 import PostgresNIO
 import Testing
+
+@testable import KappaPostgres
 
 /// Leases are held by a runtime instance, not by an owner name, and every acquisition is fenced
 /// with a token of its own.
@@ -17,10 +18,12 @@ struct LeaseTests {
             let runtime = try f.runtime([projection])
             try await withRunning(runtime) { try await runtime.waitUntil(projection.name, hasPassed: seeded, timeout: .seconds(30)) }
             let key = LeaseKey(name: projection.name, version: 1)
-            let first = try RuntimeCore(log: f.store, readModels: f.client, notifier: nil,
-                                        configuration: f.configuration(owner: "same", lease: .seconds(60)), logger: testLogger)
-            let second = try RuntimeCore(log: f.store, readModels: f.client, notifier: nil,
-                                         configuration: f.configuration(owner: "same", lease: .seconds(60)), logger: testLogger)
+            let first = try RuntimeCore(
+                log: f.store, readModels: f.client, notifier: nil,
+                configuration: f.configuration(owner: "same", lease: .seconds(60)), logger: testLogger)
+            let second = try RuntimeCore(
+                log: f.store, readModels: f.client, notifier: nil,
+                configuration: f.configuration(owner: "same", lease: .seconds(60)), logger: testLogger)
             let held = try #require(try await Lease.acquire(.projections, key, core: first))
             #expect(try await Lease.acquire(.projections, key, core: second) == nil, "another process with the same owner name")
             // The holder taking it again (after a fault) gets a new token: the earlier holding is fenced off.
@@ -43,7 +46,7 @@ struct LeaseTests {
             let projection = CartSummaryProjection(name: f.name("carts"), delayPerBatch: .seconds(5))
             func configuration(_ owner: String) -> ProjectionRuntime.Configuration {
                 var configuration = f.configuration(owner: owner, lease: .seconds(2))
-                configuration.transactionTimeout = .seconds(30)   // the watchdog lets the long batch run
+                configuration.transactionTimeout = .seconds(30) // the watchdog lets the long batch run
                 return configuration
             }
             let first = try f.runtime([projection], configuration: configuration("first"))
@@ -54,18 +57,21 @@ struct LeaseTests {
                 try await eventually("the version is live") { try await first.status().first { $0.name == projection.name }?.state == .live }
                 let seeded = try await CartEvents.seed(f.store, carts: 2, eventsPerCart: 3)
                 try await eventually("the first batch is in flight") {
-                    try await scalar("SELECT count(*) FROM pg_stat_activity WHERE query LIKE \("SELECT pg_sleep% \(projection.name) %") AND state = 'active'",
-                                     on: f.client) == 1
+                    try await scalar(
+                        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE \("SELECT pg_sleep% \(projection.name) %") AND state = 'active'",
+                        on: f.client) == 1
                 }
                 let taken = try await scalar(token, on: f.client)
                 try await withRunning(second) {
                     try await first.waitUntil(projection.name, hasPassed: seeded, timeout: .seconds(30))
                     #expect(try await scalar(token, on: f.client) == taken, "the lease changed hands during the batch")
                     // The batch's checkpoint move extended the lease from its own time, not its transaction's start.
-                    #expect(try await scalar("""
-                        SELECT (lease_expires_at > clock_timestamp())::int::int8 FROM \(unescaped: f.runtimeSchema).projections
-                        WHERE name = \(projection.name)
-                        """, on: f.client) == 1, "the lease was left expired by the batch's commit")
+                    #expect(
+                        try await scalar(
+                            """
+                            SELECT (lease_expires_at > clock_timestamp())::int::int8 FROM \(unescaped: f.runtimeSchema).projections
+                            WHERE name = \(projection.name)
+                            """, on: f.client) == 1, "the lease was left expired by the batch's commit")
                 }
             }
             #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT sum(events)::int8 FROM \(projection.name)_v1.carts"), on: f.client) == 6)
@@ -76,13 +82,17 @@ struct LeaseTests {
     /// lease, a retry from here is refused and applies nothing.
     @Test func aDeadLetterRetryIsRefusedWhileAnotherProcessHoldsTheLease() async throws {
         try await withProjectionFixture { f in
-            let poisoned = try await f.store.append([CartEvents.added(cart: 99, sku: "POISON", quantity: 2, unitPrice: 50)],
-                                                    to: "cart-99", expectedVersion: .noStream).lastPosition!
+            let poisoned = try await f.store.append(
+                [CartEvents.added(cart: 99, sku: "POISON", quantity: 2, unitPrice: 50)],
+                to: "cart-99", expectedVersion: .noStream
+            ).lastPosition!
             let name = f.name("carts")
-            let holder = try f.runtime([CartSummaryProjection(name: name, poisonEventPolicy: .deadLetter)],
-                                       configuration: f.configuration(owner: "holder", lease: .seconds(60)))
-            let fixed = try f.runtime([CartSummaryProjection(name: name, poisonEventPolicy: .deadLetter, poisonSKU: nil)],
-                                      configuration: f.configuration(owner: "elsewhere"))
+            let holder = try f.runtime(
+                [CartSummaryProjection(name: name, poisonEventPolicy: .deadLetter)],
+                configuration: f.configuration(owner: "holder", lease: .seconds(60)))
+            let fixed = try f.runtime(
+                [CartSummaryProjection(name: name, poisonEventPolicy: .deadLetter, poisonSKU: nil)],
+                configuration: f.configuration(owner: "elsewhere"))
             try await withRunning(holder) {
                 try await holder.waitUntil(name, hasPassed: poisoned, timeout: .seconds(30))
                 let error = await #expect(throws: ProjectionError.self) { try await fixed.retryDeadLetters(projection: name, version: 1) }
@@ -106,9 +116,14 @@ struct FaultClassificationTests {
         try await withProjectionFixture { f in
             let name = f.name("timeouts")
             let attempts = Locked(0)
-            let projection = EventProjection(name: name, version: 1,
-                setupSQL: "CREATE TABLE seen (id uuid PRIMARY KEY); CREATE TABLE held (id int);") { event, context in
-                if attempts.withLock({ $0 += 1; return $0 }) == 1 {
+            let projection = EventProjection(
+                name: name, version: 1,
+                setupSQL: "CREATE TABLE seen (id uuid PRIMARY KEY); CREATE TABLE held (id int);"
+            ) { event, context in
+                if attempts.withLock({
+                    $0 += 1
+                    return $0
+                }) == 1 {
                     for statement in failing.split(separator: ";") {
                         try await context.execute(PostgresQuery(unsafeSQL: statement.replacingOccurrences(of: "held", with: "\(context.schema).held")))
                     }

@@ -28,8 +28,9 @@ struct LiveWakeUpTests {
 
                 // Our own runtime (woken in memory by this notifier): appends send no notification.
                 let ours = CartSummaryProjection(name: f.name("ours"))
-                let own = try ProjectionRuntime(log: store, readModels: f.client, projections: [ours], notifier: notifier,
-                                                configuration: f.configuration(owner: "ours"), logger: testLogger)
+                let own = try ProjectionRuntime(
+                    log: store, readModels: f.client, projections: [ours], notifier: notifier,
+                    configuration: f.configuration(owner: "ours"), logger: testLogger)
                 try await withRunning(own) {
                     try await eventually("our runtime's listener is connected", timeout: .seconds(10)) { try await listeners() == 1 }
                     // Built, promoted and following live first: the waits below time the wake-ups alone.
@@ -49,8 +50,9 @@ struct LiveWakeUpTests {
                 let theirs = CartSummaryProjection(name: f.name("theirs"))
                 var slow = f.configuration(owner: "theirs")
                 slow.idlePollInterval = .seconds(60)
-                let other = try ProjectionRuntime(log: f.store, readModels: f.client, projections: [theirs], notifier: nil,
-                                                  configuration: slow, logger: testLogger)
+                let other = try ProjectionRuntime(
+                    log: f.store, readModels: f.client, projections: [theirs], notifier: nil,
+                    configuration: slow, logger: testLogger)
                 try await withRunning(other) {
                     let first = try await store.append([CartEvents.added(cart: 10)], to: "cart-10", expectedVersion: .any)
                     // Caught up at its start, and listening.

@@ -59,9 +59,12 @@ struct ProjectionRuntimeTests {
             #expect(stopped.state == .stopped)
             #expect(stopped.checkpoint == last)
             #expect(try await f.versions([projection]).versions(of: projection.name).map(\.state) == [.stopped])
-            #expect(try await scalar(PostgresQuery(unsafeSQL: """
-                SELECT count(*) FROM \(f.runtimeSchema).projection_status WHERE name = '\(projection.name)' AND state = 'stopped'
-                """), on: f.client) == 1)
+            #expect(
+                try await scalar(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            SELECT count(*) FROM \(f.runtimeSchema).projection_status WHERE name = '\(projection.name)' AND state = 'stopped'
+                            """), on: f.client) == 1)
             // And the read model matches an uninterrupted rebuild.
             let reference = CartSummaryProjection(name: f.name("ref"))
             try await f.buildReference(reference, through: last)

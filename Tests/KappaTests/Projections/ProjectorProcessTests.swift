@@ -13,8 +13,10 @@ final class ProjectorProcess: Sendable {
     let owner: String
     let logFile: URL
 
-    init(_ f: ProjectionFixture, owner: String, batchSize: Int = 50, leaseMilliseconds: Int = 1_500, delayMilliseconds: Int = 20,
-         mode: String = "run", name: String = "cart_summary") throws {
+    init(
+        _ f: ProjectionFixture, owner: String, batchSize: Int = 50, leaseMilliseconds: Int = 1_500, delayMilliseconds: Int = 20,
+        mode: String = "run", name: String = "cart_summary"
+    ) throws {
         let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let candidates = [directory, directory.deletingLastPathComponent(), Bundle.main.bundleURL.deletingLastPathComponent()]
             .map { $0.appending(path: "kappa-fixture-projector") }
@@ -23,8 +25,10 @@ final class ProjectorProcess: Sendable {
         }
         process = Process()
         process.executableURL = binary
-        process.arguments = [f.store.configuration.schema, f.runtimeSchema, owner, "\(batchSize)", "\(leaseMilliseconds)", "\(delayMilliseconds)",
-                             mode, name]
+        process.arguments = [
+            f.store.configuration.schema, f.runtimeSchema, owner, "\(batchSize)", "\(leaseMilliseconds)", "\(delayMilliseconds)",
+            mode, name,
+        ]
         logFile = FileManager.default.temporaryDirectory.appending(path: "projector-\(owner)-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let handle = try FileHandle(forWritingTo: logFile)
@@ -58,12 +62,15 @@ final class ProjectorProcess: Sendable {
 @Suite("Projector processes: crashes, leases, fencing", .serialized)
 struct ProjectorProcessTests {
     func applied(_ f: ProjectionFixture) async throws -> Int64 {
-        try await scalar(PostgresQuery(unsafeSQL: "SELECT coalesce(max(events_applied), 0) FROM \(f.runtimeSchema).projections WHERE name = 'cart_summary'"), on: f.client)
+        try await scalar(
+            PostgresQuery(unsafeSQL: "SELECT coalesce(max(events_applied), 0) FROM \(f.runtimeSchema).projections WHERE name = 'cart_summary'"), on: f.client)
     }
 
     func owner(_ f: ProjectionFixture) async throws -> String? {
         var owner: String?
-        for try await value in try await f.client.query(PostgresQuery(unsafeSQL: "SELECT lease_owner FROM \(f.runtimeSchema).projections WHERE name = 'cart_summary'"), logger: testLogger).decode(String?.self) {
+        for try await value in try await f.client.query(
+            PostgresQuery(unsafeSQL: "SELECT lease_owner FROM \(f.runtimeSchema).projections WHERE name = 'cart_summary'"), logger: testLogger
+        ).decode(String?.self) {
             owner = value
         }
         return owner
@@ -97,12 +104,17 @@ struct ProjectorProcessTests {
             // A runner that died writes nothing (its state column still says catching_up), yet once
             // its lease expires the version reads as stopped, in the SQL view and from Swift.
             try await eventually("the dead runner's version reads as stopped") {
-                try await scalar(PostgresQuery(unsafeSQL: """
-                    SELECT count(*) FROM \(f.runtimeSchema).projection_status WHERE name = 'cart_summary' AND state = 'stopped'
-                    """), on: f.client) == 1
+                try await scalar(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            SELECT count(*) FROM \(f.runtimeSchema).projection_status WHERE name = 'cart_summary' AND state = 'stopped'
+                            """), on: f.client) == 1
             }
             #expect(try await f.runtime([]).status().first { $0.name == "cart_summary" }?.state == .stopped)
-            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(f.runtimeSchema).projections WHERE name = 'cart_summary' AND state = 'catching_up'"), on: f.client) == 1)
+            #expect(
+                try await scalar(
+                    PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(f.runtimeSchema).projections WHERE name = 'cart_summary' AND state = 'catching_up'"),
+                    on: f.client) == 1)
             let second = try ProjectorProcess(f, owner: "second", delayMilliseconds: 0)
             try await eventually("the second projector finishes", timeout: .seconds(60)) { try await applied(f) == 4_000 }
             await second.stopGracefully()
@@ -125,7 +137,8 @@ struct ProjectorProcessTests {
             #expect(writers == 1, "only the lease holder writes")
             // Pause the holder in the middle of a batch (inside its transaction, before it writes).
             try await eventually("the holder is inside a batch") {
-                try await scalar("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep% cart\\_summary %' AND state = 'active'", on: f.client) > 0
+                try await scalar(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep% cart\\_summary %' AND state = 'active'", on: f.client) > 0
             }
             active.signal(SIGSTOP)
             let appliedWhenPaused = try await applied(f)

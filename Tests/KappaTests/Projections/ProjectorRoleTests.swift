@@ -21,12 +21,13 @@ struct ProjectorRoleTests {
                 let gate = Locked(false)
                 let projection = EventProjection(name: f.name("slow"), version: 1, setupSQL: "CREATE TABLE seen (id uuid PRIMARY KEY)") { event, context in
                     try await context.execute("INSERT INTO \(unescaped: context.schema).seen VALUES (\(event.id))")
-                    while !gate.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }   // the batch stays open
+                    while !gate.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) } // the batch stays open
                 }
                 var configuration = f.configuration(lease: .seconds(30))
                 configuration.transactionTimeout = .seconds(60)
-                let runtime = try ProjectionRuntime(log: f.store, readModels: projector, projections: [projection],
-                                                    notifier: f.notifier, configuration: configuration, logger: testLogger)
+                let runtime = try ProjectionRuntime(
+                    log: f.store, readModels: projector, projections: [projection],
+                    notifier: f.notifier, configuration: configuration, logger: testLogger)
                 try await withRunning(runtime) {
                     _ = try await f.store.append(try deposits(1), to: "account-1", expectedVersion: .noStream)
                     // The batch's transaction: written (an id) and idle while its handler waits, told

@@ -78,7 +78,8 @@ struct ReactorTests {
                 try await eventually("a is retrying") { callsA.withLock { $0 } >= 2 }
                 try await withRunning(b) {
                     try await eventually("the service is back and the event handled", timeout: .seconds(20)) {
-                        try await scalar(PostgresQuery(unsafeSQL: "SELECT checkpoint_position FROM \(f.runtimeSchema).reactors WHERE name = '\(name)'"), on: f.client) > 0
+                        try await scalar(
+                            PostgresQuery(unsafeSQL: "SELECT checkpoint_position FROM \(f.runtimeSchema).reactors WHERE name = '\(name)'"), on: f.client) > 0
                     }
                 }
             }

@@ -1,9 +1,10 @@
 import Foundation
 import Kappa
 import KappaFixtures
-@testable import KappaPostgres
 import PostgresNIO
 import Testing
+
+@testable import KappaPostgres
 
 /// A ``SingleStatementProjection``'s live batch: its writes and the fenced checkpoint move in one
 /// statement, which commits both or neither.
@@ -57,7 +58,9 @@ struct SingleStatementBatchTests {
             let setting = try await f.client.withConnection { connection in
                 try await connection.run(batch(core, lease, cart: 901), logger: testLogger)
                 var value = ""
-                for try await v in try await connection.query("SELECT current_setting('synchronous_commit')", logger: testLogger).decode(String.self) { value = v }
+                for try await v in try await connection.query("SELECT current_setting('synchronous_commit')", logger: testLogger).decode(String.self) {
+                    value = v
+                }
                 return value
             }
             #expect(setting == "on", "the setting was local to the statement's own transaction")
@@ -112,7 +115,6 @@ struct SingleStatementBatchTests {
         }
     }
 
-
     /// The runner maps the failure to a lost lease (it stops writing and tries to take the lease
     /// again), a rejected batch to the poison policy, as for any projection.
     @Test func aRunnerWithoutItsLeaseWritesNothingAndAPoisonEventIsDeadLettered() async throws {
@@ -128,7 +130,8 @@ struct SingleStatementBatchTests {
             }
 
             // Poison: the runtime dead-letters it and moves on, through single-statement batches.
-            let poison = try await f.store.append([CartEvents.added(cart: 2, sku: "POISON"), CartEvents.added(cart: 2)], to: "cart-2", expectedVersion: .noStream)
+            let poison = try await f.store.append(
+                [CartEvents.added(cart: 2, sku: "POISON"), CartEvents.added(cart: 2)], to: "cart-2", expectedVersion: .noStream)
             await lease.release(core: core)
             let runtime = try f.runtime([projection])
             try await withRunning(runtime) { try await runtime.waitUntil(projection.name, hasPassed: poison.lastPosition!, timeout: .seconds(30)) }
@@ -137,7 +140,6 @@ struct SingleStatementBatchTests {
         }
     }
 }
-
 
 /// Counts events by type with a statement that has a data-modifying `WITH` of its own: fine in a
 /// transaction, refused by PostgreSQL as a `WITH` query of another statement.

@@ -17,7 +17,7 @@ struct CaughtUpTests {
             let seeded = try await CartEvents.seed(f.store, carts: 20, eventsPerCart: 10)
             let versions = try f.versions([projection])
             let finished = try await withThrowingTaskGroup(of: Bool?.self) { group in
-                for writer in 0..<8 {   // one event an append, back to back, until the rebuild has returned
+                for writer in 0..<8 { // one event an append, back to back, until the rebuild has returned
                     group.addTask {
                         var n = 0
                         while !Task.isCancelled {

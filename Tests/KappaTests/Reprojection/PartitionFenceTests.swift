@@ -2,9 +2,10 @@ import Foundation
 import Kappa
 import KappaFixtures
 import KappaTesting
-@testable import KappaPostgres
 import PostgresNIO
 import Testing
+
+@testable import KappaPostgres
 
 /// A rebuild partition's checkpoint moves only for its lease's holder, and only from where the
 /// batch began: a batch whose commit went through unseen, sent again, moves nothing.
@@ -18,18 +19,24 @@ struct PartitionFenceTests {
             try await withRunning(runtime) { try await runtime.waitUntil(projection.name, hasPassed: seeded, timeout: .seconds(30)) }
             let core = try RuntimeCore(log: f.store, readModels: f.client, notifier: nil, configuration: f.configuration(owner: "by-hand"), logger: testLogger)
             let key = LeaseKey(name: projection.name, version: 1), rebuildID: Int64 = 7, token: Int64 = 3
-            try await f.client.query(PostgresQuery(unsafeSQL: """
-                UPDATE \(f.runtimeSchema).projections SET rebuild_id = \(rebuildID) WHERE name = '\(projection.name)';
-                """), logger: testLogger)
-            try await f.client.query(PostgresQuery(unsafeSQL: """
-                INSERT INTO \(f.runtimeSchema).rebuild_partitions
-                    (name, version, partition, rebuild_id, checkpoint_xid, checkpoint_position, lease_owner, lease_token, lease_expires_at)
-                VALUES ('\(projection.name)', 1, 0, \(rebuildID), '0', 0, 'by-hand', \(token), now() + interval '1 minute')
-                """), logger: testLogger)
+            try await f.client.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        UPDATE \(f.runtimeSchema).projections SET rebuild_id = \(rebuildID) WHERE name = '\(projection.name)';
+                        """), logger: testLogger)
+            try await f.client.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        INSERT INTO \(f.runtimeSchema).rebuild_partitions
+                            (name, version, partition, rebuild_id, checkpoint_xid, checkpoint_position, lease_owner, lease_token, lease_expires_at)
+                        VALUES ('\(projection.name)', 1, 0, \(rebuildID), '0', 0, 'by-hand', \(token), now() + interval '1 minute')
+                        """), logger: testLogger)
             func move(from start: LogPosition, to position: LogPosition, token: Int64 = token) async throws -> Bool {
-                let rows = try await f.client.query(core.queries.advancePartition(
-                    key, partition: 0, rebuildID: rebuildID, owner: "by-hand", token: token, from: start, to: position,
-                    covered: 1, done: false, milliseconds: 60_000, asynchronousCommit: false), logger: testLogger).collect()
+                let rows = try await f.client.query(
+                    core.queries.advancePartition(
+                        key, partition: 0, rebuildID: rebuildID, owner: "by-hand", token: token, from: start, to: position,
+                        covered: 1, done: false, milliseconds: 60_000, asynchronousCommit: false), logger: testLogger
+                ).collect()
                 return !rows.isEmpty
             }
             let first = LogPosition(transactionID: 10, globalPosition: 1), second = LogPosition(transactionID: 11, globalPosition: 2)
@@ -37,9 +44,12 @@ struct PartitionFenceTests {
             #expect(try await !move(from: .start, to: first), "the same batch again")
             #expect(try await !move(from: first, to: second, token: token - 1), "a former holder")
             #expect(try await move(from: first, to: second))
-            let row = try await f.client.query(PostgresQuery(unsafeSQL: """
-                SELECT checkpoint_position, events_applied FROM \(f.runtimeSchema).rebuild_partitions WHERE name = '\(projection.name)'
-                """), logger: testLogger).collect().first?.decode((Int64, Int64).self)
+            let row = try await f.client.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT checkpoint_position, events_applied FROM \(f.runtimeSchema).rebuild_partitions WHERE name = '\(projection.name)'
+                        """), logger: testLogger
+            ).collect().first?.decode((Int64, Int64).self)
             #expect(row?.0 == 2 && row?.1 == 2)
         }
     }
@@ -56,7 +66,7 @@ struct PartitionFenceTests {
             // the rebuild waiting for the lease to run out before anyone (itself included) could go on.
             var configuration = f.configuration(owner: "ops", lease: .seconds(60))
             configuration.rebuildBatchSize = 50
-            configuration.rebuildThreshold = 1   // in bulk, by partition
+            configuration.rebuildThreshold = 1 // in bulk, by partition
             let projection = CartSummaryProjection(name: name, delayPerBatch: .milliseconds(300))
             let versions = try f.versions([projection], configuration: configuration)
             let finished = Locked(false)
@@ -68,17 +78,21 @@ struct PartitionFenceTests {
             // The second batch is in its transaction (its handler sleeps): move the checkpoint past it.
             try await eventually("a batch is in flight after the first", timeout: .seconds(30)) {
                 // (The runtime's tables appear as the rebuild starts.)
-                (try? await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(f.runtimeSchema).rebuild_partitions WHERE name = '\(name)' AND checkpoint_position > 0"), on: f.client)) == 1
+                (try? await scalar(
+                    PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(f.runtimeSchema).rebuild_partitions WHERE name = '\(name)' AND checkpoint_position > 0"),
+                    on: f.client)) == 1
             }
-            let moved = try await scalar(PostgresQuery(unsafeSQL: """
-                WITH batch AS (
-                    SELECT e.transaction_id, e.position FROM \(f.store.configuration.schema).events e, \(f.runtimeSchema).rebuild_partitions p
-                    WHERE p.name = '\(name)' AND (e.transaction_id, e.position) > (p.checkpoint_xid, p.checkpoint_position)
-                    ORDER BY e.transaction_id, e.position OFFSET 49 LIMIT 1)
-                UPDATE \(f.runtimeSchema).rebuild_partitions p SET checkpoint_xid = batch.transaction_id, checkpoint_position = batch.position,
-                    events_applied = events_applied + 50
-                FROM batch WHERE p.name = '\(name)' RETURNING 1
-                """), on: f.client, retrying: false)
+            let moved = try await scalar(
+                PostgresQuery(
+                    unsafeSQL: """
+                        WITH batch AS (
+                            SELECT e.transaction_id, e.position FROM \(f.store.configuration.schema).events e, \(f.runtimeSchema).rebuild_partitions p
+                            WHERE p.name = '\(name)' AND (e.transaction_id, e.position) > (p.checkpoint_xid, p.checkpoint_position)
+                            ORDER BY e.transaction_id, e.position OFFSET 49 LIMIT 1)
+                        UPDATE \(f.runtimeSchema).rebuild_partitions p SET checkpoint_xid = batch.transaction_id, checkpoint_position = batch.position,
+                            events_applied = events_applied + 50
+                        FROM batch WHERE p.name = '\(name)' RETURNING 1
+                        """), on: f.client, retrying: false)
             #expect(moved == 1)
             try await eventually("the rebuild finished", timeout: .seconds(20)) { finished.withLock { $0 } }
             try await rebuild.value

@@ -5,6 +5,7 @@ import KappaPostgres
 import KappaTesting
 import PostgresNIO
 import Testing
+
 @testable import KappaCLI
 
 /// Runs `kappa-fixture-cli` (an application embedding `ProjectionsCommand`) to the end.
@@ -89,14 +90,15 @@ struct ProjectionsCommandTests {
     }
 
     @Test func theProgressBarFitsTheTerminalAndShowsRateAndETA() {
-        let progress = RebuildProgress(projection: "cart_summary", version: 2, eventsDone: 520_000, eventsTotal: 1_000_000,
-                                       eventsThisRun: 500_000, elapsed: .seconds(2), partitions: 2)
+        let progress = RebuildProgress(
+            projection: "cart_summary", version: 2, eventsDone: 520_000, eventsTotal: 1_000_000,
+            eventsThisRun: 500_000, elapsed: .seconds(2), partitions: 2)
         let report = ProgressBar.report(progress)
         let bar = ProgressBar.bar(report, width: 100)
         #expect(bar.count <= 100)
         #expect(bar.hasPrefix("cart_summary v2 [####"))
         #expect(bar.contains(" 52%  520,000/1,000,000 events  250,000/s  ETA 0:01"), "\(bar)")
-        #expect(ProgressBar.bar(report, width: 30).count < 30)   // narrow: no bar, still no wrap
+        #expect(ProgressBar.bar(report, width: 30).count < 30) // narrow: no bar, still no wrap
         #expect(ProgressBar.line(report) == "cart_summary v2: 520000/1000000 events (52%), 250000 events/s, 2 partitions, ETA 0:01")
         #expect(ProgressBar.eta(.seconds(3_725)) == "1:02:05")
         #expect(ProgressBar.eta(nil) == "--:--")

@@ -22,8 +22,10 @@ struct RefusalTests {
         return Snapshot(lifecycles: rows, switches: switches, served: served)
     }
 
-    func expectRefused(_ code: ProjectionError.Code, _ f: ProjectionFixture, _ name: String, mentioning text: String,
-                       sourceLocation: SourceLocation = #_sourceLocation, _ operation: () async throws -> Void) async throws {
+    func expectRefused(
+        _ code: ProjectionError.Code, _ f: ProjectionFixture, _ name: String, mentioning text: String,
+        sourceLocation: SourceLocation = #_sourceLocation, _ operation: () async throws -> Void
+    ) async throws {
         let before = try await snapshot(f, name)
         let error = await #expect(throws: ProjectionError.self, sourceLocation: sourceLocation) { try await operation() }
         #expect(error?.code == code, sourceLocation: sourceLocation)
@@ -75,12 +77,14 @@ struct RefusalTests {
             let last = appended
             try await eventually("the horizon passed the appends") { try await f.store.head() >= last }
             try await expectRefused(.notCaughtUp, f, name, mentioning: "maximumPromotionLag") { try await versions.promote(name, version: 2) }
-            try await versions.rebuild(name, version: 2, fromScratch: false)   // catches up from its checkpoint
+            try await versions.rebuild(name, version: 2, fromScratch: false) // catches up from its checkpoint
             try await versions.promote(name, version: 2)
             #expect(try await snapshot(f, name).served == 2)
 
             try await expectRefused(.versionBelowActive, f, name, mentioning: "rollback") { try await versions.promote(name, version: 1) }
-            try await expectRefused(.versionBelowActive, f, name, mentioning: "lower than the active version 2") { try await versions.rebuild(name, version: 1) }
+            try await expectRefused(.versionBelowActive, f, name, mentioning: "lower than the active version 2") {
+                try await versions.rebuild(name, version: 1)
+            }
             try await expectRefused(.versionIsActive, f, name, mentioning: "active version") { try await versions.drop(name, version: 2) }
             try await expectRefused(.unknownProjection, f, name, mentioning: "not registered") {
                 try await f.versions([]).rebuild(name, version: 3)

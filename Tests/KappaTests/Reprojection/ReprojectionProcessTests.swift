@@ -9,7 +9,9 @@ import Testing
 @Suite("Migration by replay: crashes", .serialized)
 struct ReprojectionProcessTests {
     func partitionProgress(_ f: ProjectionFixture, _ name: String) async throws -> Int64 {
-        try await scalar(PostgresQuery(unsafeSQL: "SELECT coalesce(sum(events_applied), 0)::int8 FROM \(f.runtimeSchema).rebuild_partitions WHERE name = '\(name)'"), on: f.client)
+        try await scalar(
+            PostgresQuery(unsafeSQL: "SELECT coalesce(sum(events_applied), 0)::int8 FROM \(f.runtimeSchema).rebuild_partitions WHERE name = '\(name)'"),
+            on: f.client)
     }
 
     @Test func aRebuildKilledHalfwayResumesFromItsCheckpoint() async throws {
@@ -18,14 +20,16 @@ struct ReprojectionProcessTests {
             try await f.runtime([]).migrate()
             let seeded = try await CartEvents.seed(f.store, carts: 150, eventsPerCart: 40)
             try await eventually("the horizon passed the seed") { try await f.store.head() >= seeded }
-            let first = try ProjectorProcess(f, owner: "first", batchSize: 200, leaseMilliseconds: 1_000, delayMilliseconds: 100,
-                                             mode: "rebuild-v2", name: name)
+            let first = try ProjectorProcess(
+                f, owner: "first", batchSize: 200, leaseMilliseconds: 1_000, delayMilliseconds: 100,
+                mode: "rebuild-v2", name: name)
             try await eventually("the rebuild is part-way through", timeout: .seconds(60)) { try await partitionProgress(f, name) >= 1_200 }
             await first.killHard()
             let atKill = try await partitionProgress(f, name)
             #expect(atKill < 6_000, "killed in the middle of the rebuild")
-            let second = try ProjectorProcess(f, owner: "second", batchSize: 200, leaseMilliseconds: 1_000, delayMilliseconds: 0,
-                                              mode: "rebuild-v2", name: name)
+            let second = try ProjectorProcess(
+                f, owner: "second", batchSize: 200, leaseMilliseconds: 1_000, delayMilliseconds: 0,
+                mode: "rebuild-v2", name: name)
             try await eventually("the second process finishes the rebuild", timeout: .seconds(60)) { !second.process.isRunning }
             #expect(second.process.terminationStatus == 0, "\(second.log)")
             // It went on from the partitions' checkpoints: exactly the events the first had not committed.
@@ -59,19 +63,23 @@ struct ReprojectionProcessTests {
             try await f.runtime([]).migrate()
             let seeded = try await CartEvents.seed(f.store, carts: 100, eventsPerCart: 30)
             try await eventually("the horizon passed the seed") { try await f.store.head() >= seeded }
-            let first = try ProjectorProcess(f, owner: "first", batchSize: 150, leaseMilliseconds: 1_000, delayMilliseconds: 100,
-                                             mode: "rebuild-v2", name: name)
+            let first = try ProjectorProcess(
+                f, owner: "first", batchSize: 150, leaseMilliseconds: 1_000, delayMilliseconds: 100,
+                mode: "rebuild-v2", name: name)
             try await eventually("the rebuild is part-way through", timeout: .seconds(60)) { try await partitionProgress(f, name) >= 600 }
             await first.killHard()
             // What a server crash or a failover does to UNLOGGED tables (the v2 fixture loads into them).
-            let unlogged = try await scalar(PostgresQuery(unsafeSQL: """
-                SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                WHERE n.nspname = '\(name)_v2' AND c.relkind = 'r' AND c.relpersistence = 'u'
-                """), on: f.client)
+            let unlogged = try await scalar(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                        WHERE n.nspname = '\(name)_v2' AND c.relkind = 'r' AND c.relpersistence = 'u'
+                        """), on: f.client)
             #expect(unlogged == 3)
             try await f.client.query(PostgresQuery(unsafeSQL: "TRUNCATE \(f.runtimeSchema).rebuild_sentinels, \(name)_v2.carts, \(name)_v2.product_sales"))
-            let second = try ProjectorProcess(f, owner: "second", batchSize: 150, leaseMilliseconds: 1_000, delayMilliseconds: 0,
-                                              mode: "rebuild-v2", name: name)
+            let second = try ProjectorProcess(
+                f, owner: "second", batchSize: 150, leaseMilliseconds: 1_000, delayMilliseconds: 0,
+                mode: "rebuild-v2", name: name)
             try await eventually("the second process finishes the rebuild", timeout: .seconds(60)) { !second.process.isRunning }
             #expect(second.process.terminationStatus == 0, "\(second.log.suffix(2_000))")
             #expect(second.log.contains("starting the rebuild over"))
@@ -84,10 +92,12 @@ struct ReprojectionProcessTests {
             let columns = "cart_id, items, total_cents, checked_out, events, items_added"
             #expect(try await f.difference("\(reference.name)_v2.carts", "\(name)_v2.carts", columns: columns) == 0)
             #expect(try await f.difference("\(reference.name)_v2.product_sales", "\(name)_v2.product_sales", columns: "sku, units") == 0)
-            let stillUnlogged = try await scalar(PostgresQuery(unsafeSQL: """
-                SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                WHERE n.nspname = '\(name)_v2' AND c.relpersistence = 'u'
-                """), on: f.client)
+            let stillUnlogged = try await scalar(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                        WHERE n.nspname = '\(name)_v2' AND c.relpersistence = 'u'
+                        """), on: f.client)
             #expect(stillUnlogged == 0)
         }
     }
@@ -106,7 +116,8 @@ struct ReprojectionProcessTests {
                 // Kill it at whatever point it has reached after a few switches (mid-transaction, often).
                 do {
                     try await eventually("the process is switching", timeout: .seconds(60)) {
-                        try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(f.runtimeSchema).switches"), on: f.client) >= before + Int64(round * 3)
+                        try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(f.runtimeSchema).switches"), on: f.client) >= before
+                            + Int64(round * 3)
                     }
                 } catch {
                     Issue.record("the switching process: \(switcher.log.prefix(3_000))")
@@ -122,9 +133,11 @@ struct ReprojectionProcessTests {
                 #expect(Int(served) == active.first?.version)
                 let views = try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM pg_views WHERE schemaname = '\(name)'"), on: f.client)
                 #expect(views == (served == 2 ? 3 : 2))
-                let v2Column = try await scalar(PostgresQuery(unsafeSQL: """
-                    SELECT count(*) FROM information_schema.columns WHERE table_schema = '\(name)' AND table_name = 'carts' AND column_name = 'items_added'
-                    """), on: f.client)
+                let v2Column = try await scalar(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            SELECT count(*) FROM information_schema.columns WHERE table_schema = '\(name)' AND table_name = 'carts' AND column_name = 'items_added'
+                            """), on: f.client)
                 #expect(v2Column == (served == 2 ? 1 : 0))
             }
         }
@@ -144,9 +157,12 @@ struct SharedRebuildTests {
             // Both processes work partitions of the one rebuild: one coordinates (holds the version), the other helps.
             let owners = Locked(Set<String>())
             try await eventually("both processes hold rebuild partitions", timeout: .seconds(60)) {
-                for try await owner in try await f.client.query(PostgresQuery(unsafeSQL: """
-                    SELECT lease_owner FROM \(f.runtimeSchema).rebuild_partitions WHERE name = '\(name)' AND lease_owner IS NOT NULL AND NOT done
-                    """), logger: testLogger).decode(String.self) {
+                for try await owner in try await f.client.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            SELECT lease_owner FROM \(f.runtimeSchema).rebuild_partitions WHERE name = '\(name)' AND lease_owner IS NOT NULL AND NOT done
+                            """), logger: testLogger
+                ).decode(String.self) {
                     owners.withLock { _ = $0.insert(owner) }
                 }
                 return owners.withLock { $0 } == ["a", "b"]

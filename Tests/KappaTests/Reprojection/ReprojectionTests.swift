@@ -9,7 +9,10 @@ import Testing
 @Suite("Migration by replay", .serialized)
 struct ReprojectionTests {
     /// What one reader saw: the version `about` says, and whether the carts rows have v2's column.
-    struct Answer: Sendable { let version: Int32; let hasV2Column: Bool }
+    struct Answer: Sendable {
+        let version: Int32
+        let hasV2Column: Bool
+    }
 
     /// What the readers saw, in counts (they run in tight loops).
     struct Tally: Sendable {
@@ -55,7 +58,8 @@ struct ReprojectionTests {
                     group.addTask {
                         while !stop.withLock({ $0 }) {
                             do {
-                                let query = PostgresQuery(unsafeSQL: "SELECT a.version, to_jsonb(c)::text FROM \(name).about a, \(name).carts c ORDER BY c.cart_id LIMIT 5")
+                                let query = PostgresQuery(
+                                    unsafeSQL: "SELECT a.version, to_jsonb(c)::text FROM \(name).about a, \(name).carts c ORDER BY c.cart_id LIMIT 5")
                                 var rows: [(Int32, String)] = []
                                 for try await row in try await f.client.query(query, logger: testLogger).decode((Int32, String).self) { rows.append(row) }
                                 tally.withLock { $0.record(rows.map { Answer(version: $0.0, hasV2Column: $0.1.contains("\"items_added\"")) }) }
@@ -69,7 +73,8 @@ struct ReprojectionTests {
                 group.addTask {
                     var cart = 1_000
                     while !stop.withLock({ $0 }) {
-                        _ = try await f.store.append([CartEvents.added(cart: cart), CartEvents.checkedOut(cart: cart)], to: StreamID("cart-\(cart)"), expectedVersion: .noStream)
+                        _ = try await f.store.append(
+                            [CartEvents.added(cart: cart), CartEvents.checkedOut(cart: cart)], to: StreamID("cart-\(cart)"), expectedVersion: .noStream)
                         cart += 1
                         try await Task.sleep(for: .milliseconds(5))
                     }
@@ -77,24 +82,25 @@ struct ReprojectionTests {
                 // Whatever happens, the readers and the writer stop.
                 let outcome: Result<Void, any Error>
                 do {
-                    outcome = .success(try await withRunning(runtime) {
-                        try await eventually("v2 is built in bulk and caught up", timeout: .seconds(60)) {
-                            try await runtime.versions.versions(of: name).first { $0.version == 2 }?.lifecycle == .caughtUp
-                        }
-                        let comparison = try await runtime.versions.compare(name, old: 1, new: 2, ignoring: ["written_by", "version"])
-                        #expect(comparison.samePosition)
-                        #expect(comparison.differingRows == 0)
-                        #expect(comparison.tablesOnlyInNew == ["product_sales"])
-                        #expect(comparison.tables.first { $0.name == "carts" }?.columnsOnlyInNew == ["items_added"])
-                        try await runtime.versions.promote(name, version: 2)
-                        try await eventually("readers see v2") { tally.withLock { $0.last == 2 } }
-                        #expect(try await runtime.versions.rollback(name) == 1)
-                        try await eventually("readers see v1 again") { tally.withLock { $0.last == 1 } }
-                        try await runtime.versions.promote(name, version: 2)
-                        try await eventually("readers see v2 again") { tally.withLock { $0.last == 2 } }
-                        let head = try await f.store.head()
-                        try await runtime.waitUntil(name, version: 1, hasPassed: head, timeout: .seconds(30))
-                    })
+                    outcome = .success(
+                        try await withRunning(runtime) {
+                            try await eventually("v2 is built in bulk and caught up", timeout: .seconds(60)) {
+                                try await runtime.versions.versions(of: name).first { $0.version == 2 }?.lifecycle == .caughtUp
+                            }
+                            let comparison = try await runtime.versions.compare(name, old: 1, new: 2, ignoring: ["written_by", "version"])
+                            #expect(comparison.samePosition)
+                            #expect(comparison.differingRows == 0)
+                            #expect(comparison.tablesOnlyInNew == ["product_sales"])
+                            #expect(comparison.tables.first { $0.name == "carts" }?.columnsOnlyInNew == ["items_added"])
+                            try await runtime.versions.promote(name, version: 2)
+                            try await eventually("readers see v2") { tally.withLock { $0.last == 2 } }
+                            #expect(try await runtime.versions.rollback(name) == 1)
+                            try await eventually("readers see v1 again") { tally.withLock { $0.last == 1 } }
+                            try await runtime.versions.promote(name, version: 2)
+                            try await eventually("readers see v2 again") { tally.withLock { $0.last == 2 } }
+                            let head = try await f.store.head()
+                            try await runtime.waitUntil(name, version: 1, hasPassed: head, timeout: .seconds(30))
+                        })
                 } catch {
                     outcome = .failure(error)
                 }
@@ -111,7 +117,7 @@ struct ReprojectionTests {
             let v1Row = try #require(try await runtime.versions.versions(of: name).first { $0.version == 1 })
             #expect(v1Row.lifecycle == .retired)
             let switches = try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(f.runtimeSchema).switches WHERE name = '\(name)'"), on: f.client)
-            #expect(switches == 4)   // v1 first, promote, rollback, promote
+            #expect(switches == 4) // v1 first, promote, rollback, promote
         }
     }
 
@@ -144,18 +150,22 @@ struct ReprojectionTests {
                 #expect(try await f.difference("\(reference.name)_v2.product_sales", "\(bulk.name)_v2.product_sales", columns: "sku, units") == 0)
                 #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(bulk.name)_v2.carts"), on: f.client) == 120)
                 // Built in bulk: loaded unlogged, made logged, indexed after the load, and nothing left behind.
-                let unlogged = try await scalar(PostgresQuery(unsafeSQL: """
-                    SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                    WHERE n.nspname = '\(bulk.name)_v2' AND c.relpersistence = 'u'
-                    """), on: f.client)
+                let unlogged = try await scalar(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                            WHERE n.nspname = '\(bulk.name)_v2' AND c.relpersistence = 'u'
+                            """), on: f.client)
                 #expect(unlogged == 0)
-                let index = try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM pg_indexes WHERE schemaname = '\(bulk.name)_v2' AND indexname = 'carts_checked_out'"), on: f.client)
+                let index = try await scalar(
+                    PostgresQuery(unsafeSQL: "SELECT count(*) FROM pg_indexes WHERE schemaname = '\(bulk.name)_v2' AND indexname = 'carts_checked_out'"),
+                    on: f.client)
                 #expect(index == 1)
                 let leftovers = try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(f.runtimeSchema).rebuild_partitions"), on: f.client)
                 #expect(leftovers == 0)
                 let row = try #require(try await f.versions([]).versions(of: bulk.name).first)
                 #expect(row.checkpoint == head)
-                #expect(row.lifecycle == .active)   // the first version of a name serves once caught up
+                #expect(row.lifecycle == .active) // the first version of a name serves once caught up
                 #expect(row.eventsApplied == 120 * 30)
             }
         }
@@ -178,7 +188,10 @@ struct ReprojectionTests {
             let writing = Locked(true), written = Locked(0)
             let writer = Task {
                 while writing.withLock({ $0 }) {
-                    let n = written.withLock { $0 += 1; return $0 }
+                    let n = written.withLock {
+                        $0 += 1
+                        return $0
+                    }
                     _ = try await f.store.append([CartEvents.added(cart: 5_000 + n % 20)], to: StreamID("cart-\(5_000 + n % 20)"), expectedVersion: .any)
                     try await Task.sleep(for: .milliseconds(2))
                 }
@@ -239,7 +252,8 @@ struct ReprojectionTests {
                     try await runtime.versions.versions(of: name).first { $0.version == 2 }?.lifecycle == .caughtUp
                 }
                 #expect(runtime.rebuildProgress().isEmpty)
-                let rebuilt = try await scalar(PostgresQuery(unsafeSQL: "SELECT events_applied FROM \(f.runtimeSchema).projections WHERE name = '\(name)' AND version = 2"), on: f.client)
+                let rebuilt = try await scalar(
+                    PostgresQuery(unsafeSQL: "SELECT events_applied FROM \(f.runtimeSchema).projections WHERE name = '\(name)' AND version = 2"), on: f.client)
                 #expect(rebuilt == 40 * 20)
                 let later = try await f.store.append([CartEvents.added(cart: 9_001)], to: StreamID("cart-9001"), expectedVersion: .noStream)
                 try await runtime.waitUntil(name, version: 2, hasPassed: later.positions[0], timeout: .seconds(10))

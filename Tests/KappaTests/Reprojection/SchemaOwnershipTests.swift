@@ -22,8 +22,9 @@ struct SchemaOwnershipTests {
             #expect(error?.code == .invalidIdentifier)
             #expect(error?.description.contains("\(name)_v3") == true, "\(String(describing: error))")
             #expect(throws: KappaPostgresError.self) {
-                try ProjectionVersions(log: f.store, readModels: f.client, projections: [CartSummaryProjection(name: name)],
-                                       configuration: configuration, logger: testLogger)
+                try ProjectionVersions(
+                    log: f.store, readModels: f.client, projections: [CartSummaryProjection(name: name)],
+                    configuration: configuration, logger: testLogger)
             }
         }
     }

@@ -16,7 +16,7 @@ struct StableNameGrantsTests {
             let seeded = try await CartEvents.seed(f.store, carts: 5, eventsPerCart: 4)
             try await eventually("the horizon passed the seed") { try await f.store.head() >= seeded }
             let versions = try f.versions([CartSummaryProjection(name: name), CartSummaryV2Projection(name: name)])
-            try await versions.rebuild(name, version: 1)   // the first version serves once built
+            try await versions.rebuild(name, version: 1) // the first version serves once built
             try await f.client.query(PostgresQuery(unsafeSQL: "CREATE ROLE \(reporter) LOGIN PASSWORD 'reporter'"), logger: testLogger)
             try await f.client.query(PostgresQuery(unsafeSQL: "GRANT USAGE ON SCHEMA \(name) TO \(reporter)"), logger: testLogger)
             try await f.client.query(PostgresQuery(unsafeSQL: "GRANT SELECT ON \(name).carts TO \(reporter)"), logger: testLogger)
@@ -75,7 +75,8 @@ struct StableNameGrantsTests {
             let versions = try f.versions([CartSummaryProjection(name: name), CartSummaryV2Projection(name: name)])
             try await versions.rebuild(name, version: 1)
             try await f.client.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(report)"), logger: testLogger)
-            try await f.client.query(PostgresQuery(unsafeSQL: "CREATE VIEW \(report).totals AS SELECT cart_id, total_cents FROM \(name).carts"), logger: testLogger)
+            try await f.client.query(
+                PostgresQuery(unsafeSQL: "CREATE VIEW \(report).totals AS SELECT cart_id, total_cents FROM \(name).carts"), logger: testLogger)
             let totals = PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(report).totals")
             try await versions.rebuild(name, version: 2)
             try await versions.promote(name, version: 2)

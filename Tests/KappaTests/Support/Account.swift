@@ -39,13 +39,15 @@ enum AccountEvent: Equatable, Sendable {
 
     static let registry = EventRegistry<AccountEvent>(payload: \.payload) {
         $0.register(AccountOpened.self, as: AccountEvent.opened)
-        $0.register(MoneyDeposited.self, as: AccountEvent.deposited, upcasters: [
-            .from(1, MoneyDepositedV1.self) { old in
-                let parts = old.amount.split(separator: ".")
-                let cents = Int(parts[0])! * 100 + (parts.count > 1 ? Int(parts[1])! : 0)
-                return MoneyDeposited(cents: cents)
-            },
-        ])
+        $0.register(
+            MoneyDeposited.self, as: AccountEvent.deposited,
+            upcasters: [
+                .from(1, MoneyDepositedV1.self) { old in
+                    let parts = old.amount.split(separator: ".")
+                    let cents = Int(parts[0])! * 100 + (parts.count > 1 ? Int(parts[1])! : 0)
+                    return MoneyDeposited(cents: cents)
+                }
+            ])
         $0.register(MoneyWithdrawn.self, as: AccountEvent.withdrawn)
     }
 }
@@ -62,7 +64,8 @@ enum AccountState: Equatable, Sendable {
 }
 
 enum AccountError: Error, Equatable {
-    case alreadyOpen, notOpen, nonPositiveAmount, insufficientFunds(balance: Int)
+    case alreadyOpen, notOpen, nonPositiveAmount
+    case insufficientFunds(balance: Int)
 }
 
 let accountDecider = Decider<AccountCommand, AccountEvent, AccountState>(

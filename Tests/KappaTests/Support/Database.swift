@@ -1,10 +1,11 @@
 import Foundation
 import Kappa
-@testable import KappaPostgres
 import KappaTesting
 import Logging
 import PostgresNIO
 import Synchronization
+
+@testable import KappaPostgres
 
 let testLogger = Logger(label: "kappa.test")
 
@@ -94,8 +95,10 @@ func catalogChange(_ statement: PostgresQuery, on admin: PostgresClient) async t
         do {
             try await admin.query(statement, logger: testLogger)
             return
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "XX000"
-            && error.serverInfo?[.message] == "tuple concurrently updated" && attempt < 20 {
+        } catch let error as PSQLError
+            where error.serverInfo?[.sqlState] == "XX000"
+            && error.serverInfo?[.message] == "tuple concurrently updated" && attempt < 20
+        {
             attempt += 1
             try await Task.sleep(for: .milliseconds(10 * attempt))
         }

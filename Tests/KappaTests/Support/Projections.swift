@@ -32,32 +32,40 @@ struct ProjectionFixture: Sendable {
         return configuration
     }
 
-    func runtime(_ projections: [any Projection], reactors: [any Reactor] = [], configuration: ProjectionRuntime.Configuration? = nil) throws -> ProjectionRuntime {
-        try ProjectionRuntime(log: store, readModels: client, projections: projections, reactors: reactors,
-                              notifier: notifier, configuration: configuration ?? self.configuration(), logger: testLogger)
+    func runtime(_ projections: [any Projection], reactors: [any Reactor] = [], configuration: ProjectionRuntime.Configuration? = nil) throws
+        -> ProjectionRuntime
+    {
+        try ProjectionRuntime(
+            log: store, readModels: client, projections: projections, reactors: reactors,
+            notifier: notifier, configuration: configuration ?? self.configuration(), logger: testLogger)
     }
 
     /// Rows of `table` that differ between two read models (0: equal, table for table), ignoring `written_by`.
     func difference(_ a: String, _ b: String) async throws -> Int64 {
         let columns = "cart_id, items, total_cents, checked_out, events"
-        return try await scalar(PostgresQuery(unsafeSQL: """
-            SELECT count(*) FROM ((SELECT \(columns) FROM \(a) EXCEPT ALL SELECT \(columns) FROM \(b))
-                            UNION ALL (SELECT \(columns) FROM \(b) EXCEPT ALL SELECT \(columns) FROM \(a))) d
-            """), on: client)
+        return try await scalar(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT count(*) FROM ((SELECT \(columns) FROM \(a) EXCEPT ALL SELECT \(columns) FROM \(b))
+                                    UNION ALL (SELECT \(columns) FROM \(b) EXCEPT ALL SELECT \(columns) FROM \(a))) d
+                    """), on: client)
     }
 
     /// The versions API with this test's runtime schema.
     func versions(_ projections: [any Projection], configuration: ProjectionRuntime.Configuration? = nil) throws -> ProjectionVersions {
-        try ProjectionVersions(log: store, readModels: client, projections: projections,
-                               configuration: configuration ?? self.configuration(owner: "versions-\(UUID().uuidString.prefix(6))"), logger: testLogger)
+        try ProjectionVersions(
+            log: store, readModels: client, projections: projections,
+            configuration: configuration ?? self.configuration(owner: "versions-\(UUID().uuidString.prefix(6))"), logger: testLogger)
     }
 
     /// Rows that differ between two schemas' `table` on `columns` (0: equal).
     func difference(_ a: String, _ b: String, columns: String) async throws -> Int64 {
-        try await scalar(PostgresQuery(unsafeSQL: """
-            SELECT count(*) FROM ((SELECT \(columns) FROM \(a) EXCEPT ALL SELECT \(columns) FROM \(b))
-                            UNION ALL (SELECT \(columns) FROM \(b) EXCEPT ALL SELECT \(columns) FROM \(a))) d
-            """), on: client)
+        try await scalar(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT count(*) FROM ((SELECT \(columns) FROM \(a) EXCEPT ALL SELECT \(columns) FROM \(b))
+                                    UNION ALL (SELECT \(columns) FROM \(b) EXCEPT ALL SELECT \(columns) FROM \(a))) d
+                    """), on: client)
     }
 
     /// Builds `projection` in-process, uninterrupted, through `position`: the reference to compare with.
@@ -72,8 +80,9 @@ func withProjectionFixture(_ body: @Sendable (ProjectionFixture) async throws ->
         let suffix = String(UUID().uuidString.prefix(8)).lowercased()
         let notifier = try LogNotifier(client: client, schema: store.configuration.schema, logger: testLogger)
         let notifying = try PostgresEventStore(client: client, configuration: store.configuration, notifier: notifier, logger: testLogger)
-        let fixture = ProjectionFixture(store: notifying, client: client, notifier: notifier,
-                                        runtimeSchema: "\(store.configuration.schema)_rt", suffix: suffix)
+        let fixture = ProjectionFixture(
+            store: notifying, client: client, notifier: notifier,
+            runtimeSchema: "\(store.configuration.schema)_rt", suffix: suffix)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await notifier.run() }
             defer { group.cancelAll() }
@@ -82,10 +91,13 @@ func withProjectionFixture(_ body: @Sendable (ProjectionFixture) async throws ->
         // Projection schemas (versions and stable names) live beside the log's; drop this test's.
         // Guarded: a test that killed the runtime's connections may leave the pool one that has just closed.
         let schemas = try await client.guardedRows(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE \("%_\(suffix)_v%") OR nspname LIKE \("%_\(suffix)") OR nspname = \(fixture.runtimeSchema)", logger: testLogger, resending: true
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE \("%_\(suffix)_v%") OR nspname LIKE \("%_\(suffix)") OR nspname = \(fixture.runtimeSchema)",
+            logger: testLogger, resending: true
         ) { try $0.decode(String.self) }
         for schema in schemas {
-            _ = try await client.guardedRows(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE"), logger: testLogger, resending: true) { _ in () }
+            _ = try await client.guardedRows(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE"), logger: testLogger, resending: true) {
+                _ in ()
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import KappaTesting
 import PostgresNIO
+
 @testable import KappaCLI
 
 /// A CA, a certificate for `localhost` it signed, and a second CA that signed nothing, made with
@@ -17,11 +18,15 @@ struct TestCertificates {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         try await openssl(["req", "-x509"] + key + ["-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=Kappa test CA"], in: directory)
-        try await openssl(["req", "-x509"] + key + ["-keyout", "other-ca.key", "-out", "other-ca.crt", "-days", "2", "-subj", "/CN=Kappa other CA"], in: directory)
+        try await openssl(
+            ["req", "-x509"] + key + ["-keyout", "other-ca.key", "-out", "other-ca.crt", "-days", "2", "-subj", "/CN=Kappa other CA"], in: directory)
         try await openssl(["req"] + key + ["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"], in: directory)
         try "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n".write(to: directory.appending(path: "server.ext"), atomically: true, encoding: .utf8)
-        try await openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                           "-out", "server.crt", "-days", "2", "-extfile", "server.ext"], in: directory)
+        try await openssl(
+            [
+                "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", "server.crt", "-days", "2", "-extfile", "server.ext",
+            ], in: directory)
         return TestCertificates(directory: directory)
     }
 
@@ -134,11 +139,12 @@ func sslInUse(url: String) async throws -> Bool {
     let client = try DatabaseURL.configuration(url: url, environment: [:])
     let tls = try DatabaseTLS(query: URLComponents(string: url)?.queryItems, environment: [:])
     // Whether TLS is off, preferred or required as DatabaseURL told the pool; how, as DatabaseTLS says.
-    let connectionTLS: PostgresConnection.Configuration.TLS = switch (tlsCase(client.tls), tls.configuration) {
-    case ("prefer", let configuration?): .prefer(try NIOSSLContext(configuration: configuration))
-    case ("require", let configuration?): .require(try NIOSSLContext(configuration: configuration))
-    default: .disable
-    }
+    let connectionTLS: PostgresConnection.Configuration.TLS =
+        switch (tlsCase(client.tls), tls.configuration) {
+        case ("prefer", let configuration?): .prefer(try NIOSSLContext(configuration: configuration))
+        case ("require", let configuration?): .require(try NIOSSLContext(configuration: configuration))
+        default: .disable
+        }
     let configuration = PostgresConnection.Configuration(
         host: client.host ?? "localhost", port: client.port ?? 5432, username: client.username, password: client.password,
         database: client.database, tls: connectionTLS)

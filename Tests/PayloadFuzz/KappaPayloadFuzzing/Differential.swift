@@ -26,8 +26,10 @@ package enum Differential {
     }
 
     /// ``compare(_:_:errors:)``, telling also whether JSONDecoder decoded the input.
-    package static func compare<T: Decodable & Equatable>(_ type: T.Type, _ input: Data, errors: Errors,
-                                                          foundationAccepted: inout Bool) -> Mismatch? {
+    package static func compare<T: Decodable & Equatable>(
+        _ type: T.Type, _ input: Data, errors: Errors,
+        foundationAccepted: inout Bool
+    ) -> Mismatch? {
         let ours = Result { try PayloadDecoder().decode(T.self, from: input) }
         if FoundationQuirks.crashesJSONDecoder(input) {
             // Not for JSONDecoder (see FoundationQuirks): nested too deep, it must fail here.
@@ -41,7 +43,8 @@ package enum Differential {
         guard let difference = difference(theirs, ours, errors) else { return nil }
         // JSONDecoder's only known mistake a valid document can meet (see FoundationQuirks).
         if let rewritten = FoundationQuirks.zerosWithoutExponents(input),
-           Self.difference(Result { try foundation.decode(T.self, from: rewritten) }, ours, errors) == nil {
+            Self.difference(Result { try foundation.decode(T.self, from: rewritten) }, ours, errors) == nil
+        {
             return nil
         }
         return Mismatch(type: "\(T.self)", document: input, difference: difference)
@@ -53,7 +56,8 @@ package enum Differential {
         case (.success(let expected), .success(let actual)):
             expected == actual ? nil : different("\(expected)", "\(actual)")
         case (.failure(let expected), .failure(let actual)):
-            errors == .any || signature(expected) == signature(actual) ? nil
+            errors == .any || signature(expected) == signature(actual)
+                ? nil
                 : "JSONDecoder threw \(signature(expected)), PayloadDecoder threw \(signature(actual)): \(actual)"
         case (.success(let expected), .failure(let actual)):
             "JSONDecoder gave \(expected), PayloadDecoder threw \(actual)"

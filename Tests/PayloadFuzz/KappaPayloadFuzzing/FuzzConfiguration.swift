@@ -13,8 +13,10 @@ package struct FuzzConfiguration: Sendable {
     }
 
     /// The environment's settings, else `defaultIterations` and `defaultSeed` (nil: a random seed).
-    package static func fromEnvironment(_ environment: [String: String], defaultIterations: Int,
-                                        defaultSeed: UInt64?) throws(Invalid) -> FuzzConfiguration {
+    package static func fromEnvironment(
+        _ environment: [String: String], defaultIterations: Int,
+        defaultSeed: UInt64?
+    ) throws(Invalid) -> FuzzConfiguration {
         let seed: UInt64
         if let text = environment["KAPPA_FUZZ_SEED"], !text.isEmpty {
             let parsed = text.lowercased().hasPrefix("0x") ? UInt64(text.dropFirst(2), radix: 16) : UInt64(text)
@@ -30,8 +32,9 @@ package struct FuzzConfiguration: Sendable {
             }
             return value
         }
-        return FuzzConfiguration(seed: seed, iterations: try count("KAPPA_FUZZ_ITERATIONS", defaultIterations),
-                                 first: try count("KAPPA_FUZZ_FIRST", 0), trace: environment["KAPPA_FUZZ_TRACE"] == "1")
+        return FuzzConfiguration(
+            seed: seed, iterations: try count("KAPPA_FUZZ_ITERATIONS", defaultIterations),
+            first: try count("KAPPA_FUZZ_FIRST", 0), trace: environment["KAPPA_FUZZ_TRACE"] == "1")
     }
 
     package struct Invalid: Error, CustomStringConvertible {

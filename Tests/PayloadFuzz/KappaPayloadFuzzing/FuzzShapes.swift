@@ -21,6 +21,7 @@ package struct Customer: Codable, Equatable, Sendable {
     var email: String?
     var tags: [String]
     /// A key that is not ASCII: JSON may spell it decomposed (`cafe` + U+0301), which matches.
+    // swift-format-ignore: IdentifiersMustBeASCII
     var café: Bool?
     var since: Date?
 }

@@ -8,12 +8,16 @@ package enum Mutator {
 
     /// Sequences that are not UTF-8: a lone lead byte, a lone continuation, an overlong form, a
     /// surrogate, a code point past U+10FFFF, a truncated four-byte sequence.
-    static let invalidUTF8: [[UInt8]] = [[0xC3], [0x80], [0xC0, 0xAF], [0xE0, 0x80, 0xAF], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80],
-                                         [0xF0, 0x9F, 0x98], [0xFE], [0xFF, 0xFF]]
+    static let invalidUTF8: [[UInt8]] = [
+        [0xC3], [0x80], [0xC0, 0xAF], [0xE0, 0x80, 0xAF], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80],
+        [0xF0, 0x9F, 0x98], [0xFE], [0xFF, 0xFF],
+    ]
 
     /// Text that breaks strings, escapes and numbers.
-    static let fragments = [#"\"#, #"\u"#, #"\uD800"#, #"\uDC00"#, #"\uD83D\u0041"#, #"\u12"#, #"\x"#, "\"", "\u{0}", "1e", "-", "--1",
-                            "01", ".5", "1.", "NaN", "Infinity", "true", "nul", ",,", ",]", ",}", "{", "[", "]", "}", ":", "\u{FEFF}"]
+    static let fragments = [
+        #"\"#, #"\u"#, #"\uD800"#, #"\uDC00"#, #"\uD83D\u0041"#, #"\u12"#, #"\x"#, "\"", "\u{0}", "1e", "-", "--1",
+        "01", ".5", "1.", "NaN", "Infinity", "true", "nul", ",,", ",]", ",}", "{", "[", "]", "}", ":", "\u{FEFF}",
+    ]
 
     /// One to three changes to `document`'s bytes.
     package static func bytes(_ document: [UInt8], _ random: inout SplitMix64) -> [UInt8] {
@@ -23,7 +27,7 @@ package enum Mutator {
     }
 
     static func change(_ bytes: inout [UInt8], _ random: inout SplitMix64) {
-        let at = random.int(0...bytes.count)  // an insertion point; for a byte, `at` < count
+        let at = random.int(0...bytes.count) // an insertion point; for a byte, `at` < count
         let within = !bytes.isEmpty && at < bytes.count
         switch random.int(0...13) {
         case 0 where within: bytes[at] ^= 1 << UInt8(random.int(0...7))
@@ -56,8 +60,10 @@ package enum Mutator {
     static func enormousNumber(_ bytes: inout [UInt8], _ random: inout SplitMix64) {
         let digits = bytes.indices.filter { bytes[$0] &- UInt8(ascii: "0") < 10 }
         let at = digits.isEmpty ? random.int(0...bytes.count) : random.pick(digits)
-        let text = random.pick([String(repeating: "9", count: random.int(20...400)), "e999", "e-999", "e+99999999999999999999",
-                                "." + String(repeating: "0", count: random.int(300...1_000)) + "1", "0000000000"])
+        let text = random.pick([
+            String(repeating: "9", count: random.int(20...400)), "e999", "e-999", "e+99999999999999999999",
+            "." + String(repeating: "0", count: random.int(300...1_000)) + "1", "0000000000",
+        ])
         bytes.insert(contentsOf: text.utf8, at: at)
     }
 
@@ -78,7 +84,7 @@ package enum Mutator {
         switch random.int(0...3) {
         case 0: bytes.insert(contentsOf: [0xEF, 0xBB, 0xBF], at: 0)
         case 1: bytes.insert(contentsOf: [0xEF, 0xBB, 0xBF], at: random.int(0...bytes.count))
-        case 2: bytes = bytes.flatMap { [$0, 0] }  // UTF-16LE for ASCII text
+        case 2: bytes = bytes.flatMap { [$0, 0] } // UTF-16LE for ASCII text
         default: bytes.insert(contentsOf: random.pick([[0xFE, 0xFF], [0xFF, 0xFE], [0x00, 0x00, 0xFE, 0xFF]]), at: 0)
         }
     }

@@ -125,8 +125,9 @@ package struct PayloadFuzzer {
         _ = try? PayloadDecoder().decode(Probe.self, from: other)
         let later = try? Probe(from: kept.decoder)
         guard later != fresh else { return nil }
-        return Mismatch(type: "Retained", document: document,
-                        difference: "a decoder kept after its decode read \(later?.trace ?? []) where a fresh decode read \(fresh?.trace ?? [])")
+        return Mismatch(
+            type: "Retained", document: document,
+            difference: "a decoder kept after its decode read \(later?.trace ?? []) where a fresh decode read \(fresh?.trace ?? [])")
     }
 }
 

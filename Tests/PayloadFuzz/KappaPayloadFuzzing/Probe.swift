@@ -40,7 +40,10 @@ package struct Probe: Decodable, Equatable {
     }
 
     mutating func attempt<T>(_ label: String, _ body: () throws -> T) -> T? {
-        do { return try body() } catch { trace.append("\(label) ! \(Differential.signature(error))"); return nil }
+        do { return try body() } catch {
+            trace.append("\(label) ! \(Differential.signature(error))")
+            return nil
+        }
     }
 
     mutating func note(_ label: String, _ body: () throws -> Any) {

@@ -2,18 +2,25 @@ import Foundation
 
 /// Random JSON text: mostly valid, with the odd number, string, key, comma or byte that is not.
 package enum RandomJSON {
-    static let keys = ["a", "b", "c", "n", "x", "super", "cartId", "sku", "quantity", "unitPrice", "name", "count", "flag", "ratio", "small",
-                       "big", "maybe", "tags", "nested", "level", "label", "kind", "rank", "scores", "date", "data", "url", "decimal", "matrix",
-                       "optionals", "\\u0061", "na\\u006de", "\\u212A", "é"]
-    static let numbers = ["0", "-0", "1", "-1", "2", "42", "127", "128", "-128", "-129", "255", "256", "1299", "9223372036854775807",
-                          "9223372036854775808", "-9223372036854775808", "18446744073709551615", "18446744073709551616", "1.0", "1.5", "-0.0",
-                          "1e2", "1E+2", "2.5e-3", "1e400", "1e-400", "0.1", "3.14159", "01", "1.", "-", "--1", "1e", "9007199254740993.5"]
-    static let pieces = ["a", "b", "SKU-", "c1", " ", "\\n", "\\\"", "\\\\", "\\/", "\\t", "\\u0041", "\\u00e9", "\\uD83D\\uDE00", "\\uD800",
-                         "\\uDC00", "\\u12G4", "\\q", "é", "😀", "中", "\u{1}", "\u{7F}", "\\u0000", "e\u{301}"]
-    static let dates = ["2024-01-02T03:04:05Z", "1999-12-31T23:59:59Z", "2024-02-30T00:00:00Z", "2024-01-02T03:04:05.250Z",
-                        "2024-01-02T03:04:05+02:00", "2024-01-02", "yesterday", "2024-01-02T03:04:60Z", "1500-06-01T00:00:00Z"]
+    static let keys = [
+        "a", "b", "c", "n", "x", "super", "cartId", "sku", "quantity", "unitPrice", "name", "count", "flag", "ratio", "small",
+        "big", "maybe", "tags", "nested", "level", "label", "kind", "rank", "scores", "date", "data", "url", "decimal", "matrix",
+        "optionals", "\\u0061", "na\\u006de", "\\u212A", "é",
+    ]
+    static let numbers = [
+        "0", "-0", "1", "-1", "2", "42", "127", "128", "-128", "-129", "255", "256", "1299", "9223372036854775807",
+        "9223372036854775808", "-9223372036854775808", "18446744073709551615", "18446744073709551616", "1.0", "1.5", "-0.0",
+        "1e2", "1E+2", "2.5e-3", "1e400", "1e-400", "0.1", "3.14159", "01", "1.", "-", "--1", "1e", "9007199254740993.5",
+    ]
+    static let pieces = [
+        "a", "b", "SKU-", "c1", " ", "\\n", "\\\"", "\\\\", "\\/", "\\t", "\\u0041", "\\u00e9", "\\uD83D\\uDE00", "\\uD800",
+        "\\uDC00", "\\u12G4", "\\q", "é", "😀", "中", "\u{1}", "\u{7F}", "\\u0000", "e\u{301}",
+    ]
+    static let dates = [
+        "2024-01-02T03:04:05Z", "1999-12-31T23:59:59Z", "2024-02-30T00:00:00Z", "2024-01-02T03:04:05.250Z",
+        "2024-01-02T03:04:05+02:00", "2024-01-02", "yesterday", "2024-01-02T03:04:60Z", "1500-06-01T00:00:00Z",
+    ]
     static let base64 = ["", "AQID", "AQI=", "AQ==", "QUJD", "AQI", "A===", "****", "////", "+/8="]
-
 
     package static func space(_ random: inout SplitMix64) -> String {
         random.chance(0.8) ? "" : random.pick([" ", "\n", "\t", "\r\n ", "  "])
@@ -58,7 +65,7 @@ package enum RandomJSON {
         for _ in 0..<Int.random(in: 0...5, using: &random) {
             members.append((random.pick(keys), value(&random, depth: depth + 1)))
         }
-        if random.chance(0.1), let first = members.first { members.append(first) }  // a repeated key
+        if random.chance(0.1), let first = members.first { members.append(first) } // a repeated key
         members.shuffle(using: &random)
         let text = members.map { space(&random) + "\"\($0.0)\"" + space(&random) + ":" + space(&random) + $0.1 + space(&random) }
         return "{" + text.joined(separator: ",") + (random.chance(0.05) && !members.isEmpty ? "," : "") + "}"
@@ -67,8 +74,10 @@ package enum RandomJSON {
     /// An object with Everything's fields, mostly of the right types.
     package static func document(_ random: inout SplitMix64) -> String {
         var members: [(String, String)] = []
-        for key in ["name", "count", "flag", "ratio", "small", "big", "maybe", "tags", "nested", "kind", "rank", "scores", "date", "data",
-                    "url", "decimal", "matrix", "optionals"] where random.chance(0.93) {
+        for key in [
+            "name", "count", "flag", "ratio", "small", "big", "maybe", "tags", "nested", "kind", "rank", "scores", "date", "data",
+            "url", "decimal", "matrix", "optionals",
+        ] where random.chance(0.93) {
             guard random.chance(0.9) else {
                 members.append((key, value(&random, depth: 2)))
                 continue
@@ -97,7 +106,9 @@ package enum RandomJSON {
     /// A cart-shaped object: the four fields, mostly right, sometimes extra, missing, null or wrong.
     package static func cartLike(_ random: inout SplitMix64) -> Data {
         var members: [(String, String)] = []
-        if random.chance(0.95) { members.append(("cartId", random.chance(0.9) ? "\"c\(Int.random(in: 0...99_999, using: &random))\"" : value(&random, depth: 2))) }
+        if random.chance(0.95) {
+            members.append(("cartId", random.chance(0.9) ? "\"c\(Int.random(in: 0...99_999, using: &random))\"" : value(&random, depth: 2)))
+        }
         if random.chance(0.95) { members.append(("sku", random.chance(0.9) ? string(&random) : value(&random, depth: 2))) }
         if random.chance(0.95) { members.append(("quantity", random.chance(0.9) ? number(&random) : value(&random, depth: 2))) }
         if random.chance(0.95) { members.append(("unitPrice", random.chance(0.9) ? number(&random) : value(&random, depth: 2))) }

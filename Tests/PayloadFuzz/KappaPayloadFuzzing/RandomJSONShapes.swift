@@ -26,8 +26,14 @@ package struct Small: Codable, Equatable, Sendable {
 /// Every kind of value, and the types JSONDecoder decodes specially (Date, Data, URL, Decimal).
 package struct Everything: Codable, Equatable, Sendable {
     enum Kind: String, Codable { case alpha, beta }
-    enum Rank: Int, Codable { case first = 1, second = 2 }
-    struct Nested: Codable, Equatable { var level: Int; var label: String }
+    enum Rank: Int, Codable {
+        case first = 1
+        case second = 2
+    }
+    struct Nested: Codable, Equatable {
+        var level: Int
+        var label: String
+    }
     var name: String
     var count: Int
     var flag: Bool

@@ -28,9 +28,11 @@ package enum RandomScalars {
     static func double(_ random: inout SplitMix64) -> String {
         switch random.int(0...9) {
         case 0:
-            return random.pick(["0", "-0", "0.0", "-0.0", "1", "-1", "0.1", "1e-7", "1.7976931348623157e308", "-1.7976931348623157e308",
-                                "2.2250738585072014e-308", "2.225073858507201e-308", "4.9e-324", "5e-324", "1e308", "1E-300", "123456789012345678",
-                                "0.30000000000000004", "9007199254740993", "1.00000000000000011102230246251565404236316680908203125"])
+            return random.pick([
+                "0", "-0", "0.0", "-0.0", "1", "-1", "0.1", "1e-7", "1.7976931348623157e308", "-1.7976931348623157e308",
+                "2.2250738585072014e-308", "2.225073858507201e-308", "4.9e-324", "5e-324", "1e308", "1E-300", "123456789012345678",
+                "0.30000000000000004", "9007199254740993", "1.00000000000000011102230246251565404236316680908203125",
+            ])
         case 1, 2:
             return "\(random.int(-100_000...100_000))"
         case 3, 4:
@@ -57,8 +59,10 @@ package enum RandomScalars {
     static func float(_ random: inout SplitMix64) -> String {
         switch random.int(0...3) {
         case 0:
-            return random.pick(["0", "-0.0", "1", "3.4028235e38", "-3.4028234e38", "1.17549435e-38", "1.4e-45", "1e-45", "16777217", "0.1",
-                                "1.0000000596046447753906251", "1.000000059604644775390625"])
+            return random.pick([
+                "0", "-0.0", "1", "3.4028235e38", "-3.4028234e38", "1.17549435e-38", "1.4e-45", "1e-45", "16777217", "0.1",
+                "1.0000000596046447753906251", "1.000000059604644775390625",
+            ])
         case 1:
             var float: Float
             repeat { float = Float(bitPattern: UInt32(truncatingIfNeeded: random.next())) } while !float.isFinite
@@ -72,9 +76,11 @@ package enum RandomScalars {
     }
 
     /// Characters of every kind: escapes, controls, non-characters, combining marks, beyond the BMP.
-    static let characters: [Unicode.Scalar] = ["a", "Z", "0", " ", "\"", "\\", "/", "\n", "\t", "\r", "\u{0}", "\u{1}", "\u{8}", "\u{C}",
-                                               "\u{1F}", "\u{7F}", "\u{80}", "\u{A0}", "é", "ß", "\u{301}", "\u{2028}", "\u{2029}", "€", "中",
-                                               "\u{FEFF}", "\u{FFFD}", "\u{FFFE}", "\u{FFFF}", "😀", "𝄞", "\u{10000}", "\u{10FFFF}", "\u{212A}"]
+    static let characters: [Unicode.Scalar] = [
+        "a", "Z", "0", " ", "\"", "\\", "/", "\n", "\t", "\r", "\u{0}", "\u{1}", "\u{8}", "\u{C}",
+        "\u{1F}", "\u{7F}", "\u{80}", "\u{A0}", "é", "ß", "\u{301}", "\u{2028}", "\u{2029}", "€", "中",
+        "\u{FEFF}", "\u{FFFD}", "\u{FFFE}", "\u{FFFF}", "😀", "𝄞", "\u{10000}", "\u{10FFFF}", "\u{212A}",
+    ]
 
     static func string(_ random: inout SplitMix64) -> String {
         switch random.int(0...5) {
@@ -110,8 +116,10 @@ package enum RandomScalars {
         if random.chance(0.15) { text += "." + (0..<random.int(1...6)).map { _ in String(random.int(0...9)) }.joined() }
         if random.chance(0.15) {
             let sign = random.pick(["+", "-"])
-            text += random.chance(0.5) ? "\(sign)\(two(random.int(0...14))):\(two(random.pick([0, 30, 45])))"
-                                       : "\(sign)\(two(random.int(0...14)))\(two(random.pick([0, 30, 45])))"
+            text +=
+                random.chance(0.5)
+                ? "\(sign)\(two(random.int(0...14))):\(two(random.pick([0, 30, 45])))"
+                : "\(sign)\(two(random.int(0...14)))\(two(random.pick([0, 30, 45])))"
         } else {
             text += "Z"
         }

@@ -8,44 +8,48 @@ package enum ShapeGenerator {
     /// tape's size, or nested deeper than JSONDecoder allows.
     static func order(_ random: inout SplitMix64, large: Bool) -> JSONValue {
         let lines = large ? random.int(200...600) : random.int(0...4)
-        let history: JSONValue = .array((0..<random.int(0...3)).map { _ in
-            .array((0..<random.int(0...4)).map { _ in .number(RandomScalars.integer(Int.self, &random)) })
-        })
-        return object([
-            ("id", .number(RandomScalars.integer(Int64.self, &random))),
-            ("customer", customer(&random)),
-            ("lines", .array((0..<lines).map { _ in line(&random) })),
-            ("note", optional(&random) { .string(RandomScalars.string(&$0)) }),
-            ("placedAt", .string(RandomScalars.date(&random))),
-            ("paid", .bool(random.chance(0.5))),
-            ("discount", optional(&random) { .number(RandomScalars.double(&$0)) }),
-            ("priority", .number(RandomScalars.integer(UInt8.self, &random))),
-            ("attributes", dictionary(&random) { .string(RandomScalars.string(&$0)) }),
-            ("history", optional(&random) { _ in history }),
-        ], &random)
+        let history: JSONValue = .array(
+            (0..<random.int(0...3)).map { _ in
+                .array((0..<random.int(0...4)).map { _ in .number(RandomScalars.integer(Int.self, &random)) })
+            })
+        return object(
+            [
+                ("id", .number(RandomScalars.integer(Int64.self, &random))),
+                ("customer", customer(&random)),
+                ("lines", .array((0..<lines).map { _ in line(&random) })),
+                ("note", optional(&random) { .string(RandomScalars.string(&$0)) }),
+                ("placedAt", .string(RandomScalars.date(&random))),
+                ("paid", .bool(random.chance(0.5))),
+                ("discount", optional(&random) { .number(RandomScalars.double(&$0)) }),
+                ("priority", .number(RandomScalars.integer(UInt8.self, &random))),
+                ("attributes", dictionary(&random) { .string(RandomScalars.string(&$0)) }),
+                ("history", optional(&random) { _ in history }),
+            ], &random)
     }
 
     static func customer(_ random: inout SplitMix64) -> JSONValue {
         let tags: JSONValue = .array((0..<random.int(0...3)).map { _ in .string(RandomScalars.string(&random)) })
-        return object([
-            ("name", .string(RandomScalars.string(&random))),
-            ("email", optional(&random) { .string(RandomScalars.string(&$0)) }),
-            ("tags", tags),
-            // The property's key, precomposed, or decomposed: the same Swift string.
-            (random.chance(0.5) ? "café" : "cafe\u{301}", optional(&random) { .bool($0.chance(0.5)) }),
-            ("since", optional(&random) { .string(RandomScalars.date(&$0)) }),
-        ], &random)
+        return object(
+            [
+                ("name", .string(RandomScalars.string(&random))),
+                ("email", optional(&random) { .string(RandomScalars.string(&$0)) }),
+                ("tags", tags),
+                // The property's key, precomposed, or decomposed: the same Swift string.
+                (random.chance(0.5) ? "café" : "cafe\u{301}", optional(&random) { .bool($0.chance(0.5)) }),
+                ("since", optional(&random) { .string(RandomScalars.date(&$0)) }),
+            ], &random)
     }
 
     static func line(_ random: inout SplitMix64) -> JSONValue {
-        object([
-            ("sku", .string(RandomScalars.string(&random))),
-            ("quantity", .number(RandomScalars.integer(Int.self, &random))),
-            ("unitPrice", .number(RandomScalars.double(&random))),
-            ("rank", optional(&random) { .number(RandomScalars.integer(Int16.self, &$0)) }),
-            ("code", optional(&random) { .number(RandomScalars.integer(UInt64.self, &$0)) }),
-            ("options", optional(&random) { dictionary(&$0) { .number(RandomScalars.integer(Int.self, &$0)) } }),
-        ], &random)
+        object(
+            [
+                ("sku", .string(RandomScalars.string(&random))),
+                ("quantity", .number(RandomScalars.integer(Int.self, &random))),
+                ("unitPrice", .number(RandomScalars.double(&random))),
+                ("rank", optional(&random) { .number(RandomScalars.integer(Int16.self, &$0)) }),
+                ("code", optional(&random) { .number(RandomScalars.integer(UInt64.self, &$0)) }),
+                ("options", optional(&random) { dictionary(&$0) { .number(RandomScalars.integer(Int.self, &$0)) } }),
+            ], &random)
     }
 
     static func node(_ random: inout SplitMix64, large: Bool) -> JSONValue {
@@ -56,11 +60,12 @@ package enum ShapeGenerator {
             depth -= 1
             var children = (0..<random.int(0...2)).map { _ in leafNode(&random) }
             children.insert(tree, at: random.int(0...children.count))
-            tree = object([
-                ("label", .string(RandomScalars.string(&random))),
-                ("weight", optional(&random) { .number(RandomScalars.integer(Int32.self, &$0)) }),
-                ("children", .array(children)),
-            ], &random)
+            tree = object(
+                [
+                    ("label", .string(RandomScalars.string(&random))),
+                    ("weight", optional(&random) { .number(RandomScalars.integer(Int32.self, &$0)) }),
+                    ("children", .array(children)),
+                ], &random)
         }
         return tree
     }
@@ -71,20 +76,27 @@ package enum ShapeGenerator {
 
     static func readings(_ random: inout SplitMix64, large: Bool) -> JSONValue {
         // Large: thousands of small numbers, more tokens to the byte than the tape is first given.
-        let values: [JSONValue] = large ? (0..<random.int(3_000...12_000)).map { _ in .number("\(random.int(0...9))") }
-                                        : (0..<random.int(0...6)).map { _ in .number(RandomScalars.double(&random)) }
-        return object([
-            ("sensor", .string(RandomScalars.string(&random))),
-            ("values", .array(values)),
-            ("ratio", optional(&random) { .number(RandomScalars.float(&$0)) }),
-            ("samples", .array((0..<random.int(0...5)).map { _ in
-                random.chance(0.3) ? .null : .number(RandomScalars.integer(Int.self, &random))
-            })),
-            ("raw", .array((0..<random.int(0...8)).map { _ in .number(RandomScalars.integer(UInt8.self, &random)) })),
-            ("stamps", .array((0..<random.int(0...3)).map { _ in .string(RandomScalars.date(&random)) })),
-            ("limits", optional(&random) { dictionary(&$0) { .number(RandomScalars.double(&$0)) } }),
-            ("flags", .array((0..<random.int(0...4)).map { _ in .bool(random.chance(0.5)) })),
-        ], &random)
+        let values: [JSONValue] =
+            large
+            ? (0..<random.int(3_000...12_000)).map { _ in .number("\(random.int(0...9))") }
+            : (0..<random.int(0...6)).map { _ in .number(RandomScalars.double(&random)) }
+        return object(
+            [
+                ("sensor", .string(RandomScalars.string(&random))),
+                ("values", .array(values)),
+                ("ratio", optional(&random) { .number(RandomScalars.float(&$0)) }),
+                (
+                    "samples",
+                    .array(
+                        (0..<random.int(0...5)).map { _ in
+                            random.chance(0.3) ? .null : .number(RandomScalars.integer(Int.self, &random))
+                        })
+                ),
+                ("raw", .array((0..<random.int(0...8)).map { _ in .number(RandomScalars.integer(UInt8.self, &random)) })),
+                ("stamps", .array((0..<random.int(0...3)).map { _ in .string(RandomScalars.date(&random)) })),
+                ("limits", optional(&random) { dictionary(&$0) { .number(RandomScalars.double(&$0)) } }),
+                ("flags", .array((0..<random.int(0...4)).map { _ in .bool(random.chance(0.5)) })),
+            ], &random)
     }
 
     /// Any JSON value, `depth` levels from the top.
@@ -129,8 +141,9 @@ package enum ShapeGenerator {
 
     /// A `[String: …]` of up to four entries (now and then up to 40), keys of any kind, `value` for each.
     static func dictionary(_ random: inout SplitMix64, _ value: (inout SplitMix64) -> JSONValue) -> JSONValue {
-        .object((0..<(random.chance(0.05) ? random.int(17...40) : random.int(0...4))).map { _ in
-            (random.chance(0.5) ? "k\(random.int(0...60))" : RandomScalars.key(&random), value(&random))
-        })
+        .object(
+            (0..<(random.chance(0.05) ? random.int(17...40) : random.int(0...4))).map { _ in
+                (random.chance(0.5) ? "k\(random.int(0...60))" : RandomScalars.key(&random), value(&random))
+            })
     }
 }
