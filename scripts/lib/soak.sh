@@ -40,6 +40,8 @@ kappa_soak_report() {
   [ "$failed" -eq 0 ]
 }
 
+KAPPA_HOGS=()
+
 # Starts one busy loop per core, in the background: the noisy neighbour a shared CI machine can be.
 # Their pids are kept in the global KAPPA_HOGS (a trap runs after the caller's locals are gone), and
 # they are killed by kappa_stress_stop or, whatever happens, when the shell exits.

@@ -123,5 +123,12 @@ struct RepositoryFilesTests {
             // Killed and reaped by the exiting shell: no such process any more.
             #expect(kill(pid, 0) == -1 && errno == ESRCH, "busy loop \(pid) outlived its shell")
         }
+        // A soak without --stress stops no loops, under the test script's `set -u` too.
+        let plain = Process()
+        plain.executableURL = URL(fileURLWithPath: "/bin/bash")
+        plain.arguments = ["-c", "set -euo pipefail; source \"$0/soak.sh\"; kappa_stress_stop", Self.root.appending(path: "scripts/lib").path]
+        try plain.run()
+        plain.waitUntilExit()
+        #expect(plain.terminationStatus == 0)
     }
 }
