@@ -5,13 +5,11 @@ extension PostgresEventStore {
     /// Maps a driver error to an ``EventStoreError`` that names the stream.
     static func translate(_ error: PSQLError, stream: StreamID?) -> EventStoreError {
         let name = stream?.rawValue
-        switch error.code {
-        case .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .connectionError, .poolClosed:
-            var lost = connectionLost(stream: stream, detail: nil)
+        // A closed connection, or a session the server ended: the same test the runtime retries by.
+        if isConnectionLoss(error) || error.code == .poolClosed {
+            var lost = connectionLost(stream: stream, detail: error.serverInfo?[.message])
             lost.underlying = DriverError(error)
             return lost
-        default:
-            break
         }
         let state = error.sqlState
         let constraint = error.serverInfo?[.constraintName]
@@ -31,10 +29,6 @@ extension PostgresEventStore {
             return EventStoreError(
                 .database, stream: name,
                 message: "the event log's tables are missing (\(detail)); run PostgresEventStore.migrate() first", underlying: DriverError(error))
-        case (let state?, _) where TransientSQLState.sessionEnded.contains(state) || state.raw.hasPrefix("08"):
-            var lost = connectionLost(stream: stream, detail: detail)
-            lost.underlying = DriverError(error)
-            return lost
         case (let state?, _) where state.raw.hasPrefix("22"):
             return EventStoreError(.encodingFailed, stream: name, message: "PostgreSQL refused a value: \(detail)", underlying: DriverError(error))
         default:

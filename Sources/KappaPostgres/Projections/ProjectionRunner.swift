@@ -119,15 +119,15 @@ struct ProjectionRunner: Sendable {
             switch action {
             case .read(let refined):
                 guard !Task.isCancelled && !core.isStopping else { return false }
-                let heldBack: Bool
+                let heldBack: Bool, readRefined: Bool
                 if let ahead = readAhead {
-                    (page, heldBack) = ahead
+                    (page, heldBack, readRefined) = (ahead.events, ahead.heldBack, false)
                     readAhead = nil
-                    action = machine.pageRead(events: page.count, heldBack: heldBack, refined: false, now: .now)
                 } else {
                     (page, heldBack) = try await core.database.readLog(after: lease.checkpoint, limit: configuration.batchSize, refined: refined)
-                    action = machine.pageRead(events: page.count, heldBack: heldBack, refined: refined, now: .now)
+                    readRefined = refined
                 }
+                action = machine.pageRead(events: page.count, heldBack: heldBack, refined: readRefined, now: .now)
                 if page.isEmpty { lagGauge.record(0) }
             case .apply(let state, let readsAhead):
                 let (stopped, ahead) = try await applyReadingAhead(page, lease: &lease, state: state, readAhead: readsAhead)
