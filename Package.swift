@@ -5,6 +5,8 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny")
 ]
 
+// The framework, its command-line group, test support and benchmarks. The sample shop is a package
+// of its own (SampleApp/Package.swift) that depends on this one by path, as an application would.
 let package = Package(
     name: "Kappa",
     platforms: [.macOS(.v15)],
@@ -16,17 +18,13 @@ let package = Package(
         .library(name: "KappaTesting", targets: ["KappaTesting"]),
         .library(name: "KappaCLI", targets: ["KappaCLI"]),
         .executable(name: "kappa-bench", targets: ["KappaBench"]),
-        .executable(name: "cart-app", targets: ["CartApp"]),
     ],
     dependencies: [
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
-        // The load benchmark's HTTP client (HummingbirdTesting builds it anyway).
-        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         // SHA-256 for verifying the log's hash chains (postgres-nio depends on it already; the same range).
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"6.0.0"),
     ],
@@ -125,67 +123,6 @@ let package = Package(
             name: "kappa-fixture-cli",
             dependencies: ["KappaCLI", "KappaFixtures", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tests/Fixtures/FixtureCLI",
-            swiftSettings: strict
-        ),
-        // The sample shopping-cart app (SampleApp/): the pure cart domain first.
-        .target(
-            name: "CartDomain",
-            dependencies: ["Kappa"],
-            path: "SampleApp/Sources/CartDomain",
-            swiftSettings: strict
-        ),
-        // The sample's read models: v1, and v2 that needs a migration by replay.
-        .target(
-            name: "CartReadModels",
-            dependencies: ["CartDomain", "Kappa", "KappaPostgres", .product(name: "PostgresNIO", package: "postgres-nio")],
-            path: "SampleApp/Sources/CartReadModels",
-            swiftSettings: strict
-        ),
-        // The sample's HTTP JSON API (Hummingbird 2) and its executable.
-        .target(
-            name: "CartService",
-            dependencies: [
-                "CartDomain", "CartReadModels", "Kappa", "KappaPostgres",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            path: "SampleApp/Sources/CartService",
-            swiftSettings: strict
-        ),
-        // The sample's full-screen terminal front end (talks to the service over HTTP).
-        .target(
-            name: "CartConsole",
-            dependencies: [],
-            path: "SampleApp/Sources/CartConsole",
-            swiftSettings: strict
-        ),
-        .executableTarget(
-            name: "CartApp",
-            dependencies: [
-                "CartService", "CartReadModels", "CartConsole", "KappaCLI", "KappaPostgres",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            path: "SampleApp/Sources/CartApp",
-            swiftSettings: strict
-        ),
-        .testTarget(
-            name: "CartAppTests",
-            dependencies: [
-                "CartDomain", "CartReadModels", "CartService", "CartConsole", "CartApp", "Kappa", "KappaCLI", "KappaPostgres", "KappaTesting",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            path: "SampleApp/Tests/CartAppTests",
-            swiftSettings: strict
-        ),
-        .testTarget(
-            name: "CartDomainTests",
-            dependencies: ["CartDomain", "Kappa", "KappaTesting"],
-            path: "SampleApp/Tests/CartDomainTests",
             swiftSettings: strict
         ),
         .testTarget(

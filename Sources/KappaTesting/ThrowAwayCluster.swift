@@ -10,24 +10,26 @@ import PostgresNIO
 /// A second PostgreSQL cluster of this machine's PostgreSQL, started for a test and removed after it:
 /// a new data directory (initdb), a server on a free loopback port, trust authentication for the
 /// `postgres` role. Run as the `postgres` user when the tests run as root (initdb refuses root).
-package struct ThrowAwayCluster: Sendable {
-    package let directory: URL
-    package let port: Int
+public struct ThrowAwayCluster: Sendable {
+    /// The cluster's data directory.
+    public let directory: URL
+    /// The loopback port the server listens on.
+    public let port: Int
 
     /// The client configuration of the cluster's `database`, as its superuser.
-    package func configuration(database: String = "postgres") -> PostgresClient.Configuration {
+    public func configuration(database: String = "postgres") -> PostgresClient.Configuration {
         var configuration = PostgresClient.Configuration(host: "127.0.0.1", port: port, username: "postgres", password: nil, database: database, tls: .disable)
         configuration.options.maximumConnections = 10
         return configuration
     }
 
     /// The `PG*` variables that point libpq's tools (psql, pg_restore) at the cluster.
-    package var environment: [String: String] {
+    public var environment: [String: String] {
         ["PGHOST": "127.0.0.1", "PGPORT": "\(port)", "PGUSER": "postgres", "PGDATABASE": "postgres", "PGPASSWORD": ""]
     }
 
     /// Starts a cluster, runs `body`, and stops and removes the cluster, whatever `body` does.
-    package static func with<R: Sendable>(_ body: @Sendable (ThrowAwayCluster) async throws -> R) async throws -> R {
+    public static func with<R: Sendable>(_ body: @Sendable (ThrowAwayCluster) async throws -> R) async throws -> R {
         let directory = FileManager.default.temporaryDirectory.appending(path: "kappa-cluster-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let cluster = ThrowAwayCluster(directory: directory, port: try freePort())
@@ -68,7 +70,7 @@ package struct ThrowAwayCluster: Sendable {
 }
 
 /// The path of one of PostgreSQL's programs (`pg_dump`, `initdb`, …) of the newest version installed.
-package func postgresProgram(_ name: String) throws -> String {
+public func postgresProgram(_ name: String) throws -> String {
     let root = "/usr/lib/postgresql"
     let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).compactMap(Int.init).sorted()
     for version in versions.reversed() where FileManager.default.isExecutableFile(atPath: "\(root)/\(version)/bin/\(name)") {
@@ -84,7 +86,7 @@ package func postgresProgram(_ name: String) throws -> String {
 /// exit through a descriptor that a server the tool starts (`pg_ctl start`) inherits and keeps open,
 /// so it would wait for as long as the server runs.
 @discardableResult
-package func pgTool(_ path: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> String {
+public func pgTool(_ path: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> String {
     let output = FileManager.default.temporaryDirectory.appending(path: "tool-\(UUID().uuidString).out").path
     let errors = FileManager.default.temporaryDirectory.appending(path: "tool-\(UUID().uuidString).err").path
     defer {
@@ -121,11 +123,15 @@ package func pgTool(_ path: String, _ arguments: [String], environment: [String:
     return printed
 }
 
-package struct ToolFailed: Error, CustomStringConvertible {
-    package var command: String
-    package var status: Int32
-    package var output: String
-    package var description: String { "\(command) exited with \(status): \(output)" }
+/// A PostgreSQL program that exited with a failure, with what it printed.
+public struct ToolFailed: Error, CustomStringConvertible {
+    /// The program and its arguments.
+    public var command: String
+    /// Its exit status.
+    public var status: Int32
+    /// What it wrote to standard output and standard error.
+    public var output: String
+    public var description: String { "\(command) exited with \(status): \(output)" }
 }
 
 /// A loopback TCP port nobody listens on now.

@@ -1,5 +1,5 @@
 # The Swift sources .swift-format applies to.
-kappa_swift_sources=(Package.swift Sources Tests SampleApp Benchmarks Plugins)
+kappa_swift_sources=(Package.swift Sources Tests Benchmarks Plugins SampleApp/Package.swift SampleApp/Sources SampleApp/Tests)
 
 # Whether the sources follow .swift-format; what does not is listed in .build/format-lint.log.
 kappa_format_lint() {

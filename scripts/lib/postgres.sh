@@ -10,13 +10,12 @@ kappa_ensure_postgres() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql postgresql-common >/dev/null
 }
 
-# What some tests use besides PostgreSQL: tmux (the console's test drives it), PyYAML (the
-# docker-compose.yml test parses with it) and openssl (the TLS test makes its certificates with it).
+# What some tests use besides PostgreSQL: tmux (the console's test drives it) and openssl (the TLS
+# test makes its certificates with it).
 kappa_ensure_test_tools() {
   local missing=()
   command -v tmux >/dev/null 2>&1 || missing+=(tmux)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-  python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "kappa: installing ${missing[*]} from Debian's packages (used by tests)..." >&2
   local sudo=""

@@ -2,6 +2,15 @@ import Foundation
 
 #if canImport(Glibc)
     import Glibc
+    /// write(2) and signal(3) by names `Terminal`'s own `write` and a loop's `signal` do not hide.
+    private let systemWrite = Glibc.write
+    private let systemSignal = Glibc.signal
+#elseif canImport(Darwin)
+    import Darwin
+    private let systemWrite = Darwin.write
+    private let systemSignal = Darwin.signal
+#else
+    #error("The console needs a POSIX terminal: Linux (Glibc) or macOS (Darwin).")
 #endif
 
 /// The controlling terminal for a full-screen program: raw keys, the alternate screen, a hidden cursor
@@ -34,16 +43,19 @@ enum Terminal {
         original = settings
         settings.c_lflag &= ~tcflag_t(ECHO | ICANON | ISIG | IEXTEN)
         settings.c_iflag &= ~tcflag_t(IXON | ICRNL | BRKINT | INPCK | ISTRIP)
-        settings.c_cc.6 = 1 // VMIN: a read returns after one byte
-        settings.c_cc.5 = 0 // VTIME: no timeout
+        // A read returns after one byte (VMIN), with no timeout (VTIME); the indices differ by platform.
+        withUnsafeMutableBytes(of: &settings.c_cc) {
+            $0[Int(VMIN)] = 1
+            $0[Int(VTIME)] = 0
+        }
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &settings)
         write("\u{1B}[?1049h\u{1B}[?25l\u{1B}[2J")
         atexit { Terminal.restore() }
         _ = resetBytes // made now: a signal handler must not allocate
         for signal in [SIGTERM, SIGHUP] {
-            Glibc.signal(signal) { number in
+            _ = systemSignal(signal) { number in
                 // Only write(2) and tcsetattr(3) here: both are async-signal-safe.
-                Terminal.resetBytes.withUnsafeBufferPointer { _ = Glibc.write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+                Terminal.resetBytes.withUnsafeBufferPointer { _ = systemWrite(STDOUT_FILENO, $0.baseAddress, $0.count) }
                 if var settings = Terminal.original { tcsetattr(STDIN_FILENO, TCSAFLUSH, &settings) }
                 _exit(128 + number)
             }
@@ -65,7 +77,7 @@ enum Terminal {
         var bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeMutableBytes { Glibc.write(STDOUT_FILENO, $0.baseAddress! + offset, $0.count - offset) }
+            let written = bytes.withUnsafeMutableBytes { systemWrite(STDOUT_FILENO, $0.baseAddress! + offset, $0.count - offset) }
             if written <= 0 { if errno == EINTR { continue } else { return } }
             offset += written
         }

@@ -5,7 +5,7 @@ import Hummingbird
 import Kappa
 import KappaPostgres
 import Logging
-import NIOCore
+import OpenAPIHummingbird
 import PostgresNIO
 import ServiceLifecycle
 
@@ -17,12 +17,17 @@ public func buildApplication(
     configuration: CartServiceConfiguration, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     let (clients, notifier, store, runtime) = try components(configuration, logger: logger)
-    let api = CartController(
+    let api = CartHandler(
         store: store, client: clients.readModels, runtime: runtime, configuration: configuration,
         readModel: try SQLIdentifier(configuration.readModel, role: "read model"), logger: logger)
     let router = Router()
     router.add(middleware: ErrorMiddleware())
-    api.addRoutes(to: router)
+    router.add(middleware: BodyLimitMiddleware(maximumBytes: configuration.maximumBodyBytes))
+    // The routes, request decoding and response encoding are generated from openapi.yaml.
+    // Compact JSON, as clients and logs expect it.
+    try api.registerHandlers(
+        on: router, configuration: .init(jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]),
+        middlewares: [OperatorTokenMiddleware(token: configuration.operatorToken)])
     var services: [any Service] = clients.all + [notifier]
     if configuration.runProjections { services.append(runtime) }
     var app = Application(
@@ -108,31 +113,4 @@ func components(_ configuration: CartServiceConfiguration, logger: Logger) throw
         log: store, readModels: readModelClient, projections: readModels, notifier: notifier,
         configuration: runtimeConfiguration, logger: logger)
     return (Clients(log: client, readModels: readModelClient), notifier, store, runtime)
-}
-
-/// Every error as JSON, `{"error": {"code", "field", "message"}}`; unexpected ones logged and answered
-/// 500 without their details.
-struct ErrorMiddleware: RouterMiddleware {
-    func handle(_ request: Request, context: BasicRequestContext, next: (Request, BasicRequestContext) async throws -> Response) async throws -> Response {
-        do {
-            return try await next(request, context)
-        } catch let error as BadRequest {
-            return try problem(.badRequest, code: "invalidBody", field: error.field, message: error.message)
-        } catch let error as ControlCharacterRefused {
-            return try problem(
-                .unprocessableContent, code: "controlCharacter", field: error.field,
-                message: "\(error.field) must not contain control characters (U+0000–U+001F, U+007F–U+009F)")
-        } catch let error as OperatorTokenRefused {
-            var response = try problem(.unauthorized, code: "operatorTokenRequired", field: nil, message: error.message)
-            response.headers[.wwwAuthenticate] = "Bearer"
-            return response
-        } catch is NIOTooManyBytesError {
-            return try problem(.contentTooLarge, code: "bodyTooLarge", field: nil, message: "the request body is larger than the service accepts")
-        } catch let error as HTTPError {
-            return try problem(error.status, code: "http\(error.status.code)", field: nil, message: error.body ?? error.status.reasonPhrase)
-        } catch {
-            context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
-            return try problem(.internalServerError, code: "internal", field: nil, message: "the request could not be served; see the service's log")
-        }
-    }
 }

@@ -61,7 +61,8 @@ struct CartMigrationTests {
         try await TestDatabase.withSchema(prefix: "cart_mig") { client, schema in
             let configuration = serviceConfiguration(schema: schema)
             let app = try await buildApplication(configuration: configuration, logger: Logger(label: "cart.test"))
-            try await app.test(.router) { http in
+            try await app.test(.router) { router in
+                let http = router.checked
                 // A history: 30 carts, a third checked out, a third abandoned.
                 var checkedOut: String?, checkoutPosition: String?
                 for index in 0..<30 {
@@ -126,7 +127,8 @@ struct CartMigrationTests {
             let configuration = serviceConfiguration(schema: schema)
             let first = try await buildApplication(configuration: configuration, logger: Logger(label: "cart.test"))
             let asOperator = operatorHeaders(configuration)
-            try await first.test(.router) { http in
+            try await first.test(.router) { router in
+                let http = router.checked
                 _ = try await http.execute(uri: "/carts", method: .post, body: ByteBuffer(string: #"{"customer": "before"}"#))
                 #expect(try await http.execute(uri: "/read-model/versions/2/build", method: .post, headers: asOperator).status == .accepted)
                 try await eventually("v2 has caught up", timeout: .seconds(60)) {
@@ -136,7 +138,8 @@ struct CartMigrationTests {
                 #expect(promoted.status == .ok, "\(String(buffer: promoted.body))")
             }
             let again = try await buildApplication(configuration: configuration, logger: Logger(label: "cart.test"))
-            try await again.test(.router) { http in
+            try await again.test(.router) { router in
+                let http = router.checked
                 let cart = try decode(Accepted.self, try await http.execute(uri: "/carts", method: .post, body: ByteBuffer(string: #"{"customer": "after"}"#)))
                 let read = try await http.execute(uri: "/carts/\(cart.cartId)?after=\(cart.position ?? "")", method: .get)
                 #expect(read.status == .ok, "\(String(buffer: read.body))")

@@ -25,7 +25,7 @@ extension CartServiceTests {
         try await TestDatabase.withSchema(prefix: "cart_bad") { client, schema in
             let configuration = serviceConfiguration(schema: schema)
             let app = try await buildApplication(configuration: configuration, logger: Logger(label: "cart.test"))
-            try await app.test(.router) { http in try await body(http, configuration, client, schema) }
+            try await app.test(.router) { http in try await body(http.checked, configuration, client, schema) }
             for name in [configuration.readModel, "\(configuration.readModel)_v1", "\(configuration.readModel)_v2", "\(schema)_rt"] {
                 try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(name)\" CASCADE"))
             }
@@ -106,7 +106,7 @@ extension CartServiceTests {
             }
             let unknown = try await http.execute(uri: "/read-model/compare?old=1&new=9", method: .get, headers: asOperator)
             expectProblem(unknown, .notFound, "unknownVersion", "version")
-            expectProblem(try await http.execute(uri: "/carts?limit=x", method: .get), .badRequest, "invalidLimit", "limit")
+            expectProblem(try await http.execute(uri: "/carts?limit=x", method: .get), .badRequest, "invalidQuery", "limit")
         }
     }
 

@@ -1,6 +1,6 @@
 import CartDomain
-import CartService
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Kappa
@@ -9,6 +9,8 @@ import KappaTesting
 import Logging
 import PostgresNIO
 import Testing
+
+@testable import CartService
 
 @Suite("Sample app: the HTTP API", .serialized)
 struct CartServiceTests {
@@ -39,7 +41,8 @@ struct CartServiceTests {
         try await TestDatabase.withSchema(prefix: "cart_api") { client, schema in
             let configuration = serviceConfiguration(schema: schema)
             let app = try await buildApplication(configuration: configuration, logger: Logger(label: "cart.test"))
-            try await app.test(.router) { http in
+            try await app.test(.router) { router in
+                let http = router.checked
                 let opened = try await http.execute(uri: "/carts", method: .post, body: body(#"{"customer": "ada"}"#))
                 #expect(opened.status == .created)
                 let cart = try JSONDecoder().decode(Accepted.self, from: Data(opened.body.readableBytesView))
@@ -104,43 +107,49 @@ struct CartServiceTests {
         }
     }
 
-    /// The operations `SampleApp/openapi.yaml` documents: path, method, response codes.
-    static func documentedOperations() throws -> [(path: String, method: String, codes: Set<Int>)] {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let text = try String(contentsOf: root.appending(path: "openapi.yaml"), encoding: .utf8)
-        var operations: [(path: String, method: String, codes: Set<Int>)] = []
-        var path = ""
-        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
-            let indent = line.prefix { $0 == " " }.count
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if indent == 2, trimmed.hasPrefix("/"), trimmed.hasSuffix(":") {
-                path = String(trimmed.dropLast())
-            } else if indent == 4, ["get:", "post:", "patch:", "delete:"].contains(trimmed) {
-                operations.append((path, String(trimmed.dropLast()), []))
-            } else if indent == 8, trimmed.hasPrefix("\""), let code = Int(trimmed.dropFirst().prefix(3)) {
-                operations[operations.count - 1].codes.insert(code)
+    @Test func theSpecDescribesEveryOperationAndItsOperatorRequests() throws {
+        let operations = OpenAPISpecification.shared.operations
+        #expect(operations.count == 17)
+        #expect(Set(operations.map(\.id)).count == operations.count && !operations.contains { $0.id.isEmpty })
+        // The operations the token guards are those the spec marks with the operator's security scheme.
+        #expect(Set(operations.filter(\.isOperatorOnly).map(\.id)) == OperatorTokenMiddleware.operations)
+        // The integer parameters the error middleware names when they do not decode are the spec's.
+        let spec = OpenAPISpecification.shared
+        var integers: [String: [BadRequest.Parameter]] = [:]
+        for operation in operations {
+            for parameter in (operation.value["parameters"]?.array ?? []).map(spec.resolved)
+            where spec.resolved(parameter["schema"] ?? .null)["type"] == .string("integer") {
+                integers[operation.id, default: []].append(
+                    .init(
+                        name: parameter["name"]?.string ?? "", location: .init(rawValue: parameter["in"]?.string ?? "") ?? .path,
+                        isRequired: parameter["required"] == .bool(true)))
             }
         }
-        return operations
+        #expect(integers == BadRequest.integerParameters)
+        // The checker itself catches what it must: an undocumented status, a missing field, an extra one.
+        let json: HTTPFields = [.contentType: "application/json"]
+        #expect(spec.problems(.get, "/health", status: 200, headers: json, body: Data(#"{"status":"ok"}"#.utf8)).isEmpty)
+        #expect(!spec.problems(.get, "/health", status: 418, headers: json, body: Data(#"{"status":"ok"}"#.utf8)).isEmpty)
+        #expect(!spec.problems(.get, "/health", status: 200, headers: json, body: Data(#"{"status":"fine"}"#.utf8)).isEmpty)
+        let cart = #"{"cartId":"\#(UUID())","customer":"ada","status":"open","items":1,"totalCents":5}"#
+        #expect(spec.problems(.get, "/carts/\(UUID())", status: 200, headers: json, body: Data(cart.utf8)).isEmpty)
+        #expect(!spec.problems(.get, "/carts/x", status: 200, headers: json, body: Data(cart.replacingOccurrences(of: #""items":1,"#, with: "").utf8)).isEmpty)
+        #expect(
+            !spec.problems(.get, "/carts/x", status: 200, headers: json, body: Data(cart.replacingOccurrences(of: "}", with: #","extra":1}"#).utf8)).isEmpty)
+        #expect(!spec.problems(.post, "/read-model/rollback", status: 401, headers: json, body: Data(#"{"error":{"code":"x","message":"y"}}"#.utf8)).isEmpty)
     }
 
-    @Test func theOpenAPIDescriptionMatchesTheRoutes() async throws {
-        let operations = try Self.documentedOperations()
-        #expect(operations.count == 17)
-        // Every route the controller registers is documented (and no more).
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let controller = try ["CartController.swift", "CartController+ReadModel.swift"].map {
-            try String(contentsOf: root.appending(path: "Sources/CartService/\($0)"), encoding: .utf8)
-        }.joined()
-        let registered = ["get", "post", "patch", "delete"].reduce(0) { $0 + controller.components(separatedBy: "router.\($1)(").count - 1 }
-        #expect(registered == operations.count)
+    @Test func everyDocumentedOperationAnswersOneOfItsDocumentedStatuses() async throws {
+        let operations = OpenAPISpecification.shared.operations
         try await TestDatabase.withSchema(prefix: "cart_api") { client, schema in
             var configuration = serviceConfiguration(schema: schema)
             configuration.readYourWritesTimeout = .milliseconds(200)
             let app = try await buildApplication(configuration: configuration, logger: Logger(label: "cart.test"))
-            try await app.test(.router) { http in
+            try await app.test(.router) { router in
+                let http = router.checked
                 // Each documented operation exists and answers one of its documented codes.
-                for (path, method, codes) in operations {
+                for operation in operations {
+                    let (path, method, codes) = (operation.path, operation.method, operation.statuses)
                     let uri = path.replacingOccurrences(of: "{id}", with: UUID().uuidString).replacingOccurrences(of: "{sku}", with: "MUG")
                         .replacingOccurrences(of: "{version}", with: "9")
                     let response = try await http.execute(

@@ -1,7 +1,9 @@
 import CartService
 import Foundation
 import KappaCLI
+import KappaTesting
 import Testing
+import Yams
 
 /// docker-compose.yml and the Dockerfile cannot run here (no Docker engine): they are parsed, and
 /// their settings checked against the code's.
@@ -28,24 +30,9 @@ struct DeploymentFilesTests {
         var services: [String: Service]
     }
 
-    /// The file parsed by a real YAML parser (PyYAML), as JSON.
+    /// The file, parsed by Yams.
     static func compose() throws -> Compose {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "python3", "-c", "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)",
-            root.appending(path: "docker-compose.yml").path,
-        ]
-        let out = Pipe(), err = Pipe()
-        (process.standardOutput, process.standardError) = (out, err)
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CocoaError(
-                .fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)])
-        }
-        return try JSONDecoder().decode(Compose.self, from: data)
+        try YAMLDecoder().decode(Compose.self, from: String(contentsOf: root.appending(path: "docker-compose.yml"), encoding: .utf8))
     }
 
     @Test func theComposeFileParsesAndMatchesTheServicesSettings() throws {
@@ -53,6 +40,10 @@ struct DeploymentFilesTests {
         let postgres = try #require(compose.services["postgres"])
         let cart = try #require(compose.services["cart"])
         #expect(postgres.image == "postgres:15")
+        // Its PostgreSQL is the one the tests and tools connect to by default (the PG* variables).
+        let defaults = TestDatabase.configuration(environment: [:])
+        #expect(postgres.environment?["POSTGRES_USER"] == defaults.username && postgres.environment?["POSTGRES_PASSWORD"] == "kappa")
+        #expect(postgres.ports == ["127.0.0.1:\(defaults.port ?? 0):5432"])
         let environment = try #require(cart.environment)
         // `migrate` logs in as the PostgreSQL service's user (the owner), once PostgreSQL is healthy;
         // the service, once it has finished, as the roles SampleApp/postgres-roles.sql creates.
@@ -74,9 +65,9 @@ struct DeploymentFilesTests {
         #expect(cart.depends_on?["migrate"]?.condition == "service_completed_successfully")
         let database = try DatabaseURL.configuration(url: environment["KAPPA_DATABASE_URL"], environment: [:])
         // The port the service listens on is the one published, on the host's loopback only.
-        let defaults = CartServiceConfiguration(database: database)
-        #expect(environment["CART_PORT"] == "\(defaults.port)")
-        #expect(cart.ports == ["127.0.0.1:\(defaults.port):\(defaults.port)"])
+        let service = CartServiceConfiguration(database: database)
+        #expect(environment["CART_PORT"] == "\(service.port)")
+        #expect(cart.ports == ["127.0.0.1:\(service.port):\(service.port)"])
         #expect(cart.command == ["serve"])
         // Every variable it sets is one `cart-app serve` reads.
         let serve = try String(contentsOf: Self.root.appending(path: "SampleApp/Sources/CartApp/CartApp.swift"), encoding: .utf8)
@@ -89,13 +80,14 @@ struct DeploymentFilesTests {
 
     @Test func theDockerfileBuildsTheCartAppFromTheFilesThePackageNeeds() throws {
         let dockerfile = try String(contentsOf: Self.root.appending(path: "SampleApp/Dockerfile"), encoding: .utf8)
-        #expect(dockerfile.contains("swift build -c release --product cart-app"))
+        #expect(dockerfile.contains("swift build -c release --package-path SampleApp --product cart-app"))
         #expect(dockerfile.contains("ENTRYPOINT [\"cart-app\"]") && dockerfile.contains("EXPOSE 8080"))
-        // Every top-level folder Package.swift names a target in is copied into the build.
+        // The sample and every top-level folder the framework's Package.swift names a target in are
+        // copied into the build (the sample's package depends on the framework's by path).
         let manifest = try String(contentsOf: Self.root.appending(path: "Package.swift"), encoding: .utf8)
         let folders = Set(manifest.split(separator: "path: \"").dropFirst().compactMap { $0.split(separator: "/").first.map(String.init) })
         #expect(!folders.isEmpty)
-        for folder in folders.union(["Migrations", "Plugins"]) {
+        for folder in folders.union(["Sources", "Migrations", "Plugins", "SampleApp"]) {
             #expect(dockerfile.contains("COPY \(folder) \(folder)"), "the Dockerfile does not copy \(folder)/")
         }
     }

@@ -48,7 +48,8 @@ struct DeploymentRolesTests {
                 return configuration
             }()
             let app = try await buildApplication(configuration: configuration, logger: Logger(label: "cart.test"))
-            try await app.test(.router) { http in
+            try await app.test(.router) { router in
+                let http = router.checked
                 let opened = try await http.execute(uri: "/carts", method: .post, body: ByteBuffer(string: #"{"customer": "ada"}"#))
                 let cart = try JSONDecoder().decode(Accepted.self, from: Data(opened.body.readableBytesView))
                 let added = try await http.execute(

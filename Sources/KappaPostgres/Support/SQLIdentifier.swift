@@ -2,11 +2,12 @@
 ///
 /// Only lower-case ASCII letters, digits and `_`, starting with a letter or `_`, at most 63 bytes:
 /// such a name needs no case folding, can never close its quotes, and is always quoted anyway.
-package struct SQLIdentifier: Hashable, Sendable, CustomStringConvertible {
-    package let name: String
+public struct SQLIdentifier: Hashable, Sendable, CustomStringConvertible {
+    /// The name as given.
+    public let name: String
 
     /// - Throws: ``KappaPostgresError`` with code `invalidIdentifier`, naming `role` ("schema", "table").
-    package init(_ name: String, role: String) throws {
+    public init(_ name: String, role: String) throws {
         guard let first = name.unicodeScalars.first, name.utf8.count <= 63,
             first == "_" || ("a"..."z").contains(first),
             name.unicodeScalars.allSatisfy({ $0 == "_" || ("a"..."z").contains($0) || ("0"..."9").contains($0) })
@@ -19,8 +20,8 @@ package struct SQLIdentifier: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The identifier in double quotes, ready to put into SQL.
-    package var quoted: String { "\"\(name)\"" }
-    package var description: String { quoted }
+    public var quoted: String { "\"\(name)\"" }
+    public var description: String { quoted }
 
     /// A name read from the system catalogue, quoted for SQL (embedded quotes doubled).
     package static func quote(catalogName name: String) -> String {

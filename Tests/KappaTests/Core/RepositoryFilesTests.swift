@@ -7,21 +7,16 @@ struct RepositoryFilesTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
 
-    /// docker-compose.yml cannot run here (no Docker engine); check that it parses as the YAML subset
-    /// it is written in and that its PostgreSQL matches what the tools connect to by default.
-    @Test func dockerComposeMatchesTheDefaults() throws {
-        let text = try String(contentsOf: Self.root.appending(path: "docker-compose.yml"), encoding: .utf8)
-        var values: [String: String] = [:]
-        for line in text.split(separator: "\n") where !line.trimmingCharacters(in: .whitespaces).hasPrefix("#") {
-            #expect(!line.contains("\t"), "YAML forbids tabs: \(line)")
-            let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            if parts.count == 2 { values[parts[0]] = parts[1] }
+    /// The framework's package builds no web framework and no sample: an application that depends
+    /// on Kappa gets the framework only. The sample is a package of its own that depends on it by path.
+    @Test func theFrameworksPackageLeavesTheSampleToItsOwnPackage() throws {
+        let manifest = try String(contentsOf: Self.root.appending(path: "Package.swift"), encoding: .utf8)
+        for name in ["hummingbird", "openapi", "async-http-client", #"path: "SampleApp"#, "CartApp"] {
+            #expect(!manifest.contains(name), "Package.swift names \(name)")
         }
-        #expect(values["image"] == "postgres:15")
-        let defaults = TestDatabase.configuration(environment: [:])
-        #expect(values["POSTGRES_USER"] == defaults.username)
-        #expect(text.contains("\"127.0.0.1:\(defaults.port ?? 0):5432\""))
-        #expect(values["POSTGRES_PASSWORD"] == "kappa" && text.contains("PGPASSWORD=kappa"))
+        let sample = try String(contentsOf: Self.root.appending(path: "SampleApp/Package.swift"), encoding: .utf8)
+        #expect(sample.contains(#".package(name: "Kappa", path: "..")"#))
+        #expect(sample.contains(#".plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")"#))
     }
 
     @Test func ciRunsTheReadmeTestCommand() throws {
