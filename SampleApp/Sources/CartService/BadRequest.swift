@@ -32,6 +32,9 @@ struct BadRequest {
         if let parameter = atFault {
             let code = parameter.location == .query ? "invalidQuery" : "invalidParameter"
             problem = Problem(code, field: parameter.name, "\(parameter.name) must be an integer\(parameter.isRequired ? ", and is required" : "")")
+        } else if Self.integerParameters[error.operationID] != nil {
+            // Those operations have no body: what did not decode is a parameter.
+            problem = Problem("invalidQuery", "a parameter does not decode: \(error.causeDescription)")
         } else if let decoding = error.underlyingError as? DecodingError {
             problem = Self.problem(decoding)
         } else {

@@ -22,11 +22,11 @@ public func buildApplication(
         readModel: try SQLIdentifier(configuration.readModel, role: "read model"), logger: logger)
     let router = Router()
     router.add(middleware: ErrorMiddleware())
-    router.add(middleware: BodyLimitMiddleware(maximumBytes: configuration.maximumBodyBytes))
+    router.add(middleware: JSONRequestMiddleware(maximumBodyBytes: configuration.maximumBodyBytes))
     // The routes, request decoding and response encoding are generated from openapi.yaml.
-    // Compact JSON, as clients and logs expect it.
+    // Compact JSON, as clients and logs expect it; times to the millisecond.
     try api.registerHandlers(
-        on: router, configuration: .init(jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]),
+        on: router, configuration: .init(dateTranscoder: .iso8601WithFractionalSeconds, jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]),
         middlewares: [OperatorTokenMiddleware(token: configuration.operatorToken)])
     var services: [any Service] = clients.all + [notifier]
     if configuration.runProjections { services.append(runtime) }

@@ -14,6 +14,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             // The generated code could not decode the request: the handler never ran.
             let problem = BadRequest(error, query: request.uri.queryParameters, path: context.parameters)
             return try Self.response(error.httpStatus.code < 500 ? error.httpStatus : .badRequest, problem.problem)
+        } catch let error as ServerError where (400..<500).contains(error.httpStatus.code) {
+            return try Self.response(error.httpStatus, Problem("invalidRequest", "the request cannot be answered: \(error.causeDescription)"))
         } catch let error as HTTPError where error.status == .contentTooLarge {
             return try Self.response(.contentTooLarge, Problem("bodyTooLarge", "the request body is larger than the service accepts"))
         } catch is NIOTooManyBytesError {
@@ -33,14 +35,19 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// Reads the whole body, up to the service's limit, before the generated code decodes it; a longer
-/// one is refused with 413 without being read further.
-struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
-    let maximumBytes: Int
+/// Prepares a request for the generated code: reads the whole body, up to the service's limit (a
+/// longer one is refused with 413 without being read further), and, since the service speaks JSON
+/// only, reads any body as JSON whatever its `Content-Type` (`curl -d` sends a form's) and answers
+/// JSON whatever the `Accept` header asks for.
+struct JSONRequestMiddleware<Context: RequestContext>: RouterMiddleware {
+    let maximumBodyBytes: Int
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var request = request
-        _ = try await request.collectBody(upTo: maximumBytes)
-        return try await next(request, context)
+        let body = try await request.collectBody(upTo: maximumBodyBytes)
+        var head = request.head
+        head.headerFields[.accept] = nil
+        if body.readableBytes > 0 { head.headerFields[.contentType] = "application/json" }
+        return try await next(Request(head: head, body: .init(buffer: body)), context)
     }
 }

@@ -93,6 +93,21 @@ extension CartServiceTests {
         }
     }
 
+    /// The service speaks JSON only: a body is read as JSON whatever its content type (`curl -d` sends
+    /// a form's), and the answer is JSON whatever `Accept` asks for — never a 500 after the command ran.
+    @Test func anyContentTypeOrAcceptIsAnsweredInJSON() async throws {
+        try await withService { http, _, client, schema in
+            let headers: HTTPFields = [.contentType: "application/x-www-form-urlencoded", .accept: "text/plain"]
+            let opened = try await http.execute(uri: "/carts", method: .post, headers: headers, body: body(#"{"customer": "ada"}"#))
+            #expect(opened.status == .created, "\(String(buffer: opened.body))")
+            #expect(opened.headers[.contentType] == "application/json; charset=utf-8" || opened.headers[.contentType] == "application/json")
+            #expect(try await eventCount(schema, client: client) == 1)
+            let cart = try JSONDecoder().decode(Accepted.self, from: Data(opened.body.readableBytesView)).cartId
+            let checkout = try await http.execute(uri: "/carts/\(cart)/checkout", method: .post, headers: [.accept: "text/html"])
+            expectProblem(checkout, .conflict, "emptyCart", nil)
+        }
+    }
+
     /// `compare?old=0&new=0` was a 500: versions are integers from 1, else 400 naming the parameter.
     @Test func compareRefusesVersionsThatAreNotPositiveIntegers() async throws {
         try await withService { http, configuration, _, _ in

@@ -137,6 +137,10 @@ struct CartServiceTests {
         #expect(
             !spec.problems(.get, "/carts/x", status: 200, headers: json, body: Data(cart.replacingOccurrences(of: "}", with: #","extra":1}"#).utf8)).isEmpty)
         #expect(!spec.problems(.post, "/read-model/rollback", status: 401, headers: json, body: Data(#"{"error":{"code":"x","message":"y"}}"#.utf8)).isEmpty)
+        var problems: [String] = []
+        spec.validate(.number(1), against: .object(["oneOf": .array([])]), at: "x", into: &problems)
+        spec.validate(.number(1), against: .object(["$ref": .string("#/components/schemas/Nope")]), at: "y", into: &problems)
+        #expect(problems.count == 2, "a keyword the checker does not know, and a $ref that does not resolve, are problems: \(problems)")
     }
 
     @Test func everyDocumentedOperationAnswersOneOfItsDocumentedStatuses() async throws {

@@ -44,6 +44,8 @@ struct DeploymentFilesTests {
         let defaults = TestDatabase.configuration(environment: [:])
         #expect(postgres.environment?["POSTGRES_USER"] == defaults.username && postgres.environment?["POSTGRES_PASSWORD"] == "kappa")
         #expect(postgres.ports == ["127.0.0.1:\(defaults.port ?? 0):5432"])
+        let text = try String(contentsOf: Self.root.appending(path: "docker-compose.yml"), encoding: .utf8)
+        #expect(text.contains("PGPASSWORD=kappa"), "the file's comment names the PG* variables that reach its PostgreSQL")
         let environment = try #require(cart.environment)
         // `migrate` logs in as the PostgreSQL service's user (the owner), once PostgreSQL is healthy;
         // the service, once it has finished, as the roles SampleApp/postgres-roles.sql creates.

@@ -54,11 +54,16 @@ struct OpenAPISpecification: Sendable {
             return ["\(method) \(uri): \(status) is not documented for \(operation.id)"]
         }
         var problems: [String] = []
-        for (name, header) in declared["headers"]?.object ?? [:] where header["required"] == .bool(true) {
-            if let field = HTTPField.Name(name), headers[field] == nil { problems.append("\(operation.id) \(status): no \(name) header") }
+        if declared == .null { problems.append("\(operation.id) \(status): its $ref does not resolve") }
+        for (name, header) in declared["headers"]?.object ?? [:] {
+            guard let field = HTTPField.Name(name), let value = headers[field] else {
+                if header["required"] == .bool(true) { problems.append("\(operation.id) \(status): no \(name) header") }
+                continue
+            }
+            validate(.string(value), against: header["schema"] ?? .object([:]), at: "\(operation.id) \(status) \(name)", into: &problems)
         }
         guard let schema = declared["content"]?["application/json"]?["schema"] else { return problems }
-        guard headers[.contentType]?.hasPrefix("application/json") == true else {
+        guard headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces) == "application/json" else {
             return problems + ["\(operation.id) \(status): content type \(headers[.contentType] ?? "none"), not application/json"]
         }
         guard let value = try? JSONDecoder().decode(JSONValue.self, from: body) else {
@@ -74,8 +79,18 @@ struct OpenAPISpecification: Sendable {
         return resolved(reference.dropFirst(2).split(separator: "/").reduce(document) { $0?[String($1)] } ?? .null)
     }
 
+    /// The keywords ``validate(_:against:at:into:)`` checks, and those it may ignore (annotations).
+    static let keywords: Set<String> = [
+        "$ref", "type", "enum", "required", "properties", "additionalProperties", "items", "minimum", "maximum", "minLength", "maxLength",
+        "format", "description", "example", "default",
+    ]
+
     func validate(_ value: JSONValue, against schema: JSONValue, at path: String, into problems: inout [String]) {
+        if let reference = schema["$ref"]?.string, resolved(schema) == .null { problems.append("\(path): \(reference) does not resolve") }
         let schema = resolved(schema)
+        for keyword in (schema.object ?? [:]).keys where !Self.keywords.contains(keyword) {
+            problems.append("\(path): the checker does not know the keyword \(keyword)")
+        }
         if let type = schema["type"] {
             let allowed = Set(type.array?.compactMap(\.string) ?? type.string.map { [$0] } ?? [])
             guard !allowed.isDisjoint(with: value.typeNames) else {
@@ -109,7 +124,10 @@ struct OpenAPISpecification: Sendable {
             if let maximum = schema["maxLength"]?.number, Double(text.count) > maximum { problems.append("\(path): longer than \(maximum)") }
             switch schema["format"]?.string {
             case "uuid" where UUID(uuidString: text) == nil: problems.append("\(path): \(text) is not a UUID")
-            case "date-time" where (try? Date.ISO8601FormatStyle().parse(text)) == nil: problems.append("\(path): \(text) is not a date-time")
+            case "date-time"
+            where (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)) == nil
+                && (try? Date.ISO8601FormatStyle().parse(text)) == nil:
+                problems.append("\(path): \(text) is not a date-time")
             default: break
             }
         case .null, .bool: break
