@@ -44,8 +44,24 @@ extension ProjectionQueries {
         """
     }
 
-    /// A claimed partition: partition, token, rebuild id, its checkpoint, and the rebuild's target and partition count.
-    typealias ClaimRow = (Int32, Int64, Int64, Int64, Int64, Int64, Int64, Int32)
+    /// A row of ``claimPartition(_:owner:milliseconds:)``: the partition claimed, its token and
+    /// checkpoint, and the rebuild's id, target and partition count.
+    struct PartitionClaim: Sendable {
+        var partition: Int
+        var token: Int64
+        var rebuildID: Int64
+        var checkpoint: LogPosition
+        var target: LogPosition
+        var partitions: Int
+
+        init(_ row: PostgresRow) throws {
+            let (partition, token, rebuildID, transaction, position, targetTransaction, targetPosition, count) = try row.decode(
+                (Int32, Int64, Int64, Int64, Int64, Int64, Int64, Int32).self)
+            (self.partition, self.token, self.rebuildID, partitions) = (Int(partition), token, rebuildID, Int(count))
+            checkpoint = LogPosition(transactionID: UInt64(transaction), globalPosition: position)
+            target = LogPosition(transactionID: UInt64(targetTransaction), globalPosition: targetPosition)
+        }
+    }
 
     /// Claims the first partition of the version's current rebuild that is neither done nor held (or
     /// whose holder's lease expired); its token goes up. No row: nothing left to claim.

@@ -213,7 +213,28 @@ struct ProjectionQueries: Sendable {
         """
     }
 
-    typealias StatusRow = (String, Int32, String, Int64, Int64, Int64, String?, Int64, Int64?, String?, String?)
+    /// A row of ``statusRows()``.
+    struct StatusRow: Sendable {
+        var name: String
+        var version: Int
+        var state: ProjectionStatus.State
+        var checkpoint: LogPosition
+        var eventsApplied: Int64
+        var leaseOwner: String?
+        var deadLetters: Int64
+        var failedPosition: Int64?
+        var failedEventType: String?
+        var failedError: String?
+
+        init(_ row: PostgresRow) throws {
+            let (name, version, state, transaction, position, applied, owner, deadLetters, failedPosition, failedType, failedError) = try row.decode(
+                (String, Int32, String, Int64, Int64, Int64, String?, Int64, Int64?, String?, String?).self)
+            (self.name, self.version, self.state) = (name, Int(version), ProjectionStatus.State(rawValue: state) ?? .stopped)
+            self.checkpoint = LogPosition(transactionID: UInt64(transaction), globalPosition: position)
+            (eventsApplied, leaseOwner, self.deadLetters) = (applied, owner, deadLetters)
+            (self.failedPosition, failedEventType, self.failedError) = (failedPosition, failedType, failedError)
+        }
+    }
 
     func statusRows() -> PostgresQuery {
         """

@@ -70,12 +70,13 @@ struct ProjectionRunner: Sendable {
         let logger = self.logger
         await core.runLeased(
             .projections, key, logger: logger,
-            whileWaiting: {
+            whenHeld: {
                 do {
                     try await Rebuilder(runner: self).help()
                 } catch {
                     logger.debug("helping another process's rebuild failed", metadata: ["error": "\(String(reflecting: error))"])
                 }
+                return .wait
             }
         ) { [core, key] lease, bell in
             defer { core.recordProgress(key, nil) }

@@ -53,21 +53,22 @@ extension ProjectionRuntime {
     public func status() async throws -> [ProjectionStatus] {
         let rows: [ProjectionQueries.StatusRow]
         do {
-            rows = try await core.database.readModelRows(core.queries.statusRows(), resending: true) { try $0.decode(ProjectionQueries.StatusRow.self) }
+            rows = try await core.database.readModelRows(core.queries.statusRows(), resending: true) { try ProjectionQueries.StatusRow($0) }
         } catch let error as PSQLError where error.sqlState == .undefinedTable {
             return []
         }
         let held = try await core.log.horizonHolders().compactMap(\.ageSeconds).max() ?? 0
         var result: [ProjectionStatus] = []
-        for (name, version, state, transaction, position, applied, owner, deadLetters, failedPosition, failedType, failedError) in rows {
-            let checkpoint = LogPosition(transactionID: UInt64(transaction), globalPosition: position)
+        for row in rows {
             let lag =
-                try await core.database.logRows(core.log.queries.lag(after: checkpoint)) { try $0.decode((Int64, Double).self) }.last ?? (Int64(0), Double(0))
+                try await core.database.logRows(core.log.queries.lag(after: row.checkpoint)) { try $0.decode((Int64, Double).self) }.last
+                ?? (Int64(0), Double(0))
             result.append(
                 ProjectionStatus(
-                    name: name, version: Int(version), state: ProjectionStatus.State(rawValue: state) ?? .stopped, checkpoint: checkpoint,
-                    eventsApplied: applied, leaseOwner: owner, deadLetters: deadLetters, failedPosition: failedPosition,
-                    failedEventType: failedType, failedError: failedError, lagEvents: lag.0, lagSeconds: lag.1, horizonHeldBackSeconds: held))
+                    name: row.name, version: row.version, state: row.state, checkpoint: row.checkpoint, eventsApplied: row.eventsApplied,
+                    leaseOwner: row.leaseOwner, deadLetters: row.deadLetters, failedPosition: row.failedPosition,
+                    failedEventType: row.failedEventType, failedError: row.failedError, lagEvents: lag.0, lagSeconds: lag.1,
+                    horizonHeldBackSeconds: held))
         }
         return result
     }

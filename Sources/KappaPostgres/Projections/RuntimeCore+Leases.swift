@@ -1,46 +1,80 @@
 import Logging
 
+/// How a lease loop (``RuntimeCore/runLeased(_:_:logger:allowDropped:whenHeld:retrying:_:)``) ended.
+enum LeaseLoopEnd {
+    /// `follow` returned `true`: done for good.
+    case finished
+    /// The runtime is stopping, or the task was cancelled.
+    case stopped
+    /// Another holder had the lease and `whenHeld` gave up.
+    case held
+    /// A fault `retrying` did not retry; the lease, if held, was released.
+    case failed(any Error)
+}
+
+/// What a lease loop does when another holder has the lease.
+enum WhenLeaseHeld {
+    /// Wait for the lease to be released or to expire (a live runner, a reactor).
+    case wait
+    /// Stop with ``LeaseLoopEnd/held`` (a rebuild, which must not run beside another holder).
+    case giveUp
+}
+
 extension RuntimeCore {
-    /// The loop every runner shares: take the lease on `key` (waiting while another runner holds it),
-    /// run `follow` while holding it, and after a lost lease or a fault take it again, with
-    /// exponential backoff, until the runtime stops. `follow` returns `true` to stop for good.
-    /// `whileWaiting` runs each time the lease is found held by another runner (a runner lends its
-    /// workers to a rebuild the holder coordinates).
+    /// The one loop every holder of a lease runs — live runners, reactors and rebuilds: take the lease
+    /// on `key`, run `follow` while holding it, and after a lost lease or a fault take it again, with
+    /// exponential backoff, until `follow` returns `true` or the runtime stops.
+    ///
+    /// - Parameters:
+    ///   - allowDropped: Whether the lease may be taken on a dropped version (a rebuild that resets it).
+    ///   - whenHeld: Runs each time another holder has the lease (a runner lends its workers to the
+    ///     holder's rebuild there), and says whether to wait for it or give up.
+    ///   - retrying: Whether a fault, or a lost lease, is retried. One that is not ends the loop with
+    ///     ``LeaseLoopEnd/failed(_:)`` after releasing the lease.
+    @discardableResult
     func runLeased(
-        _ table: LeaseTable, _ key: LeaseKey, logger: Logger, whileWaiting: (() async -> Void)? = nil,
+        _ table: LeaseTable, _ key: LeaseKey, logger: Logger,
+        allowDropped: () -> Bool = { false },
+        whenHeld: () async -> WhenLeaseHeld = { .wait },
+        retrying: (any Error) -> Bool = { _ in true },
         _ follow: (inout Lease, Doorbell) async throws -> Bool
-    ) async {
+    ) async -> LeaseLoopEnd {
         let bell = makeRunnerBell()
         defer { dropRunnerBell(bell) }
         var backoff = Backoff(initial: configuration.initialBackoff, maximum: configuration.maximumBackoff)
         while !Task.isCancelled && !isStopping {
             let started = ContinuousClock.now
+            var held: Lease?
             do {
-                guard var lease = try await Lease.acquire(table, key, core: self) else {
-                    await whileWaiting?()
+                guard var lease = try await Lease.acquire(table, key, core: self, allowDropped: allowDropped()) else {
+                    if await whenHeld() == .giveUp { return .held }
                     await bell.wait(timeout: configuration.leaseDuration / 3)
                     continue
                 }
+                held = lease
                 logger.info("took the lease", metadata: ["kappa.token": "\(lease.token)", "kappa.position": "\(lease.checkpoint)"])
                 checkpointCommitted(key, at: lease.checkpoint)
                 setLease(key, held: true)
                 defer { setLease(key, held: false) }
                 let stopped = try await follow(&lease, bell)
                 await lease.release(core: self)
-                if stopped { return }
-            } catch is LeaseLost {
-                logger.warning("lost the lease to another runner")
+                if stopped { return .finished }
             } catch {
-                // A runner that made progress for a while before failing starts its backoff afresh.
+                guard retrying(error) else {
+                    if let held, !(error is LeaseLost) { await held.release(core: self) }
+                    return .failed(error)
+                }
+                if error is LeaseLost {
+                    logger.warning("lost the lease to another runner")
+                    continue
+                }
+                // A holder that made progress for a while before failing starts its backoff afresh.
                 if ContinuousClock.now - started > configuration.maximumBackoff { backoff.reset() }
                 let pause = backoff.next()
-                logger.warning(
-                    "runner fault; retrying",
-                    metadata: [
-                        "error": "\(String(reflecting: error))", "kappa.retry_in": "\(pause)",
-                    ])
+                logger.warning("runner fault; retrying", metadata: ["error": "\(String(reflecting: error))", "kappa.retry_in": "\(pause)"])
                 try? await Task.sleep(for: pause)
             }
         }
+        return .stopped
     }
 }

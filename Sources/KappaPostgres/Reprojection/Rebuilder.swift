@@ -185,16 +185,17 @@ struct Rebuilder: Sendable {
                                 let claim = try await core.database.readModelRows(
                                     core.queries.claimPartition(
                                         key, owner: core.configuration.owner, milliseconds: core.configuration.leaseMilliseconds)
-                                ) { try $0.decode(ProjectionQueries.ClaimRow.self) }.last
-                                guard let (partition, token, rebuildID, transaction, position, targetTransaction, targetPosition, count) = claim else { return }
-                                logger.debug("claimed a rebuild partition", metadata: ["kappa.partition": "\(partition)", "kappa.token": "\(token)"])
+                                ) { try ProjectionQueries.PartitionClaim($0) }.last
+                                guard let claim else { return }
+                                logger.debug(
+                                    "claimed a rebuild partition", metadata: ["kappa.partition": "\(claim.partition)", "kappa.token": "\(claim.token)"])
                                 do {
                                     try await RebuildWorker(
-                                        rebuilder: self, partition: Int(partition), token: token, rebuildID: rebuildID, partitions: Int(count),
-                                        target: LogPosition(transactionID: UInt64(targetTransaction), globalPosition: targetPosition), counter: counter
-                                    ).run(from: LogPosition(transactionID: UInt64(transaction), globalPosition: position))
+                                        rebuilder: self, partition: claim.partition, token: claim.token, rebuildID: claim.rebuildID,
+                                        partitions: claim.partitions, target: claim.target, counter: counter
+                                    ).run(from: claim.checkpoint)
                                 } catch is LeaseLost {
-                                    logger.info("gave up a rebuild partition another worker took over", metadata: ["kappa.partition": "\(partition)"])
+                                    logger.info("gave up a rebuild partition another worker took over", metadata: ["kappa.partition": "\(claim.partition)"])
                                 }
                             }
                         }
