@@ -105,18 +105,11 @@ let package = Package(
             swiftSettings: strict
         ),
         // The payload decoder's fuzzing: random and mutated documents, each decoded by PayloadDecoder and
-        // by JSONDecoder and the results compared; shared by its tests and `kappa-payload-fuzz`.
+        // by JSONDecoder and the results compared; shared by its tests and `kappa-payload-fuzz` (Tests/DecoderUnderASan).
         .target(
             name: "KappaPayloadFuzzing",
             dependencies: ["KappaPayloadDecoding"],
             path: "Tests/PayloadFuzz/KappaPayloadFuzzing",
-            swiftSettings: strict
-        ),
-        // The fuzz loop as a process, which scripts/test builds and runs under AddressSanitizer.
-        .executableTarget(
-            name: "kappa-payload-fuzz",
-            dependencies: ["KappaPayloadFuzzing"],
-            path: "Tests/PayloadFuzz/PayloadFuzzRunner",
             swiftSettings: strict
         ),
         .executableTarget(

@@ -33,9 +33,15 @@ public struct CommandHandler<Command: Sendable, Event: Sendable, State: Sendable
     private let now: @Sendable () -> Date
     private let logger: Logger
 
+    /// A handler that runs commands through `decider` against the streams of `store`.
     /// - Parameters:
+    ///   - decider: Decides a command's events from the stream's state, and evolves the state.
+    ///   - registry: Encodes the decided events and decodes the stream's stored ones.
+    ///   - store: The log streams are loaded from and appended to.
+    ///   - configuration: How the handler retries and reads (defaults documented on ``Configuration``).
     ///   - makeEventID: The source of event ids; inject a deterministic one in tests.
     ///   - now: The clock that stamps `recordedAt`; inject a fixed one in tests.
+    ///   - logger: Where retries and conflicts are logged (`kappa.*` metadata).
     public init(
         decider: Decider<Command, Event, State>,
         registry: EventRegistry<Event>,

@@ -24,7 +24,7 @@ extension ChainedEvent {
     /// Decodes a row selected with ``EventLogQueries/chainColumns``: every cell in its binary form,
     /// `recorded_at` as its stored microseconds (never through `Date`, which would round them) and
     /// the `json` cells as their text's bytes.
-    /// - Throws: ``EventStoreError/Code/invalidArgument`` naming the column when a cell is not what
+    /// - Throws: `EventStoreError.Code.invalidArgument` naming the column when a cell is not what
     ///   the log stores.
     init(row: PostgresRow) throws {
         var cells = row.makeIterator()

@@ -44,6 +44,7 @@ public final class LogNotifier: Service, Sendable {
     ///     the extra latency for followers in other processes, and on the notifications sent per second.
     ///   - listenerCheckInterval: How often, at most, the notifier looks for listeners of other
     ///     processes (default 1 s).
+    ///   - logger: Where the notifier logs (`kappa.*` metadata).
     public init(
         client: PostgresClient, schema: String = "kappa", minimumInterval: Duration = .milliseconds(5),
         listenerCheckInterval: Duration = .seconds(1), logger: Logger

@@ -35,7 +35,7 @@ enum EventCells {
     private static let emptyObject = Data("{}".utf8)
 
     /// Decodes a row selected with ``columns``.
-    /// - Throws: ``EventStoreError/Code/invalidArgument`` naming the column when a cell is not what
+    /// - Throws: `EventStoreError.Code.invalidArgument` naming the column when a cell is not what
     ///   the log's schema stores (which would take an edited schema); never crashes on bad bytes.
     static func decode(_ row: PostgresRow) throws -> RecordedEvent {
         var cells = row.makeIterator()

@@ -27,7 +27,7 @@ enum EventPage {
         """
 
     /// The events of a page, in log order.
-    /// - Throws: ``EventStoreError/Code/invalidArgument`` when the bytes are not frames of the log's
+    /// - Throws: `EventStoreError.Code.invalidArgument` when the bytes are not frames of the log's
     ///   columns (which would take an edited schema); never crashes on bad bytes.
     /// - Parameter count: The events the page holds, as the server counted them.
     static func decode(_ page: ByteBuffer, count: Int) throws -> [RecordedEvent] {

@@ -5,7 +5,7 @@ import PostgresNIO
 
 extension PostgresEventStore {
     /// Appends `events` to `stream` in one statement if it is at `expectedVersion`, with the promises and
-    /// errors of ``EventStore/append(_:to:expectedVersion:)``, then rings the ``notifier`` unless nothing
+    /// errors of `EventStore.append(_:to:expectedVersion:)`, then rings the ``notifier`` unless nothing
     /// was written. An `.any` append that loses a race for a stream version is retried, up to
     /// ``Configuration/anyVersionRetries`` times. An append to a log restored or failed over from another
     /// server, whose order needs repair, runs ``repairOrder()`` and is sent again.
@@ -33,8 +33,8 @@ extension PostgresEventStore {
 
     /// Runs `body` in one transaction whose appends commit or roll back together. Left idle longer
     /// than ``Configuration/transactionIdleTimeout``, it is ended by the server: its commit then fails
-    /// with ``EventStoreError/Code/connectionLost`` and nothing of it is written.
-    /// An append in it to a log whose order needs repair (``EventStoreError/Code/orderNeedsRepair``)
+    /// with `EventStoreError.Code.connectionLost` and nothing of it is written.
+    /// An append in it to a log whose order needs repair (`EventStoreError.Code.orderNeedsRepair`)
     /// is not repaired here: run ``repairOrder()`` (or ``migrate()``) and the transaction again.
     /// Errors `body` throws come back unchanged, after the rollback.
     public func withTransaction<Result: Sendable>(_ body: (Transaction) async throws -> Result) async throws -> Result {

@@ -2,7 +2,7 @@ import Kappa
 import PostgresNIO
 
 extension PostgresEventStore {
-    /// Maps a driver error to an ``EventStoreError`` that names the stream.
+    /// Maps a driver error to an `EventStoreError` that names the stream.
     static func translate(_ error: PSQLError, stream: StreamID?) -> EventStoreError {
         let name = stream?.rawValue
         // A closed connection, or a session the server ended: the same test the runtime retries by.

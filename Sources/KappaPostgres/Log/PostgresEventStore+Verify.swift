@@ -30,7 +30,7 @@ extension PostgresEventStore {
     ///   - pageSize: Events a page. Default 2,000.
     ///   - progress: Called after each page.
     /// - Returns: The counts and the breaks found (``ChainVerification/firstBreak`` is the first).
-    /// - Throws: ``EventStoreError``: `.database` when the log has no chains yet (migrate it), or the
+    /// - Throws: `EventStoreError`: `.database` when the log has no chains yet (migrate it), or the
     ///   server refused; `.connectionLost`; `.invalidArgument` when a stored row is not what the log
     ///   stores. `CancellationError` between pages when the task is cancelled.
     public func verifyChains(

@@ -53,7 +53,10 @@ public struct PostgresEventStore: EventStore {
     public let notifier: LogNotifier?
 
     /// - Parameters:
+    ///   - client: The client of the database that holds the log; it must be running.
+    ///   - configuration: Where and how the log is stored (defaults documented on ``Configuration``).
     ///   - notifier: Rung after every append so projections wake at once; `nil` leaves them to poll.
+    ///   - logger: Where the store logs (`kappa.*` metadata).
     /// - Throws: ``KappaPostgresError/Code/invalidIdentifier`` when the schema name is not safe.
     public init(client: PostgresClient, configuration: Configuration = .init(), notifier: LogNotifier? = nil, logger: Logger) throws {
         self.client = client
@@ -94,7 +97,7 @@ public struct PostgresEventStore: EventStore {
     }
 
     /// Up to `limit` events of `stream` with versions from `version` on, in version order.
-    /// - Throws: ``EventStoreError``, with code ``EventStoreError/Code/connectionLost`` when the connection drops.
+    /// - Throws: `EventStoreError`, with code `EventStoreError.Code.connectionLost` when the connection drops.
     public func readStream(_ stream: StreamID, from version: Int64, limit: Int) async throws -> [RecordedEvent] {
         try await read(queries.readStream(stream, from: version, limit: limit), stream: stream)
     }
@@ -146,7 +149,7 @@ public struct PostgresEventStore: EventStore {
         }
     }
 
-    /// The position of the last event a reader can be handed now (``LogPosition/start`` for an empty log).
+    /// The position of the last event a reader can be handed now (`LogPosition.start` for an empty log).
     public func head() async throws -> LogPosition {
         let query = queries.head(), logger = self.logger
         do {
@@ -229,7 +232,7 @@ public struct PostgresEventStore: EventStore {
         }
     }
 
-    /// The rows of `query` on a pooled connection, guarded, with driver errors as ``EventStoreError``s.
+    /// The rows of `query` on a pooled connection, guarded, with driver errors as `EventStoreError`s.
     /// - Parameter resending: Sent again if the pool handed it a connection that had just closed (for
     ///   reads and statements safe to run twice).
     func rows<Row: Sendable>(_ query: PostgresQuery, resending: Bool, _ decode: @escaping @Sendable (PostgresRow) throws -> Row) async throws -> [Row] {
@@ -243,7 +246,7 @@ public struct PostgresEventStore: EventStore {
     }
 
     /// Runs `work` on `connection`, or on a pooled one, under the ``ConnectionGuard``: a connection
-    /// that closes under it fails it with ``EventStoreError/Code/connectionLost`` instead of never answering.
+    /// that closes under it fails it with `EventStoreError.Code.connectionLost` instead of never answering.
     /// - Parameter resending: `work` only reads; on a pooled connection that is lost under it (the
     ///   pool can hand out one the server has just closed), it runs again on another, after the
     ///   pauses of ``resendPauses``.

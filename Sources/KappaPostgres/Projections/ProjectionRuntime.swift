@@ -29,7 +29,11 @@ public struct ProjectionRuntime: Service {
     /// - Parameters:
     ///   - log: The event store to read.
     ///   - readModels: The read-model database's client (may be the log's client).
+    ///   - projections: The projection versions ``run()`` starts (others can be started with ``start(_:)``).
+    ///   - reactors: The reactors ``run()`` starts.
     ///   - notifier: The ``LogNotifier`` the store rings, for immediate wake-ups in this process.
+    ///   - configuration: Schemas, leases, batches, timeouts (defaults documented on ``Configuration``).
+    ///   - logger: Where the runtime logs (`kappa.*` metadata).
     /// - Throws: ``KappaPostgresError`` for an invalid name, ``ProjectionError/Code/duplicateProjection``.
     public init(
         log: PostgresEventStore, readModels: PostgresClient, projections: [any Projection], reactors: [any Reactor] = [],

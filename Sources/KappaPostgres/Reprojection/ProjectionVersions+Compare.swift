@@ -7,7 +7,12 @@ extension ProjectionVersions {
     /// checkpoints are equal (waiting up to `timeout` for them to meet; after that the result says
     /// ``ProjectionComparison/samePosition`` is false). Run it before a promote.
     ///
-    /// - Parameter ignoring: columns left out of the comparison (timestamps, writer names).
+    /// - Parameters:
+    ///   - name: The projection.
+    ///   - old: The version readers see now, usually.
+    ///   - new: The version to compare with it.
+    ///   - ignoring: Columns left out of the comparison (timestamps, writer names).
+    ///   - timeout: How long to wait for the two checkpoints to meet.
     /// - Throws: ``ProjectionError`` — `unknownVersion`, `versionDropped`.
     public func compare(_ name: String, old: Int, new: Int, ignoring: Set<String> = [], timeout: Duration = .seconds(10)) async throws -> ProjectionComparison {
         let oldID = try ProjectionID(name: name, version: old), newID = try ProjectionID(name: name, version: new)

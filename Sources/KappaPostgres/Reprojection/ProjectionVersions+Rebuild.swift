@@ -9,6 +9,8 @@ extension ProjectionVersions {
     /// version live. The projection (its handler code) must be among this value's `projections`.
     ///
     /// - Parameters:
+    ///   - name: The projection.
+    ///   - version: The version to build; its code must be among `projections`.
     ///   - fromScratch: Drop the version's tables and start from the first event. Otherwise a rebuild
     ///     goes on from the version's checkpoint (or from a rebuild that was interrupted).
     ///   - promote: Promote the version once it has caught up.

@@ -70,7 +70,7 @@ final class ConnectionGuard: Sendable {
 /// The connection to PostgreSQL closed under a query that the driver then never ended: the
 /// connection is lost, and whether the statement ran is unknown. A read may be sent again; the
 /// runtime retries its own work after one. (The event store reports it as
-/// ``EventStoreError/Code/connectionLost`` instead.)
+/// `EventStoreError.Code.connectionLost` instead.)
 public struct ConnectionClosed: Error, CustomStringConvertible, Sendable {
     public var description: String { "the connection to PostgreSQL closed under a query" }
 }

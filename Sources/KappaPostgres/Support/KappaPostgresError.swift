@@ -1,5 +1,5 @@
 /// An error from KappaPostgres's own machinery (configuration, migrations), as opposed to the log's
-/// ``Kappa/EventStoreError``.
+/// `Kappa.EventStoreError`.
 public struct KappaPostgresError: Error, Sendable, CustomStringConvertible {
     /// What went wrong. New codes may be added in minor releases, so switch with a `default`.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
