@@ -76,10 +76,12 @@ let package = Package(
             capability: .buildTool(),
             dependencies: ["KappaSQLEmbedder"]
         ),
+        // libpq (Debian: libpq-dev), for the driver benchmark's pipeline-mode client only.
+        .systemLibrary(name: "CLibPQ", path: "Benchmarks/CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .executableTarget(
             name: "KappaBench",
             dependencies: [
-                "Kappa", "KappaPostgres", "KappaFixtures",
+                "Kappa", "KappaPostgres", "KappaFixtures", "CLibPQ",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -12,7 +12,10 @@ struct KappaBench: AsyncParsableCommand {
             against a server with fsync=on:
               scripts/bench append
             """,
-        subcommands: [AppendBenchmark.self, AppendChainBenchmark.self, CatchUpBenchmark.self, LiveBenchmark.self, RebuildBenchmark.self, JSONBenchmark.self]
+        subcommands: [
+            AppendBenchmark.self, AppendChainBenchmark.self, CatchUpBenchmark.self, LiveBenchmark.self, RebuildBenchmark.self, JSONBenchmark.self,
+            DriverBenchmark.self,
+        ]
     )
 }
 

@@ -1,13 +1,29 @@
-# Shared by the scripts: make sure PostgreSQL's server and pg_virtualenv are installed.
-kappa_ensure_postgres() {
-  if command -v pg_virtualenv >/dev/null 2>&1 && compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
-    return 0
-  fi
-  echo "kappa: installing PostgreSQL from Debian's packages (postgresql, postgresql-common)..." >&2
+# Shared by the scripts: install what is missing from Debian's packages (with sudo when not root).
+kappa_apt_install() {
+  [ $# -eq 0 ] && return 0
+  echo "kappa: installing $* from Debian's packages..." >&2
   local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql postgresql-common >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+# PostgreSQL's server and pg_virtualenv, and what the build needs (kappa_ensure_libpq).
+kappa_ensure_postgres() {
+  local missing=()
+  if ! command -v pg_virtualenv >/dev/null 2>&1 || ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    missing+=(postgresql postgresql-common)
+  fi
+  kappa_apt_install ${missing[@]+"${missing[@]}"}
+  kappa_ensure_libpq
+}
+
+# libpq's headers and pkg-config: the driver benchmark's libpq client is one of the package's targets.
+kappa_ensure_libpq() {
+  local missing=()
+  command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+  [ -f /usr/include/postgresql/libpq-fe.h ] || missing+=(libpq-dev)
+  kappa_apt_install ${missing[@]+"${missing[@]}"}
 }
 
 # What some tests use besides PostgreSQL: tmux (the console's test drives it) and openssl (the TLS
@@ -16,12 +32,7 @@ kappa_ensure_test_tools() {
   local missing=()
   command -v tmux >/dev/null 2>&1 || missing+=(tmux)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-  [ ${#missing[@]} -eq 0 ] && return 0
-  echo "kappa: installing ${missing[*]} from Debian's packages (used by tests)..." >&2
-  local sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  kappa_apt_install ${missing[@]+"${missing[@]}"}
 }
 
 # A PostgreSQL cluster for the demo that outlives the command (created once, reused, started when
