@@ -39,7 +39,8 @@ public struct CommandHandler<Command: Sendable, Event: Sendable, State: Sendable
     ///   - registry: Encodes the decided events and decodes the stream's stored ones.
     ///   - store: The log streams are loaded from and appended to.
     ///   - configuration: How the handler retries and reads (defaults documented on ``Configuration``).
-    ///   - makeEventID: The source of event ids; inject a deterministic one in tests.
+    ///   - makeEventID: The source of event ids (UUIDv7 from ``EventIDGenerator/shared``); inject a
+    ///     deterministic one in tests.
     ///   - now: The clock that stamps `recordedAt`; inject a fixed one in tests.
     ///   - logger: Where retries and conflicts are logged (`kappa.*` metadata).
     public init(
@@ -47,7 +48,7 @@ public struct CommandHandler<Command: Sendable, Event: Sendable, State: Sendable
         registry: EventRegistry<Event>,
         store: any EventStore,
         configuration: Configuration = .init(),
-        makeEventID: @escaping @Sendable () -> UUID = { UUID() },
+        makeEventID: @escaping @Sendable () -> UUID = { EventIDGenerator.shared.next() },
         now: @escaping @Sendable () -> Date = { Date() },
         logger: Logger
     ) {
