@@ -12,6 +12,12 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: "Schema of the projection runtime's tables (env KAPPA_RUNTIME_SCHEMA; default kappa_projections).")
     var runtimeSchema: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "PostgreSQL URL of the read models and the runtime's tables, when they are on another server or database than the log (env KAPPA_READ_MODEL_DATABASE_URL; default: the log's).",
+            valueName: "url"))
+    var readModelDatabaseURL: String?
+
     var environment: [String: String] { database.environment }
     var logger: Logger { database.logger }
 
@@ -22,6 +28,13 @@ struct ConnectionOptions: ParsableArguments {
         return configuration
     }
 
+    /// The read models' client configuration: `--read-model-database-url`, else
+    /// `KAPPA_READ_MODEL_DATABASE_URL`, else nil (the log's).
+    func readModelConfiguration() throws -> PostgresClient.Configuration? {
+        guard let url = readModelDatabaseURL ?? environment["KAPPA_READ_MODEL_DATABASE_URL"], !url.isEmpty else { return nil }
+        return try DatabaseURL.configuration(url: url, environment: environment)
+    }
+
     /// Runs `body` with a connected versions API; refusals become a one-line error and exit status 1.
     func withVersions<R: Sendable>(
         projections: [any Projection], configure: (inout ProjectionRuntime.Configuration) -> Void = { _ in },
@@ -29,13 +42,16 @@ struct ConnectionOptions: ParsableArguments {
     ) async throws -> R {
         let logger = self.logger
         let client = PostgresClient(configuration: try database.clientConfiguration(), backgroundLogger: logger)
+        let readModels = try readModelConfiguration().map { PostgresClient(configuration: $0, backgroundLogger: logger) }
         var configuration = runtimeConfiguration()
         configure(&configuration)
         let store = try PostgresEventStore(client: client, configuration: .init(schema: database.logSchemaName), logger: logger)
-        let versions = try ProjectionVersions(log: store, readModels: client, projections: projections, configuration: configuration, logger: logger)
+        let versions = try ProjectionVersions(
+            log: store, readModels: readModels ?? client, projections: projections, configuration: configuration, logger: logger)
         do {
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await client.run() }
+                if let readModels { group.addTask { await readModels.run() } }
                 defer { group.cancelAll() }
                 return try await body(versions)
             }

@@ -41,7 +41,10 @@ struct ProjectionsCommandTests {
             #expect(help.out.contains(word), "\(word) missing from: \(help.out)")
         }
         let rebuild = try await runCLI(["projections", "rebuild", "--help"], projection: "unused")
-        for word in ["--version", "--resume", "--promote", "--workers", "--batch-size", "KAPPA_LOG_SCHEMA", "default kappa_projections"] {
+        for word in [
+            "--version", "--resume", "--promote", "--workers", "--batch-size", "KAPPA_LOG_SCHEMA", "default kappa_projections",
+            "--read-model-database-url", "KAPPA_READ_MODEL_DATABASE_URL",
+        ] {
             #expect(rebuild.out.contains(word), "\(word) missing from: \(rebuild.out)")
         }
         let bad = try await runCLI(["projections", "rebuild", "carts", "--version", "2", "--workers", "0"], projection: "unused")
