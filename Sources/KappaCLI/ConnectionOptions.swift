@@ -53,6 +53,8 @@ struct ConnectionOptions: ParsableArguments {
                 group.addTask { await client.run() }
                 if let readModels { group.addTask { await readModels.run() } }
                 defer { group.cancelAll() }
+                // A read-model URL or runtime schema that points at the log's is named before anything runs.
+                try await versions.refuseALogsSchema()
                 return try await body(versions)
             }
         } catch let error as ProjectionError {

@@ -27,6 +27,15 @@ extension ProjectionQueries {
         "SELECT DISTINCT name FROM \(unescaped: projections) ORDER BY name"
     }
 
+    /// A row (database, server address, port) when `schema` holds an event log's `events` table.
+    func logIn(schema: String) -> PostgresQuery {
+        """
+        SELECT current_database()::text, coalesce(host(inet_server_addr()), 'local socket'), coalesce(inet_server_port(), 0)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = \(schema) AND c.relname = 'events' AND c.relkind IN ('r', 'p')
+        """
+    }
+
     /// Starts a bulk rebuild up to `target`, in `count` partitions that all start at `from`, under a new rebuild id.
     func startRebuild(_ key: LeaseKey, owner: String, token: Int64, target: LogPosition, partitions count: Int, from: LogPosition) -> PostgresQuery {
         """

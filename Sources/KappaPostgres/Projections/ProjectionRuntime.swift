@@ -80,8 +80,7 @@ public struct ProjectionRuntime: Service {
 
     /// Creates or updates the runtime's tables in the read-model database (idempotent; ``run()`` does it too).
     public func migrate() async throws {
-        try await Migrator(client: core.readModels, schema: core.configuration.schema, logger: core.logger)
-            .migrate(Migration.projectionRuntime)
+        try await versions.migrate()
     }
 
     /// Sets up every projection, then runs them all until cancelled or shut down gracefully.

@@ -38,9 +38,28 @@ public struct ProjectionVersions: Sendable {
     }
 
     /// Creates or updates the runtime's tables (idempotent).
+    /// - Throws: ``KappaPostgresError/Code/invalidConfiguration`` when the runtime's schema on the
+    ///   read-model server holds an event log: the read models' URL, or the runtime's schema, points
+    ///   at the log's.
     public func migrate() async throws {
+        try await refuseALogsSchema()
         try await Migrator(client: core.readModels, schema: core.configuration.schema, logger: core.logger)
             .migrate(Migration.projectionRuntime)
+    }
+
+    /// Refuses to put the runtime's tables beside a log's, naming the schema and the server.
+    package func refuseALogsSchema() async throws {
+        let schema = core.configuration.schema
+        let found = try await core.database.readModelRows(core.queries.logIn(schema: schema), resending: true) {
+            try $0.decode((String, String, Int32).self)
+        }
+        guard let (database, host, port) = found.first else { return }
+        throw KappaPostgresError(
+            .invalidConfiguration,
+            message: """
+                the runtime's schema '\(schema)' on the read-model server (\(host):\(port), database \(database)) holds an event log: \
+                the read models' URL or the runtime's schema (KAPPA_RUNTIME_SCHEMA) points at the log's; give the runtime a schema of its own
+                """)
     }
 
     /// The names of every projection with a version in the read-model database.

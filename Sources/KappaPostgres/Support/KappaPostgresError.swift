@@ -18,6 +18,8 @@ public struct KappaPostgresError: Error, Sendable, CustomStringConvertible {
         /// A migration's SQL failed, or the run could not finish (its connection was lost, say);
         /// nothing of that run was kept.
         public static let migrationFailed = Code("migrationFailed")
+        /// The configuration points somewhere it must not: the runtime's tables into a log's schema.
+        public static let invalidConfiguration = Code("invalidConfiguration")
     }
 
     /// What went wrong; switch on it with a `default`.

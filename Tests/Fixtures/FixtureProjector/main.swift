@@ -7,7 +7,9 @@ import PostgresNIO
 import ServiceLifecycle
 import Synchronization
 
-// A projector process for the crash and lease tests. Connects with the PG* variables.
+// A projector process for the crash and lease tests. Connects with the PG* variables; with
+// KAPPA_FIXTURE_READ_MODEL_PORT, the read models and the runtime's tables are on another server on
+// 127.0.0.1 at that port (user postgres, database postgres, trust), and the log stays on the first.
 //   kappa-fixture-projector LOG_SCHEMA RUNTIME_SCHEMA OWNER BATCH_SIZE LEASE_MS DELAY_MS [MODE [NAME]]
 // MODE `run` (default): runs CartSummaryProjection until SIGTERM/SIGINT (graceful) or SIGKILL.
 // MODE `rebuild-v2`: rebuilds CartSummaryV2Projection NAME v2 in bulk (2 workers, BATCH_SIZE per batch,
@@ -33,6 +35,11 @@ let client = PostgresClient(
     configuration: .init(
         host: env["PGHOST"].flatMap { $0.hasPrefix("/") ? nil : $0 } ?? "localhost", port: env["PGPORT"].flatMap(Int.init) ?? 5432,
         username: env["PGUSER"] ?? "postgres", password: env["PGPASSWORD"], database: env["PGDATABASE"] ?? "postgres", tls: .disable))
+let readModels =
+    env["KAPPA_FIXTURE_READ_MODEL_PORT"].flatMap(Int.init).map {
+        PostgresClient(configuration: .init(host: "127.0.0.1", port: $0, username: "postgres", password: nil, database: "postgres", tls: .disable))
+    } ?? client
+let clients: [PostgresClient] = readModels === client ? [client] : [client, readModels]
 let store = try PostgresEventStore(client: client, configuration: .init(schema: arguments[1]), logger: logger)
 var configuration = ProjectionRuntime.Configuration()
 configuration.schema = arguments[2]
@@ -45,11 +52,11 @@ if mode != "run" && mode != "run-v2" {
     configuration.rebuildBatchSize = batchSize
     configuration.rebuildThreshold = 1
     let versions = try ProjectionVersions(
-        log: store, readModels: client,
+        log: store, readModels: readModels,
         projections: [CartSummaryProjection(name: name), CartSummaryV2Projection(name: name, writer: arguments[3], delayPerBatch: .milliseconds(delayMS))],
         configuration: configuration, logger: logger)
     try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { await client.run() }
+        for client in clients { group.addTask { await client.run() } }
         if mode == "rebuild-v2" {
             let last = Locked<RebuildProgress?>(nil)
             while true {
@@ -84,7 +91,7 @@ if mode == "run-v2" {
     configuration.rebuildThreshold = 1
 }
 let runtime = try ProjectionRuntime(
-    log: store, readModels: client,
+    log: store, readModels: readModels,
     projections: [
         mode == "run-v2"
             ? CartSummaryV2Projection(name: name, writer: arguments[3], delayPerBatch: .milliseconds(delayMS))
@@ -93,7 +100,7 @@ let runtime = try ProjectionRuntime(
     configuration: configuration, logger: logger)
 let group = ServiceGroup(
     configuration: .init(
-        services: [.init(service: client), .init(service: runtime, successTerminationBehavior: .gracefullyShutdownGroup)],
+        services: clients.map { .init(service: $0) } + [.init(service: runtime, successTerminationBehavior: .gracefullyShutdownGroup)],
         gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
 try await group.run()
 

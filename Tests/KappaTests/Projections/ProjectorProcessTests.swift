@@ -15,7 +15,7 @@ final class ProjectorProcess: Sendable {
 
     init(
         _ f: ProjectionFixture, owner: String, batchSize: Int = 50, leaseMilliseconds: Int = 1_500, delayMilliseconds: Int = 20,
-        mode: String = "run", name: String = "cart_summary"
+        mode: String = "run", name: String = "cart_summary", readModelPort: Int? = nil
     ) throws {
         let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let candidates = [directory, directory.deletingLastPathComponent(), Bundle.main.bundleURL.deletingLastPathComponent()]
@@ -29,6 +29,9 @@ final class ProjectorProcess: Sendable {
             f.store.configuration.schema, f.runtimeSchema, owner, "\(batchSize)", "\(leaseMilliseconds)", "\(delayMilliseconds)",
             mode, name,
         ]
+        if let readModelPort {
+            process.environment = ProcessInfo.processInfo.environment.merging(["KAPPA_FIXTURE_READ_MODEL_PORT": "\(readModelPort)"]) { $1 }
+        }
         logFile = FileManager.default.temporaryDirectory.appending(path: "projector-\(owner)-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let handle = try FileHandle(forWritingTo: logFile)

@@ -129,6 +129,56 @@ struct RemoteReadModelTests {
         }
     }
 
+    /// A projector process whose read models are on the other server, SIGKILLed mid-catch-up; a
+    /// second one finishes from the checkpoint the first committed there, and every event is applied once.
+    @Test func aProjectorWithRemoteReadModelsKilledMidCatchUpResumesExactly() async throws {
+        try await withProjectionFixture { f in
+            let seeded = try await CartEvents.seed(f.store, carts: 60, eventsPerCart: 40)
+            try await ThrowAwayCluster.with { cluster in
+                try await TestDatabase.withClient(configuration: cluster.configuration(), logger: testLogger) { readModels in
+                    let applied = PostgresQuery(
+                        unsafeSQL: "SELECT coalesce(max(events_applied), 0) FROM \(f.runtimeSchema).projections WHERE name = 'cart_summary'")
+                    let first = try ProjectorProcess(f, owner: "first", readModelPort: cluster.port)
+                    try await eventually("the first projector is part-way through", timeout: .seconds(60)) {
+                        (try? await scalar(applied, on: readModels)) ?? 0 >= 600
+                    }
+                    await first.killHard()
+                    #expect(try await scalar(applied, on: readModels) < 2_400, "killed in the middle of the catch-up")
+                    let second = try ProjectorProcess(f, owner: "second", delayMilliseconds: 0, readModelPort: cluster.port)
+                    try await eventually("the second projector finishes", timeout: .seconds(60)) { try await scalar(applied, on: readModels) == 2_400 }
+                    await second.stopGracefully()
+                    let reference = CartSummaryProjection(name: f.name("reference"))
+                    try await f.buildReference(reference, through: seeded)
+                    let columns = "cart_id, items, total_cents, checked_out, events"
+                    let remote = try await rows(PostgresQuery(unsafeSQL: "SELECT \(columns) FROM cart_summary_v1.carts"), readModels)
+                    let local = try await rows(PostgresQuery(unsafeSQL: "SELECT \(columns) FROM \"\(reference.name)_v1\".carts"), f.client)
+                    #expect(remote.count == 60 && remote == local, "the remote read model differs from the reference")
+                }
+            }
+        }
+    }
+
+    /// A runtime whose read models (or runtime schema) point at the log's schema is refused at start,
+    /// naming the schema and the server, before it creates anything there.
+    @Test func aRuntimeSchemaThatHoldsTheLogIsRefusedAtStart() async throws {
+        try await withProjectionFixture { f in
+            var configuration = f.configuration()
+            configuration.schema = f.store.configuration.schema
+            let runtime = try f.runtime([CartSummaryProjection(name: f.name("misplaced"))], configuration: configuration)
+            let error = await #expect(throws: KappaPostgresError.self) { try await runtime.run() }
+            #expect(error?.code == .invalidConfiguration)
+            #expect(
+                error?.message.contains("'\(f.store.configuration.schema)'") == true && error?.message.contains("holds an event log") == true,
+                "\(String(describing: error))")
+            #expect(
+                try await scalar(
+                    "SELECT count(*) FROM pg_tables WHERE schemaname = \(f.store.configuration.schema) AND tablename = 'projections'", on: f.client) == 0)
+            let cli = try await runCLI(
+                ["projections", "status", "--log-schema", f.store.configuration.schema, "--runtime-schema", f.store.configuration.schema], projection: "x")
+            #expect(cli.status == 1 && cli.err.contains("holds an event log"), "\(cli.err)")
+        }
+    }
+
     private func rows(_ query: PostgresQuery, _ client: PostgresClient) async throws -> Set<String> {
         var rows = Set<String>()
         for try await (cart, items, total, checkedOut, events) in try await client.query(query, logger: testLogger).decode(
