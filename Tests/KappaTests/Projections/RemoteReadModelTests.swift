@@ -158,6 +158,41 @@ struct RemoteReadModelTests {
         }
     }
 
+    /// Read models split across servers by projection: one runtime keeps its projection beside the
+    /// log, another puts its own on the second server; both follow the same log live.
+    @Test func projectionsOfOneLogSplitAcrossTwoServers() async throws {
+        try await withProjectionFixture { f in
+            try await ThrowAwayCluster.with { cluster in
+                try await TestDatabase.withClient(configuration: cluster.configuration(), logger: testLogger) { readModels in
+                    let here = CartSummaryProjection(name: f.name("here")), there = CartSummaryProjection(name: f.name("there"))
+                    let local = try f.runtime([here])
+                    let remote = try ProjectionRuntime(
+                        log: f.store, readModels: readModels, projections: [there], notifier: f.notifier, configuration: f.configuration(),
+                        logger: testLogger)
+                    try await withRunning(local) {
+                        try await withRunning(remote) {
+                            for cart in 0..<5 {
+                                let position = try await f.store.append([CartEvents.added(cart: cart)], to: StreamID("cart-\(cart)"), expectedVersion: .any)
+                                    .lastPosition!
+                                try await local.waitUntil(here.name, hasPassed: position, timeout: .seconds(30))
+                                try await remote.waitUntil(there.name, hasPassed: position, timeout: .seconds(30))
+                            }
+                        }
+                    }
+                    let query = "SELECT count(*) FROM pg_namespace WHERE nspname = "
+                    #expect(try await scalar(PostgresQuery(unsafeSQL: "\(query)'\(here.name)_v1'"), on: f.client) == 1)
+                    #expect(try await scalar(PostgresQuery(unsafeSQL: "\(query)'\(there.name)_v1'"), on: f.client) == 0)
+                    #expect(try await scalar(PostgresQuery(unsafeSQL: "\(query)'\(there.name)_v1'"), on: readModels) == 1)
+                    #expect(try await scalar(PostgresQuery(unsafeSQL: "\(query)'\(here.name)_v1'"), on: readModels) == 0)
+                    let columns = "cart_id, items, total_cents, checked_out, events"
+                    let onLog = try await rows(PostgresQuery(unsafeSQL: "SELECT \(columns) FROM \"\(here.name)_v1\".carts"), f.client)
+                    let onOther = try await rows(PostgresQuery(unsafeSQL: "SELECT \(columns) FROM \"\(there.name)_v1\".carts"), readModels)
+                    #expect(onLog.count == 5 && onLog == onOther)
+                }
+            }
+        }
+    }
+
     /// A runtime whose read models (or runtime schema) point at the log's schema is refused at start,
     /// naming the schema and the server, before it creates anything there.
     @Test func aRuntimeSchemaThatHoldsTheLogIsRefusedAtStart() async throws {
