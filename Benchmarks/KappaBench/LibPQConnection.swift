@@ -11,9 +11,11 @@ final class LibPQConnection {
 
     private let connection: OpaquePointer
 
-    /// Connects with the standard PG* variables, as libpq reads them.
+    /// Connects with the standard PG* variables, as libpq reads them, but over TCP to localhost when
+    /// PGHOST is unset or a socket directory: the same path as the benchmark's postgres-nio client.
     init() throws {
-        guard let connection = PQconnectdb("application_name=kappa-bench-libpq") else { throw Failure(description: "libpq: out of memory") }
+        let host = ProcessInfo.processInfo.environment["PGHOST"].flatMap { $0.hasPrefix("/") ? nil : $0 } ?? "localhost"
+        guard let connection = PQconnectdb("host='\(host)' application_name=kappa-bench-libpq") else { throw Failure(description: "libpq: out of memory") }
         self.connection = connection
         guard PQstatus(connection) == CONNECTION_OK else { throw Failure(description: "libpq: \(Self.message(connection))") }
     }
@@ -41,7 +43,17 @@ final class LibPQConnection {
     /// failed (the server aborts the rest of the pipeline up to the sync).
     func transaction(pipelined statements: [(name: String, parameters: [String])]) throws {
         guard PQenterPipelineMode(connection) == 1 else { throw Failure(description: "libpq: \(Self.message(connection))") }
-        defer { PQexitPipelineMode(connection) }
+        do {
+            try sendAndRead(statements)
+            guard PQexitPipelineMode(connection) == 1 else { throw Failure(description: "libpq: \(Self.message(connection))") }
+        } catch {
+            // Whatever was left half-done: out of pipeline mode, and out of the failed transaction.
+            PQreset(connection)
+            throw error
+        }
+    }
+
+    private func sendAndRead(_ statements: [(name: String, parameters: [String])]) throws {
         try send(PQsendQueryParams(connection, "BEGIN", 0, nil, nil, nil, nil, 0))
         for statement in statements {
             try withParameters(statement.parameters) { values in

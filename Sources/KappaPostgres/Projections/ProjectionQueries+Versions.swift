@@ -27,13 +27,18 @@ extension ProjectionQueries {
         "SELECT DISTINCT name FROM \(unescaped: projections) ORDER BY name"
     }
 
-    /// A row (database, server address, port) when `schema` holds an event log's `events` table.
-    func logIn(schema: String) -> PostgresQuery {
+    /// Where this server is (database, address, port), and whether `schema` has a migrations table:
+    /// the first step of finding out whether the schema holds an event log.
+    func migrationsTable(in schema: String) -> PostgresQuery {
         """
-        SELECT current_database()::text, coalesce(host(inet_server_addr()), 'local socket'), coalesce(inet_server_port(), 0)
-        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = \(schema) AND c.relname = 'events' AND c.relkind IN ('r', 'p')
+        SELECT current_database()::text, coalesce(host(inet_server_addr()), 'local socket'), coalesce(inet_server_port(), 0),
+               to_regclass(\(SQLIdentifier.quote(catalogName: schema) + ".kappa_migrations")) IS NOT NULL
         """
+    }
+
+    /// How many of the migrations recorded in `schema` (validated) are the event log's `first`.
+    func logMigrations(in schema: SQLIdentifier, first: String) -> PostgresQuery {
+        "SELECT count(*) FROM \(unescaped: schema.quoted).kappa_migrations WHERE name = \(first)"
     }
 
     /// Starts a bulk rebuild up to `target`, in `count` partitions that all start at `from`, under a new rebuild id.

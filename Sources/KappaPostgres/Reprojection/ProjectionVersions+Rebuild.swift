@@ -48,9 +48,9 @@ extension ProjectionVersions {
                 .rebuildInProgress, projection: name, version: version,
                 message: "is being run by \(owner) (a rebuild, or a runtime following it); stop that first")
         }
-        let stopped = try await VersionLifecycle.rebuild(
+        try await VersionLifecycle.rebuild(
             projection, core: core, fromScratch: fromScratch || row?.lifecycle == .dropped, progress: progress)
-        if stopped, let failed = try await versions(of: name).first(where: { $0.version == version }), failed.state == .failed {
+        if let failed = try await versions(of: name).first(where: { $0.version == version }), failed.state == .failed {
             throw ProjectionError(
                 .handlerFailed, projection: name, version: version,
                 message: "the rebuild stopped on an event its handler rejects; see the projection's status")

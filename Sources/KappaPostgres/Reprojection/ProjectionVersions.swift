@@ -49,11 +49,16 @@ public struct ProjectionVersions: Sendable {
 
     /// Refuses to put the runtime's tables beside a log's, naming the schema and the server.
     package func refuseALogsSchema() async throws {
+        // A log's schema records the log's first migration; the runtime's records its own.
         let schema = core.configuration.schema
-        let found = try await core.database.readModelRows(core.queries.logIn(schema: schema), resending: true) {
-            try $0.decode((String, String, Int32).self)
+        let here = try await core.database.readModelRows(core.queries.migrationsTable(in: schema), resending: true) {
+            try $0.decode((String, String, Int32, Bool).self)
         }
-        guard let (database, host, port) = found.first else { return }
+        guard let (database, host, port, hasMigrations) = here.first, hasMigrations, let first = Migration.eventLog.first?.name else { return }
+        let logs = try await core.database.readModelRows(
+            core.queries.logMigrations(in: try SQLIdentifier(schema, role: "runtime schema"), first: first), resending: true
+        ) { try $0.decode(Int64.self) }
+        guard logs.first ?? 0 > 0 else { return }
         throw KappaPostgresError(
             .invalidConfiguration,
             message: """

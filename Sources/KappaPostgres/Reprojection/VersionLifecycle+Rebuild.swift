@@ -14,10 +14,11 @@ extension VersionLifecycle {
     /// transient fault is retried with backoff; any other fault, or a lost lease, ends it.
     /// - Parameter fromScratch: Drop the version's tables and start from the first event (always so
     ///   for a dropped version); otherwise go on from its checkpoint or an interrupted rebuild.
-    /// - Returns: Whether the version stopped on a poison event or caught up (the runner's `follow`).
+    /// Returns once the version caught up or stopped on a poison event (its state then says which);
+    /// throws `CancellationError` when cancelled first.
     static func rebuild(
         _ projection: any Projection, core versionsCore: RuntimeCore, fromScratch: Bool, progress: (@Sendable (RebuildProgress) -> Void)?
-    ) async throws -> Bool {
+    ) async throws {
         var configuration = versionsCore.configuration
         configuration.owner = "\(configuration.owner)-rebuild-\(UUID().uuidString.prefix(8).lowercased())"
         let core = try RuntimeCore(
@@ -26,7 +27,6 @@ extension VersionLifecycle {
         let id = runner.id
         try await runner.setUp()
         var mustReset = fromScratch
-        var stopped = false
         let end = await core.runLeased(
             .projections, runner.key, logger: runner.logger, allowDropped: { mustReset }, whenHeld: { .giveUp }, retrying: isTransient
         ) { lease, bell in
@@ -37,11 +37,11 @@ extension VersionLifecycle {
                 core.logger.info(
                     "rebuilding a projection version from scratch", metadata: ["kappa.projection": "\(id.name)", "kappa.version": "\(id.version)"])
             }
-            stopped = try await runner.follow(&lease, bell: bell, untilCaughtUp: true, progress: progress)
-            return true
+            // `follow` returns false only when cancelled or stopping: the loop then ends as `.stopped`.
+            return try await runner.follow(&lease, bell: bell, untilCaughtUp: true, progress: progress)
         }
         switch end {
-        case .finished: return stopped
+        case .finished: return
         case .stopped: throw CancellationError()
         case .held:
             let holder = try await runner.lifecycle.row()?.leaseOwner ?? "another process"

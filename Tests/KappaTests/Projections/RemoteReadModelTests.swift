@@ -200,7 +200,8 @@ struct RemoteReadModelTests {
             var configuration = f.configuration()
             configuration.schema = f.store.configuration.schema
             let runtime = try f.runtime([CartSummaryProjection(name: f.name("misplaced"))], configuration: configuration)
-            let error = await #expect(throws: KappaPostgresError.self) { try await runtime.run() }
+            // `run()` migrates first; `migrate()` alone, so that a check that did not throw fails rather than runs on.
+            let error = await #expect(throws: KappaPostgresError.self) { try await runtime.migrate() }
             #expect(error?.code == .invalidConfiguration)
             #expect(
                 error?.message.contains("'\(f.store.configuration.schema)'") == true && error?.message.contains("holds an event log") == true,
@@ -208,6 +209,13 @@ struct RemoteReadModelTests {
             #expect(
                 try await scalar(
                     "SELECT count(*) FROM pg_tables WHERE schemaname = \(f.store.configuration.schema) AND tablename = 'projections'", on: f.client) == 0)
+            // A schema of the application's own with a table named `events` is no log: the runtime may live there.
+            let own = f.name("app")
+            try await f.client.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(own)"), logger: testLogger)
+            try await f.client.query(PostgresQuery(unsafeSQL: "CREATE TABLE \(own).events (id int)"), logger: testLogger)
+            configuration.schema = own
+            try await f.runtime([], configuration: configuration).migrate()
+            try await f.runtime([], configuration: configuration).migrate() // and again, with its migrations recorded there
             let cli = try await runCLI(
                 ["projections", "status", "--log-schema", f.store.configuration.schema, "--runtime-schema", f.store.configuration.schema], projection: "x")
             #expect(cli.status == 1 && cli.err.contains("holds an event log"), "\(cli.err)")
