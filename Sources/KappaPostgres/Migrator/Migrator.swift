@@ -33,7 +33,15 @@ public struct Migrator: Sendable {
     public func migrate(_ migrations: [Migration]) async throws -> [Migration] {
         let migrations = try Migration.ordered(migrations)
         do {
-            return try await apply(migrations)
+            do {
+                return try await apply(migrations)
+            } catch let error as PSQLError where [.duplicateSchema, .duplicateTable].contains(error.sqlState) {
+                // A run that began before a concurrent one committed the schema or its migrations
+                // table may not see them even after waiting for the lock (its catalogue cache is as
+                // of its start); run again, in a new transaction, which does.
+                logger.debug("the schema was created by a concurrent run; migrating again", metadata: ["error": "\(String(reflecting: error))"])
+                return try await apply(migrations)
+            }
         } catch let error as KappaPostgresError {
             throw error
         } catch is CancellationError {

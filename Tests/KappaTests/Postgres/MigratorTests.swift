@@ -119,6 +119,37 @@ struct MigratorTests {
         }
     }
 
+    /// Two runs racing on a schema that does not exist yet (a runtime's, at its first start), each on a
+    /// connection that has already looked the schema up (as the runtime's start-up check does), so its
+    /// catalogue cache says "no such schema": the one that waited for the lock must not fail on
+    /// creating the schema again.
+    @Test func racingMigratorsOfANewSchemaBothSucceed() async throws {
+        let configuration = {
+            var configuration = TestDatabase.configuration()
+            configuration.options.maximumConnections = 1 // the lookup and the migration on one connection
+            return configuration
+        }()
+        try await TestDatabase.withClient(configuration: configuration, logger: testLogger) { client in
+            try await TestDatabase.withClient(configuration: configuration, logger: testLogger) { other in
+                for _ in 0..<10 {
+                    let schema = "kappa_new_\(UUID().uuidString.prefix(8).lowercased())"
+                    let lookup = PostgresQuery(unsafeSQL: "SELECT to_regclass('\(schema).kappa_migrations') IS NULL")
+                    async let a: [Migration] = {
+                        try await client.query(lookup, logger: testLogger)
+                        return try await Migrator(client: client, schema: schema, logger: testLogger).migrate(Migration.projectionRuntime)
+                    }()
+                    async let b: [Migration] = {
+                        try await other.query(lookup, logger: testLogger)
+                        return try await Migrator(client: other, schema: schema, logger: testLogger).migrate(Migration.projectionRuntime)
+                    }()
+                    let (appliedA, appliedB) = try await (a, b)
+                    #expect(appliedA.count + appliedB.count == Migration.projectionRuntime.count)
+                    try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \(schema) CASCADE"), logger: testLogger)
+                }
+            }
+        }
+    }
+
     @Test func theEventLogMigrationRacesSafely() async throws {
         try await TestDatabase.withSchema { client, schema in
             try await TestDatabase.withClient { other in
