@@ -37,17 +37,9 @@ struct DriverBenchmark: AsyncParsableCommand {
 
     private func measureNIO(_ operation: String, _ client: String, _ step: @Sendable (Int) async throws -> Void) async throws -> DriverResult {
         for index in 0..<operations { try await step(-1 - index) }
-        var latencies: [Duration] = []
-        latencies.reserveCapacity(operations)
-        let cpu = ProcessCPU.now()
-        let clock = ContinuousClock()
-        let started = clock.now
-        for index in 0..<operations {
-            let start = clock.now
-            try await step(index)
-            latencies.append(clock.now - start)
-        }
-        return DriverResult(operation: operation, client: client, latencies: latencies, elapsed: clock.now - started, cpuSeconds: ProcessCPU.now() - cpu)
+        var recording = LatencyRecording(capacity: operations)
+        for index in 0..<operations { try await recording.time { try await step(index) } }
+        return recording.result(operation, client)
     }
 
     /// libpq blocks its thread, so it runs on one of its own.
@@ -76,6 +68,36 @@ struct DriverResult: Sendable {
         return String(
             format: "%@  %@ %8.0f %8.0f %8.0f   %8.1f", operation.padding(toLength: 9, withPad: " ", startingAt: 0),
             client.padding(toLength: 30, withPad: " ", startingAt: 0), p50, p99, Double(micros.count) / seconds, cpuSeconds * 1e6 / Double(micros.count))
+    }
+}
+
+/// The latencies of operations timed one after another, the time the whole run took and the
+/// process's CPU over it.
+struct LatencyRecording {
+    private let clock = ContinuousClock()
+    private let started: ContinuousClock.Instant
+    private let cpu = ProcessCPU.now()
+    private var latencies: [Duration] = []
+
+    init(capacity: Int) {
+        started = clock.now
+        latencies.reserveCapacity(capacity)
+    }
+
+    mutating func time(_ operation: () throws -> Void) rethrows {
+        let start = clock.now
+        try operation()
+        latencies.append(clock.now - start)
+    }
+
+    mutating func time(_ operation: () async throws -> Void) async rethrows {
+        let start = clock.now
+        try await operation()
+        latencies.append(clock.now - start)
+    }
+
+    func result(_ operation: String, _ client: String) -> DriverResult {
+        DriverResult(operation: operation, client: client, latencies: latencies, elapsed: clock.now - started, cpuSeconds: ProcessCPU.now() - cpu)
     }
 }
 

@@ -120,18 +120,9 @@ enum DriverWorkload {
         for (number, (operation, client, step)) in steps.enumerated() {
             // Negative, distinct indexes for the warm-up: stream ids no measured operation uses.
             for index in 0..<operations { try step(-1 - index - number * operations) }
-            var latencies: [Duration] = []
-            latencies.reserveCapacity(operations)
-            let cpu = ProcessCPU.now()
-            let clock = ContinuousClock()
-            let started = clock.now
-            for index in 0..<operations {
-                let start = clock.now
-                try step(index + number * operations)
-                latencies.append(clock.now - start)
-            }
-            results.append(
-                DriverResult(operation: operation, client: client, latencies: latencies, elapsed: clock.now - started, cpuSeconds: ProcessCPU.now() - cpu))
+            var recording = LatencyRecording(capacity: operations)
+            for index in 0..<operations { try recording.time { try step(index + number * operations) } }
+            results.append(recording.result(operation, client))
         }
         return results
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Kappa
 
 /// A believable shop history for demos and benchmarks, the same for the same seed: carts opened over
 /// `days`, filled with 1 to 6 products, some quantities changed or lines removed, then about 65%
@@ -62,19 +63,8 @@ public struct ShopHistory: Sendable {
     }
 }
 
-/// A small, fast, seedable generator (SplitMix64): the same seed, the same history, on every machine.
-struct SplitMix64 {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+/// Kappa's seedable generator: the same seed, the same history, on every machine.
+extension SplitMix64 {
     /// Uniform enough in `0..<bound` for a demo (bound > 0).
     mutating func next(below bound: UInt64) -> UInt64 { bound == 0 ? 0 : next() % bound }
 

@@ -73,7 +73,7 @@ extension CartHandler {
                             },
                             tablesOnlyInOld: c.tablesOnlyInOld, tablesOnlyInNew: c.tablesOnlyInNew))))
         } catch let error as ProjectionError {
-            return Self.isUnknown(error) ? .notFound(.init(body: .json(Self.problem(error)))) : .conflict(.init(body: .json(Self.problem(error))))
+            return .refused(error)
         }
     }
 
@@ -84,7 +84,7 @@ extension CartHandler {
             try await runtime.versions.promote(readModel.name, version: version)
             return .ok(.init(body: .json(.init(activeVersion: version))))
         } catch let error as ProjectionError {
-            return Self.isUnknown(error) ? .notFound(.init(body: .json(Self.problem(error)))) : .conflict(.init(body: .json(Self.problem(error))))
+            return .refused(error)
         }
     }
 
@@ -92,15 +92,27 @@ extension CartHandler {
         do {
             return .ok(.init(body: .json(.init(activeVersion: try await runtime.versions.rollback(readModel.name)))))
         } catch let error as ProjectionError {
-            return Self.isUnknown(error) ? .notFound(.init(body: .json(Self.problem(error)))) : .conflict(.init(body: .json(Self.problem(error))))
+            return .refused(error)
         }
     }
+}
 
-    /// A version operation's refusal: 404 for a version or read model nobody knows, else 409.
-    static func isUnknown(_ error: ProjectionError) -> Bool { [.unknownVersion, .unknownProjection].contains(error.code) }
+/// What a version operation's answer can be besides success: every such generated output has these
+/// cases, so one function (``refused(_:)``) maps a refusal for them all.
+protocol VersionOperationOutput {
+    static func notFound(_ response: Components.Responses.NotFound) -> Self
+    static func conflict(_ response: Components.Responses.Conflict) -> Self
+}
 
-    static func problem(_ error: ProjectionError) -> Problem {
-        Problem("\(error.code)", field: error.version.map { _ in "version" }, error.message)
+extension Operations.CompareVersions.Output: VersionOperationOutput {}
+extension Operations.PromoteVersion.Output: VersionOperationOutput {}
+extension Operations.RollBack.Output: VersionOperationOutput {}
+
+extension VersionOperationOutput {
+    /// 404 for a version or read model nobody knows, else 409; the problem names the version.
+    static func refused(_ error: ProjectionError) -> Self {
+        let problem = Problem("\(error.code)", field: error.version.map { _ in "version" }, error.message)
+        return [.unknownVersion, .unknownProjection].contains(error.code) ? .notFound(.init(body: .json(problem))) : .conflict(.init(body: .json(problem)))
     }
 }
 
