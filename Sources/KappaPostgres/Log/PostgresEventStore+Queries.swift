@@ -105,18 +105,31 @@ struct EventLogQueries: Sendable {
             """
     }
 
-    /// One partition of the log between two positions, for a bulk rebuild. `through` was below the
-    /// horizon when the rebuild started, so no event can still appear before it. Partitions split the
-    /// streams by a hash of their id.
-    func readLog(after position: LogPosition, through target: LogPosition, partition: Int, of partitions: Int, limit: Int, packed: Bool) -> PostgresQuery {
-        let filter = partitions > 1 ? "AND mod(abs(hashtext(stream_id)::int8), \(partitions)) = \(partition)" : ""
+    /// The log between two positions, in its order, for a bulk rebuild in one partition. `through`
+    /// was below the horizon when the rebuild started, so no event can still appear before it.
+    func readLog(after position: LogPosition, through target: LogPosition, limit: Int, packed: Bool) -> PostgresQuery {
         let (head, tail) = Self.page(packed: packed)
         return """
             \(unescaped: head) \(unescaped: events)
             WHERE (transaction_id, position) > (\(String(position.transactionID))::xid8, \(position.globalPosition))
               AND (transaction_id, position) <= (\(String(target.transactionID))::xid8, \(target.globalPosition))
-              \(unescaped: filter)
             ORDER BY transaction_id, position LIMIT \(limit)\(unescaped: tail)
+            """
+    }
+
+    /// One partition of a parallel rebuild: the events after `start` up to `target` of the streams
+    /// whose hash is in `range`, after `checkpoint`, in the order (hash of the stream, log position),
+    /// read by `log_partition_page` (Migrations/log/0008) as one range scan of `events_stream_hash_idx`.
+    func readPartition(
+        _ range: StreamHashRange, after checkpoint: PartitionCheckpoint, from start: LogPosition, through target: LogPosition, limit: Int,
+        packed: Bool
+    ) -> PostgresQuery {
+        let (head, tail) = Self.page(packed: packed)
+        return """
+            \(unescaped: head) \(unescaped: schemaName).log_partition_page(\(range.lowest), \(range.highest), \(checkpoint.stream),
+                \(String(checkpoint.position.transactionID))::xid8, \(checkpoint.position.globalPosition),
+                \(String(start.transactionID))::xid8, \(start.globalPosition), \(String(target.transactionID))::xid8, \(target.globalPosition),
+                \(Int32(clamping: limit))) AS events\(unescaped: tail)
             """
     }
 

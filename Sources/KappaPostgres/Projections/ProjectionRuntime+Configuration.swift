@@ -63,9 +63,10 @@ extension ProjectionRuntime {
         public var rebuildBatchSize = 10_000
         /// Partitions of the streams a ``ProjectionOrdering/perStream`` projection is rebuilt in (at
         /// least ``rebuildWorkers``); workers of any process running the projection claim them by lease.
-        /// Each partition reads the whole log range and keeps its streams' events, so more partitions
-        /// than workers in all processes costs server time: raise it to share a rebuild across
-        /// processes. A ``ProjectionOrdering/global`` projection is rebuilt as one partition. Default 2.
+        /// Each partition is a range of stream hashes and reads only its own streams' events (one range
+        /// scan of the log's stream-hash index a page), so partitions cost no extra reading: raise it
+        /// to share a rebuild across processes, or to even out streams of very different lengths. A
+        /// ``ProjectionOrdering/global`` projection is rebuilt as one partition. Default 2.
         public var rebuildPartitions = 2
         /// Workers this process puts on a rebuild, each applying one claimed partition at a time.
         /// Default 2.

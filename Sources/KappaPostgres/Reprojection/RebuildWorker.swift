@@ -3,8 +3,10 @@ import Logging
 import PostgresNIO
 
 /// One claimed partition of a bulk rebuild: reads its streams' events up to the target in large pages
-/// (the next page read while this one is applied) and applies each page in one transaction that first
-/// moves the partition's checkpoint, fenced by the partition's lease.
+/// (the next page read while this one is applied) and applies each page in one transaction that also
+/// moves the partition's checkpoint, fenced by the partition's lease. With several partitions, each is
+/// a range of stream hashes (``StreamHashRange``) read in the order (hash, log position); a rebuild in
+/// one partition reads the log in its order.
 struct RebuildWorker: Sendable {
     let rebuilder: Rebuilder
     let partition: Int
@@ -12,16 +14,17 @@ struct RebuildWorker: Sendable {
     let token: Int64
     let rebuildID: Int64
     let partitions: Int
+    /// The version's checkpoint when the rebuild started, and the head then.
+    let start: LogPosition
     let target: LogPosition
     let counter: ProgressCounter
 
     var core: RuntimeCore { rebuilder.core }
     var runner: ProjectionRunner { rebuilder.runner }
 
-    func run(from start: LogPosition) async throws {
+    func run(from claimed: PartitionCheckpoint) async throws {
         let batchSize = max(1, core.configuration.rebuildBatchSize)
-        let log = core.log, partition = self.partition, partitions = self.partitions, target = self.target
-        var checkpoint = start
+        var checkpoint = claimed
         var backoff = Backoff(initial: core.configuration.initialBackoff, maximum: core.configuration.maximumBackoff)
         var prefetched: [RecordedEvent]?
         while !core.isStopping && !Task.isCancelled {
@@ -31,10 +34,7 @@ struct RebuildWorker: Sendable {
                     events = page
                     prefetched = nil
                 } else {
-                    let from = checkpoint
-                    events = try await core.database.withWatchdog {
-                        try await log.readLog(after: from, through: target, partition: partition, of: partitions, limit: batchSize)
-                    }
+                    events = try await read(after: checkpoint, limit: batchSize)
                 }
                 if events.isEmpty {
                     try await commit([], from: checkpoint, through: checkpoint, done: true)
@@ -48,12 +48,9 @@ struct RebuildWorker: Sendable {
                 prefetched = nil
                 continue
             }
-            let last = events[events.count - 1].position
+            let last = PartitionCheckpoint(after: events[events.count - 1])
             // Read the next page while this one is applied; always await it (see ProjectionRunner).
-            async let next =
-                events.count == batchSize
-                ? core.database.withWatchdog { try await log.readLog(after: last, through: target, partition: partition, of: partitions, limit: batchSize) }
-                : []
+            async let next = events.count == batchSize ? read(after: last, limit: batchSize) : []
             let outcome: Result<Void, any Error>
             do {
                 outcome = .success(try await applyIsolatingPoison(events, from: checkpoint))
@@ -84,49 +81,61 @@ struct RebuildWorker: Sendable {
         }
     }
 
+    /// The next page of this partition after `checkpoint`.
+    private func read(after checkpoint: PartitionCheckpoint, limit: Int) async throws -> [RecordedEvent] {
+        let log = core.log, start = self.start, target = self.target
+        if partitions == 1 {
+            return try await core.database.withWatchdog { try await log.readLog(after: checkpoint.position, through: target, limit: limit) }
+        }
+        let range = StreamHashRange(partition: partition, of: partitions)
+        return try await core.database.withWatchdog {
+            try await log.readPartition(range, after: checkpoint, from: start, through: target, limit: limit)
+        }
+    }
+
     /// After a fenced move found the checkpoint elsewhere than at `checkpoint`: where it is. A commit
     /// whose reply was lost went through after all (its batch applied once), or one that the server
     /// lost in a crash did not (asynchronous commits): go on from there. ``LeaseLost`` when the
     /// checkpoint did not move (the lease or the rebuild is gone).
-    private func movedCheckpoint(from checkpoint: LogPosition) async throws -> LogPosition {
+    private func movedCheckpoint(from checkpoint: PartitionCheckpoint) async throws -> PartitionCheckpoint {
         let committed = try await committedCheckpoint()
         if committed == checkpoint { throw LeaseLost() }
         return committed
     }
 
     /// This partition's checkpoint as committed; ``LeaseLost`` when the partition is no longer this worker's.
-    private func committedCheckpoint() async throws -> LogPosition {
+    private func committedCheckpoint() async throws -> PartitionCheckpoint {
         let row = try await core.database.readModelRows(
             core.queries.partitionCheckpoint(runner.key, partition: partition, rebuildID: rebuildID), resending: true
         ) {
-            try $0.decode((Int64, Int64, String?, Int64).self)
+            try $0.decode((Int64, Int64, String?, String?, Int64).self)
         }.last
-        guard let (transaction, position, owner, token) = row, owner == core.configuration.owner, token == self.token else { throw LeaseLost() }
-        return LogPosition(transactionID: UInt64(transaction), globalPosition: position)
+        guard let (transaction, position, stream, owner, token) = row, owner == core.configuration.owner, token == self.token else { throw LeaseLost() }
+        return PartitionCheckpoint(stream: stream, position: LogPosition(transactionID: UInt64(transaction), globalPosition: position))
     }
 
     /// Applies a page that starts after `start`; when the handler rejects it, finds the poison event
     /// and deals with it by the projection's policy (``PoisonIsolation``).
-    private func applyIsolatingPoison(_ events: [RecordedEvent], from start: LogPosition) async throws {
+    private func applyIsolatingPoison(_ events: [RecordedEvent], from start: PartitionCheckpoint) async throws {
         var checkpoint = start
         _ = try await PoisonIsolation.apply(
             events, retryingAlone: false,
             apply: { events, _ in
-                let last = events[events.count - 1].position
+                let last = PartitionCheckpoint(after: events[events.count - 1])
                 try await commit(events, from: checkpoint, through: last, done: false)
                 checkpoint = last
             },
             isDropped: { try await runner.lifecycle.row()?.lifecycle == .dropped },
             poison: { event, error in
                 try await poison(event, from: checkpoint, error) // throws Rebuilder.Stopped to stop
-                checkpoint = event.position
+                checkpoint = PartitionCheckpoint(after: event)
                 return false
             })
     }
 
     /// One transaction: the handler's writes, then the partition's fenced checkpoint, moved from
     /// `start` (a lost lease, or a checkpoint no longer at `start`, rolls both back).
-    private func commit(_ events: [RecordedEvent], from start: LogPosition, through position: LogPosition, done: Bool) async throws {
+    private func commit(_ events: [RecordedEvent], from start: PartitionCheckpoint, through position: PartitionCheckpoint, done: Bool) async throws {
         let relevant = runner.relevant(events), runner = self.runner
         try await core.database.withReadModelTransaction { connection in
             try await runner.handle(relevant, on: connection, isRebuilding: true)
@@ -138,7 +147,9 @@ struct RebuildWorker: Sendable {
 
     /// Moves the partition's checkpoint from `start` (or, with `nil`, leaves it there) if its lease is
     /// still this worker's and the checkpoint is still at `start`; else throws ``LeaseLost``.
-    private func fence(on connection: PostgresConnection, from start: LogPosition, to position: LogPosition?, covered: Int, done: Bool) async throws {
+    private func fence(on connection: PostgresConnection, from start: PartitionCheckpoint, to position: PartitionCheckpoint?, covered: Int, done: Bool)
+        async throws
+    {
         var moved = false
         for try await _ in try await connection.query(
             core.queries.advancePartition(
@@ -152,7 +163,7 @@ struct RebuildWorker: Sendable {
         if !moved { throw LeaseLost() }
     }
 
-    private func poison(_ event: RecordedEvent, from start: LogPosition, _ error: any Error) async throws {
+    private func poison(_ event: RecordedEvent, from start: PartitionCheckpoint, _ error: any Error) async throws {
         let id = runner.id, queries = core.queries, partition = self.partition
         let message = ProjectionError(
             .handlerFailed, projection: id.name, version: id.version, eventType: event.eventType,
@@ -173,7 +184,7 @@ struct RebuildWorker: Sendable {
             throw Rebuilder.Stopped()
         case .deadLetter:
             try await core.database.withReadModelTransaction { connection in
-                try await fence(on: connection, from: start, to: event.position, covered: 0, done: false)
+                try await fence(on: connection, from: start, to: PartitionCheckpoint(after: event), covered: 0, done: false)
                 try await connection.run(queries.recordDeadLetter(id, event: event, error: message), logger: eventLogger)
             }
             logger.error("event moved to the dead-letter table", metadata: ["error": "\(message)"])

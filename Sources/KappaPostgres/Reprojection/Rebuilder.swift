@@ -26,10 +26,8 @@ struct Rebuilder: Sendable {
         let key = runner.key, queries = core.queries, logger = runner.logger, id = self.id
         let row = try await ProjectionVersions(core: core, projections: []).versions(of: id.name).first { $0.version == id.version }
         let target: LogPosition, partitions: Int
-        if row?.rebuildTarget != nil, try await unloggedDataLost() {
-            // A crash or failover during the rebuild emptied its UNLOGGED tables while the checkpoints
-            // survived. Start over.
-            logger.warning("a server crash or failover emptied this rebuild's UNLOGGED tables; starting the rebuild over")
+        if row?.rebuildTarget != nil, let reason = try await reasonToStartOver(partitions: row?.rebuildPartitions ?? 1) {
+            logger.warning("starting the rebuild over", metadata: ["kappa.reason": "\(reason)"])
             try await restart(lease)
             lease.checkpoint = .start
             return try await run(&lease, progress: progress)
@@ -127,6 +125,18 @@ struct Rebuilder: Sendable {
         return true
     }
 
+    /// Why the version's rebuild in progress cannot go on, if it cannot: a crash or failover during
+    /// the rebuild emptied its UNLOGGED tables while the checkpoints survived, or its partitions were
+    /// split by the rule before Migrations/projections/0006.
+    private func reasonToStartOver(partitions: Int) async throws -> String? {
+        if try await unloggedDataLost() { return "a server crash or failover emptied this rebuild's UNLOGGED tables" }
+        guard partitions > 1 else { return nil }
+        let older = try await core.database.readModelRows(core.queries.partitionsByOlderRule(runner.key), resending: true) {
+            try $0.decode(Int64.self)
+        }.last
+        return (older ?? 0) > 0 ? "its partitions were split by the rule of an earlier Kappa" : nil
+    }
+
     /// Whether this version has UNLOGGED tables whose rebuild marker is gone (a crash or a failover emptied them).
     private func unloggedDataLost() async throws -> Bool {
         let queries = core.queries, id = self.id, key = runner.key, logger = runner.logger
@@ -192,7 +202,7 @@ struct Rebuilder: Sendable {
                                 do {
                                     try await RebuildWorker(
                                         rebuilder: self, partition: claim.partition, token: claim.token, rebuildID: claim.rebuildID,
-                                        partitions: claim.partitions, target: claim.target, counter: counter
+                                        partitions: claim.partitions, start: claim.start, target: claim.target, counter: counter
                                     ).run(from: claim.checkpoint)
                                 } catch is LeaseLost {
                                     logger.info("gave up a rebuild partition another worker took over", metadata: ["kappa.partition": "\(claim.partition)"])

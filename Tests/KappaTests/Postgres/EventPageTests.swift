@@ -74,10 +74,12 @@ struct EventPageTests {
             // The rebuild's partitioned pages: every event once, in the partitions' order.
             let target = rows[rows.count - 1].position
             var partitioned: [RecordedEvent] = []
+            let start = PartitionCheckpoint(stream: nil, position: .start)
             for partition in 0..<3 {
-                let page = try await store.readLog(after: .start, through: target, partition: partition, of: 3, limit: 1_000)
+                let range = StreamHashRange(partition: partition, of: 3)
+                let page = try await store.readPartition(range, after: start, from: .start, through: target, limit: 1_000)
                 let byRows = try await store.read(
-                    store.queries.readLog(after: .start, through: target, partition: partition, of: 3, limit: 1_000, packed: false), stream: nil)
+                    store.queries.readPartition(range, after: start, from: .start, through: target, limit: 1_000, packed: false), stream: nil)
                 #expect(page == byRows)
                 partitioned += page
             }
@@ -107,7 +109,10 @@ struct EventPageTests {
         try await withEventStore { store, _ in
             let target = LogPosition(transactionID: UInt64(Int64.max), globalPosition: Int64.max)
             let page = try await store.readLog(after: .start, limit: 100)
-            let partition = try await store.readLog(after: .start, through: target, partition: 0, of: 2, limit: 100)
+            let partition = try await store.readPartition(
+                StreamHashRange(partition: 0, of: 2), after: PartitionCheckpoint(stream: nil, position: .start), from: .start, through: target, limit: 100)
+            let whole = try await store.readLog(after: .start, through: target, limit: 100)
+            #expect(whole.isEmpty)
             #expect(page.isEmpty && partition.isEmpty)
         }
     }

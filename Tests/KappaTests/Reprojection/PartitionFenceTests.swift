@@ -31,7 +31,7 @@ struct PartitionFenceTests {
                             (name, version, partition, rebuild_id, checkpoint_xid, checkpoint_position, lease_owner, lease_token, lease_expires_at)
                         VALUES ('\(projection.name)', 1, 0, \(rebuildID), '0', 0, 'by-hand', \(token), now() + interval '1 minute')
                         """), logger: testLogger)
-            func move(from start: LogPosition, to position: LogPosition, token: Int64 = token) async throws -> Bool {
+            func move(from start: PartitionCheckpoint, to position: PartitionCheckpoint, token: Int64 = token) async throws -> Bool {
                 let rows = try await f.client.query(
                     core.queries.advancePartition(
                         key, partition: 0, rebuildID: rebuildID, owner: "by-hand", token: token, from: start, to: position,
@@ -39,18 +39,24 @@ struct PartitionFenceTests {
                 ).collect()
                 return !rows.isEmpty
             }
-            let first = LogPosition(transactionID: 10, globalPosition: 1), second = LogPosition(transactionID: 11, globalPosition: 2)
-            #expect(try await move(from: .start, to: first))
-            #expect(try await !move(from: .start, to: first), "the same batch again")
+            let start = PartitionCheckpoint(stream: nil, position: .start)
+            let first = PartitionCheckpoint(stream: "cart-9", position: LogPosition(transactionID: 10, globalPosition: 1))
+            let second = PartitionCheckpoint(stream: "cart-2", position: LogPosition(transactionID: 11, globalPosition: 2))
+            #expect(try await move(from: start, to: first))
+            #expect(try await !move(from: start, to: first), "the same batch again")
             #expect(try await !move(from: first, to: second, token: token - 1), "a former holder")
+            // A partition's events are in the order (hash of the stream, position): the same position
+            // in another stream is another place.
+            #expect(try await !move(from: PartitionCheckpoint(stream: "cart-2", position: first.position), to: second))
             #expect(try await move(from: first, to: second))
             let row = try await f.client.query(
                 PostgresQuery(
                     unsafeSQL: """
-                        SELECT checkpoint_position, events_applied FROM \(f.runtimeSchema).rebuild_partitions WHERE name = '\(projection.name)'
+                        SELECT checkpoint_position, events_applied, checkpoint_stream FROM \(f.runtimeSchema).rebuild_partitions
+                        WHERE name = '\(projection.name)'
                         """), logger: testLogger
-            ).collect().first?.decode((Int64, Int64).self)
-            #expect(row?.0 == 2 && row?.1 == 2)
+            ).collect().first?.decode((Int64, Int64, String?).self)
+            #expect(row?.0 == 2 && row?.1 == 2 && row?.2 == "cart-2")
         }
     }
 
@@ -86,10 +92,11 @@ struct PartitionFenceTests {
                 PostgresQuery(
                     unsafeSQL: """
                         WITH batch AS (
-                            SELECT e.transaction_id, e.position FROM \(f.store.configuration.schema).events e, \(f.runtimeSchema).rebuild_partitions p
+                            SELECT e.transaction_id, e.position, e.stream_id FROM \(f.store.configuration.schema).events e, \(f.runtimeSchema).rebuild_partitions p
                             WHERE p.name = '\(name)' AND (e.transaction_id, e.position) > (p.checkpoint_xid, p.checkpoint_position)
                             ORDER BY e.transaction_id, e.position OFFSET 49 LIMIT 1)
                         UPDATE \(f.runtimeSchema).rebuild_partitions p SET checkpoint_xid = batch.transaction_id, checkpoint_position = batch.position,
+                            checkpoint_stream = batch.stream_id,
                             events_applied = events_applied + 50
                         FROM batch WHERE p.name = '\(name)' RETURNING 1
                         """), on: f.client, retrying: false)
@@ -99,6 +106,53 @@ struct PartitionFenceTests {
             // The batch whose commit was "lost" was not applied again: its 50 events are missing here
             // (the hand-made move wrote no rows), every other event is applied once.
             #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT sum(events)::int8 FROM \(name)_v1.carts"), on: f.client) == 150)
+        }
+    }
+
+    /// A parallel rebuild in progress when Migrations/projections/0006 ran placed its partitions'
+    /// checkpoints by another rule (the log's order within a hash modulus). Its rows are marked, and the
+    /// next run starts the rebuild over instead of reading those checkpoints as stream-hash places:
+    /// here, marked by hand with their streams forgotten, gone on with they would apply events twice.
+    @Test func aRebuildStartedUnderTheOlderPartitionRuleStartsOver() async throws {
+        try await withProjectionFixture { f in
+            let name = f.name("carts")
+            let seeded = try await CartEvents.seed(f.store, carts: 20, eventsPerCart: 10)
+            try await eventually("the horizon passed the seed") { try await f.store.head() >= seeded }
+            var configuration = f.configuration(owner: "ops", lease: .seconds(2))
+            configuration.rebuildBatchSize = 20
+            configuration.rebuildThreshold = 1
+            configuration.rebuildPartitions = 2
+            configuration.rebuildWorkers = 2
+            let slow = CartSummaryProjection(name: name, delayPerBatch: .milliseconds(100), ordering: .perStream)
+            let rebuild = Task { try await f.versions([slow], configuration: configuration).rebuild(name, version: 1) }
+            try await eventually("both partitions moved", timeout: .seconds(30)) {
+                (try? await scalar(
+                    PostgresQuery(
+                        unsafeSQL: "SELECT count(*) FROM \(f.runtimeSchema).rebuild_partitions WHERE name = '\(name)' AND checkpoint_stream IS NOT NULL"),
+                    on: f.client)) == 2
+            }
+            rebuild.cancel()
+            _ = await rebuild.result
+            let marked = try await scalar(
+                PostgresQuery(
+                    unsafeSQL: """
+                        WITH marked AS (UPDATE \(f.runtimeSchema).rebuild_partitions SET checkpoint_stream = NULL, by_stream_hash = false
+                                        WHERE name = '\(name)' AND NOT done RETURNING 1)
+                        SELECT count(*) FROM marked
+                        """), on: f.client, retrying: false)
+            #expect(marked > 0, "the rebuild was stopped half-way")
+            // The stopped rebuild's lease runs out (as a killed process's would).
+            try await eventually("the lease expired", timeout: .seconds(30)) {
+                try await scalar(
+                    PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(f.runtimeSchema).projections WHERE name = '\(name)' AND lease_expires_at < now()"),
+                    on: f.client) == 1
+            }
+            try await f.versions([CartSummaryProjection(name: name, ordering: .perStream)], configuration: configuration).rebuild(
+                name, version: 1, fromScratch: false)
+            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT sum(events)::int8 FROM \(name)_v1.carts"), on: f.client) == 200)
+            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(name)_v1.carts"), on: f.client) == 20)
+            let row = try #require(try await f.versions([]).versions(of: name).first)
+            #expect(row.eventsApplied == 200)
         }
     }
 }
