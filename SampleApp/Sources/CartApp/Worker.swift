@@ -10,8 +10,9 @@ struct Worker: AsyncParsableCommand {
         abstract: "Run the read-model projections without the HTTP API (beside `serve --no-projections`).",
         discussion: """
             Several workers (and services) may run at once: each read-model version is run by one of them \
-            at a time, by lease; another takes over within the lease time when one dies. SIGTERM or SIGINT \
-            finishes the batch in flight and releases the leases.
+            at a time, by lease, and they share the versions out between them (about as many each), \
+            handing some over when a worker joins; another takes over within the lease time when one \
+            dies. SIGTERM or SIGINT finishes the batch in flight and releases the leases.
             """)
 
     @OptionGroup var service: ServiceOptions

@@ -14,6 +14,8 @@ struct ProjectionQueries: Sendable {
     /// The sequence of rebuild ids, as a `regclass` literal's text (bound as a parameter).
     let rebuildIDs: String
     let sentinels: String
+    /// The runtimes sharing the schema (Migrations/projections/0007).
+    let members: String
     /// The function a single-statement batch fails through when its lease is gone.
     let leaseLost: String
     /// The prepared checkpoint moves: projections and reactors, committing asynchronously or not.
@@ -29,6 +31,7 @@ struct ProjectionQueries: Sendable {
         switches = "\(schema.quoted).switches"
         rebuildIDs = "\(schema.quoted).rebuild_ids"
         sentinels = "\(schema.quoted).rebuild_sentinels"
+        members = "\(schema.quoted).runtime_members"
         leaseLost = "\(schema.quoted).lease_lost"
         projections = "\(schema.quoted).projections"
         deadLetters = "\(schema.quoted).dead_letters"

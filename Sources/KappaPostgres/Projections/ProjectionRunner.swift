@@ -69,7 +69,7 @@ struct ProjectionRunner: Sendable {
     func run() async {
         let logger = self.logger
         await core.runLeased(
-            .projections, key, logger: logger,
+            .projections, key, logger: logger, balanced: true,
             whenHeld: {
                 do {
                     try await Rebuilder(runner: self).help()
@@ -157,6 +157,13 @@ struct ProjectionRunner: Sendable {
                 try await lease.renew(state: state, core: core)
                 action = machine.renewed(now: .now)
             case .wait(let timeout):
+                // Idle between batches: the moment to hand the version over to the runtime of the
+                // fleet it is assigned to (the lease is released on return).
+                if !untilCaughtUp && core.fleet.shouldHandOver(key) {
+                    logger.info(
+                        "handing the lease over to balance the fleet", metadata: ["kappa.fleet_assignee": "\(core.fleet.assignment?.preferred[key] ?? "none")"])
+                    return false
+                }
                 await bell.wait(timeout: timeout)
                 action = machine.rested()
             case .pause(let pause):

@@ -68,6 +68,13 @@ extension ProjectionRuntime {
         /// to share a rebuild across processes, or to even out streams of very different lengths. A
         /// ``ProjectionOrdering/global`` projection is rebuilt as one partition. Default 2.
         public var rebuildPartitions = 2
+        /// Spread the live projection versions over the runtimes sharing ``schema`` (the fleet): each
+        /// runtime takes about its fair share — of M versions that N runtimes all run, at most ⌈M/N⌉ —
+        /// and hands leases over, between batches, when runtimes join or leave. A runtime that stops or
+        /// dies is replaced within about a lease duration. A version only one runtime runs is always
+        /// that runtime's. Off: every runtime takes every lease it can, the first come holding the
+        /// most. Default `true`.
+        public var balancesLeases = true
         /// Workers this process puts on a rebuild, each applying one claimed partition at a time.
         /// Default 2.
         public var rebuildWorkers = 2

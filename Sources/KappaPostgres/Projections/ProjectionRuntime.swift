@@ -98,8 +98,13 @@ public struct ProjectionRuntime: Service {
             metadata: [
                 "kappa.owner": "\(core.configuration.owner)", "kappa.projections": "\(projections.count)", "kappa.reactors": "\(reactors.count)",
             ])
+        let registry = self.registry
+        @Sendable func keys() -> [LeaseKey] { registry.all.map { LeaseKey(name: $0.name, version: $0.version) } }
+        // Known to the fleet before any runner looks at its assignment.
+        await core.renewFleetMembership(keys: keys())
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { outer in
+                outer.addTask { await core.keepFleetMembership(keys: keys) }
                 if core.configuration.listenForAppends {
                     outer.addTask { await core.listenForAppends() }
                 }

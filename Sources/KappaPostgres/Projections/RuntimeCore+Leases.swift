@@ -31,9 +31,12 @@ extension RuntimeCore {
     ///     holder's rebuild there), and says whether to wait for it or give up.
     ///   - retrying: Whether a fault, or a lost lease, is retried. One that is not ends the loop with
     ///     ``LeaseLoopEnd/failed(_:)`` after releasing the lease.
+    ///   - balanced: The lease is taken only when the ``Fleet`` assigns it to this runtime, or when
+    ///     its assignee leaves it free a whole lease duration (a live runner's).
     @discardableResult
     func runLeased(
         _ table: LeaseTable, _ key: LeaseKey, logger: Logger,
+        balanced: Bool = false,
         allowDropped: () -> Bool = { false },
         whenHeld: () async -> WhenLeaseHeld = { .wait },
         retrying: (any Error) -> Bool = { _ in true },
@@ -42,10 +45,28 @@ extension RuntimeCore {
         let bell = makeRunnerBell()
         defer { dropRunnerBell(bell) }
         var backoff = Backoff(initial: configuration.initialBackoff, maximum: configuration.maximumBackoff)
+        var freeSince: ContinuousClock.Instant?, lastLook = ContinuousClock.now - configuration.leaseDuration
         while !Task.isCancelled && !isStopping {
             let started = ContinuousClock.now
             var held: Lease?
             do {
+                if balanced && !fleet.shouldTake(key) {
+                    // Another runtime of the fleet is to run it: look every third of a lease whether it
+                    // is free, and take it once it has stayed free a whole lease (that runtime does not).
+                    if started - lastLook >= configuration.leaseDuration / 3 {
+                        lastLook = started
+                        freeSince = try await leaseIsFree(table, key) ? (freeSince ?? started) : nil
+                    }
+                    guard let since = freeSince, started - since >= configuration.leaseDuration else {
+                        // As when its holder has it (a runner lends its workers to the holder's rebuild).
+                        if await whenHeld() == .giveUp { return .held }
+                        await bell.wait(timeout: configuration.leaseDuration / 3)
+                        continue
+                    }
+                    fleet.tookAnyway(key)
+                    logger.info("taking a lease its assignee left free", metadata: ["kappa.fleet_assignee": "\(fleet.assignment?.preferred[key] ?? "none")"])
+                }
+                freeSince = nil
                 guard var lease = try await Lease.acquire(table, key, core: self, allowDropped: allowDropped()) else {
                     if await whenHeld() == .giveUp { return .held }
                     await bell.wait(timeout: configuration.leaseDuration / 3)

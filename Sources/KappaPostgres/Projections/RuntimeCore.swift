@@ -35,6 +35,8 @@ final class RuntimeCore: Sendable {
     let waiters: CheckpointWaiters
     /// Transactions and reads, under the connection guard and the watchdog.
     let database: RuntimeDatabase
+    /// The runtimes sharing the schema, and which should run what.
+    let fleet: Fleet
 
     init(log: PostgresEventStore, readModels: PostgresClient, notifier: LogNotifier?, configuration: ProjectionRuntime.Configuration, logger: Logger) throws {
         self.log = log
@@ -50,6 +52,7 @@ final class RuntimeCore: Sendable {
         self.database = RuntimeDatabase(
             log: log, readModels: readModels, transactionTimeout: configuration.transactionTimeout,
             deadlines: deadlines, idleLimit: SessionIdleLimit(configuration.leaseDuration), logger: logger)
+        self.fleet = Fleet(member: instanceID, enabled: configuration.balancesLeases, leaseDuration: configuration.leaseDuration)
     }
 
     /// Records a runner's bulk-rebuild progress (`nil`: the rebuild ended).
@@ -69,6 +72,7 @@ final class RuntimeCore: Sendable {
         for bell in runnerBells.withLock({ Array($0.values) }) { bell.ring() }
         waiters.endPauses()
         stopBell.ring()
+        fleetBell.ring()
     }
 
     private let stopBell = Doorbell()
@@ -84,6 +88,13 @@ final class RuntimeCore: Sendable {
             await stopBell.wait(timeout: .seconds(60))
         }
     }
+
+    /// Returns after `duration`, or sooner once ``stop()`` was called (for one task: the fleet's).
+    func fleetPause(_ duration: Duration) async {
+        if !isStopping { await fleetBell.wait(timeout: duration) }
+    }
+
+    private let fleetBell = Doorbell()
 
     /// A doorbell rung when the log grows (in this process or, via LISTEN, another) and on stop.
     func makeRunnerBell() -> Doorbell {

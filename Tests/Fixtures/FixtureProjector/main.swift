@@ -17,6 +17,8 @@ import Synchronization
 // MODE `switch-loop`: promotes v2 and rolls back to v1 of NAME, over and over, printing `switched N`.
 // MODE `run-v2`: runs CartSummaryV2Projection NAME v2 (1 rebuild worker per process, 4 partitions, so
 //   several processes share a rebuild) until SIGTERM/SIGINT or SIGKILL.
+// MODE `fleet`: runs nine CartSummaryProjections, NAME_0 … NAME_8, until SIGTERM/SIGINT or SIGKILL, so
+//   that several processes share them (ProjectionRuntime.Configuration.balancesLeases).
 let arguments = CommandLine.arguments
 guard (7...9).contains(arguments.count), let batchSize = Int(arguments[4]), let leaseMS = Int(arguments[5]), let delayMS = Int(arguments[6]) else {
     FileHandle.standardError.write(Data("usage: kappa-fixture-projector LOG_SCHEMA RUNTIME_SCHEMA OWNER BATCH_SIZE LEASE_MS DELAY_MS [MODE [NAME]]\n".utf8))
@@ -47,7 +49,7 @@ configuration.owner = arguments[3]
 configuration.batchSize = batchSize
 configuration.leaseDuration = .milliseconds(leaseMS)
 configuration.idlePollInterval = .milliseconds(50)
-if mode != "run" && mode != "run-v2" {
+if !["run", "run-v2", "fleet"].contains(mode) {
     configuration.rebuildWorkers = 2
     configuration.rebuildBatchSize = batchSize
     configuration.rebuildThreshold = 1
@@ -92,11 +94,13 @@ if mode == "run-v2" {
 }
 let runtime = try ProjectionRuntime(
     log: store, readModels: readModels,
-    projections: [
-        mode == "run-v2"
-            ? CartSummaryV2Projection(name: name, writer: arguments[3], delayPerBatch: .milliseconds(delayMS))
-            : CartSummaryProjection(writer: arguments[3], delayPerBatch: .milliseconds(delayMS))
-    ],
+    projections: mode == "fleet"
+        ? (0..<9).map { CartSummaryProjection(name: "\(name)_\($0)", writer: arguments[3], delayPerBatch: .milliseconds(delayMS)) }
+        : [
+            mode == "run-v2"
+                ? CartSummaryV2Projection(name: name, writer: arguments[3], delayPerBatch: .milliseconds(delayMS))
+                : CartSummaryProjection(writer: arguments[3], delayPerBatch: .milliseconds(delayMS))
+        ],
     configuration: configuration, logger: logger)
 let group = ServiceGroup(
     configuration: .init(
