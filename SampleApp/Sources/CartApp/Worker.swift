@@ -11,8 +11,8 @@ struct Worker: AsyncParsableCommand {
         discussion: """
             Several workers (and services) may run at once: each read-model version is run by one of them \
             at a time, by lease, and they share the versions out between them (about as many each), \
-            handing some over when a worker joins; another takes over within the lease time when one \
-            dies. SIGTERM or SIGINT finishes the batch in flight and releases the leases.
+            handing some over when a worker joins; the others take over a dead worker's within about \
+            twice the lease time. SIGTERM or SIGINT finishes the batch in flight and releases the leases.
             """)
 
     @OptionGroup var service: ServiceOptions

@@ -37,6 +37,7 @@ final class Fleet: Sendable {
         guard enabled else { return true }
         return state.withLock { state in
             guard let assignment = state.assignment, let preferred = assignment.preferred[key] else { return true }
+            if let taken = state.takenAnyway[key], ContinuousClock.now - taken < keepTakenAnyway { return true }
             return preferred == member || !assignment.isMember(preferred)
         }
     }

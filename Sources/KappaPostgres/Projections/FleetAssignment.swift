@@ -19,11 +19,13 @@ struct FleetAssignment: Sendable, Equatable {
     private(set) var load: [String: Int] = [:]
     let members: [Member]
 
-    /// - Parameter holders: The current holder of each version whose lease is held.
-    init(members: [Member], holders: [LeaseKey: String]) {
+    /// - Parameters:
+    ///   - holders: The current holder of each version whose lease is held.
+    ///   - closed: Versions nobody is to run (dropped), whoever still has them registered.
+    init(members: [Member], holders: [LeaseKey: String], closed: Set<LeaseKey> = []) {
         self.members = members.sorted { $0.id < $1.id }
-        let keys = Set(members.flatMap(\.keys)).sorted { ($0.name, $0.version) < ($1.name, $1.version) }
-        let running = self.members.filter { !$0.keys.isEmpty }
+        let keys = Set(members.flatMap(\.keys)).subtracting(closed).sorted { ($0.name, $0.version) < ($1.name, $1.version) }
+        let running = self.members.filter { !$0.keys.subtracting(closed).isEmpty }
         guard !running.isEmpty else { return }
         // Shares of ⌊M/N⌋, and ⌈M/N⌉ for M mod N of the members.
         let base = keys.count / running.count
@@ -34,6 +36,11 @@ struct FleetAssignment: Sendable, Equatable {
                 self.members.contains(where: { $0.id == holder && $0.keys.contains(key) })
             else { return nil }
             return holder
+        }
+        // A version only one member runs is that member's, and counts in its share.
+        for key in keys {
+            let candidates = self.members.filter { $0.keys.contains(key) }
+            if candidates.count == 1 { place(key, on: candidates[0].id) }
         }
         // Holders keep what is within their share: a member joining or leaving moves only what it must.
         for key in keys {

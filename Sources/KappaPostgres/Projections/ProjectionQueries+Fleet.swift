@@ -2,23 +2,25 @@ import PostgresNIO
 
 extension ProjectionQueries {
     /// A row of ``joinFleet(holder:owner:keys:milliseconds:)``: another live member and the versions
-    /// it runs (`isLease` false), or a held lease and its holder (`isLease` true, one key).
+    /// it runs, a held lease and its holder (one key), or a dropped version (one key, no holder).
     struct FleetRow: Sendable {
-        var isLease: Bool
+        enum Kind: String { case member, lease, dropped }
+        var kind: Kind
         var holder: String
         var keys: [LeaseKey]
 
         init(_ row: PostgresRow) throws {
-            let (isLease, holder, names, versions) = try row.decode((Bool, String, [String], [Int32]).self)
-            self.isLease = isLease
+            let (kind, holder, names, versions) = try row.decode((String, String, [String], [Int32]).self)
+            self.kind = Kind(rawValue: kind) ?? .dropped
             self.holder = holder
             keys = zip(names, versions).map { LeaseKey(name: $0, version: Int($1)) }
         }
     }
 
     /// Renews this runtime's membership with the versions it runs (for `milliseconds`), forgets
-    /// members gone for an hour, and returns the other live members and the projection leases held
-    /// now. (The statement's snapshot does not see its own insert: this runtime is not among the rows.)
+    /// members gone for an hour, and returns the other live members, the projection leases held now
+    /// and the dropped versions. (The statement's snapshot does not see its own insert: this runtime is
+    /// not among the rows.)
     func joinFleet(holder: String, owner: String, keys: [LeaseKey], milliseconds: Int64) -> PostgresQuery {
         """
         WITH renewed AS (
@@ -28,10 +30,12 @@ extension ProjectionQueries {
             ON CONFLICT (holder) DO UPDATE SET owner = excluded.owner, names = excluded.names, versions = excluded.versions,
                 expires_at = excluded.expires_at),
         forgotten AS (DELETE FROM \(unescaped: members) WHERE expires_at < now() - interval '1 hour')
-        SELECT false, holder, names, versions FROM \(unescaped: members) WHERE expires_at > now() AND holder <> \(holder)
+        SELECT 'member', holder, names, versions FROM \(unescaped: members) WHERE expires_at > now() AND holder <> \(holder)
         UNION ALL
-        SELECT true, lease_holder, ARRAY[name], ARRAY[version] FROM \(unescaped: projections)
+        SELECT 'lease', lease_holder, ARRAY[name], ARRAY[version] FROM \(unescaped: projections)
         WHERE lease_owner IS NOT NULL AND lease_holder IS NOT NULL AND lease_expires_at > now()
+        UNION ALL
+        SELECT 'dropped', '', ARRAY[name], ARRAY[version] FROM \(unescaped: projections) WHERE lifecycle = 'dropped'
         """
     }
 

@@ -90,6 +90,7 @@ extension ProjectionQueries {
               FROM \(unescaped: partitions) r JOIN \(unescaped: projections) v
                 ON v.name = r.name AND v.version = r.version AND v.rebuild_id = r.rebuild_id
               WHERE r.name = \(key.name) AND r.version = \(key.version) AND NOT r.done AND v.lifecycle = 'building'
+                AND r.by_stream_hash
                 AND (r.lease_owner IS NULL OR r.lease_expires_at < now())
               ORDER BY r.partition LIMIT 1 FOR UPDATE OF r SKIP LOCKED) free
         WHERE (p.name, p.version, p.partition) = (free.name, free.version, free.partition)

@@ -120,6 +120,13 @@ struct ProjectionRunner: Sendable {
             switch action {
             case .read(let refined):
                 guard !Task.isCancelled && !core.isStopping else { return false }
+                // After a committed batch (or a wait): the moment to hand the version over to the
+                // runtime of the fleet it is assigned to (the lease is released on return).
+                if readAhead == nil && !untilCaughtUp && core.fleet.shouldHandOver(key) {
+                    logger.info(
+                        "handing the lease over to balance the fleet", metadata: ["kappa.fleet_assignee": "\(core.fleet.assignment?.preferred[key] ?? "none")"])
+                    return false
+                }
                 let heldBack: Bool, readRefined: Bool
                 if let ahead = readAhead {
                     (page, heldBack, readRefined) = (ahead.events, ahead.heldBack, false)
@@ -157,13 +164,6 @@ struct ProjectionRunner: Sendable {
                 try await lease.renew(state: state, core: core)
                 action = machine.renewed(now: .now)
             case .wait(let timeout):
-                // Idle between batches: the moment to hand the version over to the runtime of the
-                // fleet it is assigned to (the lease is released on return).
-                if !untilCaughtUp && core.fleet.shouldHandOver(key) {
-                    logger.info(
-                        "handing the lease over to balance the fleet", metadata: ["kappa.fleet_assignee": "\(core.fleet.assignment?.preferred[key] ?? "none")"])
-                    return false
-                }
                 await bell.wait(timeout: timeout)
                 action = machine.rested()
             case .pause(let pause):

@@ -123,6 +123,7 @@ public struct ProjectionRuntime: Service {
             core.stop()
             registry.finish()
         }
+        await core.leaveFleet()
         core.logger.info("projection runtime stopped", metadata: ["kappa.owner": "\(core.configuration.owner)"])
     }
 }

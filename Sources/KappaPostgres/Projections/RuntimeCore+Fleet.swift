@@ -2,14 +2,19 @@ import Logging
 
 extension RuntimeCore {
     /// Keeps this runtime a member of its fleet until it stops — its row renewed every third of the
-    /// lease duration, with the versions `keys` returns — and the fleet's assignment current; then
-    /// leaves. Does nothing with ``ProjectionRuntime/Configuration/balancesLeases`` off.
+    /// lease duration, with the versions `keys` returns — and the fleet's assignment current. Does
+    /// nothing with ``ProjectionRuntime/Configuration/balancesLeases`` off.
     func keepFleetMembership(keys: @escaping @Sendable () -> [LeaseKey]) async {
         guard fleet.enabled else { return }
         while !isStopping && !Task.isCancelled {
             await renewFleetMembership(keys: keys())
             await fleetPause(configuration.leaseDuration / 3)
         }
+    }
+
+    /// A runtime that stops leaves the fleet at once, rather than when its membership expires.
+    func leaveFleet() async {
+        guard fleet.enabled else { return }
         do {
             _ = try await database.readModelRows(queries.leaveFleet(holder: instanceID), resending: true) { _ in () }
         } catch {
@@ -25,16 +30,16 @@ extension RuntimeCore {
                 queries.joinFleet(holder: instanceID, owner: configuration.owner, keys: keys, milliseconds: configuration.leaseMilliseconds)
             ) { try ProjectionQueries.FleetRow($0) }
             var members = [FleetAssignment.Member(id: instanceID, keys: Set(keys))]
-            var holders: [LeaseKey: String] = [:]
+            var holders: [LeaseKey: String] = [:], dropped: Set<LeaseKey> = []
             for row in rows {
-                if row.isLease {
-                    for key in row.keys { holders[key] = row.holder }
-                } else {
-                    members.append(FleetAssignment.Member(id: row.holder, keys: Set(row.keys)))
+                switch row.kind {
+                case .lease: for key in row.keys { holders[key] = row.holder }
+                case .member: members.append(FleetAssignment.Member(id: row.holder, keys: Set(row.keys)))
+                case .dropped: dropped.formUnion(row.keys)
                 }
             }
             let previous = fleet.assignment
-            let assignment = FleetAssignment(members: members, holders: holders)
+            let assignment = FleetAssignment(members: members, holders: holders, closed: dropped)
             fleet.update(assignment)
             if previous?.members.map(\.id) != assignment.members.map(\.id) {
                 logger.info(

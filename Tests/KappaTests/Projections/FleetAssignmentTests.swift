@@ -54,6 +54,24 @@ struct FleetAssignmentTests {
         #expect(counts(idle) == ["a": 9])
     }
 
+    /// A runtime that runs only some of the versions still gets its share: the versions only the
+    /// other runs count in the other's share first.
+    @Test func runtimesRunningDifferentSetsShareWhatTheyHaveInCommon() {
+        let six = (0..<6).map { LeaseKey(name: "p\($0)", version: 1) }
+        let all = [FleetAssignment.Member(id: "a", keys: Set(six.prefix(3))), .init(id: "b", keys: Set(six))]
+        let assignment = FleetAssignment(members: all, holders: Dictionary(uniqueKeysWithValues: six.map { ($0, "b") }))
+        #expect(counts(assignment) == ["a": 3, "b": 3])
+        #expect(six.suffix(3).allSatisfy { assignment.preferred[$0] == "b" })
+    }
+
+    /// A dropped version that a runtime still has registered is nobody's, and counts in no share.
+    @Test func droppedVersionsAreNobodys() {
+        let dropped = Set(nine.sorted { $0.name < $1.name }.prefix(3))
+        let assignment = FleetAssignment(members: members("a", "b", "c", keys: nine), holders: [:], closed: dropped)
+        #expect(counts(assignment) == ["a": 2, "b": 2, "c": 2])
+        #expect(dropped.allSatisfy { assignment.preferred[$0] == nil })
+    }
+
     @Test func aRuntimeTakesAndHandsOverByTheAssignment() {
         let key = LeaseKey(name: "p0", version: 1), start = ContinuousClock.now
         let fleet = Fleet(member: "a", enabled: true, leaseDuration: .seconds(1))
@@ -63,6 +81,7 @@ struct FleetAssignmentTests {
         // Taken anyway (its assignee left it free): kept for five lease durations, then handed over.
         fleet.tookAnyway(key, now: start)
         #expect(!fleet.shouldHandOver(key, now: start + .seconds(4)))
+        #expect(fleet.shouldTake(key), "and taken again while kept, after a lost lease")
         #expect(fleet.shouldHandOver(key, now: start + .seconds(6)))
         // Assigned to a runtime no longer in the snapshot: anyone takes it.
         fleet.update(FleetAssignment(members: members("a", keys: []), holders: [:]))
