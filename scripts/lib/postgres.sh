@@ -26,12 +26,13 @@ kappa_ensure_libpq() {
   kappa_apt_install ${missing[@]+"${missing[@]}"}
 }
 
-# What some tests use besides PostgreSQL: tmux (the console's test drives it) and openssl (the TLS
-# test makes its certificates with it).
+# What some tests use besides PostgreSQL: tmux (the console's test drives it), openssl (the TLS
+# test makes its certificates with it) and pg_auto_failover (the failover test's formation).
 kappa_ensure_test_tools() {
   local missing=()
   command -v tmux >/dev/null 2>&1 || missing+=(tmux)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v pg_autoctl >/dev/null 2>&1 || missing+=(postgresql-15-auto-failover pg-auto-failover-cli)
   kappa_apt_install ${missing[@]+"${missing[@]}"}
 }
 
