@@ -183,6 +183,15 @@ struct EventLogQueries: Sendable {
         "SELECT transaction_id::text::int8, pid, database::text, role::text, age_seconds, prepared_gid FROM \(unescaped: schemaName).log_horizon_holders()"
     }
 
+    /// The server a session is on (database, address, port) and whether it can write: a standby, or a
+    /// role or database set to `default_transaction_read_only`, cannot.
+    func server() -> PostgresQuery {
+        """
+        SELECT current_database()::text, coalesce(host(inet_server_addr()), 'a local socket'), coalesce(inet_server_port(), 0),
+               current_setting('transaction_read_only') = 'on', pg_is_in_recovery()
+        """
+    }
+
     /// Raises the log's order offset when a restore or failover left it behind (Migrations/log/0007).
     func repairOrder() -> PostgresQuery {
         "SELECT \(unescaped: schemaName).log_repair_order()"

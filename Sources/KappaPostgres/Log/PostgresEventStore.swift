@@ -73,9 +73,23 @@ public struct PostgresEventStore: EventStore {
     /// - Returns: The migrations applied by this call.
     @discardableResult
     public func migrate() async throws -> [Migration] {
+        try await refuseAReadOnlyServer()
         let applied = try await Migrator(client: client, schema: configuration.schema, logger: logger).migrate(Migration.eventLog)
         try await repairOrder()
         return applied
+    }
+
+    /// Refuses a server whose sessions cannot write — a standby given as the log's URL, or a role or
+    /// database set to `default_transaction_read_only` — naming it, before anything is tried there.
+    private func refuseAReadOnlyServer() async throws {
+        let row = try await rows(queries.server(), resending: true) { try $0.decode((String, String, Int32, Bool, Bool).self) }.first
+        guard let (database, host, port, readOnly, standby) = row, readOnly else { return }
+        throw KappaPostgresError(
+            .invalidConfiguration,
+            message: """
+                the log's server (\(host):\(port), database \(database)) is \(standby ? "a standby" : "read-only for this role"): \
+                the log is appended to on its primary; give the primary's URL, or route to it with PrimaryRouter
+                """)
     }
 
     /// Repairs the log's order after a restore, point-in-time recovery or failover from another server,

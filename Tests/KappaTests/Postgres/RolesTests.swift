@@ -75,6 +75,21 @@ struct RolesTests {
         }
     }
 
+    /// A server whose sessions cannot write (what a standby given as the log's URL is) is refused at
+    /// start, the error naming the server and the reason.
+    @Test func aReadOnlyServerIsRefusedAtStart() async throws {
+        try await withEventStore { owner, _ in
+            var configuration = TestDatabase.configuration()
+            configuration.options.additionalStartupParameters = [("default_transaction_read_only", "on")]
+            try await TestDatabase.withClient(configuration: configuration) { client in
+                let store = try PostgresEventStore(client: client, configuration: .init(schema: owner.configuration.schema), logger: testLogger)
+                let error = await #expect(throws: KappaPostgresError.self) { try await store.migrate() }
+                #expect(error?.code == .invalidConfiguration)
+                #expect(error?.message.contains("read-only") == true && error?.message.contains("database") == true, "\(String(describing: error))")
+            }
+        }
+    }
+
     @Test func aReaderReadsAndCannotWrite() async throws {
         try await withEventStore { owner, admin in
             let schema = owner.configuration.schema
