@@ -2,13 +2,15 @@ import Logging
 
 extension RuntimeCore {
     /// Keeps this runtime a member of its fleet until it stops — its row renewed every third of the
-    /// lease duration, with the versions `keys` returns — and the fleet's assignment current. Does
-    /// nothing with ``ProjectionRuntime/Configuration/balancesLeases`` off.
+    /// lease duration, with the versions `keys` returns — and the fleet's assignment current, after
+    /// the renewal ``ProjectionRuntime/run()`` made before starting its runners. Does nothing with
+    /// ``ProjectionRuntime/Configuration/balancesLeases`` off.
     func keepFleetMembership(keys: @escaping @Sendable () -> [LeaseKey]) async {
         guard fleet.enabled else { return }
-        while !isStopping && !Task.isCancelled {
-            await renewFleetMembership(keys: keys())
+        while true {
             await fleetPause(configuration.leaseDuration / 3)
+            if isStopping || Task.isCancelled { return }
+            await renewFleetMembership(keys: keys())
         }
     }
 

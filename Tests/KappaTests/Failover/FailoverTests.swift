@@ -31,18 +31,7 @@ struct FailoverTests {
         let exit = ChildExit(of: process)
         try process.run()
         // At most two minutes (a formation starts in 10-30 s here).
-        let finished = await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                await exit.wait()
-                return true
-            }
-            group.addTask {
-                try? await Task.sleep(for: .seconds(120))
-                return false
-            }
-            defer { group.cancelAll() }
-            return await group.next() ?? false
-        }
+        let finished = await exit.wait(atMost: .seconds(120))
         if !finished { kill(process.processIdentifier, SIGKILL) }
         try handle.close()
         let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""

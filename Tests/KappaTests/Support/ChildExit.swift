@@ -34,4 +34,20 @@ final class ChildExit: Sendable {
             if exited { continuation.resume() }
         }
     }
+
+    /// Returns `true` once the process has exited, or `false` after `limit` if it has not.
+    func wait(atMost limit: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await self.wait()
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                return false
+            }
+            defer { group.cancelAll() }
+            return await group.next() ?? false
+        }
+    }
 }
