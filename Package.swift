@@ -39,11 +39,13 @@ let package = Package(
         // `PayloadDecoder`, the fast JSON decoder of event payloads: Foundation only, so that it, its
         // tests and its fuzzing under AddressSanitizer (scripts/test) build without the rest.
         .target(name: "KappaPayloadDecoding", swiftSettings: strict),
+        // libpq, PostgreSQL's C client (Debian: libpq-dev): live batches in one round trip (pipeline mode).
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         // The log in PostgreSQL: the migrator, append, read, follow.
         .target(
             name: "KappaPostgres",
             dependencies: [
-                "Kappa", "KappaPayloadDecoding",
+                "Kappa", "KappaPayloadDecoding", "CLibPQ",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -79,8 +81,6 @@ let package = Package(
             capability: .buildTool(),
             dependencies: ["KappaSQLEmbedder"]
         ),
-        // libpq (Debian: libpq-dev), for the driver benchmark's pipeline-mode client only.
-        .systemLibrary(name: "CLibPQ", path: "Benchmarks/CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .executableTarget(
             name: "KappaBench",
             dependencies: [

@@ -26,6 +26,14 @@ enum BenchDatabase {
         }
     }
 
+    /// The same server for libpq (a runtime's `pipelineConnectionString`), over TCP as the clients
+    /// above, and named as the runtime's pool, so that ``BackendCPU`` counts its connections there.
+    static var connectionString: String {
+        let env = ProcessInfo.processInfo.environment
+        let host = env["PGHOST"].flatMap { $0.hasPrefix("/") ? nil : $0 } ?? "localhost"
+        return "host='\(host)' port=\(env["PGPORT"] ?? "5432") sslmode=disable application_name='kappa-bench runtime'"
+    }
+
     /// The server settings that decide what the figures mean.
     static func settings(_ client: PostgresClient) async throws -> String {
         var parts: [String] = []

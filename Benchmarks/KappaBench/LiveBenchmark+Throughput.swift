@@ -33,7 +33,7 @@ extension LiveBenchmark {
                         try await BenchRuntime.run(notifier, runtime) {
                             // Caught up before anything is measured.
                             let caughtUp = try await store.append([CartEvents.added(cart: 0)], to: "cart-warm-up", expectedVersion: .any)
-                            try await runtime.waitUntil("live_\(form)", hasPassed: caughtUp.lastPosition!, timeout: .seconds(60))
+                            try await runtime.waitUntil(Self.projection(form), hasPassed: caughtUp.lastPosition!, timeout: .seconds(60))
                             let batches = runtime.batchesCommitted
                             var phase = try await measurePhase(store: store, client: client, round: round, following: true)
                             phase.batches = runtime.batchesCommitted - batches

@@ -26,8 +26,12 @@ struct LiveBenchmark: AsyncParsableCommand {
             The projection folds each batch into one upsert. With --batches single it \
             is a SingleStatementProjection: each live batch is that upsert and the \
             fenced checkpoint move in one statement. With --batches transaction it is a \
-            plain Projection: BEGIN, the upsert, the checkpoint move, COMMIT. Latency is \
-            measured for each form given; the throughput rounds use the first.
+            plain Projection: BEGIN, the upsert, the checkpoint move, COMMIT. With \
+            --batches lines it is a read model of carts and their lines written as a new \
+            user writes one, three statements an event (the cart's row, its line, its \
+            totals recomputed), statement by statement; lines-pipelined is the same with \
+            pipelineConnectionString set, each batch one round trip through libpq. \
+            Latency is measured for each form given; the throughput rounds use the first.
 
             Each round also prints CPU time per append — the machine's (both cores, \
             every process: the server and this client), and this process's — and the \
@@ -51,9 +55,9 @@ struct LiveBenchmark: AsyncParsableCommand {
 
     @Option(
         help:
-            "The projection's forms, comma-separated: single (a SingleStatementProjection), transaction (a plain Projection), none (a projection that writes nothing: what following costs without the read model's writes)."
+            "The projection's forms, comma-separated: single (a SingleStatementProjection), transaction (a plain Projection), lines (three statements an event, statement by statement), lines-pipelined (the same, one round trip a batch through libpq), none (a projection that writes nothing: what following costs without the read model's writes)."
     )
-    var batches = "single,transaction"
+    var batches = "single,transaction,lines,lines-pipelined"
 
     @Flag(help: "Print each 50 ms of a latency run: appends, median and worst latency.") var timeline = false
 
@@ -75,18 +79,21 @@ struct LiveBenchmark: AsyncParsableCommand {
                     return configuration
                 }()
                 let forms = batches.split(separator: ",").map(String.init)
-                guard !forms.isEmpty, forms.allSatisfy({ ["single", "transaction", "none"].contains($0) }) else {
-                    throw ValidationError("--batches takes single, transaction and/or none, comma-separated")
+                guard !forms.isEmpty, forms.allSatisfy({ Self.forms.contains($0) }) else {
+                    throw ValidationError("--batches takes \(Self.forms.joined(separator: ", ")), comma-separated")
                 }
-                for form in forms { try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS live_\(form)_v1 CASCADE")) }
+                for form in forms { try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(Self.projection(form))_v1 CASCADE")) }
                 @Sendable func makeRuntime(_ form: String) throws -> ProjectionRuntime {
-                    let projection = CartSummaryProjection(name: "live_\(form)")
+                    let name = Self.projection(form)
                     let chosen: any Projection =
                         switch form {
-                        case "single": CartSummaryInOneStatement(projection)
-                        case "none": CheckpointOnly(name: "live_none")
-                        default: projection
+                        case "single": CartSummaryInOneStatement(CartSummaryProjection(name: name))
+                        case "none": CheckpointOnly(name: name)
+                        case "lines", "lines-pipelined": CartLinesProjection(name: name)
+                        default: CartSummaryProjection(name: name)
                         }
+                    var configuration = configuration
+                    if form == "lines-pipelined" { configuration.pipelineConnectionString = BenchDatabase.connectionString }
                     return try ProjectionRuntime(
                         log: runtimeLog, readModels: runtimeClient, projections: [chosen],
                         notifier: notifier, configuration: configuration, logger: quietLogger)
@@ -104,11 +111,11 @@ struct LiveBenchmark: AsyncParsableCommand {
                         // The runtime has started, set up and caught up before anything is measured; the
                         // paced appends then wait on every connection the pool has.
                         let warmUp = try await store.append([CartEvents.added(cart: 0)], to: "cart-warm-up", expectedVersion: .any)
-                        try await latencyRuntime.waitUntil("live_\(form)", hasPassed: warmUp.lastPosition!, timeout: .seconds(60))
+                        try await latencyRuntime.waitUntil(Self.projection(form), hasPassed: warmUp.lastPosition!, timeout: .seconds(60))
                         var latencies: [(Int, [Duration])] = []
                         for rate in rateList {
                             latencies.append(
-                                (rate, try await paced(rate: rate, seconds: seconds, store: store, runtime: latencyRuntime, projection: "live_\(form)")))
+                                (rate, try await paced(rate: rate, seconds: seconds, store: store, runtime: latencyRuntime, projection: Self.projection(form))))
                         }
                         return latencies
                     }
@@ -116,7 +123,7 @@ struct LiveBenchmark: AsyncParsableCommand {
                         let sorted = samples.sorted()
                         func at(_ q: Double) -> String { String(format: "%8.2f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))].seconds * 1_000) }
                         emit(
-                            "  \(form == "single" ? "single statement" : "transaction     ") \(String(format: "%5d", rate)) appends/s (\(sorted.count))  \(at(0.5))  \(at(0.99))  \(at(1.0))"
+                            "  \(form.padding(toLength: 16, withPad: " ", startingAt: 0)) \(String(format: "%5d", rate)) appends/s (\(sorted.count))  \(at(0.5))  \(at(0.99))  \(at(1.0))"
                         )
                     }
                 }
@@ -125,6 +132,11 @@ struct LiveBenchmark: AsyncParsableCommand {
             }
         }
     }
+
+    static let forms = ["single", "transaction", "lines", "lines-pipelined", "none"]
+
+    /// The projection's name for `form`.
+    static func projection(_ form: String) -> String { "live_\(form.replacingOccurrences(of: "-", with: "_"))" }
 
     /// Appends at `rate` per second for `seconds`; returns each append's commit-to-visible latency.
     private func paced(rate: Int, seconds: Int, store: PostgresEventStore, runtime: ProjectionRuntime, projection: String) async throws -> [Duration] {

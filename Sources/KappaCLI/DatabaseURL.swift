@@ -36,4 +36,13 @@ public enum DatabaseURL {
             port: environment["PGPORT"].flatMap(Int.init) ?? 5432, username: environment["PGUSER"] ?? "postgres",
             password: environment["PGPASSWORD"], database: environment["PGDATABASE"] ?? "postgres", tls: tls.clientTLS)
     }
+
+    /// The same database for libpq (``ProjectionRuntime/Configuration/pipelineConnectionString``):
+    /// the URL (or `KAPPA_DATABASE_URL`), which libpq reads as it is, or `""`, with which libpq reads
+    /// the `PG*` variables itself. The URL is checked as ``configuration(url:environment:)`` checks it.
+    /// libpq 15 (Debian 12) does not know `sslrootcert=system`: give it a CA file there.
+    public static func connectionString(url: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+        _ = try configuration(url: url, environment: environment)
+        return url ?? environment["KAPPA_DATABASE_URL"] ?? ""
+    }
 }

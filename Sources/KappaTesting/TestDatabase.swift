@@ -29,6 +29,18 @@ public enum TestDatabase {
         return configuration
     }
 
+    /// The libpq connection string of a configuration without TLS (tests' clusters): for
+    /// ``ProjectionRuntime/Configuration/pipelineConnectionString`` beside a client of `configuration`.
+    public static func connectionString(for configuration: PostgresClient.Configuration) -> String {
+        func quoted(_ value: String) -> String {
+            "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
+        }
+        var parts = ["host=\(quoted(configuration.host ?? "localhost"))", "port=\(configuration.port ?? 5432)", "user=\(quoted(configuration.username))"]
+        if let password = configuration.password { parts.append("password=\(quoted(password))") }
+        if let database = configuration.database { parts.append("dbname=\(quoted(database))") }
+        return (parts + ["sslmode=disable"]).joined(separator: " ")
+    }
+
     /// Runs `body` with a running client; the client shuts down afterwards.
     public static func withClient<Result: Sendable>(
         configuration: PostgresClient.Configuration = TestDatabase.configuration(),

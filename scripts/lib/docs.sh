@@ -16,6 +16,8 @@ kappa_docs_check() {
     find "$(readlink -f "$debug")" -mindepth 2 -maxdepth 2 -name module.modulemap
     find "$PWD/.build/checkouts" -path '*/include/module.modulemap')
   while IFS= read -r dir; do clang+=(-Xcc "-I$dir"); done < <(find "$PWD/.build/checkouts" -type d -name include)
+  # CLibPQ, the system library of libpq: its module map, and libpq's headers where pkg-config says.
+  clang+=(-Xcc "-fmodule-map-file=$PWD/Sources/CLibPQ/module.modulemap" -Xcc "-I$(pkg-config --variable=includedir libpq)")
   for module in Kappa KappaPostgres; do
     mkdir -p "$out/$module-symbols"
     swift symbolgraph-extract -module-name "$module" -I "$debug/Modules" "${clang[@]}" -target "$(uname -m)-unknown-linux-gnu" \

@@ -81,13 +81,29 @@ struct ServiceOptions: ParsableArguments {
         help: "Read-model versions to run (env CART_READ_MODEL_VERSIONS, e.g. 1,2; default 1). Versions an earlier migration started run too, unless dropped.")
     var readModelVersions: [Int] = []
     @Flag(help: "Promote a higher read-model version as soon as it has caught up.") var promoteWhenCaughtUp = false
+    @Option(
+        help:
+            "on: each live batch of the read model is one round trip through libpq, whatever its statements; off: statement by statement through postgres-nio (env KAPPA_PIPELINE; default on)."
+    )
+    var pipeline: Pipeline?
+
+    enum Pipeline: String, ExpressibleByArgument, CaseIterable {
+        case on, off
+    }
 
     /// Also reads CART_READ_MODEL, KAPPA_LOG_SCHEMA and KAPPA_RUNTIME_SCHEMA.
     func configuration(_ environment: [String: String]) throws -> CartServiceConfiguration {
         var configuration = CartServiceConfiguration(database: try DatabaseURL.configuration(url: databaseURL, environment: environment))
+        configuration.readModelConnectionString = try DatabaseURL.connectionString(url: databaseURL, environment: environment)
         if let url = readModelDatabaseURL ?? environment["KAPPA_READ_MODEL_DATABASE_URL"], !url.isEmpty {
             configuration.readModelDatabase = try DatabaseURL.configuration(url: url, environment: environment)
+            configuration.readModelConnectionString = url
         }
+        let fromEnvironment = try environment["KAPPA_PIPELINE"].map { value in
+            guard let choice = Pipeline(rawValue: value) else { throw ValidationError("KAPPA_PIPELINE must be on or off, not '\(value)'") }
+            return choice
+        }
+        if (pipeline ?? fromEnvironment ?? .on) == .off { configuration.readModelConnectionString = nil }
         configuration.readModel = readModel ?? environment["CART_READ_MODEL"] ?? configuration.readModel
         configuration.logSchema = environment["KAPPA_LOG_SCHEMA"] ?? configuration.logSchema
         configuration.runtimeSchema = environment["KAPPA_RUNTIME_SCHEMA"] ?? configuration.runtimeSchema

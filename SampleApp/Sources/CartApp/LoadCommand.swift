@@ -36,6 +36,7 @@ struct LoadCommand: AsyncParsableCommand {
         var logger = Logger(label: "kappa.cart.load")
         logger.logLevel = .critical // the figures only
         var configuration = CartServiceConfiguration(database: try DatabaseURL.configuration(url: databaseURL))
+        configuration.readModelConnectionString = try DatabaseURL.connectionString(url: databaseURL)
         configuration.port = 0
         configuration.logSchema = logSchema
         configuration.runtimeSchema = "\(logSchema)_rt"

@@ -108,6 +108,7 @@ func components(_ configuration: CartServiceConfiguration, logger: Logger) throw
     var runtimeConfiguration = ProjectionRuntime.Configuration()
     runtimeConfiguration.schema = configuration.runtimeSchema
     runtimeConfiguration.promoteWhenCaughtUp = configuration.promoteWhenCaughtUp
+    runtimeConfiguration.pipelineConnectionString = configuration.readModelConnectionString
     let readModels = allVersions(configuration).filter { configuration.readModelVersions.contains($0.version) }
     let runtime = try ProjectionRuntime(
         log: store, readModels: readModelClient, projections: readModels, notifier: notifier,

@@ -13,6 +13,10 @@ public struct CartServiceConfiguration: Sendable {
     /// log's: a role granted only the log's reader (its transactions then hold no follower of the log
     /// back), on the same server or another. Default `nil`: ``database``.
     public var readModelDatabase: PostgresClient.Configuration?
+    /// The read models' database for libpq (a connection string or URL), so that each live batch of
+    /// the read model is one round trip whatever its statements (see the runtime's
+    /// `pipelineConnectionString`). Default `nil`: statement by statement.
+    public var readModelConnectionString: String?
     /// Schema of the event log. Default `kappa`.
     public var logSchema = "kappa"
     /// Schema of the projection runtime's tables. Default `kappa_projections`.

@@ -29,9 +29,11 @@ struct DeploymentRolesTests {
             try await pgTool(
                 try postgresProgram("psql"), ["--quiet", "-v", "ON_ERROR_STOP=1", "--dbname", "kappa", "--file", roles], environment: cluster.environment)
             // The compose file's URLs, pointed at this cluster.
+            func localURL(_ name: String) throws -> String {
+                try #require(environment[name]).replacingOccurrences(of: "@postgres:5432/", with: "@127.0.0.1:\(cluster.port)/") + "?sslmode=disable"
+            }
             func local(_ name: String) throws -> PostgresClient.Configuration {
-                let url = try #require(environment[name]).replacingOccurrences(of: "@postgres:5432/", with: "@127.0.0.1:\(cluster.port)/")
-                return try DatabaseURL.configuration(url: url + "?sslmode=disable", environment: [:])
+                try DatabaseURL.configuration(url: try localURL(name), environment: [:])
             }
             let (writer, projector) = (try local("KAPPA_DATABASE_URL"), try local("KAPPA_READ_MODEL_DATABASE_URL"))
             let migrated = try await pgTool(
@@ -44,6 +46,8 @@ struct DeploymentRolesTests {
             let configuration = {
                 var configuration = CartServiceConfiguration(database: writer)
                 configuration.readModelDatabase = projector
+                // Live batches through libpq, logged in as the projector as well.
+                configuration.readModelConnectionString = try? localURL("KAPPA_READ_MODEL_DATABASE_URL")
                 configuration.readYourWritesTimeout = .seconds(30)
                 return configuration
             }()

@@ -60,28 +60,6 @@ public enum ProjectionOrdering: Sendable, Hashable {
     case perStream
 }
 
-/// What a projection's ``Projection/apply(_:in:)`` writes with.
-public struct ProjectionContext: Sendable {
-    /// The connection, inside the transaction that also moves the checkpoint.
-    public let connection: PostgresConnection
-    /// This version's schema, quoted, ready to interpolate: `"\(unescaped: context.schema).cart_summary"`.
-    public let schema: String
-    /// The projection's name.
-    public let projection: String
-    /// The projection version being applied.
-    public let version: Int
-    /// `true` while a bulk rebuild applies the log in large batches (possibly in parallel partitions
-    /// for a ``ProjectionOrdering/perStream`` projection); `false` when following the log.
-    public let isRebuilding: Bool
-    /// The runtime's logger, for the handler's own messages.
-    public let logger: Logger
-
-    /// Runs a statement to completion (reading and dropping any rows), so its errors surface here.
-    public func execute(_ query: PostgresQuery) async throws {
-        try await connection.run(query, logger: logger)
-    }
-}
-
 /// A projection written one event at a time, for simple read models:
 ///
 /// ```swift

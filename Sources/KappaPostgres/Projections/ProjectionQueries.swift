@@ -146,6 +146,21 @@ struct ProjectionQueries: Sendable {
         return PostgresQuery(unsafeSQL: sql, binds: binds)
     }
 
+    /// The fenced checkpoint `move` of ``advanceCheckpoint(_:_:asynchronousCommit:)`` as a statement
+    /// that fails through `lease_lost()` (SQLSTATE KL001) when it finds no row: the last statement of a
+    /// pipelined batch before its `COMMIT`, which the server then skips, so the batch's writes roll back.
+    func failingAdvance(_ move: AdvanceStatement, asynchronousCommit: Bool) -> PostgresQuery {
+        var binds = PostgresBindings(capacity: 11)
+        move.append(to: &binds)
+        let sql = """
+            WITH kappa_checkpoint AS (
+            \(AdvanceStatement.update(table: projections, asynchronousCommit: asynchronousCommit))
+            )
+            SELECT CASE WHEN EXISTS (SELECT FROM kappa_checkpoint) THEN 'moved' ELSE \(leaseLost)($6, $7) END
+            """
+        return PostgresQuery(unsafeSQL: sql, binds: binds)
+    }
+
     /// A `RETURNING` list for a checkpoint's statement: with `asynchronous`, it also makes the
     /// transaction commit without waiting for the disk (a local setting, evaluated once per moved row).
     static func commitMode(asynchronous: Bool) -> String {

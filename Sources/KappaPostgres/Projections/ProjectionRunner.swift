@@ -224,6 +224,9 @@ struct ProjectionRunner: Sendable {
         if inOneStatement, let single = projection as? any SingleStatementProjection {
             sent = try await applyInOneStatement(single, relevant, through: last, lease: current, state: state)
         }
+        if !sent, let pipeline = core.pipeline(for: key) {
+            sent = try await applyPipelined(relevant, through: last, lease: current, state: state, on: pipeline)
+        }
         if !sent {
             let core = self.core
             try await current.whileRenewing(state: state, core: core) {
@@ -261,7 +264,7 @@ struct ProjectionRunner: Sendable {
     func handle(_ relevant: [RecordedEvent], on connection: PostgresConnection, isRebuilding: Bool) async throws {
         guard !relevant.isEmpty else { return }
         let context = ProjectionContext(
-            connection: connection, schema: id.schema.quoted, projection: id.name,
+            .connection(connection), schema: id.schema.quoted, projection: id.name,
             version: id.version, isRebuilding: isRebuilding, logger: logger)
         do {
             try await projection.apply(relevant, in: context)

@@ -49,6 +49,19 @@ extension ProjectionRuntime {
         /// connection). Default `true`; turn it off behind a pooler that cannot keep prepared
         /// statements (PgBouncer before 1.21 in transaction mode), as with the store's own setting.
         public var preparedStatements = true
+        /// The read-model database for libpq, PostgreSQL's C client: a connection string
+        /// (`host=db1 dbname=shop user=projector`) or a URL (`postgresql://projector@db1/shop`, several
+        /// hosts and `target_session_attrs` included); the `PG*` environment variables fill in what
+        /// it leaves out, as for `psql`. It must name the database of the `readModels` client.
+        ///
+        /// When set, each live batch of a ``Projection`` is sent in one round trip, whatever number
+        /// of statements its handler runs: ``ProjectionContext/execute(_:)`` queues each statement,
+        /// and the runtime sends them with the fenced checkpoint move and a sync at once, through
+        /// libpq's pipeline mode, as one transaction (a statement that fails rolls back the batch,
+        /// checkpoint and all). A handler that reads through ``ProjectionContext/connection`` has
+        /// its batches run statement by statement as without it; so do bulk rebuilds. Default `nil`:
+        /// every statement through `readModels`, a round trip each.
+        public var pipelineConnectionString: String?
         /// Whether to `LISTEN` for appends made by other processes. Default `true`.
         public var listenForAppends = true
         /// This runtime's name in leases; unique per process. Default `<host>-<pid>-<random>`.

@@ -192,7 +192,7 @@ extension ProjectionRuntime {
                     try await projection.apply(
                         [event],
                         in: ProjectionContext(
-                            connection: connection, schema: id.schema.quoted, projection: id.name, version: id.version, isRebuilding: false, logger: logger))
+                            .connection(connection), schema: id.schema.quoted, projection: id.name, version: id.version, isRebuilding: false, logger: logger))
                     return true
                 }
                 if applied { resolved += 1 }

@@ -72,6 +72,9 @@ public struct ProjectionRuntime: Service {
     /// Of those, the batches whose writes and checkpoint move were one statement.
     package var singleStatementBatches: Int { core.singleStatementBatches.load(ordering: .relaxed) }
 
+    /// Of those, the batches sent in one round trip through libpq's pipeline mode.
+    package var pipelinedBatches: Int { core.pipelinedBatches.load(ordering: .relaxed) }
+
     /// Coalescing pauses its live runners have made so far (not those a read-your-writes wait skipped).
     package var coalescingPauses: Int { core.coalescingPauses.load(ordering: .relaxed) }
 
@@ -89,6 +92,12 @@ public struct ProjectionRuntime: Service {
         // Once this returns (or throws), ``start(_:)`` refuses: nothing would run what it hands over.
         defer { registry.finish() }
         try await migrate()
+        do {
+            try await core.checkPipelineTarget()
+        } catch  where isTransient(error) {
+            // Checked again before the first pipelined batch, where faults are retried.
+            core.logger.warning("could not check the pipeline connection yet", metadata: ["error": "\(String(reflecting: error))"])
+        }
         let runners = try initial.map { try ProjectionRunner(projection: $0, core: core) }
         for runner in runners { try await runner.setUp() }
         let reactorRunners = try reactors.map { try ReactorRunner(reactor: $0, core: core) }
@@ -124,6 +133,7 @@ public struct ProjectionRuntime: Service {
             registry.finish()
         }
         await core.leaveFleet()
+        core.pipeline?.close()
         core.logger.info("projection runtime stopped", metadata: ["kappa.owner": "\(core.configuration.owner)"])
     }
 }

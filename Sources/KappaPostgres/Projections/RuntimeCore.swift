@@ -23,6 +23,15 @@ final class RuntimeCore: Sendable {
     let batchesCommitted = Atomic<Int>(0)
     /// Of those, the batches whose writes and checkpoint were sent as one statement (``SingleStatementProjection``).
     let singleStatementBatches = Atomic<Int>(0)
+    /// Of those, the batches sent in one round trip through libpq's pipeline mode.
+    let pipelinedBatches = Atomic<Int>(0)
+    /// The versions whose live batches run statement by statement although ``pipeline`` is set
+    /// (their handlers read through the connection).
+    private let statementByStatement = Mutex<Set<LeaseKey>>([])
+    /// The libpq connections of pipelined batches (``ProjectionRuntime/Configuration/pipelineConnectionString``).
+    let pipeline: PipelineConnections?
+    /// Whether ``pipeline`` was found to reach the read-model database (``checkPipelineTarget()``).
+    let pipelineChecked = Atomic<Bool>(false)
     /// Coalescing pauses live runners have made (``ProjectionRuntime/Configuration/liveCoalescing``).
     let coalescingPauses = Atomic<Int>(0)
     /// This runtime instance, unique even among processes configured with the same owner: it holds
@@ -52,7 +61,19 @@ final class RuntimeCore: Sendable {
         self.database = RuntimeDatabase(
             log: log, readModels: readModels, transactionTimeout: configuration.transactionTimeout,
             deadlines: deadlines, idleLimit: SessionIdleLimit(configuration.leaseDuration), logger: logger)
+        self.pipeline = configuration.pipelineConnectionString.map { PipelineConnections(connectionString: $0, applicationName: "kappa-runtime") }
         self.fleet = Fleet(member: instanceID, enabled: configuration.balancesLeases, leaseDuration: configuration.leaseDuration)
+    }
+
+    /// The libpq connections for `key`'s live batches, unless they run statement by statement.
+    func pipeline(for key: LeaseKey) -> PipelineConnections? {
+        guard let pipeline, !statementByStatement.withLock({ $0.contains(key) }) else { return nil }
+        return pipeline
+    }
+
+    /// Makes `key`'s live batches run statement by statement from now on.
+    func runStatementByStatement(_ key: LeaseKey) {
+        statementByStatement.withLock { _ = $0.insert(key) }
     }
 
     /// Records a runner's bulk-rebuild progress (`nil`: the rebuild ended).

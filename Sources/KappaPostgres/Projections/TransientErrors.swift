@@ -29,6 +29,8 @@ package func isConnectionLoss(_ error: any Error) -> Bool {
             // Class 08: connection exceptions.
             return TransientSQLState.sessionEnded.contains(state) || state.raw.hasPrefix("08")
         }
+    case let error as LibPQError:
+        return error.connectionLost || error.sqlState.map { TransientSQLState.sessionEnded.contains(PostgresError.Code(raw: $0)) } ?? false
     case let error as EventStoreError:
         return error.code == .connectionLost
     case is ConnectionClosed:
@@ -46,6 +48,9 @@ package func isTransient(_ error: any Error) -> Bool {
     switch error {
     case let error as PSQLError:
         guard let state = error.sqlState else { return false }
+        return TransientSQLState.contention.contains(state) || TransientSQLState.other.contains(state)
+    case let error as LibPQError:
+        guard let state = error.sqlState.map(PostgresError.Code.init(raw:)) else { return false }
         return TransientSQLState.contention.contains(state) || TransientSQLState.other.contains(state)
     case let error as PostgresTransactionError:
         return [error.closureError, error.commitError, error.beginError, error.rollbackError]

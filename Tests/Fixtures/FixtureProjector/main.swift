@@ -46,6 +46,9 @@ let store = try PostgresEventStore(client: client, configuration: .init(schema: 
 var configuration = ProjectionRuntime.Configuration()
 configuration.schema = arguments[2]
 configuration.owner = arguments[3]
+// Live batches in one round trip through libpq, to the read models' server (the PG* variables name the log's).
+configuration.pipelineConnectionString =
+    env["KAPPA_FIXTURE_READ_MODEL_PORT"].map { "host=127.0.0.1 port=\($0) user=postgres dbname=postgres sslmode=disable" } ?? ""
 configuration.batchSize = batchSize
 configuration.leaseDuration = .milliseconds(leaseMS)
 configuration.idlePollInterval = .milliseconds(50)

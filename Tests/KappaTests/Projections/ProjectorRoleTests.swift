@@ -23,7 +23,9 @@ struct ProjectorRoleTests {
                     try await context.execute("INSERT INTO \(unescaped: context.schema).seen VALUES (\(event.id))")
                     while !gate.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) } // the batch stays open
                 }
-                var configuration = f.configuration(lease: .seconds(30))
+                // Statement by statement: the batch's transaction is open while the handler waits
+                // (a pipelined batch opens none until its handler has returned).
+                var configuration = f.configuration(lease: .seconds(30), pipelined: false)
                 configuration.transactionTimeout = .seconds(60)
                 let runtime = try ProjectionRuntime(
                     log: f.store, readModels: projector, projections: [projection],

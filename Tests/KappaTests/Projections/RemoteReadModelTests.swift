@@ -21,7 +21,7 @@ struct RemoteReadModelTests {
                 try await TestDatabase.withClient(configuration: logConfiguration, logger: testLogger) { logClient in
                     try await TestDatabase.withClient(configuration: cluster.configuration(), logger: testLogger) { readModels in
                         do {
-                            try await exercise(f, log: logClient, application: application, readModels: readModels)
+                            try await exercise(f, log: logClient, application: application, readModels: readModels, server: cluster.configuration())
                         } catch {
                             // PSQLError's description hides the server's message: record all of it.
                             Issue.record("\(String(reflecting: error))")
@@ -32,16 +32,22 @@ struct RemoteReadModelTests {
         }
     }
 
-    private func exercise(_ f: ProjectionFixture, log logClient: PostgresClient, application: String, readModels: PostgresClient) async throws {
+    private func exercise(
+        _ f: ProjectionFixture, log logClient: PostgresClient, application: String, readModels: PostgresClient, server: PostgresClient.Configuration
+    ) async throws {
         let log = try PostgresEventStore(client: logClient, configuration: f.store.configuration, logger: testLogger)
         let name = f.name("remote")
         let v1 = CartSummaryProjection(name: name, version: 1, writer: "v1")
         let v2 = CartSummaryProjection(name: name, version: 2, writer: "v2")
         let seeded = try await CartEvents.seed(f.store, carts: 30, eventsPerCart: 8)
+        var configuration = f.configuration()
+        configuration.pipelineConnectionString = TestDatabase.connectionString(for: server)
         let runtime = try ProjectionRuntime(
-            log: log, readModels: readModels, projections: [v1], notifier: f.notifier, configuration: f.configuration(), logger: testLogger)
+            log: log, readModels: readModels, projections: [v1], notifier: f.notifier, configuration: configuration, logger: testLogger)
+        var versionsConfiguration = f.configuration(owner: "versions")
+        versionsConfiguration.pipelineConnectionString = configuration.pipelineConnectionString
         let versions = try ProjectionVersions(
-            log: log, readModels: readModels, projections: [v1, v2], configuration: f.configuration(owner: "versions"), logger: testLogger)
+            log: log, readModels: readModels, projections: [v1, v2], configuration: versionsConfiguration, logger: testLogger)
         let last = try await withRunning(runtime) {
             var last = seeded
             var killed = (readModels: Int64(0), log: Int64(0))
@@ -166,8 +172,10 @@ struct RemoteReadModelTests {
                 try await TestDatabase.withClient(configuration: cluster.configuration(), logger: testLogger) { readModels in
                     let here = CartSummaryProjection(name: f.name("here")), there = CartSummaryProjection(name: f.name("there"))
                     let local = try f.runtime([here])
+                    var configuration = f.configuration()
+                    configuration.pipelineConnectionString = TestDatabase.connectionString(for: cluster.configuration())
                     let remote = try ProjectionRuntime(
-                        log: f.store, readModels: readModels, projections: [there], notifier: f.notifier, configuration: f.configuration(),
+                        log: f.store, readModels: readModels, projections: [there], notifier: f.notifier, configuration: configuration,
                         logger: testLogger)
                     try await withRunning(local) {
                         try await withRunning(remote) {

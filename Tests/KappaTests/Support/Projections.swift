@@ -19,8 +19,12 @@ struct ProjectionFixture: Sendable {
     /// A projection name unique to this test (projection schemas are per database, not per schema).
     func name(_ base: String) -> String { "\(base)_\(suffix)" }
 
-    func configuration(owner: String = "test", batchSize: Int = 100, lease: Duration = .seconds(2)) -> ProjectionRuntime.Configuration {
+    /// A runtime configuration for this test. Live batches go through libpq's pipeline mode to the
+    /// fixture's database (`pipelined`), as a deployment that sets
+    /// ``ProjectionRuntime/Configuration/pipelineConnectionString`` runs them.
+    func configuration(owner: String = "test", batchSize: Int = 100, lease: Duration = .seconds(2), pipelined: Bool = true) -> ProjectionRuntime.Configuration {
         var configuration = ProjectionRuntime.Configuration()
+        configuration.pipelineConnectionString = pipelined ? TestDatabase.connectionString(for: TestDatabase.configuration()) : nil
         configuration.schema = runtimeSchema
         configuration.owner = owner
         configuration.batchSize = batchSize

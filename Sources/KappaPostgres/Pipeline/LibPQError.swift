@@ -1,0 +1,39 @@
+import CLibPQ
+
+/// An error from the libpq connection of pipelined batches: the server's (with its SQLSTATE), or the
+/// connection's loss (the outcome of what was in flight unknown).
+package struct LibPQError: Error, CustomStringConvertible, Sendable {
+    /// The SQLSTATE of the server's error; `nil` when the connection failed.
+    package let sqlState: String?
+    package let message: String
+    /// The connection failed (closed, reset, aborted by the watchdog): nothing is known of what was sent.
+    package let connectionLost: Bool
+
+    init(connectionLost message: String) {
+        self.sqlState = nil
+        self.message = message
+        self.connectionLost = true
+    }
+
+    /// The error a failed result reports.
+    init(result: OpaquePointer) {
+        let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+        self.sqlState = state
+        self.message = String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: .whitespacesAndNewlines)
+        // Class 08 (connection exceptions) and libpq's own failures, which come without a SQLSTATE.
+        self.connectionLost = state == nil || state!.hasPrefix("08")
+    }
+
+    package var description: String {
+        sqlState.map { "\(message) (SQLSTATE \($0))" } ?? message
+    }
+}
+
+/// The first statement of a pipeline that failed, by its index (-1: the `BEGIN`; one past the last:
+/// the `COMMIT`); the whole transaction was rolled back.
+struct PipelineFailure: Error, CustomStringConvertible {
+    let index: Int
+    let error: LibPQError
+
+    var description: String { "statement \(index + 1) of the batch failed: \(error)" }
+}

@@ -1,0 +1,104 @@
+import CLibPQ
+import NIOCore
+import PostgresNIO
+
+/// A statement and its parameters as libpq sends them: each parameter's type, format and bytes.
+struct LibPQStatement: Sendable {
+    let sql: String
+    private let types: [Oid]
+    private let formats: [Int32]
+    /// The parameters' bytes, one after another, each followed by a NUL (text-format parameters are
+    /// read as C strings); `nil` offsets are SQL NULLs.
+    private let storage: [UInt8]
+    private let offsets: [Int?]
+    private let lengths: [Int32]
+
+    /// The statement postgres-nio would send for `query`, its parameters encoded as postgres-nio
+    /// encodes them (the same types, formats and bytes), so that a handler writes one
+    /// `PostgresQuery` for either driver.
+    /// - Throws: ``Unsupported`` when `query`'s bindings are not laid out as this reads them.
+    init(_ query: PostgresQuery) throws {
+        let parameters = try BoundParameters(query.binds)
+        var storage: [UInt8] = []
+        var offsets: [Int?] = [], lengths: [Int32] = []
+        for value in parameters.values {
+            guard let value else {
+                offsets.append(nil)
+                lengths.append(0)
+                continue
+            }
+            offsets.append(storage.count)
+            lengths.append(Int32(value.readableBytes))
+            storage.append(contentsOf: value.readableBytesView)
+            storage.append(0)
+        }
+        self.sql = query.sql
+        self.types = parameters.types
+        self.formats = parameters.formats
+        self.storage = storage
+        self.offsets = offsets
+        self.lengths = lengths
+    }
+
+    /// Calls `body` with the parameters as `PQsendQueryParams` takes them: count, types, values, lengths, formats.
+    func withParameters<R>(
+        _ body: (Int32, UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> R
+    ) -> R {
+        storage.withUnsafeBytes { bytes in
+            let base = bytes.bindMemory(to: CChar.self).baseAddress
+            let values: [UnsafePointer<CChar>?] = offsets.map { offset in
+                guard let offset, let base else { return nil }
+                return UnsafePointer(base + offset)
+            }
+            return values.withUnsafeBufferPointer { values in
+                types.withUnsafeBufferPointer { types in
+                    lengths.withUnsafeBufferPointer { lengths in
+                        formats.withUnsafeBufferPointer { formats in
+                            body(Int32(values.count), types.baseAddress, values.baseAddress, lengths.baseAddress, formats.baseAddress)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A `PostgresQuery` whose bindings this cannot read: the pipelined path is not taken for it.
+    struct Unsupported: Error, CustomStringConvertible {
+        var description: String { "the statement's parameters could not be read for libpq (an unexpected postgres-nio version?)" }
+    }
+}
+
+/// The parameters of a `PostgresBindings`: what postgres-nio's `Bind` message would carry.
+///
+/// postgres-nio keeps them internal (`@usableFromInline`: a type and a format per parameter, and the
+/// length-prefixed values in one buffer, as the wire protocol lays them out), and offers no public
+/// way to read them, so they are read by reflection. A layout this does not recognise throws
+/// ``LibPQStatement/Unsupported``, and the runtime then sends the batch through postgres-nio instead;
+/// the tests cover every type the framework and the sample bind.
+private struct BoundParameters {
+    var types: [Oid] = []
+    var formats: [Int32] = []
+    var values: [ByteBuffer?] = []
+
+    init(_ bindings: PostgresBindings) throws {
+        let mirror = Mirror(reflecting: bindings)
+        guard let metadata = mirror.descendant("metadata").map(Mirror.init(reflecting:)),
+            var bytes = mirror.descendant("bytes") as? ByteBuffer
+        else { throw LibPQStatement.Unsupported() }
+        for entry in metadata.children {
+            let fields = Mirror(reflecting: entry.value)
+            guard let type = fields.descendant("dataType") as? PostgresDataType, let format = fields.descendant("format") as? PostgresFormat,
+                let length = bytes.readInteger(as: Int32.self)
+            else { throw LibPQStatement.Unsupported() }
+            if length < 0 {
+                values.append(nil)
+            } else {
+                guard let value = bytes.readSlice(length: Int(length)) else { throw LibPQStatement.Unsupported() }
+                values.append(value)
+            }
+            types.append(type.rawValue)
+            formats.append(Int32(format.rawValue))
+        }
+        guard bytes.readableBytes == 0, values.count == bindings.count else { throw LibPQStatement.Unsupported() }
+    }
+}

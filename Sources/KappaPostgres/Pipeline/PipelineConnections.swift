@@ -1,0 +1,42 @@
+import Synchronization
+
+/// The runtime's libpq connections for pipelined batches: one per runner in a batch at a time, kept
+/// between batches (a live batch never waits for a connection to open), and closed when the runtime
+/// stops. A connection that failed, or that the watchdog aborted, is dropped instead of kept.
+final class PipelineConnections: Sendable {
+    private let connectionString: String
+    private let applicationName: String
+    private let idle = Mutex<(connections: [LibPQConnection], closed: Bool)>(([], false))
+
+    init(connectionString: String, applicationName: String) {
+        self.connectionString = connectionString
+        self.applicationName = applicationName
+    }
+
+    /// Runs `body` on an idle connection, or a new one.
+    func withConnection<R: Sendable>(_ body: (LibPQConnection) async throws -> R) async throws -> R {
+        let connection: LibPQConnection
+        if let kept = idle.withLock({ $0.connections.popLast() }) {
+            connection = kept
+        } else {
+            connection = try await LibPQConnection.connect(connectionString, applicationName: applicationName)
+        }
+        let result: Result<R, any Error>
+        do { result = .success(try await body(connection)) } catch { result = .failure(error) }
+        if connection.isReusable {
+            // After the runtime stopped, it is closed (released) here instead.
+            idle.withLock { if !$0.closed { $0.connections.append(connection) } }
+        }
+        return try result.get()
+    }
+
+    /// Closes the idle connections, and those in use as they come back.
+    func close() {
+        var closing: [LibPQConnection] = []
+        idle.withLock { state in
+            state.closed = true
+            swap(&closing, &state.connections)
+        }
+        closing.removeAll() // each closes its connection as it is released
+    }
+}
