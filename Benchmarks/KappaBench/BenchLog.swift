@@ -99,4 +99,35 @@ extension BenchLog {
             GROUP BY 1
             """
     }
+
+    /// ``CartLinesProjection``'s read model computed by SQL from `events`, into `carts` and `lines`
+    /// (tables shaped as the projection's): a line is what was added to a cart under a SKU since its
+    /// last removal, priced as its first add since then; a cart's totals are its lines'.
+    static func cartLinesBaseline(carts: String, lines: String, events: String) -> [String] {
+        let source = """
+            SELECT position, event_type, p."cartId" AS cart, p.sku, p.quantity, p."unitPrice" AS price
+            FROM \(events), json_to_record(payload) AS p("cartId" text, sku text, quantity int8, "unitPrice" int8)
+            WHERE event_type IN ('ItemAddedToCart', 'ItemRemovedFromCart', 'CartCheckedOut')
+            """
+        return [
+            "CREATE TEMP TABLE baseline_events ON COMMIT DROP AS \(source)",
+            """
+            INSERT INTO \(lines) (cart_id, sku, quantity, unit_price)
+            SELECT a.cart, a.sku, sum(a.quantity), (array_agg(a.price ORDER BY a.position))[1]
+            FROM baseline_events a
+            LEFT JOIN (SELECT cart, sku, max(position) AS position FROM baseline_events WHERE event_type = 'ItemRemovedFromCart' GROUP BY 1, 2) r
+              USING (cart, sku)
+            WHERE a.event_type = 'ItemAddedToCart' AND a.position > coalesce(r.position, 0)
+            GROUP BY 1, 2
+            """,
+            """
+            INSERT INTO \(carts) (cart_id, items, total_cents, checked_out, events)
+            SELECT e.cart, coalesce(l.items, 0), coalesce(l.total, 0), e.checked_out, e.events
+            FROM (SELECT cart, bool_or(event_type = 'CartCheckedOut') AS checked_out, count(*) AS events
+                  FROM baseline_events GROUP BY 1 HAVING bool_or(event_type = 'ItemAddedToCart')) e
+            LEFT JOIN (SELECT cart_id, sum(quantity) AS items, sum(quantity * unit_price) AS total FROM \(lines) GROUP BY 1) l
+              ON l.cart_id = e.cart
+            """,
+        ]
+    }
 }

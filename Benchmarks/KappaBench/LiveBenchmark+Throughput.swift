@@ -22,7 +22,11 @@ extension LiveBenchmark {
         store: PostgresEventStore, client: PostgresClient, notifier: LogNotifier, form: String,
         makeRuntime: @Sendable (String) throws -> ProjectionRuntime
     ) async throws {
-        let kind = form == "single" ? "a single statement" : form == "none" ? "writing nothing" : "a transaction"
+        let kinds = [
+            "single": "a single statement", "none": "writing nothing", "transaction": "a transaction",
+            "lines": "three statements an event", "lines-pipelined": "three statements an event, pipelined",
+        ]
+        let kind = kinds[form] ?? form
         emit("32 writers, single-event appends, \(32 * perWriter) per round (\(workload.rawValue)), the projection as \(kind)   ev/s")
         var plain: [Phase] = [], following: [Phase] = []
         for round in 0..<rounds {

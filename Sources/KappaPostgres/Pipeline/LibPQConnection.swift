@@ -13,6 +13,11 @@ final class LibPQConnection: @unchecked Sendable {
     /// The connection's socket, for ``abort()`` from another thread.
     private let socket: Int32
     private let aborted = Atomic<Bool>(false)
+    /// The statements prepared on this connection, by ``LibPQStatement/preparedKey``: a handler's
+    /// statements are parsed and planned once per connection, not once per event. Used on `queue` only.
+    private var prepared: [String: String] = [:]
+    /// The most statements kept prepared; statements past it are sent unnamed (parsed each time).
+    private static let maximumPrepared = 200
     /// The server's process id, for tests and logs.
     let backendPID: Int32
 
@@ -95,27 +100,48 @@ final class LibPQConnection: @unchecked Sendable {
 
     private func runPipeline(_ statements: [LibPQStatement]) throws {
         guard PQenterPipelineMode(handle) == 1 else { throw lost("could not enter pipeline mode") }
+        // What each command sent answers for: the statement's index (-1: BEGIN, count: COMMIT),
+        // and the name a preparation (Parse) gives it, to be kept once the server has it.
+        var commands: [(index: Int, preparing: (key: String, name: String)?)] = [(-1, nil)]
         guard PQsendQueryParams(handle, "BEGIN", 0, nil, nil, nil, nil, 0) == 1 else { throw lost("could not send BEGIN") }
-        for statement in statements {
+        var preparing: [String: String] = [:]
+        for (index, statement) in statements.enumerated() {
+            let key = statement.preparedKey
+            var name = prepared[key] ?? preparing[key]
+            if name == nil && prepared.count + preparing.count < Self.maximumPrepared {
+                let new = "kappa_pipeline_\(prepared.count + preparing.count)"
+                let sent = statement.withTypes { count, types in PQsendPrepare(handle, new, statement.sql, count, types) }
+                guard sent == 1 else { throw lost("could not send a statement") }
+                commands.append((index, (key, new)))
+                preparing[key] = new
+                name = new
+            }
             let sent = statement.withParameters { count, types, values, lengths, formats in
-                PQsendQueryParams(handle, statement.sql, count, types, values, lengths, formats, 0)
+                if let name {
+                    PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0)
+                } else {
+                    PQsendQueryParams(handle, statement.sql, count, types, values, lengths, formats, 0)
+                }
             }
             guard sent == 1 else { throw lost("could not send a statement") }
+            commands.append((index, nil))
         }
+        commands.append((statements.count, nil))
         guard PQsendQueryParams(handle, "COMMIT", 0, nil, nil, nil, nil, 0) == 1 else { throw lost("could not send COMMIT") }
         guard PQpipelineSync(handle) == 1 else { throw lost("could not send the sync") }
         try flush()
         var failure: PipelineFailure?
-        // Each statement's results end with a NULL (the BEGIN's first, the COMMIT's last); then
-        // comes the sync's own result.
-        for index in -1...statements.count {
+        // Each command's results end with a NULL; then comes the sync's own result.
+        for command in commands {
             var ended = false
             while let result = PQgetResult(handle) {
                 defer { PQclear(result) }
                 ended = true
                 let status = PQresultStatus(result)
+                // A statement prepared stays prepared even when the transaction then rolls back.
+                if status == PGRES_COMMAND_OK, let (key, name) = command.preparing { prepared[key] = name }
                 guard status == PGRES_FATAL_ERROR, failure == nil else { continue }
-                failure = PipelineFailure(index: index, error: LibPQError(result: result))
+                failure = PipelineFailure(index: command.index, error: LibPQError(result: result))
             }
             if !ended && PQstatus(handle) != CONNECTION_OK { throw lost("the connection closed") }
         }
@@ -125,6 +151,12 @@ final class LibPQConnection: @unchecked Sendable {
         guard synced, PQexitPipelineMode(handle) == 1 else { throw lost("the pipeline did not end with its sync") }
         guard let failure else { return }
         if failure.error.connectionLost { throw failure.error }
+        if failure.error.sqlState == "0A000" && failure.error.message.contains("cached plan must not change result type") {
+            // A table a prepared statement returns rows of has changed shape: retried on a new
+            // connection, with nothing prepared.
+            aborted.store(true, ordering: .relaxed)
+            throw LibPQError(connectionLost: "a prepared statement's result changed shape: \(failure.error.message)")
+        }
         if PQtransactionStatus(handle) != PQTRANS_IDLE {
             let rollback = PQexec(handle, "ROLLBACK")
             defer { PQclear(rollback) }

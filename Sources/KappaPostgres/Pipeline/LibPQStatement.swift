@@ -40,6 +40,15 @@ struct LibPQStatement: Sendable {
         self.lengths = lengths
     }
 
+    /// What a prepared statement of this one is named by on a connection: its text and parameter
+    /// types (the server infers untyped parameters' types once, at preparation).
+    var preparedKey: String { sql + "\u{0}" + types.map(String.init).joined(separator: ",") }
+
+    /// Calls `body` with the parameter count and types, as `PQsendPrepare` takes them.
+    func withTypes<R>(_ body: (Int32, UnsafePointer<Oid>?) -> R) -> R {
+        types.withUnsafeBufferPointer { body(Int32($0.count), $0.baseAddress) }
+    }
+
     /// Calls `body` with the parameters as `PQsendQueryParams` takes them: count, types, values, lengths, formats.
     func withParameters<R>(
         _ body: (Int32, UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> R

@@ -87,21 +87,26 @@ public struct ProjectionRuntime: Service {
     }
 
     /// Sets up every projection, then runs them all until cancelled or shut down gracefully.
-    /// - Throws: at start-up only, when the runtime's tables or a projection's `setupSQL` cannot be created.
+    /// - Throws: at start-up only, when the runtime's tables or a projection's `setupSQL` cannot be
+    ///   created. Faults that pass (a lost connection, the server restarting or failing over) are
+    ///   retried with backoff until the runtime is shut down.
     public func run() async throws {
         // Once this returns (or throws), ``start(_:)`` refuses: nothing would run what it hands over.
         defer { registry.finish() }
-        try await migrate()
-        do {
-            try await core.checkPipelineTarget()
-        } catch  where isTransient(error) {
-            // Checked again before the first pipelined batch, where faults are retried.
-            core.logger.warning("could not check the pipeline connection yet", metadata: ["error": "\(String(reflecting: error))"])
-        }
         let runners = try initial.map { try ProjectionRunner(projection: $0, core: core) }
-        for runner in runners { try await runner.setUp() }
         let reactorRunners = try reactors.map { try ReactorRunner(reactor: $0, core: core) }
-        for runner in reactorRunners { try await runner.setUp() }
+        // A fault that passes (the server restarting or failing over, a killed connection) is retried
+        // until the runtime is stopped; anything else ends the start.
+        guard
+            try await core.retryingTransientFaults(
+                "starting",
+                {
+                    try await migrate()
+                    try await core.checkPipelineTarget()
+                    for runner in runners { try await runner.setUp() }
+                    for runner in reactorRunners { try await runner.setUp() }
+                })
+        else { return }
         core.logger.info(
             "projection runtime started",
             metadata: [

@@ -110,7 +110,8 @@ final class RuntimeCore: Sendable {
         }
     }
 
-    /// Returns after `duration`, or sooner once ``stop()`` was called (for one task: the fleet's).
+    /// Returns after `duration`, or sooner once ``stop()`` was called (for one task at a time: the
+    /// start-up's retries, then the fleet's).
     func fleetPause(_ duration: Duration) async {
         if !isStopping { await fleetBell.wait(timeout: duration) }
     }
@@ -186,5 +187,27 @@ final class RuntimeCore: Sendable {
     func setLease(_ key: LeaseKey, held isHeld: Bool) {
         held.withLock { if isHeld { $0.insert(key) } else { $0.remove(key) } }
         waiters.wake(key) // its waits now read the table, or memory
+    }
+}
+
+extension RuntimeCore {
+    /// Runs `work` until it succeeds, retrying transient faults (``isTransient(_:)``) with backoff.
+    /// - Returns: `false` when the runtime stopped (or the task was cancelled) before it succeeded.
+    /// - Throws: the first fault that is not transient.
+    func retryingTransientFaults(_ what: String, _ work: () async throws -> Void) async throws -> Bool {
+        var backoff = Backoff(initial: configuration.initialBackoff, maximum: configuration.maximumBackoff)
+        while !isStopping && !Task.isCancelled {
+            do {
+                try await work()
+                return true
+            } catch  where isTransient(error) {
+                let pause = backoff.next()
+                logger.warning(
+                    "\(what) failed on a fault that passes; trying again",
+                    metadata: ["error": "\(String(reflecting: error))", "kappa.retry_in": "\(pause)"])
+                await fleetPause(pause)
+            }
+        }
+        return false
     }
 }

@@ -48,8 +48,9 @@ import Testing
         }
     }
 
-    /// A statement that fails in a pipelined batch rolls back the whole batch (the handler's earlier
-    /// statements included); the poison-event policy then finds the event, as statement by statement.
+    /// A statement that fails in a pipelined batch, as it runs or as it is prepared, rolls back the
+    /// whole batch (the handler's earlier statements included); the poison-event policy then finds
+    /// the event, as statement by statement, and the statements prepared meanwhile serve on.
     @Test func aFailingStatementRollsTheBatchBackAndThePoisonEventIsFound() async throws {
         try await withProjectionFixture { f in
             var configuration = f.configuration()
@@ -60,20 +61,27 @@ import Testing
             ) { event, context in
                 let added = try PayloadDecoder().decode(CartEvents.ItemAdded.self, from: event.payload)
                 try await context.execute("INSERT INTO \(unescaped: context.schema).seen VALUES (\(event.id))")
+                if added.quantity == 0 {
+                    // Fails as it is prepared (parse analysis), not as it runs.
+                    try await context.execute("INSERT INTO \(unescaped: context.schema).no_such_table VALUES (\(event.id))")
+                }
                 try await context.execute("INSERT INTO \(unescaped: context.schema).quantities VALUES (\(event.id), \(added.quantity))")
             }
             let runtime = try f.runtime([projection], configuration: configuration)
             try await withRunning(runtime) {
                 let position = try await f.store.append(
-                    [CartEvents.added(cart: 1, quantity: 1), CartEvents.added(cart: 1, quantity: -1), CartEvents.added(cart: 1, quantity: 3)],
+                    [
+                        CartEvents.added(cart: 1, quantity: 1), CartEvents.added(cart: 1, quantity: -1), CartEvents.added(cart: 1, quantity: 3),
+                        CartEvents.added(cart: 1, quantity: 0), CartEvents.added(cart: 1, quantity: 2),
+                    ],
                     to: "cart-1", expectedVersion: .noStream
                 ).lastPosition!
                 try await runtime.waitUntil(projection.name, hasPassed: position, timeout: .seconds(30))
             }
             let schema = "\(projection.name)_v1"
-            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(schema).seen"), on: f.client) == 2)
-            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(schema).quantities"), on: f.client) == 2)
-            #expect(try await runtime.status().first { $0.name == projection.name }?.deadLetters == 1)
+            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(schema).seen"), on: f.client) == 3)
+            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(schema).quantities"), on: f.client) == 3)
+            #expect(try await runtime.status().first { $0.name == projection.name }?.deadLetters == 2)
             #expect(runtime.pipelinedBatches >= 2)
         }
     }

@@ -16,6 +16,8 @@ struct ProjectionRuntimeTests {
         case plain
         /// A ``SingleStatementProjection``: the writes and the checkpoint move in one statement.
         case singleStatement
+        /// The handler's statements queued and sent with the checkpoint move in one round trip (libpq).
+        case pipelined
     }
 
     @Test(arguments: BatchPath.allCases) func catchesUpThenFollowsLiveExactlyOnce(path: BatchPath) async throws {
@@ -24,7 +26,7 @@ struct ProjectionRuntimeTests {
             let base = CartSummaryProjection(name: f.name("carts"))
             let projection: any Projection = path == .singleStatement ? CartSummaryInOneStatement(base) : base
             let table = "\(projection.name)_v1.carts"
-            var configuration = f.configuration()
+            var configuration = f.configuration(pipelined: path == .pipelined)
             configuration.preparedStatements = path != .plain
             let runtime = try f.runtime([projection], configuration: configuration)
             let last = try await withRunning(runtime) {
