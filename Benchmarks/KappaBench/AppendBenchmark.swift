@@ -14,6 +14,9 @@ struct AppendBenchmark: AsyncParsableCommand {
             100 with 1 and 4 writers. Each case writes the same rows four ways, in fresh \
             tables of the same shape:
               kappa     PostgresEventStore.append, exact expected version (prepared)
+              pgbench   pgbench -M prepared inserting the same single rows (C, libpq):
+                        the one-event cases only
+            and the CPU this process spent per event on kappa's appends.
               sql       a plain INSERT through the same driver and pool
                         (VALUES for one row, unnest for a batch)
               prepared  the same INSERT as a PostgresPreparedStatement
@@ -38,6 +41,7 @@ struct AppendBenchmark: AsyncParsableCommand {
     func run() async throws {
         let cases = [
             Case(name: "1 event/txn,   1 writer ", writers: 1, batchSize: 1, operations: singleEvents, target: 0.85),
+            Case(name: "1 event/txn,   8 writers", writers: 8, batchSize: 1, operations: max(1, singleEvents / 2), target: 0.85),
             Case(name: "1 event/txn,  32 writers", writers: 32, batchSize: 1, operations: max(1, singleEvents / 4), target: 0.85),
             Case(name: "100 events/txn, 1 writer ", writers: 1, batchSize: 100, operations: batches, target: 0.70),
             Case(name: "100 events/txn, 4 writers", writers: 4, batchSize: 100, operations: batches / 2, target: 0.70),
@@ -45,20 +49,32 @@ struct AppendBenchmark: AsyncParsableCommand {
         let payload = Data(#"{"cartId":"c-000001","sku":"SKU-00042","quantity":2,"unitPrice":1299}"#.utf8)
         try await BenchDatabase.withClient(connections: 34) { client in
             emit("server: \(try await BenchDatabase.settings(client))")
-            emit("case                       kappa ev/s    sql ev/s  prepared ev/s  copy ev/s   kappa/sql  target  kappa/prepared")
+            emit(
+                "case                       kappa ev/s    sql ev/s  prepared ev/s  copy ev/s   kappa/sql  target  kappa/prepared   pgbench ev/s  kappa/pgbench  kappa client µs/event"
+            )
             for benchCase in cases {
                 var kappa: [Double] = [], sql: [Double] = [], prepared: [Double] = [], copy: [Double] = []
+                var pgbench: [Double] = []
+                // This process's CPU an event: what the client spends per append (the driver's threads too).
+                var kappaCPU: [Double] = []
+                let events = Double(benchCase.writers * benchCase.operations * benchCase.batchSize)
                 for round in 0..<rounds {
                     let tables = try await AppendTables.make(client, round: round)
                     sql.append(try await tables.plainSQL(benchCase, payload: payload))
+                    let cpu = selfCPU()
                     kappa.append(try await tables.kappa(benchCase, payload: payload))
+                    kappaCPU.append((selfCPU() - cpu) / events * 1e6)
                     prepared.append(try await tables.preparedSQL(benchCase, payload: payload))
+                    if let rate = try await tables.pgbench(benchCase, payload: payload) { pgbench.append(rate) }
                     copy.append(try await tables.copy(benchCase, payload: payload))
                     try await tables.drop()
                 }
                 let k = median(kappa), s = median(sql), p = median(prepared), c = median(copy)
+                let g = pgbench.isEmpty ? nil : median(pgbench)
                 emit(
                     "\(benchCase.name)  \(formatRate(k))   \(formatRate(s))     \(formatRate(p))  \(formatRate(c))   \(String(format: "%6.1f%%", 100 * k / s))   ≥\(Int(benchCase.target * 100))%   \(String(format: "%6.1f%%", 100 * k / p))"
+                        + "    \(g.map(formatRate) ?? "        —")     \(g.map { String(format: "%6.1f%%", 100 * k / $0) } ?? "     —")"
+                        + String(format: "          %6.1f", median(kappaCPU))
                 )
             }
         }

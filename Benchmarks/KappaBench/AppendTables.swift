@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Kappa
 import KappaPostgres
@@ -21,6 +22,9 @@ struct AppendTables: Sendable {
         // In `public`, so COPY (which quotes the name it is given as one identifier) finds it unqualified;
         // one name for every round, as the prepared baseline's SQL is fixed.
         try await client.query("CREATE TABLE public.kappa_bench_plain (LIKE \(unescaped: schema).events INCLUDING ALL)")
+        // The log's hash chain is filled in by its trigger, which LIKE does not copy: the baselines
+        // write the row without it (what the chain costs is `append-chain`'s figure).
+        try await client.query("ALTER TABLE public.kappa_bench_plain ALTER COLUMN event_hash DROP NOT NULL")
         try await client.query("CHECKPOINT")
         return AppendTables(client: client, store: store, plain: "kappa_bench_plain")
     }
@@ -33,6 +37,40 @@ struct AppendTables: Sendable {
     /// Writer `w`'s operation `i` goes to stream `bench-w-(i / 50)`, so streams have 50 transactions each.
     private func stream(_ writer: Int, _ index: Int) -> (String, Int64) {
         ("bench-\(writer)-\(index / 50)", Int64(index % 50))
+    }
+
+    /// pgbench (libpq, C, prepared) inserting the same single rows into the plain table, as many
+    /// clients as writers: the most a client can append one row a transaction on this server.
+    func pgbench(_ c: AppendBenchmark.Case, payload: Data) async throws -> Double? {
+        guard c.batchSize == 1 else { return nil }
+        let json = String(decoding: payload, as: UTF8.self).replacingOccurrences(of: "'", with: "''")
+        let script = FileManager.default.temporaryDirectory.appending(path: "kappa-bench-append-\(getpid()).sql")
+        try """
+        \\set n random(1, 2000000000)
+        INSERT INTO public.\(plain) (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
+        VALUES (gen_random_uuid(), 'pgbench-' || :client_id || '-' || :n, 1, 'ItemAddedToCart', 1, '\(json)'::json, '{}'::json, now());
+        """.write(to: script, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: script) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "pgbench", "-n", "-M", "prepared", "-c", "\(c.writers)", "-j", "\(min(c.writers, 2))", "-t", "\(c.operations)", "-f", script.path,
+        ]
+        var environment = ProcessInfo.processInfo.environment
+        if environment["PGHOST"]?.hasPrefix("/") ?? true { environment["PGHOST"] = "localhost" } // TCP, as the other clients
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        // "tps = 5123.4 (without initial connection time)"
+        guard process.terminationStatus == 0,
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") && $0.contains("without initial") }),
+            let rate = Double(line.dropFirst(6).prefix { $0 != " " })
+        else { throw ValidationError("pgbench failed: \(text)") }
+        return rate
     }
 
     func kappa(_ c: AppendBenchmark.Case, payload: Data) async throws -> Double {
