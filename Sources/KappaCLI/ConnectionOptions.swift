@@ -28,11 +28,11 @@ struct ConnectionOptions: ParsableArguments {
         return configuration
     }
 
-    /// The read models' client configuration: `--read-model-database-url`, else
-    /// `KAPPA_READ_MODEL_DATABASE_URL`, else nil (the log's).
-    func readModelConfiguration() throws -> PostgresClient.Configuration? {
+    /// The read models' URL: `--read-model-database-url`, else `KAPPA_READ_MODEL_DATABASE_URL`,
+    /// else nil (the log's).
+    var readModelURL: String? {
         guard let url = readModelDatabaseURL ?? environment["KAPPA_READ_MODEL_DATABASE_URL"], !url.isEmpty else { return nil }
-        return try DatabaseURL.configuration(url: url, environment: environment)
+        return url
     }
 
     /// Runs `body` with a connected versions API; refusals become a one-line error and exit status 1.
@@ -41,8 +41,10 @@ struct ConnectionOptions: ParsableArguments {
         _ body: @Sendable (ProjectionVersions) async throws -> R
     ) async throws -> R {
         let logger = self.logger
-        let client = PostgresClient(configuration: try database.clientConfiguration(), backgroundLogger: logger)
-        let readModels = try readModelConfiguration().map { PostgresClient(configuration: $0, backgroundLogger: logger) }
+        // A URL of several hosts is reached through a PrimaryRouter (to the one that accepts writes).
+        let log = try await DatabaseClient.connect(url: database.databaseURL, environment: environment, logger: logger)
+        let readModelDatabase = try await readModelURL.asyncMap { try await DatabaseClient.connect(url: $0, environment: environment, logger: logger) }
+        let client = log.client, readModels = readModelDatabase?.client
         var configuration = runtimeConfiguration()
         configure(&configuration)
         let store = try PostgresEventStore(client: client, configuration: .init(schema: database.logSchemaName), logger: logger)
@@ -50,8 +52,7 @@ struct ConnectionOptions: ParsableArguments {
             log: store, readModels: readModels ?? client, projections: projections, configuration: configuration, logger: logger)
         do {
             return try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await client.run() }
-                if let readModels { group.addTask { await readModels.run() } }
+                for service in log.services + (readModelDatabase?.services ?? []) { group.addTask { try await service.run() } }
                 defer { group.cancelAll() }
                 // A read-model URL or runtime schema that points at the log's is named before anything runs.
                 try await versions.refuseALogsSchema()
@@ -67,5 +68,13 @@ struct ConnectionOptions: ParsableArguments {
             FileHandle.standardError.write(Data("error: the database refused or could not be reached: \(String(reflecting: error))\n".utf8))
             throw ExitCode(1)
         }
+    }
+}
+
+extension Optional {
+    /// `map` with an asynchronous transform.
+    fileprivate func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
     }
 }

@@ -7,7 +7,7 @@ import PostgresNIO
 struct DatabaseOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "PostgreSQL URL, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=MODE&sslrootcert=CA-FILE] (env KAPPA_DATABASE_URL; default: the PG* variables, else postgres@localhost:5432/postgres).",
+            "PostgreSQL URL, postgres://USER[:PASSWORD]@HOST[:PORT][,HOST[:PORT]…]/DATABASE[?sslmode=MODE&sslrootcert=CA-FILE]; with several hosts, to the one that accepts writes (env KAPPA_DATABASE_URL; default: the PG* variables, else postgres@localhost:5432/postgres).",
             valueName: "url"))
     var databaseURL: String?
 
@@ -21,11 +21,6 @@ struct DatabaseOptions: ParsableArguments {
 
     /// The log's schema: `--log-schema`, else `KAPPA_LOG_SCHEMA`, else `kappa`.
     var logSchemaName: String { logSchema ?? environment["KAPPA_LOG_SCHEMA"] ?? "kappa" }
-
-    /// The client configuration. The password is never printed or logged.
-    func clientConfiguration() throws -> PostgresClient.Configuration {
-        try DatabaseURL.configuration(url: databaseURL, environment: environment)
-    }
 
     var logger: Logger {
         var logger = Logger(label: "kappa.cli")

@@ -110,6 +110,15 @@ struct DatabaseTLS: Sendable {
         return configuration
     }
 
+    /// The same for one postgres-nio connection (a ``PrimaryRouter``'s look at each host).
+    var connectionTLS: PostgresConnection.Configuration.TLS {
+        get throws {
+            guard let configuration else { return .disable }
+            let context = try NIOSSLContext(configuration: configuration)
+            return mode == .allow || mode == .prefer ? .prefer(context) : .require(context)
+        }
+    }
+
     /// The setting for postgres-nio: `allow` and `prefer` fall back to a plain connection, the others need TLS.
     var clientTLS: PostgresClient.Configuration.TLS {
         guard let configuration else { return .disable }

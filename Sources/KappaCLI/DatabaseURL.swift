@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KappaPostgres
 import PostgresNIO
 
 /// Where an application's database is: a URL, else `KAPPA_DATABASE_URL`, else the `PG*` variables,
@@ -13,12 +14,15 @@ import PostgresNIO
 /// also checks that it names the host.
 public enum DatabaseURL {
     /// - Parameter url: `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…&sslrootcert=…]`,
-    ///   or `nil` for the environment.
+    ///   or `nil` for the environment. A URL of several hosts (`HOST[:PORT],HOST[:PORT]`) gives the
+    ///   first host's configuration: reach them all through ``DatabaseClient``.
     /// - Throws: `ValidationError` (a usage error) for a URL of another shape; ``DatabaseURLError``
     ///   for a TLS setting that cannot be used (an unknown `sslmode`, a CA file that cannot be read,
     ///   `verify-ca`/`verify-full` without a CA). The password never appears in a message.
     public static func configuration(url: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> PostgresClient.Configuration {
-        if let url = url ?? environment["KAPPA_DATABASE_URL"] {
+        if let given = url ?? environment["KAPPA_DATABASE_URL"] {
+            // Several hosts: the first stands for them here (``hosts(url:environment:)`` has them all).
+            let url = try MultiHostURL(given).map { $0.withFirstHostOnly } ?? given
             guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
                 let host = components.host, !host.isEmpty
             else {
@@ -44,5 +48,28 @@ public enum DatabaseURL {
     public static func connectionString(url: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
         _ = try configuration(url: url, environment: environment)
         return url ?? environment["KAPPA_DATABASE_URL"] ?? ""
+    }
+
+    /// The hosts a URL names: one for `postgres://u@db1/shop`, several for
+    /// `postgres://u@db1:5432,db2:5432/shop?target_session_attrs=read-write`, as libpq takes them.
+    /// A client of several hosts reaches them through a ``PrimaryRouter`` (``DatabaseClient``): the
+    /// one that accepts writes, found again after a failover. `nil` when the URL is not given (the
+    /// `PG*` variables name one host).
+    /// - Throws: ``DatabaseURLError`` `.invalidHosts` for a port that is not a number, or a
+    ///   `target_session_attrs` other than `read-write` or `primary` beside several hosts.
+    public static func hosts(url: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> [PrimaryRouter.Host]? {
+        guard let given = url ?? environment["KAPPA_DATABASE_URL"] else { return nil }
+        if let multiple = try MultiHostURL(given) { return multiple.hosts }
+        let configuration = try configuration(url: given, environment: environment)
+        return [PrimaryRouter.Host(host: configuration.host ?? "localhost", port: configuration.port ?? 5432)]
+    }
+
+    /// How to reach a URL of several hosts through a ``PrimaryRouter`` (its hosts, and the TLS it
+    /// looks at them with, from the URL's `sslmode` and `sslrootcert`); `nil` for one host.
+    /// - Throws: what ``hosts(url:environment:)`` and ``configuration(url:environment:)`` throw.
+    public static func routing(url: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> PrimaryRouter.Routing? {
+        guard let given = url ?? environment["KAPPA_DATABASE_URL"], let multiple = try MultiHostURL(given) else { return nil }
+        let tls = try DatabaseTLS(query: URLComponents(string: multiple.withFirstHostOnly)?.queryItems, environment: environment)
+        return PrimaryRouter.Routing(hosts: multiple.hosts, tls: try tls.connectionTLS)
     }
 }

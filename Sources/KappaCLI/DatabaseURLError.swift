@@ -15,6 +15,9 @@ public struct DatabaseURLError: Error, Sendable, CustomStringConvertible {
         public static let missingRootCertificate = Code("missingRootCertificate")
         /// The `sslrootcert` file cannot be read, or holds no PEM certificate.
         public static let unreadableRootCertificate = Code("unreadableRootCertificate")
+        /// A URL of several hosts asks for a `target_session_attrs` other than `read-write` or
+        /// `primary` (the hosts are routed to the one that accepts writes), or a host's port is not a number.
+        public static let invalidHosts = Code("invalidHosts")
     }
 
     /// What went wrong; switch on it with a `default`.

@@ -38,10 +38,10 @@ struct LogVerifyCommand: AsyncParsableCommand {
         let bar = ProgressBar()
         let verification: ChainVerification
         do {
-            let client = PostgresClient(configuration: try database.clientConfiguration(), backgroundLogger: logger)
-            let store = try PostgresEventStore(client: client, configuration: .init(schema: database.logSchemaName), logger: logger)
+            let database = try await DatabaseClient.connect(url: self.database.databaseURL, environment: self.database.environment, logger: logger)
+            let store = try PostgresEventStore(client: database.client, configuration: .init(schema: self.database.logSchemaName), logger: logger)
             verification = try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await client.run() }
+                for service in database.services { group.addTask { try await service.run() } }
                 defer { group.cancelAll() }
                 return try await store.verifyChains(stream: stream) { progress in
                     bar.update(

@@ -94,9 +94,11 @@ struct ServiceOptions: ParsableArguments {
     /// Also reads CART_READ_MODEL, KAPPA_LOG_SCHEMA and KAPPA_RUNTIME_SCHEMA.
     func configuration(_ environment: [String: String]) throws -> CartServiceConfiguration {
         var configuration = CartServiceConfiguration(database: try DatabaseURL.configuration(url: databaseURL, environment: environment))
+        configuration.databaseRouting = try DatabaseURL.routing(url: databaseURL, environment: environment)
         configuration.readModelConnectionString = try DatabaseURL.connectionString(url: databaseURL, environment: environment)
         if let url = readModelDatabaseURL ?? environment["KAPPA_READ_MODEL_DATABASE_URL"], !url.isEmpty {
             configuration.readModelDatabase = try DatabaseURL.configuration(url: url, environment: environment)
+            configuration.readModelRouting = try DatabaseURL.routing(url: url, environment: environment)
             configuration.readModelConnectionString = url
         }
         let fromEnvironment = try environment["KAPPA_PIPELINE"].map { value in

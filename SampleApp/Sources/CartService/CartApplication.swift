@@ -16,7 +16,7 @@ import ServiceLifecycle
 public func buildApplication(
     configuration: CartServiceConfiguration, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
-    let (clients, notifier, store, runtime) = try components(configuration, logger: logger)
+    let (clients, notifier, store, runtime) = try await components(configuration, logger: logger)
     let api = CartHandler(
         store: store, client: clients.readModels, runtime: runtime, configuration: configuration,
         readModel: try SQLIdentifier(configuration.readModel, role: "read model"), logger: logger)
@@ -28,7 +28,7 @@ public func buildApplication(
     try api.registerHandlers(
         on: router, configuration: .init(dateTranscoder: .iso8601WithFractionalSeconds, jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]),
         middlewares: [OperatorTokenMiddleware(token: configuration.operatorToken)])
-    var services: [any Service] = clients.all + [notifier]
+    var services: [any Service] = clients.services + [notifier]
     if configuration.runProjections { services.append(runtime) }
     var app = Application(
         router: router,
@@ -66,11 +66,11 @@ func allVersions(_ configuration: CartServiceConfiguration) -> [any Projection] 
 /// (`cart-app worker`): the read-model versions of `configuration.readModelVersions` and those the
 /// database records (``runRecordedVersions(_:_:)``), following the
 /// log until SIGTERM or SIGINT, then shutting down gracefully.
-public func buildWorker(configuration: CartServiceConfiguration, logger: Logger) throws -> ServiceGroup {
-    let (clients, notifier, store, runtime) = try components(configuration, logger: logger)
+public func buildWorker(configuration: CartServiceConfiguration, logger: Logger) async throws -> ServiceGroup {
+    let (clients, notifier, store, runtime) = try await components(configuration, logger: logger)
     return ServiceGroup(
         configuration: .init(
-            services: clients.all + [notifier, LogFirst(store: store, runtime: runtime, configuration: configuration)],
+            services: clients.services + [notifier, LogFirst(store: store, runtime: runtime, configuration: configuration)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
 }
 
@@ -89,20 +89,34 @@ struct LogFirst: Service {
     }
 }
 
-/// The log's client, and the read models' (the same one unless configured apart).
+/// The log's client, and the read models' (the same one unless configured apart), with the routers
+/// of those whose URLs name several hosts.
 struct Clients {
     let log: PostgresClient
     let readModels: PostgresClient
-    /// Each client once, to run as services.
-    var all: [PostgresClient] { log === readModels ? [log] : [log, readModels] }
+    let routers: [PrimaryRouter]
+    /// The routers, then each client once, to run as services.
+    var services: [any Service] { routers + (log === readModels ? [log] : [log, readModels]) }
+}
+
+/// A client of `configuration`, through a router when `routing` names several hosts.
+private func client(_ configuration: PostgresClient.Configuration, routing: PrimaryRouter.Routing?, logger: Logger) async throws
+    -> (PostgresClient, PrimaryRouter?)
+{
+    guard let routing else { return (PostgresClient(configuration: configuration, backgroundLogger: logger), nil) }
+    let (router, routed) = try await PrimaryRouter.start(routing, for: configuration, logger: logger)
+    return (PostgresClient(configuration: routed, backgroundLogger: logger), router)
 }
 
 /// The connections, the log and the projection runtime, as the service and the worker share them.
-func components(_ configuration: CartServiceConfiguration, logger: Logger) throws
+func components(_ configuration: CartServiceConfiguration, logger: Logger) async throws
     -> (Clients, LogNotifier, PostgresEventStore, ProjectionRuntime)
 {
-    let client = PostgresClient(configuration: configuration.database, backgroundLogger: logger)
-    let readModelClient = configuration.readModelDatabase.map { PostgresClient(configuration: $0, backgroundLogger: logger) } ?? client
+    let (client, logRouter) = try await client(configuration.database, routing: configuration.databaseRouting, logger: logger)
+    var (readModelClient, readModelRouter) = (client, PrimaryRouter?.none)
+    if let readModels = configuration.readModelDatabase {
+        (readModelClient, readModelRouter) = try await CartService.client(readModels, routing: configuration.readModelRouting, logger: logger)
+    }
     let notifier = try LogNotifier(client: client, schema: configuration.logSchema, logger: logger)
     let store = try PostgresEventStore(client: client, configuration: .init(schema: configuration.logSchema), notifier: notifier, logger: logger)
     var runtimeConfiguration = ProjectionRuntime.Configuration()
@@ -113,5 +127,5 @@ func components(_ configuration: CartServiceConfiguration, logger: Logger) throw
     let runtime = try ProjectionRuntime(
         log: store, readModels: readModelClient, projections: readModels, notifier: notifier,
         configuration: runtimeConfiguration, logger: logger)
-    return (Clients(log: client, readModels: readModelClient), notifier, store, runtime)
+    return (Clients(log: client, readModels: readModelClient, routers: [logRouter, readModelRouter].compactMap { $0 }), notifier, store, runtime)
 }

@@ -1,4 +1,5 @@
 import Foundation
+import KappaPostgres
 import PostgresNIO
 
 /// How the cart service runs. Every value has a documented default.
@@ -13,6 +14,12 @@ public struct CartServiceConfiguration: Sendable {
     /// log's: a role granted only the log's reader (its transactions then hold no follower of the log
     /// back), on the same server or another. Default `nil`: ``database``.
     public var readModelDatabase: PostgresClient.Configuration?
+    /// The log's servers when its URL names several (`postgres://app@db1,db2/shop`): the service
+    /// reaches the one that accepts writes through a `PrimaryRouter`, found again after a failover.
+    /// Default `nil`: ``database``'s host.
+    public var databaseRouting: PrimaryRouter.Routing?
+    /// The same for ``readModelDatabase``. Default `nil`.
+    public var readModelRouting: PrimaryRouter.Routing?
     /// The read models' database for libpq (a connection string or URL), so that each live batch of
     /// the read model is one round trip whatever its statements (see the runtime's
     /// `pipelineConnectionString`). Default `nil`: statement by statement.
