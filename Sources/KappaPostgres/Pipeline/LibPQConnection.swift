@@ -10,9 +10,15 @@ final class LibPQConnection: @unchecked Sendable {
     // `handle` is used only on `queue` (and in `deinit`, when nothing else can).
     private let handle: OpaquePointer
     private let queue: DispatchQueue
-    /// The connection's socket, for ``abort()`` from another thread.
+    /// The connection's socket, for ``flush()``.
     private let socket: Int32
+    /// A duplicate of the socket for ``abort()`` from another thread: shutting it down ends the
+    /// connection, and it stays open until `deinit`, so its number is never another socket's.
+    private let abortable: Int32
     private let aborted = Atomic<Bool>(false)
+    /// Whether the last operation left the connection fit for another: set on `queue` as each ends,
+    /// `false` while one runs, so that a caller the watchdog gave up on never hands it on.
+    private let fit = Atomic<Bool>(true)
     /// The statements prepared on this connection, by ``LibPQStatement/preparedKey``: a handler's
     /// statements are parsed and planned once per connection, not once per event. Used on `queue` only.
     private var prepared: [String: String] = [:]
@@ -25,10 +31,14 @@ final class LibPQConnection: @unchecked Sendable {
         self.handle = handle
         self.queue = queue
         self.socket = PQsocket(handle)
+        self.abortable = dup(socket)
         self.backendPID = PQbackendPID(handle)
     }
 
-    deinit { PQfinish(handle) }
+    deinit {
+        PQfinish(handle)
+        if abortable >= 0 { close(abortable) }
+    }
 
     /// Opens a connection: `connectionString` is libpq's (`host=… dbname=…`, or a `postgresql://` URL,
     /// several hosts and `target_session_attrs` included); the `PG*` environment variables fill in
@@ -37,9 +47,10 @@ final class LibPQConnection: @unchecked Sendable {
         let queue = DispatchQueue(label: "kappa.libpq")
         return try await withCheckedThrowingContinuation { continuation in
             queue.async {
-                // A connect_timeout of the connection string's own overrides this one (later wins).
-                let keywords = ["connect_timeout", "dbname", "fallback_application_name"]
-                let values = ["10", connectionString, applicationName]
+                // The connection string's own connect_timeout and target_session_attrs override
+                // these (later wins): of several hosts, the one that accepts writes.
+                let keywords = ["connect_timeout", "target_session_attrs", "dbname", "fallback_application_name"]
+                let values = ["10", "read-write", connectionString, applicationName]
                 let handle = withCStrings(keywords) { keys in withCStrings(values) { PQconnectdbParams(keys, $0, 1) } }
                 guard let handle else {
                     return continuation.resume(throwing: LibPQError(connectionLost: "libpq could not allocate a connection"))
@@ -54,9 +65,21 @@ final class LibPQConnection: @unchecked Sendable {
         }
     }
 
-    /// Whether the connection can run another pipeline: connected, outside any transaction, not aborted.
-    var isReusable: Bool {
-        queue.sync { !aborted.load(ordering: .relaxed) && PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE }
+    /// Whether the connection can run another pipeline: its last operation ended connected, outside
+    /// any transaction, and it was not aborted. Never waits for an operation still running.
+    var isReusable: Bool { fit.load(ordering: .relaxed) && !aborted.load(ordering: .relaxed) }
+
+    /// Runs `operation` on the queue; the connection is unfit while it runs, and after it unless it
+    /// ended connected and outside any transaction.
+    private func onQueue<R: Sendable>(_ operation: @escaping @Sendable () throws -> R) async throws -> R {
+        fit.store(false, ordering: .relaxed)
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
+            queue.async { [self] in
+                let result = Result { try operation() }
+                fit.store(PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE, ordering: .relaxed)
+                continuation.resume(with: result)
+            }
+        }
     }
 
     /// Sends `BEGIN`, `statements`, `COMMIT` and a sync at once and reads their results: one round
@@ -68,26 +91,19 @@ final class LibPQConnection: @unchecked Sendable {
     ///   `statements.count`: the `COMMIT`), or ``LibPQError`` with `connectionLost` when the
     ///   connection failed (the outcome is then unknown).
     func pipeline(_ statements: [LibPQStatement]) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            queue.async { [self] in
-                continuation.resume(with: Result { try runPipeline(statements) })
-            }
-        }
+        try await onQueue { [self] in try runPipeline(statements) }
     }
 
     /// The first column of the first row of `sql` (a statement without parameters), as text.
     func value(_ sql: String) async throws -> String? {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<String?, any Error>) in
-            queue.async { [self] in
-                // PQexec waits for its result even on a non-blocking connection.
-                let result = PQexec(handle, sql)
-                defer { PQclear(result) }
-                guard let result, PQresultStatus(result) == PGRES_TUPLES_OK else {
-                    return continuation.resume(throwing: result.map { LibPQError(result: $0) } ?? lost("no result"))
-                }
-                let value = PQntuples(result) > 0 && PQgetisnull(result, 0, 0) == 0 ? String(cString: PQgetvalue(result, 0, 0)) : nil
-                continuation.resume(returning: value)
+        try await onQueue { [self] in
+            // PQexec waits for its result even on a non-blocking connection.
+            let result = PQexec(handle, sql)
+            defer { PQclear(result) }
+            guard let result, PQresultStatus(result) == PGRES_TUPLES_OK else {
+                throw result.map { LibPQError(result: $0) } ?? lost("no result")
             }
+            return PQntuples(result) > 0 && PQgetisnull(result, 0, 0) == 0 ? String(cString: PQgetvalue(result, 0, 0)) : nil
         }
     }
 
@@ -95,7 +111,7 @@ final class LibPQConnection: @unchecked Sendable {
     /// the connection is never reused. For the watchdog of a batch that outlived its timeout.
     func abort() {
         aborted.store(true, ordering: .relaxed)
-        shutdown(socket, Int32(SHUT_RDWR))
+        if abortable >= 0 { shutdown(abortable, Int32(SHUT_RDWR)) }
     }
 
     private func runPipeline(_ statements: [LibPQStatement]) throws {
@@ -151,11 +167,10 @@ final class LibPQConnection: @unchecked Sendable {
         guard synced, PQexitPipelineMode(handle) == 1 else { throw lost("the pipeline did not end with its sync") }
         guard let failure else { return }
         if failure.error.connectionLost { throw failure.error }
-        if failure.error.sqlState == "0A000" && failure.error.message.contains("cached plan must not change result type") {
-            // A table a prepared statement returns rows of has changed shape: retried on a new
-            // connection, with nothing prepared.
+        if failure.error.isTheConnections {
+            // Not the statement's fault but this connection's: retried on a new one, nothing prepared.
             aborted.store(true, ordering: .relaxed)
-            throw LibPQError(connectionLost: "a prepared statement's result changed shape: \(failure.error.message)")
+            throw LibPQError(connectionLost: "the connection cannot run the batch: \(failure.error.message)")
         }
         if PQtransactionStatus(handle) != PQTRANS_IDLE {
             let rollback = PQexec(handle, "ROLLBACK")

@@ -9,6 +9,21 @@ package struct LibPQError: Error, CustomStringConvertible, Sendable {
     /// The connection failed (closed, reset, aborted by the watchdog): nothing is known of what was sent.
     package let connectionLost: Bool
 
+    /// The server's function that raised it (`PG_DIAG_SOURCE_FUNCTION`): never translated.
+    var function: String?
+
+    /// A fault of the connection rather than of the statement: a session that cannot write (a
+    /// standby, or a primary demoted by a failover: 25006), a prepared statement the session lost
+    /// (a pooler, `DISCARD ALL`: 26000), a prepared statement whose result changed shape after the
+    /// table did (0A000 raised while revalidating the cached plan).
+    var isTheConnections: Bool {
+        switch sqlState {
+        case "25006", "26000": return true
+        case "0A000": return function == "RevalidateCachedQuery"
+        default: return false
+        }
+    }
+
     init(connectionLost message: String) {
         self.sqlState = nil
         self.message = message
@@ -19,6 +34,7 @@ package struct LibPQError: Error, CustomStringConvertible, Sendable {
     init(result: OpaquePointer) {
         let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
         self.sqlState = state
+        self.function = PQresultErrorField(result, Int32(UInt8(ascii: "R"))).map { String(cString: $0) }
         self.message = String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: .whitespacesAndNewlines)
         // Class 08 (connection exceptions) and libpq's own failures, which come without a SQLSTATE.
         self.connectionLost = state == nil || state!.hasPrefix("08")

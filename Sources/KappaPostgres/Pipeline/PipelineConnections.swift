@@ -6,11 +6,14 @@ import Synchronization
 final class PipelineConnections: Sendable {
     private let connectionString: String
     private let applicationName: String
+    /// Checks each new connection before its first use; a connection that fails it is closed.
+    private let check: @Sendable (LibPQConnection) async throws -> Void
     private let idle = Mutex<(connections: [LibPQConnection], closed: Bool)>(([], false))
 
-    init(connectionString: String, applicationName: String) {
+    init(connectionString: String, applicationName: String, check: @escaping @Sendable (LibPQConnection) async throws -> Void = { _ in }) {
         self.connectionString = connectionString
         self.applicationName = applicationName
+        self.check = check
     }
 
     /// Runs `body` on an idle connection, or a new one.
@@ -20,6 +23,7 @@ final class PipelineConnections: Sendable {
             connection = kept
         } else {
             connection = try await LibPQConnection.connect(connectionString, applicationName: applicationName)
+            try await check(connection)
         }
         let result: Result<R, any Error>
         do { result = .success(try await body(connection)) } catch { result = .failure(error) }

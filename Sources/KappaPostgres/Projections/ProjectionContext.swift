@@ -43,16 +43,19 @@ public struct ProjectionContext: Sendable {
         get throws {
             switch target {
             case .connection(let connection): return connection
-            case .pipeline: throw NeedsConnection()
+            case .pipeline(let statements):
+                statements.connectionAsked()
+                throw NeedsConnection()
             }
         }
     }
 
     /// Runs a statement in the batch's transaction. Statement by statement, it runs to completion
-    /// (reading and dropping any rows), so its errors surface here; in a live batch sent in one round
+    /// (reading and dropping any rows), so its errors surface here. In a live batch sent in one round
     /// trip (``ProjectionRuntime/Configuration/pipelineConnectionString``), it is queued and sent with
-    /// the checkpoint when the handler returns, and an error rolls the whole batch back then (the
-    /// runtime treats it as the handler's throw: a retry, then the poison-event policy).
+    /// the checkpoint when the handler returns: a statement that fails then rolls the whole batch
+    /// back, and the runtime applies the batch again statement by statement, where each error
+    /// surfaces here as usual (so a handler that catches one behaves as it always does).
     public func execute(_ query: PostgresQuery) async throws {
         switch target {
         case .connection(let connection): try await connection.run(query, logger: logger)
@@ -61,13 +64,18 @@ public struct ProjectionContext: Sendable {
     }
 }
 
-/// The statements a handler queued in a pipelined batch, in order.
+/// The statements a handler queued in a pipelined batch, in order, and whether it asked for the
+/// connection (whatever it then did with the error).
 final class QueuedStatements: Sendable {
-    private let statements = Mutex<[PostgresQuery]>([])
+    private let state = Mutex<(statements: [PostgresQuery], connectionAsked: Bool)>(([], false))
 
-    func append(_ query: PostgresQuery) { statements.withLock { $0.append(query) } }
+    func append(_ query: PostgresQuery) { state.withLock { $0.statements.append(query) } }
 
-    var all: [PostgresQuery] { statements.withLock { $0 } }
+    func connectionAsked() { state.withLock { $0.connectionAsked = true } }
+
+    var all: [PostgresQuery] { state.withLock { $0.statements } }
+
+    var wasConnectionAsked: Bool { state.withLock { $0.connectionAsked } }
 }
 
 /// Thrown by ``ProjectionContext/connection`` in a pipelined batch: the runner then applies the

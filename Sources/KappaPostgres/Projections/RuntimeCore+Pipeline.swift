@@ -1,26 +1,66 @@
 import PostgresNIO
+import Synchronization
 
 extension RuntimeCore {
-    /// Refuses a ``ProjectionRuntime/Configuration/pipelineConnectionString`` that reaches another
-    /// database than the `readModels` client: batches sent there would find no lease to move (the
-    /// fencing refuses them), and the runtime would retry them for ever. The database is named by
-    /// its cluster's system identifier (a standby's is its primary's) and its name.
-    /// Checked once per runtime: at ``ProjectionRuntime/run()``, or before the first pipelined batch
-    /// of a runner the versions API runs.
+    /// Opens (or reuses) a pipeline connection at start, so that a
+    /// ``ProjectionRuntime/Configuration/pipelineConnectionString`` that reaches another database,
+    /// or none, is refused before anything runs: ``PipelineTarget`` checks every new connection.
+    /// A connection that keeps failing for 15 s is taken for a wrong connection string (a password,
+    /// a host, a database name), not for a server on its way back.
     func checkPipelineTarget() async throws {
-        guard let pipeline, !pipelineChecked.load(ordering: .relaxed) else { return }
-        let sql = "SELECT system_identifier::text || '/' || current_database() FROM pg_control_system()"
-        let expected = try await database.readModelRows(PostgresQuery(unsafeSQL: sql), resending: true) { try $0.decode(String.self) }.first
-        let database = self.database
-        let reached = try await pipeline.withConnection { connection in
-            try await database.withWatchdog(abandon: { connection.abort() }) { try await connection.value(sql) }
+        guard let pipeline else { return }
+        let started = ContinuousClock.now
+        while true {
+            do {
+                try await pipeline.withConnection { _ in }
+                return
+            } catch let error as LibPQError where error.connectionLost && ContinuousClock.now - started < .seconds(15) {
+                logger.warning("could not open a pipeline connection yet", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .milliseconds(500))
+            } catch let error as LibPQError where error.connectionLost {
+                throw KappaPostgresError(.invalidConfiguration, message: "pipelineConnectionString: no connection in 15 s: \(error)")
+            }
+        }
+    }
+}
+
+/// Checks each new pipeline connection before its first batch: it must reach the read-model client's
+/// database (named by its cluster's system identifier and its name; a standby's identifier is its
+/// primary's) in a session that can write. Batches sent elsewhere would find no lease to move, and a
+/// standby's sessions cannot write: either would be retried for ever.
+final class PipelineTarget: Sendable {
+    private let database: RuntimeDatabase
+    /// The read-model client's database, looked up once.
+    private let expected = Mutex<String?>(nil)
+    private static let identity = "SELECT system_identifier::text || '/' || current_database() FROM pg_control_system()"
+
+    init(database: RuntimeDatabase) {
+        self.database = database
+    }
+
+    @Sendable func check(_ connection: LibPQConnection) async throws {
+        let expected: String
+        if let known = self.expected.withLock({ $0 }) {
+            expected = known
+        } else {
+            let rows = try await database.readModelRows(PostgresQuery(unsafeSQL: Self.identity), resending: true) { try $0.decode(String.self) }
+            expected = rows.first ?? "?"
+            self.expected.withLock { $0 = expected }
+        }
+        let (reached, standby) = try await database.withWatchdog(abandon: { connection.abort() }) {
+            (try await connection.value(Self.identity), try await connection.value("SELECT pg_is_in_recovery()::text"))
         }
         guard reached == expected else {
             throw KappaPostgresError(
                 .invalidConfiguration,
                 message: "pipelineConnectionString reaches database \(reached ?? "?") (server system identifier / name),"
-                    + " not the read-model client's \(expected ?? "?"): it must name the read-model database")
+                    + " not the read-model client's \(expected): it must name the read-model database")
         }
-        pipelineChecked.store(true, ordering: .relaxed)
+        guard standby == "false" else {
+            throw KappaPostgresError(
+                .invalidConfiguration,
+                message: "pipelineConnectionString reaches a standby of the read-model database, whose sessions cannot write:"
+                    + " leave target_session_attrs to the runtime (read-write) or name the primary")
+        }
     }
 }

@@ -30,8 +30,6 @@ final class RuntimeCore: Sendable {
     private let statementByStatement = Mutex<Set<LeaseKey>>([])
     /// The libpq connections of pipelined batches (``ProjectionRuntime/Configuration/pipelineConnectionString``).
     let pipeline: PipelineConnections?
-    /// Whether ``pipeline`` was found to reach the read-model database (``checkPipelineTarget()``).
-    let pipelineChecked = Atomic<Bool>(false)
     /// Coalescing pauses live runners have made (``ProjectionRuntime/Configuration/liveCoalescing``).
     let coalescingPauses = Atomic<Int>(0)
     /// This runtime instance, unique even among processes configured with the same owner: it holds
@@ -61,7 +59,10 @@ final class RuntimeCore: Sendable {
         self.database = RuntimeDatabase(
             log: log, readModels: readModels, transactionTimeout: configuration.transactionTimeout,
             deadlines: deadlines, idleLimit: SessionIdleLimit(configuration.leaseDuration), logger: logger)
-        self.pipeline = configuration.pipelineConnectionString.map { PipelineConnections(connectionString: $0, applicationName: "kappa-runtime") }
+        let target = PipelineTarget(database: database)
+        self.pipeline = configuration.pipelineConnectionString.map {
+            PipelineConnections(connectionString: $0, applicationName: "kappa-runtime", check: target.check)
+        }
         self.fleet = Fleet(member: instanceID, enabled: configuration.balancesLeases, leaseDuration: configuration.leaseDuration)
     }
 

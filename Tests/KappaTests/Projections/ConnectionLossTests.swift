@@ -19,9 +19,10 @@ import Testing
                 let store = try PostgresEventStore(client: victim, configuration: f.store.configuration, logger: testLogger)
                 let seeded = try await CartEvents.seed(f.store, carts: 2, eventsPerCart: 5)
                 let projection = CartSummaryProjection(name: f.name("carts"))
+                // Statement by statement: its batches on the victim's connections too.
                 let runtime = try ProjectionRuntime(
                     log: store, readModels: victim, projections: [projection],
-                    configuration: f.configuration(), logger: testLogger)
+                    configuration: f.configuration(pipelined: false), logger: testLogger)
                 let versions = try ProjectionVersions(
                     log: store, readModels: victim, projections: [projection],
                     configuration: f.configuration(), logger: testLogger)

@@ -86,6 +86,34 @@ import Testing
         }
     }
 
+    /// A pipelined batch whose lease has changed hands writes nothing: its checkpoint move fails
+    /// (`lease_lost()`), the server skips the `COMMIT`, and the runner learns it lost the lease — no
+    /// dead letter, no statement-by-statement retry.
+    @Test func aFencedOutPipelinedBatchWritesNothing() async throws {
+        try await withProjectionFixture { f in
+            let projection = CartLinesProjection(name: f.name("fenced"))
+            let seeded = try await f.store.append([CartEvents.added(cart: 1)], to: "cart-1", expectedVersion: .noStream).lastPosition!
+            let runtime = try f.runtime([projection])
+            try await withRunning(runtime) { try await runtime.waitUntil(projection.name, hasPassed: seeded, timeout: .seconds(30)) }
+            let core = try RuntimeCore(log: f.store, readModels: f.client, notifier: nil, configuration: f.configuration(owner: "by-hand"), logger: testLogger)
+            defer { core.pipeline?.close() }
+            let key = LeaseKey(name: projection.name, version: 1)
+            let lease = try #require(try await Lease.acquire(.projections, key, core: core))
+            let next = try await f.store.append([CartEvents.added(cart: 2, quantity: 5)], to: "cart-2", expectedVersion: .noStream)
+            let events = try await f.store.readStream("cart-2", from: 1, limit: 1)
+            let runner = try ProjectionRunner(projection: projection, core: core)
+            let stale = Lease(table: lease.table, key: key, owner: lease.owner, token: lease.token - 1, checkpoint: lease.checkpoint)
+            await #expect(throws: LeaseLost.self) {
+                _ = try await runner.applyPipelined(events, through: next.lastPosition!, lease: stale, state: .live, on: try #require(core.pipeline))
+            }
+            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(projection.name)_v1.carts WHERE cart_id = 'c2'"), on: f.client) == 0)
+            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(f.runtimeSchema).dead_letters"), on: f.client) == 0)
+            // The holder's own batch goes through.
+            #expect(try await runner.applyPipelined(events, through: next.lastPosition!, lease: lease, state: .live, on: try #require(core.pipeline)))
+            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT items FROM \(projection.name)_v1.carts WHERE cart_id = 'c2'"), on: f.client) == 5)
+        }
+    }
+
     /// A handler that reads through the connection cannot be pipelined: its batches run statement by
     /// statement, and every event is applied once.
     @Test func aHandlerThatReadsRunsStatementByStatement() async throws {
@@ -154,6 +182,7 @@ import Testing
                 return try await killed
             }
             #expect(killed >= 3)
+            #expect(runtime.pipelinedBatches > 0)
             let reference = CartLinesProjection(name: f.name("reference"))
             try await f.buildReference(reference, through: last)
             for table in ["carts", "lines"] {
