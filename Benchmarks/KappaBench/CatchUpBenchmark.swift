@@ -34,6 +34,11 @@ struct CatchUpBenchmark: AsyncParsableCommand {
     }
 
     @Option(help: "The read model: summary (CartSummaryProjection, one upsert a batch), lines, or lines-pipelined.") var projection = Form.summary
+    @Flag(
+        help:
+            "With lines or lines-pipelined: catch up in bulk, as the runtime rebuilds a version 10,000 or more events behind, rather than through live batches."
+    )
+    var bulk = false
 
     @Option(help: "Events in the log.") var events = 1_000_000
     @Option(help: "Carts the events are spread over.") var carts = 20_000
@@ -53,8 +58,9 @@ struct CatchUpBenchmark: AsyncParsableCommand {
             try await client.query("DROP SCHEMA IF EXISTS kappa_catchup_runtime CASCADE")
             try await client.query("DROP SCHEMA IF EXISTS bench_carts_v1 CASCADE")
             if projection != .summary {
-                // Through live batches, as a version a few thousand events behind catches up; not in bulk.
-                configuration.rebuildThreshold = .max
+                // Through live batches, as a version a few thousand events behind catches up; or in bulk.
+                configuration.rebuildThreshold = bulk ? 1 : .max
+                configuration.rebuildBatchSize = batchSize
                 if projection == .linesPipelined { configuration.pipelineConnectionString = BenchDatabase.connectionString }
             }
             let runtime = try ProjectionRuntime(
@@ -108,7 +114,7 @@ struct CatchUpBenchmark: AsyncParsableCommand {
             let sqlRate = Double(seeded) / sqlTime.seconds
             emit("                       events/s   seconds")
             emit(
-                "kappa \(projection.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0)) \(formatRate(kappaRate))   \(String(format: "%7.2f", kappaTime.seconds))   (batch \(batchSize)\(projection == .summary ? "; target ≥ 150000 events/s" : ""))"
+                "kappa \((projection.rawValue + (bulk ? " bulk" : "")).padding(toLength: 20, withPad: " ", startingAt: 0)) \(formatRate(kappaRate))   \(String(format: "%7.2f", kappaTime.seconds))   (batch \(batchSize)\(projection == .summary ? "; target ≥ 150000 events/s" : ""))"
             )
             emit("sql equivalent        \(formatRate(sqlRate))   \(String(format: "%7.2f", sqlTime.seconds))")
             emit(

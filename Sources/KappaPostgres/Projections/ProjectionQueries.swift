@@ -147,16 +147,23 @@ struct ProjectionQueries: Sendable {
     }
 
     /// The fenced checkpoint `move` of ``advanceCheckpoint(_:_:asynchronousCommit:)`` as a statement
-    /// that fails through `lease_lost()` (SQLSTATE KL001) when it finds no row: the last statement of a
-    /// pipelined batch before its `COMMIT`, which the server then skips, so the batch's writes roll back.
+    /// that fails when it finds no row (``failing(_:name:version:)``).
     func failingAdvance(_ move: AdvanceStatement, asynchronousCommit: Bool) -> PostgresQuery {
-        var binds = PostgresBindings(capacity: 11)
-        move.append(to: &binds)
+        failing(advanceCheckpoint(.projections, move, asynchronousCommit: asynchronousCommit), name: move.key.name, version: move.key.version)
+    }
+
+    /// `move` (a fenced `UPDATE … RETURNING` of a checkpoint) as a statement that fails through
+    /// `lease_lost()` (SQLSTATE KL001) when it finds no row: the last statement of a pipelined batch
+    /// before its `COMMIT`, which the server then skips, so the batch's writes roll back.
+    func failing(_ move: PostgresQuery, name: String, version: Int) -> PostgresQuery {
+        var binds = move.binds
+        binds.append(name)
+        binds.append(Int32(version))
         let sql = """
             WITH kappa_checkpoint AS (
-            \(AdvanceStatement.update(table: projections, asynchronousCommit: asynchronousCommit))
+            \(move.sql)
             )
-            SELECT CASE WHEN EXISTS (SELECT FROM kappa_checkpoint) THEN 'moved' ELSE \(leaseLost)($6, $7) END
+            SELECT CASE WHEN EXISTS (SELECT FROM kappa_checkpoint) THEN 'moved' ELSE \(leaseLost)($\(binds.count - 1), $\(binds.count)) END
             """
         return PostgresQuery(unsafeSQL: sql, binds: binds)
     }

@@ -58,8 +58,10 @@ extension ProjectionRuntime {
         /// of statements its handler runs: ``ProjectionContext/execute(_:)`` queues each statement,
         /// and the runtime sends them with the fenced checkpoint move and a sync at once, through
         /// libpq's pipeline mode, as one transaction (a statement that fails rolls back the batch,
-        /// checkpoint and all). A handler that reads through ``ProjectionContext/connection`` has
-        /// its batches run statement by statement as without it; so do bulk rebuilds. Default `nil`:
+        /// checkpoint and all, and the batch is applied again statement by statement, where the
+        /// handler meets the error as it always does). A handler that reads through ``ProjectionContext/connection`` has
+        /// its batches run statement by statement as without it. Bulk rebuilds send their batches the
+        /// same way, each with its partition's fenced checkpoint. Default `nil`:
         /// every statement through `readModels`, a round trip each.
         public var pipelineConnectionString: String?
         /// Whether to `LISTEN` for appends made by other processes. Default `true`.

@@ -75,6 +75,9 @@ public struct ProjectionRuntime: Service {
     /// Of those, the batches sent in one round trip through libpq's pipeline mode.
     package var pipelinedBatches: Int { core.pipelinedBatches.load(ordering: .relaxed) }
 
+    /// Bulk-rebuild batches its runners sent in one round trip through libpq's pipeline mode.
+    package var pipelinedRebuildBatches: Int { core.pipelinedRebuildBatches.load(ordering: .relaxed) }
+
     /// Coalescing pauses its live runners have made so far (not those a read-your-writes wait skipped).
     package var coalescingPauses: Int { core.coalescingPauses.load(ordering: .relaxed) }
 

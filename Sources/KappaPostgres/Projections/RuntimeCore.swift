@@ -25,6 +25,8 @@ final class RuntimeCore: Sendable {
     let singleStatementBatches = Atomic<Int>(0)
     /// Of those, the batches sent in one round trip through libpq's pipeline mode.
     let pipelinedBatches = Atomic<Int>(0)
+    /// Bulk-rebuild batches sent in one round trip through libpq's pipeline mode.
+    let pipelinedRebuildBatches = Atomic<Int>(0)
     /// The versions whose live batches run statement by statement although ``pipeline`` is set
     /// (their handlers read through the connection).
     private let statementByStatement = Mutex<Set<LeaseKey>>([])

@@ -137,6 +137,18 @@ struct RebuildWorker: Sendable {
     /// `start` (a lost lease, or a checkpoint no longer at `start`, rolls both back).
     private func commit(_ events: [RecordedEvent], from start: PartitionCheckpoint, through position: PartitionCheckpoint, done: Bool) async throws {
         let relevant = runner.relevant(events), runner = self.runner
+        // In one round trip when the runtime has libpq (``ProjectionRuntime/Configuration/pipelineConnectionString``).
+        if let pipeline = core.pipeline(for: runner.key),
+            let batch = try await runner.prepareBatch(
+                relevant, isRebuilding: true,
+                fence: core.queries.failing(
+                    advance(from: start, to: position, covered: events.count, done: done), name: runner.id.name, version: runner.id.version)),
+            try await runner.send(batch, on: pipeline)
+        {
+            runner.eventsCounter.increment(by: events.count)
+            core.pipelinedRebuildBatches.add(1, ordering: .relaxed)
+            return
+        }
         try await core.database.withReadModelTransaction { connection in
             try await runner.handle(relevant, on: connection, isRebuilding: true)
             // Fenced last: the partition's row is locked only for a moment (see ProjectionRunner).
@@ -151,16 +163,18 @@ struct RebuildWorker: Sendable {
         async throws
     {
         var moved = false
-        for try await _ in try await connection.query(
-            core.queries.advancePartition(
-                runner.key, partition: partition, rebuildID: rebuildID, owner: core.configuration.owner, token: token, from: start, to: position,
-                covered: covered, done: done,
-                milliseconds: core.configuration.leaseMilliseconds,
-                asynchronousCommit: !core.configuration.synchronousReadModelCommits), logger: runner.logger)
-        {
+        for try await _ in try await connection.query(advance(from: start, to: position, covered: covered, done: done), logger: runner.logger) {
             moved = true
         }
         if !moved { throw LeaseLost() }
+    }
+
+    /// The fenced move of the partition's checkpoint from `start` (see ``fence(on:from:to:covered:done:)``).
+    private func advance(from start: PartitionCheckpoint, to position: PartitionCheckpoint?, covered: Int, done: Bool) -> PostgresQuery {
+        core.queries.advancePartition(
+            runner.key, partition: partition, rebuildID: rebuildID, owner: core.configuration.owner, token: token, from: start, to: position,
+            covered: covered, done: done, milliseconds: core.configuration.leaseMilliseconds,
+            asynchronousCommit: !core.configuration.synchronousReadModelCommits)
     }
 
     private func poison(_ event: RecordedEvent, from start: PartitionCheckpoint, _ error: any Error) async throws {

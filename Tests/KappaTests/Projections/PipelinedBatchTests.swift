@@ -234,3 +234,34 @@ import Testing
         }
     }
 }
+
+/// A bulk rebuild through libpq: each batch of the rebuild, the partition's fenced checkpoint with
+/// it, is one round trip too.
+@Suite(.serialized) struct PipelinedRebuildTests {
+    @Test func aRebuildSendsEachBatchInOneRoundTrip() async throws {
+        try await withProjectionFixture { f in
+            let seeded = try await CartEvents.seed(f.store, carts: 10, eventsPerCart: 8) // 90 events with the checkouts
+            let server = TestDatabase.configuration()
+            try await RoundTripCounter.with(host: server.host ?? "localhost", port: server.port ?? 5432) { relay in
+                var configuration = f.configuration()
+                configuration.pipelineConnectionString = TestDatabase.connectionString(
+                    for: .init(
+                        host: "127.0.0.1", port: relay.port, username: server.username, password: server.password, database: server.database, tls: .disable))
+                configuration.rebuildThreshold = 1
+                configuration.rebuildBatchSize = 20
+                let projection = CartLinesProjection(name: f.name("rebuilt"))
+                let runtime = try f.runtime([projection], configuration: configuration)
+                try await withRunning(runtime) { try await runtime.waitUntil(projection.name, hasPassed: seeded, timeout: .seconds(30)) }
+                // 5 batches of up to 20 events, each one round trip; the rest is the connection's start
+                // and its check (a handful). Statement by statement a batch is some 50 round trips.
+                #expect(runtime.pipelinedRebuildBatches == 5)
+                #expect(relay.roundTrips >= 4 && relay.roundTrips <= 16, "\(relay.roundTrips) round trips")
+            }
+            let reference = CartLinesProjection(name: f.name("reference"))
+            try await f.buildReference(reference, through: seeded)
+            for (table, columns) in [("carts", "cart_id, items, total_cents, checked_out, events"), ("lines", "cart_id, sku, quantity")] {
+                #expect(try await f.difference("\(f.name("rebuilt"))_v1.\(table)", "\(reference.name)_v1.\(table)", columns: columns) == 0)
+            }
+        }
+    }
+}
