@@ -70,13 +70,16 @@ final class LibPQConnection: @unchecked Sendable {
     var isReusable: Bool { fit.load(ordering: .relaxed) && !aborted.load(ordering: .relaxed) }
 
     /// Runs `operation` on the queue; the connection is unfit while it runs, and after it unless it
-    /// ended connected and outside any transaction.
+    /// ended connected, outside any transaction and out of pipeline mode.
     private func onQueue<R: Sendable>(_ operation: @escaping @Sendable () throws -> R) async throws -> R {
         fit.store(false, ordering: .relaxed)
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
             queue.async { [self] in
                 let result = Result { try operation() }
-                fit.store(PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE, ordering: .relaxed)
+                // Out of pipeline mode too: one left half-sent holds results the next batch would misread.
+                fit.store(
+                    PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE && PQpipelineStatus(handle) == PQ_PIPELINE_OFF,
+                    ordering: .relaxed)
                 continuation.resume(with: result)
             }
         }

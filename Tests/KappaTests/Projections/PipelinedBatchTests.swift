@@ -220,6 +220,33 @@ import Testing
         }
     }
 
+    /// Statements are prepared once per connection, and stay usable after a batch that failed: the
+    /// connection knows which it prepared (a statement prepared again under its name would fail).
+    @Test func preparedStatementsOutliveAFailedBatch() async throws {
+        try await withProjectionFixture { f in
+            let table = "\(f.runtimeSchema)_prepared"
+            try await catalogChange(PostgresQuery(unsafeSQL: "CREATE TABLE \(table) (n int PRIMARY KEY CHECK (n > 0))"), on: f.client)
+            func statement(_ sql: String, _ n: Int) throws -> LibPQStatement {
+                var binds = PostgresBindings()
+                binds.append(Int32(n))
+                return try LibPQStatement(PostgresQuery(unsafeSQL: sql, binds: binds))
+            }
+            let insert = "INSERT INTO \(table) VALUES ($1)", upsert = "\(insert) ON CONFLICT DO NOTHING", other = "\(insert) /* other */"
+            let connection = try await LibPQConnection.connect(TestDatabase.connectionString(for: TestDatabase.configuration()), applicationName: "kappa-test")
+            try await connection.pipeline([try statement(insert, 1)])
+            // The upsert is prepared, then fails (the check): the batch rolls back, and the statement
+            // after it is never prepared (the server skips it).
+            await #expect(throws: PipelineFailure.self) {
+                try await connection.pipeline([try statement(insert, 2), try statement(upsert, -1), try statement(other, 9)])
+            }
+            #expect(connection.isReusable)
+            try await connection.pipeline([try statement(insert, 2), try statement(upsert, 3), try statement(other, 4)])
+            let prepared = try await connection.value("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'kappa_pipeline_%'")
+            #expect(prepared == "3") // each text prepared once
+            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT sum(n)::int8 FROM \(table)"), on: f.client) == 10)
+        }
+    }
+
     /// A connection string that reaches another server than the read-model client is refused at start.
     @Test func aPipelineToAnotherDatabaseIsRefusedAtStart() async throws {
         try await withProjectionFixture { f in
