@@ -192,6 +192,38 @@ import Testing
         }
     }
 
+    /// A connection lost after its batch's `COMMIT` was sent leaves the runner not knowing whether
+    /// the batch committed: whichever it was, the batch is applied once (the retry finds the
+    /// checkpoint moved and goes on from it, or applies the batch), and the read model equals one
+    /// built without interruption.
+    @Test func aConnectionLostAfterItsCommitWasSentAppliesTheBatchOnce() async throws {
+        try await withProjectionFixture { f in
+            let server = TestDatabase.configuration()
+            let projection = CartLinesProjection(name: f.name("cut"))
+            let last = try await RoundTripCounter.with(host: server.host ?? "localhost", port: server.port ?? 5432) { relay in
+                var configuration = f.configuration(batchSize: 5)
+                configuration.pipelineConnectionString = TestDatabase.connectionString(
+                    for: .init(
+                        host: "127.0.0.1", port: relay.port, username: server.username, password: server.password, database: server.database, tls: .disable))
+                let runtime = try f.runtime([projection], configuration: configuration)
+                return try await withRunning(runtime) {
+                    let first = try await f.store.append([CartEvents.added(cart: 0)], to: "cart-0", expectedVersion: .noStream).lastPosition!
+                    try await runtime.waitUntil(projection.name, hasPassed: first, timeout: .seconds(30))
+                    relay.cutAfterCommit(6)
+                    let last = try await CartEvents.seed(f.store, carts: 12, eventsPerCart: 6)
+                    try await runtime.waitUntil(projection.name, hasPassed: last, timeout: .seconds(60))
+                    #expect(relay.cutsLeft == 0, "\(relay.cutsLeft) of 6 cuts not made")
+                    return last
+                }
+            }
+            let reference = CartLinesProjection(name: f.name("reference"))
+            try await f.buildReference(reference, through: last)
+            for (table, columns) in [("carts", "cart_id, items, total_cents, checked_out, events"), ("lines", "cart_id, sku, quantity")] {
+                #expect(try await f.difference("\(projection.name)_v1.\(table)", "\(reference.name)_v1.\(table)", columns: columns) == 0)
+            }
+        }
+    }
+
     /// Every type the framework and the sample bind reaches the server through libpq as through postgres-nio.
     @Test func parametersReachTheServerAsPostgresNIOSendsThem() async throws {
         try await withProjectionFixture { f in

@@ -45,6 +45,18 @@ final class RoundTripCounter: Sendable {
     /// Counts from zero again.
     func reset() { state.withLock { $0 = (false, 0) } }
 
+    /// Cuts still to make: a client's bytes that hold a `COMMIT` are relayed, then both connections
+    /// closed before any answer, so that the client never learns whether its transaction committed.
+    private let cuts = Mutex(0)
+
+    /// Cuts the next `count` connections that send a `COMMIT`, right after relaying it.
+    func cutAfterCommit(_ count: Int) { cuts.withLock { $0 = count } }
+
+    /// Cuts not yet made.
+    var cutsLeft: Int { cuts.withLock { $0 } }
+
+    private struct Cut: Error {}
+
     private func relay(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
         do {
             let upstream = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -61,6 +73,15 @@ final class RoundTripCounter: Sendable {
                                     state.clientSpokeLast = true
                                 }
                                 try await toServer.write(bytes)
+                                if bytes.readableBytesView.firstRange(of: Array("COMMIT".utf8)) != nil,
+                                    self.cuts.withLock({ cuts in
+                                        guard cuts > 0 else { return false }
+                                        cuts -= 1
+                                        return true
+                                    })
+                                {
+                                    throw Cut()
+                                }
                             }
                         }
                         pair.addTask {
