@@ -43,7 +43,8 @@ struct ConnectionOptions: ParsableArguments {
         let logger = self.logger
         // A URL of several hosts is reached through a PrimaryRouter (to the one that accepts writes).
         let log = try await DatabaseClient.connect(url: database.databaseURL, environment: environment, logger: logger)
-        let readModelDatabase = try await readModelURL.asyncMap { try await DatabaseClient.connect(url: $0, environment: environment, logger: logger) }
+        var readModelDatabase: DatabaseClient?
+        if let url = readModelURL { readModelDatabase = try await DatabaseClient.connect(url: url, environment: environment, logger: logger) }
         let client = log.client, readModels = readModelDatabase?.client
         var configuration = runtimeConfiguration()
         configure(&configuration)
@@ -68,13 +69,5 @@ struct ConnectionOptions: ParsableArguments {
             FileHandle.standardError.write(Data("error: the database refused or could not be reached: \(String(reflecting: error))\n".utf8))
             throw ExitCode(1)
         }
-    }
-}
-
-extension Optional {
-    /// `map` with an asynchronous transform.
-    fileprivate func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
-        guard let value = self else { return nil }
-        return try await transform(value)
     }
 }

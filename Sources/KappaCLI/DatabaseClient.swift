@@ -24,11 +24,9 @@ public struct DatabaseClient: Sendable {
     public static func connect(url: String?, environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger) async throws
         -> DatabaseClient
     {
-        let configuration = try DatabaseURL.configuration(url: url, environment: environment)
-        guard let routing = try DatabaseURL.routing(url: url, environment: environment) else {
-            return DatabaseClient(client: PostgresClient(configuration: configuration, backgroundLogger: logger), router: nil)
-        }
-        let (router, routed) = try await PrimaryRouter.start(routing, for: configuration, logger: logger)
-        return DatabaseClient(client: PostgresClient(configuration: routed, backgroundLogger: logger), router: router)
+        let (client, router) = try await PrimaryRouter.client(
+            try DatabaseURL.configuration(url: url, environment: environment), routing: try DatabaseURL.routing(url: url, environment: environment),
+            logger: logger)
+        return DatabaseClient(client: client, router: router)
     }
 }

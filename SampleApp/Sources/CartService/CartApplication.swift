@@ -99,23 +99,14 @@ struct Clients {
     var services: [any Service] { routers + (log === readModels ? [log] : [log, readModels]) }
 }
 
-/// A client of `configuration`, through a router when `routing` names several hosts.
-private func client(_ configuration: PostgresClient.Configuration, routing: PrimaryRouter.Routing?, logger: Logger) async throws
-    -> (PostgresClient, PrimaryRouter?)
-{
-    guard let routing else { return (PostgresClient(configuration: configuration, backgroundLogger: logger), nil) }
-    let (router, routed) = try await PrimaryRouter.start(routing, for: configuration, logger: logger)
-    return (PostgresClient(configuration: routed, backgroundLogger: logger), router)
-}
-
 /// The connections, the log and the projection runtime, as the service and the worker share them.
 func components(_ configuration: CartServiceConfiguration, logger: Logger) async throws
     -> (Clients, LogNotifier, PostgresEventStore, ProjectionRuntime)
 {
-    let (client, logRouter) = try await client(configuration.database, routing: configuration.databaseRouting, logger: logger)
+    let (client, logRouter) = try await PrimaryRouter.client(configuration.database, routing: configuration.databaseRouting, logger: logger)
     var (readModelClient, readModelRouter) = (client, PrimaryRouter?.none)
     if let readModels = configuration.readModelDatabase {
-        (readModelClient, readModelRouter) = try await CartService.client(readModels, routing: configuration.readModelRouting, logger: logger)
+        (readModelClient, readModelRouter) = try await PrimaryRouter.client(readModels, routing: configuration.readModelRouting, logger: logger)
     }
     let notifier = try LogNotifier(client: client, schema: configuration.logSchema, logger: logger)
     let store = try PostgresEventStore(client: client, configuration: .init(schema: configuration.logSchema), notifier: notifier, logger: logger)

@@ -30,4 +30,14 @@ extension PrimaryRouter {
         configuration.options.tlsServerName = configuration.options.tlsServerName ?? routing.hosts.first?.host
         return (router, router.clientConfiguration(configuration))
     }
+
+    /// A client of `configuration`; with `routing`, through a router started for it (run the router
+    /// as a `Service` before the client).
+    public static func client(
+        _ configuration: PostgresClient.Configuration, routing: Routing?, logger: Logger
+    ) async throws -> (client: PostgresClient, router: PrimaryRouter?) {
+        guard let routing else { return (PostgresClient(configuration: configuration, backgroundLogger: logger), nil) }
+        let (router, routed) = try await start(routing, for: configuration, logger: logger)
+        return (PostgresClient(configuration: routed, backgroundLogger: logger), router)
+    }
 }

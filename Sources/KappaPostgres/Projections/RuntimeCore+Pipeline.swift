@@ -33,6 +33,10 @@ final class PipelineTarget: Sendable {
     /// The read-model client's database, looked up once.
     private let expected = Mutex<String?>(nil)
     private static let identity = "SELECT system_identifier::text || '/' || current_database() FROM pg_control_system()"
+    /// The same through a pipeline connection, in the same round trip `standby` for a standby's session.
+    private static let reachedIdentity =
+        "SELECT CASE WHEN pg_is_in_recovery() THEN 'standby' ELSE system_identifier::text || '/' || current_database() END FROM pg_control_system()"
+    private static let standby = "standby"
 
     init(database: RuntimeDatabase) {
         self.database = database
@@ -47,20 +51,18 @@ final class PipelineTarget: Sendable {
             expected = rows.first ?? "?"
             self.expected.withLock { $0 = expected }
         }
-        let (reached, standby) = try await database.withWatchdog(abandon: { connection.abort() }) {
-            (try await connection.value(Self.identity), try await connection.value("SELECT pg_is_in_recovery()::text"))
+        let reached = try await database.withWatchdog(abandon: { connection.abort() }) { try await connection.value(Self.reachedIdentity) }
+        guard reached != Self.standby else {
+            throw KappaPostgresError(
+                .invalidConfiguration,
+                message: "pipelineConnectionString reaches a standby of the read-model database, whose sessions cannot write:"
+                    + " leave target_session_attrs to the runtime (read-write) or name the primary")
         }
         guard reached == expected else {
             throw KappaPostgresError(
                 .invalidConfiguration,
                 message: "pipelineConnectionString reaches database \(reached ?? "?") (server system identifier / name),"
                     + " not the read-model client's \(expected): it must name the read-model database")
-        }
-        guard standby == "false" else {
-            throw KappaPostgresError(
-                .invalidConfiguration,
-                message: "pipelineConnectionString reaches a standby of the read-model database, whose sessions cannot write:"
-                    + " leave target_session_attrs to the runtime (read-write) or name the primary")
         }
     }
 }

@@ -14,12 +14,9 @@ import Testing
 @Suite(.serialized) struct PipelinedBatchTests {
     @Test func aLiveBatchOfManyStatementsIsOneRoundTrip() async throws {
         try await withProjectionFixture { f in
-            let server = TestDatabase.configuration()
-            try await RoundTripCounter.with(host: server.host ?? "localhost", port: server.port ?? 5432) { relay in
+            try await RoundTripCounter.withTestDatabase { relay in
                 var configuration = f.configuration()
-                configuration.pipelineConnectionString = TestDatabase.connectionString(
-                    for: .init(
-                        host: "127.0.0.1", port: relay.port, username: server.username, password: server.password, database: server.database, tls: .disable))
+                configuration.pipelineConnectionString = relay.connectionString
                 let projection = CartLinesProjection(name: f.name("lines"))
                 let runtime = try f.runtime([projection], configuration: configuration)
                 try await withRunning(runtime) {
@@ -92,13 +89,9 @@ import Testing
     @Test func aFencedOutPipelinedBatchWritesNothing() async throws {
         try await withProjectionFixture { f in
             let projection = CartLinesProjection(name: f.name("fenced"))
-            let seeded = try await f.store.append([CartEvents.added(cart: 1)], to: "cart-1", expectedVersion: .noStream).lastPosition!
-            let runtime = try f.runtime([projection])
-            try await withRunning(runtime) { try await runtime.waitUntil(projection.name, hasPassed: seeded, timeout: .seconds(30)) }
-            let core = try RuntimeCore(log: f.store, readModels: f.client, notifier: nil, configuration: f.configuration(owner: "by-hand"), logger: testLogger)
+            let (core, lease) = try await f.leasedByHand(projection)
             defer { core.pipeline?.close() }
-            let key = LeaseKey(name: projection.name, version: 1)
-            let lease = try #require(try await Lease.acquire(.projections, key, core: core))
+            let key = lease.key
             let next = try await f.store.append([CartEvents.added(cart: 2, quantity: 5)], to: "cart-2", expectedVersion: .noStream)
             let events = try await f.store.readStream("cart-2", from: 1, limit: 1)
             let runner = try ProjectionRunner(projection: projection, core: core)
@@ -198,13 +191,10 @@ import Testing
     /// built without interruption.
     @Test func aConnectionLostAfterItsCommitWasSentAppliesTheBatchOnce() async throws {
         try await withProjectionFixture { f in
-            let server = TestDatabase.configuration()
             let projection = CartLinesProjection(name: f.name("cut"))
-            let last = try await RoundTripCounter.with(host: server.host ?? "localhost", port: server.port ?? 5432) { relay in
+            let last = try await RoundTripCounter.withTestDatabase { relay in
                 var configuration = f.configuration(batchSize: 5)
-                configuration.pipelineConnectionString = TestDatabase.connectionString(
-                    for: .init(
-                        host: "127.0.0.1", port: relay.port, username: server.username, password: server.password, database: server.database, tls: .disable))
+                configuration.pipelineConnectionString = relay.connectionString
                 let runtime = try f.runtime([projection], configuration: configuration)
                 return try await withRunning(runtime) {
                     let first = try await f.store.append([CartEvents.added(cart: 0)], to: "cart-0", expectedVersion: .noStream).lastPosition!
@@ -300,12 +290,9 @@ import Testing
     @Test func aRebuildSendsEachBatchInOneRoundTrip() async throws {
         try await withProjectionFixture { f in
             let seeded = try await CartEvents.seed(f.store, carts: 10, eventsPerCart: 8) // 90 events with the checkouts
-            let server = TestDatabase.configuration()
-            try await RoundTripCounter.with(host: server.host ?? "localhost", port: server.port ?? 5432) { relay in
+            try await RoundTripCounter.withTestDatabase { relay in
                 var configuration = f.configuration()
-                configuration.pipelineConnectionString = TestDatabase.connectionString(
-                    for: .init(
-                        host: "127.0.0.1", port: relay.port, username: server.username, password: server.password, database: server.database, tls: .disable))
+                configuration.pipelineConnectionString = relay.connectionString
                 configuration.rebuildThreshold = 1
                 configuration.rebuildBatchSize = 20
                 let projection = CartLinesProjection(name: f.name("rebuilt"))

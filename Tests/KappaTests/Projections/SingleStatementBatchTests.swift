@@ -10,19 +10,6 @@ import Testing
 /// statement, which commits both or neither.
 @Suite("Single-statement batches", .serialized)
 struct SingleStatementBatchTests {
-    /// Sets up `projection` through a runtime run (its schema, tables and runtime row), and returns a
-    /// core of another owner with the lease taken, ready to send batches by hand.
-    func leased(_ f: ProjectionFixture, _ projection: any Projection, synchronous: Bool = false, prepared: Bool = true) async throws -> (RuntimeCore, Lease) {
-        let seeded = try await f.store.append([CartEvents.added(cart: 1)], to: "cart-1", expectedVersion: .noStream).lastPosition!
-        let runtime = try f.runtime([projection])
-        try await withRunning(runtime) { try await runtime.waitUntil(projection.name, hasPassed: seeded, timeout: .seconds(30)) }
-        var configuration = f.configuration(owner: "by-hand")
-        configuration.synchronousReadModelCommits = synchronous
-        configuration.preparedStatements = prepared
-        let core = try RuntimeCore(log: f.store, readModels: f.client, notifier: nil, configuration: configuration, logger: testLogger)
-        let lease = try #require(try await Lease.acquire(.projections, LeaseKey(name: projection.name, version: 1), core: core))
-        return (core, lease)
-    }
 
     func batch(_ core: RuntimeCore, _ lease: Lease, token: Int64? = nil, cart: Int) -> PostgresQuery {
         let writes: PostgresQuery = """
@@ -37,7 +24,7 @@ struct SingleStatementBatchTests {
     @Test func theWritesCommitWithTheCheckpointAndNotAtAllWithoutTheLease() async throws {
         try await withProjectionFixture { f in
             let projection = CartSummaryInOneStatement(CartSummaryProjection(name: f.name("carts")))
-            let (core, lease) = try await leased(f, projection)
+            let (core, lease) = try await f.leasedByHand(projection)
             let checkpoint = "SELECT checkpoint_position FROM \(f.runtimeSchema).projections WHERE name = '\(projection.name)'"
             let before = try await scalar(PostgresQuery(unsafeSQL: checkpoint), on: f.client)
 
@@ -83,7 +70,7 @@ struct SingleStatementBatchTests {
     @Test(arguments: [true, false]) func aCheckpointMoveFromAnOldCheckpointIsRefused(prepared: Bool) async throws {
         try await withProjectionFixture { f in
             let projection = CartSummaryProjection(name: f.name("carts"))
-            let (core, lease) = try await leased(f, projection, prepared: prepared)
+            let (core, lease) = try await f.leasedByHand(projection, prepared: prepared)
             let next = LogPosition(transactionID: lease.checkpoint.transactionID, globalPosition: lease.checkpoint.globalPosition + 1)
             try await core.database.withReadModelTransaction { connection in
                 try await lease.advance(to: next, applied: 0, state: .live, on: connection, core: core)
@@ -120,7 +107,7 @@ struct SingleStatementBatchTests {
     @Test func aRunnerWithoutItsLeaseWritesNothingAndAPoisonEventIsDeadLettered() async throws {
         try await withProjectionFixture { f in
             let projection = CartSummaryInOneStatement(CartSummaryProjection(name: f.name("carts"), poisonEventPolicy: .deadLetter))
-            let (core, lease) = try await leased(f, projection)
+            let (core, lease) = try await f.leasedByHand(projection)
             let runner = try ProjectionRunner(projection: projection, core: core)
             let events = try await f.store.readStream("cart-1", from: 1, limit: 1)
             var stale = lease
@@ -157,5 +144,22 @@ struct CountsWithOwnWith: SingleStatementProjection, PoisonPolicyProviding {
                 ON CONFLICT (event_type) DO UPDATE SET n = c.n + excluded.n RETURNING 1)
             SELECT count(*) FROM added
             """
+    }
+}
+
+extension ProjectionFixture {
+    /// Sets up `projection` through a runtime run (its schema, tables and runtime row; an event of
+    /// cart 1 appended and applied), and returns a core of another owner with the lease taken, ready
+    /// to send batches by hand.
+    func leasedByHand(_ projection: any Projection, synchronous: Bool = false, prepared: Bool = true) async throws -> (RuntimeCore, Lease) {
+        let seeded = try await store.append([CartEvents.added(cart: 1)], to: "cart-1", expectedVersion: .noStream).lastPosition!
+        let runtime = try self.runtime([projection])
+        try await withRunning(runtime) { try await runtime.waitUntil(projection.name, hasPassed: seeded, timeout: .seconds(30)) }
+        var configuration = self.configuration(owner: "by-hand")
+        configuration.synchronousReadModelCommits = synchronous
+        configuration.preparedStatements = prepared
+        let core = try RuntimeCore(log: store, readModels: client, notifier: nil, configuration: configuration, logger: testLogger)
+        let lease = try #require(try await Lease.acquire(.projections, LeaseKey(name: projection.name, version: 1), core: core))
+        return (core, lease)
     }
 }

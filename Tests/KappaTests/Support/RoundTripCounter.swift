@@ -1,3 +1,4 @@
+import KappaTesting
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -40,6 +41,19 @@ final class RoundTripCounter: Sendable {
             try? await server.channel.close()
             return result
         }
+    }
+
+    /// Runs `body` with a relay to the tests' server (``TestDatabase/configuration(environment:)``).
+    static func withTestDatabase<R: Sendable>(_ body: (RoundTripCounter) async throws -> R) async throws -> R {
+        let server = TestDatabase.configuration()
+        return try await with(host: server.host ?? "localhost", port: server.port ?? 5432, body)
+    }
+
+    /// A libpq connection string to the tests' server through this relay.
+    var connectionString: String {
+        let server = TestDatabase.configuration()
+        return TestDatabase.connectionString(
+            for: .init(host: "127.0.0.1", port: port, username: server.username, password: server.password, database: server.database, tls: .disable))
     }
 
     /// Counts from zero again.
