@@ -6,11 +6,18 @@ extension ProjectionVersions {
     /// checks them and names the target (and the active version it replaces), lifecycles change, the
     /// views are replaced and the switch is recorded. A switch that meets a reader's lock gives way
     /// (short lock timeout) and tries again, so readers are never the ones to fail.
+    ///
+    /// `choose` runs first on the versions as they are, `measuringLag` true, before the transaction:
+    /// counting the log takes a connection of its own, which a transaction holding one must not wait
+    /// for (a pool of one connection, or switches of as many projections as the pool has connections,
+    /// would never give it). It runs again under the lock with `measuringLag` false: a version keeps
+    /// its lifecycle only while its checkpoint moves forward, so its lag can only have shrunk. Should
+    /// it name another target then (a switch came between), the switch starts again.
     /// - Returns: the version made active.
     @discardableResult
     func switchStableNames(
         _ name: String, kind: String, patience: Duration = catchUpPatience,
-        choose: @escaping @Sendable ([ProjectionVersion]) async throws -> (target: Int, previous: Int?)
+        choose: @escaping @Sendable (_ rows: [ProjectionVersion], _ measuringLag: Bool) async throws -> (target: Int, previous: Int?)
     ) async throws -> Int {
         let queries = core.queries, logger = core.logger
         var backoff = Backoff(initial: .milliseconds(20), maximum: .seconds(1))
@@ -18,11 +25,14 @@ extension ProjectionVersions {
         var lockAttempts = 0
         while true {
             do {
+                let measured = try await choose(try await versions(of: name), true).target
                 let (target, previous) = try await durableTransaction { connection in
                     try await connection.run("SET LOCAL lock_timeout TO '500ms'", logger: logger)
                     try await connection.run(queries.lockVersions(name), logger: logger)
                     let rows = try await Self.rows(name, on: connection, queries: queries, logger: logger)
-                    let (target, previous) = try await choose(rows)
+                    let (target, previous) = try await choose(rows, false)
+                    // Another switch came between: the lag measured was another version's.
+                    if target != measured { throw TargetChanged() }
                     if let previous { try await connection.run(queries.setLifecycle(name, version: previous, to: "retired"), logger: logger) }
                     try await connection.run(queries.setLifecycle(name, version: target, to: "active"), logger: logger)
                     try await StableNames.point(at: ProjectionID(name: name, version: target), on: connection, queries: queries, logger: logger)
@@ -55,9 +65,13 @@ extension ProjectionVersions {
                             """)
                 }
                 try await Task.sleep(for: .milliseconds(20))
+            } catch is TargetChanged {
+                continue
             }
         }
     }
+
+    private struct TargetChanged: Error {}
 
     /// How long a switch waits for its target to reach the active version's checkpoint.
     static var catchUpPatience: Duration { .seconds(10) }

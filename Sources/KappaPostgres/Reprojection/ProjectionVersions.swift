@@ -100,7 +100,7 @@ public struct ProjectionVersions: Sendable {
     /// ``promote(_:version:)``, waiting at most `patience` for a target a batch behind the active version.
     func promote(_ name: String, version: Int, patience: Duration) async throws {
         _ = try ProjectionID(name: name, version: version)
-        try await switchStableNames(name, kind: "promote", patience: patience) { rows in
+        try await switchStableNames(name, kind: "promote", patience: patience) { rows, measuringLag in
             guard let target = rows.first(where: { $0.version == version }) else {
                 throw ProjectionError(.unknownVersion, projection: name, version: version, message: "no such version is registered; rebuild it first")
             }
@@ -113,7 +113,7 @@ public struct ProjectionVersions: Sendable {
                     .versionBelowActive, projection: name, version: version,
                     message: "is lower than the active version \(active.version); use rollback to go back")
             }
-            try await requireServable(target)
+            try await requireServable(target, measuringLag: measuringLag)
             try requireNotBehind(target, active)
             return (version, active?.version)
         }
@@ -126,7 +126,7 @@ public struct ProjectionVersions: Sendable {
     @discardableResult
     public func rollback(_ name: String) async throws -> Int {
         _ = try ProjectionID(name: name, version: 1)
-        return try await switchStableNames(name, kind: "rollback") { rows in
+        return try await switchStableNames(name, kind: "rollback") { rows, measuringLag in
             guard let active = rows.first(where: { $0.lifecycle == .active }) else {
                 throw ProjectionError(.noPreviousVersion, projection: name, message: "no version is active, so there is nothing to roll back")
             }
@@ -135,7 +135,7 @@ public struct ProjectionVersions: Sendable {
                     .noPreviousVersion, projection: name, version: active.version,
                     message: "no retired version below the active one is left to roll back to")
             }
-            try await requireServable(target)
+            try await requireServable(target, measuringLag: measuringLag)
             try requireNotBehind(target, active)
             return (target.version, active.version)
         }
@@ -186,7 +186,9 @@ public struct ProjectionVersions: Sendable {
         }
     }
 
-    private func requireServable(_ target: ProjectionVersion) async throws {
+    /// `measuringLag`: also count the log after the target's checkpoint (a query of its own, on the
+    /// log's client), refused beyond ``ProjectionRuntime/Configuration/maximumPromotionLag``.
+    private func requireServable(_ target: ProjectionVersion, measuringLag: Bool) async throws {
         switch target.lifecycle {
         case .dropped:
             throw ProjectionError(.versionDropped, projection: target.name, version: target.version, message: "was dropped; rebuild it first")
@@ -199,6 +201,7 @@ public struct ProjectionVersions: Sendable {
         if target.state == .failed {
             throw ProjectionError(.notCaughtUp, projection: target.name, version: target.version, message: "has failed on a poison event; see its status")
         }
+        guard measuringLag else { return }
         let allowed = core.configuration.maximumPromotionLag
         let lag = try await lag(of: target, limit: allowed + 1)
         if lag > allowed {
