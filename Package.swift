@@ -85,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "KappaBench",
             dependencies: [
-                "Kappa", "KappaPostgres", "KappaFixtures", "CLibPQ",
+                "Kappa", "KappaPostgres", "KappaFixtures", "KappaTesting", "CLibPQ",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

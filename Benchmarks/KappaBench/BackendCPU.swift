@@ -17,7 +17,7 @@ struct BackendCPU {
             FROM pg_stat_activity
             """)
         for try await (pid, group) in rows.decode((Int32, String).self) {
-            if let seconds = Self.seconds(pid) { snapshot.processes[pid] = (group, seconds) }
+            if let seconds = processCPUSeconds(pid, command: "postgres") { snapshot.processes[pid] = (group, seconds) }
         }
         return snapshot
     }
@@ -35,14 +35,16 @@ struct BackendCPU {
         return groups
     }
 
-    /// utime + stime of a process, from `/proc/<pid>/stat` (fields 14 and 15, in clock ticks).
-    private static func seconds(_ pid: Int32) -> Double? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = text.lastIndex(of: ")"), text[..<close].hasSuffix("(postgres")
-        else { return nil }
-        // The fields after the command name (which may hold spaces) start with the state, field 3.
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
+}
+
+/// utime + stime of a process, from `/proc/<pid>/stat` (fields 14 and 15, in clock ticks); `nil` when
+/// it is gone, or its command is not `command`.
+func processCPUSeconds(_ pid: Int32, command: String? = nil) -> Double? {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = text.lastIndex(of: ")"), command.map({ text[..<close].hasSuffix("(\($0)") }) ?? true
+    else { return nil }
+    // The fields after the command name (which may hold spaces) start with the state, field 3.
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }

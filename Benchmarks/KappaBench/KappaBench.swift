@@ -14,7 +14,7 @@ struct KappaBench: AsyncParsableCommand {
             """,
         subcommands: [
             AppendBenchmark.self, AppendChainBenchmark.self, CatchUpBenchmark.self, LiveBenchmark.self, RebuildBenchmark.self, JSONBenchmark.self,
-            DriverBenchmark.self, EventIDBenchmark.self,
+            DriverBenchmark.self, EventIDBenchmark.self, FleetBenchmark.self, FleetWorker.self, PartitionedLogBenchmark.self,
         ]
     )
 }

@@ -59,76 +59,89 @@ struct LiveBenchmark: AsyncParsableCommand {
     )
     var batches = "single,transaction,lines,lines-pipelined"
 
+    @Option(
+        help:
+            "Where the read model and the runtime's tables live: local (on the log's server) or remote (on a second cluster started for the run, fsync on: a separate read-model server; the server CPU split then counts the log's server only)."
+    )
+    var readModels = ReadModelPlacement.local
+
     @Flag(help: "Print each 50 ms of a latency run: appends, median and worst latency.") var timeline = false
 
     func run() async throws {
         let rateList = rates.split(separator: ",").compactMap { Int($0) }
         try await BenchDatabase.withClient(connections: 40, name: "kappa-bench appends") { client in
             try await BenchDatabase.withClient(connections: 4, name: "kappa-bench runtime") { runtimeClient in
-                emit("server: \(try await BenchDatabase.settings(client))")
-                let notifier = try LogNotifier(client: client, schema: "kappa_live", logger: quietLogger)
-                let store = try await BenchLog.fresh(client, schema: "kappa_live", notifier: notifier)
-                try await client.query("DROP SCHEMA IF EXISTS kappa_live_runtime CASCADE")
-                // The runtime reads the log and writes its read model through a pool of its own, so that
-                // the server's CPU for appends and for following can be told apart (``BackendCPU``).
-                let runtimeLog = try PostgresEventStore(client: runtimeClient, configuration: store.configuration, logger: quietLogger)
-                let configuration = {
-                    var configuration = ProjectionRuntime.Configuration()
-                    configuration.schema = "kappa_live_runtime"
-                    if let coalescing { configuration.liveCoalescing = .milliseconds(coalescing) }
-                    return configuration
-                }()
-                let forms = batches.split(separator: ",").map(String.init)
-                guard !forms.isEmpty, forms.allSatisfy({ Self.forms.contains($0) }) else {
-                    throw ValidationError("--batches takes \(Self.forms.joined(separator: ", ")), comma-separated")
-                }
-                for form in forms { try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(Self.projection(form))_v1 CASCADE")) }
-                @Sendable func makeRuntime(_ form: String) throws -> ProjectionRuntime {
-                    let name = Self.projection(form)
-                    let chosen: any Projection =
-                        switch form {
-                        case "single": CartSummaryInOneStatement(CartSummaryProjection(name: name))
-                        case "none": CheckpointOnly(name: name)
-                        case "lines", "lines-pipelined": CartLinesProjection(name: name)
-                        default: CartSummaryProjection(name: name)
-                        }
-                    var configuration = configuration
-                    if form == "lines-pipelined" { configuration.pipelineConnectionString = BenchDatabase.connectionString }
-                    return try ProjectionRuntime(
-                        log: runtimeLog, readModels: runtimeClient, projections: [chosen],
-                        notifier: notifier, configuration: configuration, logger: quietLogger)
-                }
-                // Every pooled connection has run an append once (its first call compiles the append
-                // function and plans its statements: ~10 ms each, which is not what is measured here).
-                _ = try await measure(writers: 40, perWriter: 2) { writer, index in
-                    _ = try await store.append([CartEvents.added(cart: 0)], to: StreamID("cart-warm-\(writer)-\(index)"), expectedVersion: .noStream)
-                }
-
-                emit("append commit → row visible   p50 ms    p99 ms    max ms   (target p99 ≤ 10 ms at 1000/s)")
-                for form in forms {
-                    let latencyRuntime = try makeRuntime(form)
-                    let latencies = try await BenchRuntime.run(notifier, latencyRuntime) {
-                        // The runtime has started, set up and caught up before anything is measured; the
-                        // paced appends then wait on every connection the pool has.
-                        let warmUp = try await store.append([CartEvents.added(cart: 0)], to: "cart-warm-up", expectedVersion: .any)
-                        try await latencyRuntime.waitUntil(Self.projection(form), hasPassed: warmUp.lastPosition!, timeout: .seconds(60))
-                        var latencies: [(Int, [Duration])] = []
-                        for rate in rateList {
-                            latencies.append(
-                                (rate, try await paced(rate: rate, seconds: seconds, store: store, runtime: latencyRuntime, projection: Self.projection(form))))
-                        }
-                        return latencies
+                try await ReadModelServer.with(readModels, local: runtimeClient, connections: 4) { readModelClient, readModelConnection in
+                    emit("server: \(try await BenchDatabase.settings(client))")
+                    let notifier = try LogNotifier(client: client, schema: "kappa_live", logger: quietLogger)
+                    let store = try await BenchLog.fresh(client, schema: "kappa_live", notifier: notifier)
+                    try await readModelClient.query("DROP SCHEMA IF EXISTS kappa_live_runtime CASCADE")
+                    // The runtime reads the log and writes its read model through a pool of its own, so that
+                    // the server's CPU for appends and for following can be told apart (``BackendCPU``).
+                    let runtimeLog = try PostgresEventStore(client: runtimeClient, configuration: store.configuration, logger: quietLogger)
+                    let configuration = {
+                        var configuration = ProjectionRuntime.Configuration()
+                        configuration.schema = "kappa_live_runtime"
+                        if let coalescing { configuration.liveCoalescing = .milliseconds(coalescing) }
+                        return configuration
+                    }()
+                    let forms = batches.split(separator: ",").map(String.init)
+                    guard !forms.isEmpty, forms.allSatisfy({ Self.forms.contains($0) }) else {
+                        throw ValidationError("--batches takes \(Self.forms.joined(separator: ", ")), comma-separated")
                     }
-                    for (rate, samples) in latencies {
-                        let sorted = samples.sorted()
-                        func at(_ q: Double) -> String { String(format: "%8.2f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))].seconds * 1_000) }
-                        emit(
-                            "  \(form.padding(toLength: 16, withPad: " ", startingAt: 0)) \(String(format: "%5d", rate)) appends/s (\(sorted.count))  \(at(0.5))  \(at(0.99))  \(at(1.0))"
-                        )
+                    for form in forms { try await readModelClient.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(Self.projection(form))_v1 CASCADE")) }
+                    @Sendable func makeRuntime(_ form: String) throws -> ProjectionRuntime {
+                        let name = Self.projection(form)
+                        let chosen: any Projection =
+                            switch form {
+                            case "single": CartSummaryInOneStatement(CartSummaryProjection(name: name))
+                            case "none": CheckpointOnly(name: name)
+                            case "lines", "lines-pipelined": CartLinesProjection(name: name)
+                            default: CartSummaryProjection(name: name)
+                            }
+                        var configuration = configuration
+                        if form == "lines-pipelined" { configuration.pipelineConnectionString = readModelConnection }
+                        return try ProjectionRuntime(
+                            log: runtimeLog, readModels: readModelClient, projections: [chosen],
+                            notifier: notifier, configuration: configuration, logger: quietLogger)
                     }
-                }
+                    // Every pooled connection has run an append once (its first call compiles the append
+                    // function and plans its statements: ~10 ms each, which is not what is measured here).
+                    _ = try await measure(writers: 40, perWriter: 2) { writer, index in
+                        _ = try await store.append([CartEvents.added(cart: 0)], to: StreamID("cart-warm-\(writer)-\(index)"), expectedVersion: .noStream)
+                    }
 
-                try await throughput(store: store, client: client, notifier: notifier, form: forms[0], makeRuntime: makeRuntime)
+                    emit("append commit → row visible   p50 ms    p99 ms    max ms   (target p99 ≤ 10 ms at 1000/s)")
+                    for form in forms {
+                        let latencyRuntime = try makeRuntime(form)
+                        let latencies = try await BenchRuntime.run(notifier, latencyRuntime) {
+                            // The runtime has started, set up and caught up before anything is measured; the
+                            // paced appends then wait on every connection the pool has.
+                            let warmUp = try await store.append([CartEvents.added(cart: 0)], to: "cart-warm-up", expectedVersion: .any)
+                            try await latencyRuntime.waitUntil(Self.projection(form), hasPassed: warmUp.lastPosition!, timeout: .seconds(60))
+                            var latencies: [(Int, [Duration])] = []
+                            for rate in rateList {
+                                latencies.append(
+                                    (
+                                        rate,
+                                        try await paced(rate: rate, seconds: seconds, store: store, runtime: latencyRuntime, projection: Self.projection(form))
+                                    ))
+                            }
+                            return latencies
+                        }
+                        for (rate, samples) in latencies {
+                            let sorted = samples.sorted()
+                            func at(_ q: Double) -> String {
+                                String(format: "%8.2f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))].seconds * 1_000)
+                            }
+                            emit(
+                                "  \(form.padding(toLength: 16, withPad: " ", startingAt: 0)) \(String(format: "%5d", rate)) appends/s (\(sorted.count))  \(at(0.5))  \(at(0.99))  \(at(1.0))"
+                            )
+                        }
+                    }
+
+                    try await throughput(store: store, client: client, notifier: notifier, form: forms[0], makeRuntime: makeRuntime)
+                }
             }
         }
     }

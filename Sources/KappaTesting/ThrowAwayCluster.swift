@@ -29,12 +29,17 @@ public struct ThrowAwayCluster: Sendable {
     }
 
     /// Starts a cluster, runs `body`, and stops and removes the cluster, whatever `body` does.
-    public static func with<R: Sendable>(_ body: @Sendable (ThrowAwayCluster) async throws -> R) async throws -> R {
+    ///
+    /// - Parameter settings: Server settings (`name=value`) over the defaults, `fsync=off` among them;
+    ///   `["fsync=on"]` for a cluster whose figures must be durable.
+    public static func with<R: Sendable>(
+        settings: [String] = [], _ body: @Sendable (ThrowAwayCluster) async throws -> R
+    ) async throws -> R {
         let directory = FileManager.default.temporaryDirectory.appending(path: "kappa-cluster-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let cluster = ThrowAwayCluster(directory: directory, port: try freePort())
         do {
-            try await cluster.start()
+            try await cluster.start(settings: settings)
             let result = try await body(cluster)
             await cluster.remove()
             return result
@@ -46,10 +51,12 @@ public struct ThrowAwayCluster: Sendable {
 
     private var data: String { directory.appending(path: "data").path }
 
-    private func start() async throws {
+    private func start(settings: [String]) async throws {
         if getuid() == 0 { try await pgTool("/bin/chown", ["postgres:postgres", directory.path]) }
         try await server("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-N", "-E", "UTF8", "--no-instructions"])
-        let options = "-p \(port) -c listen_addresses=127.0.0.1 -k \(directory.path) -c fsync=off -c max_prepared_transactions=5"
+        let options =
+            "-p \(port) -c listen_addresses=127.0.0.1 -k \(directory.path) -c fsync=off -c max_prepared_transactions=5"
+            + settings.map { " -c \($0)" }.joined()
         try await server("pg_ctl", ["-D", data, "-o", options, "-l", directory.appending(path: "server.log").path, "-w", "start"])
     }
 
