@@ -57,6 +57,11 @@ struct ProjectionQueries: Sendable {
         "SELECT count(*) FROM \(unescaped: projections) WHERE name = \(id.name) AND version = \(id.version)"
     }
 
+    /// The version's tables, each as a qualified, quoted name (from the catalog's own names).
+    func versionTables(_ id: ProjectionID) -> PostgresQuery {
+        "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = \(id.schema.name) ORDER BY tablename"
+    }
+
     /// Whether the version's schema and the projection's stable-names schema exist, and how many
     /// versions of the projection are registered.
     func schemaOwnership(_ id: ProjectionID) -> PostgresQuery {

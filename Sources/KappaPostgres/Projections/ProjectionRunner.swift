@@ -115,6 +115,7 @@ struct ProjectionRunner: Sendable {
             building: building, promotionDue: row?.lifecycle == .caughtUp, now: .now)
         var page: [RecordedEvent] = []
         var readAhead: (events: [RecordedEvent], heldBack: Bool)?
+        let statistics = TableStatistics()
         var action = machine.start()
         while true {
             switch action {
@@ -141,6 +142,7 @@ struct ProjectionRunner: Sendable {
                 let (stopped, ahead) = try await applyReadingAhead(page, lease: &lease, state: state, readAhead: readsAhead)
                 if stopped { return true }
                 readAhead = ahead
+                if statistics.applied(page.count, catchingUp: page.count == configuration.batchSize) { await refreshStatistics() }
                 action = machine.batchApplied(now: .now)
             case .finishBuilding:
                 do {
@@ -270,6 +272,22 @@ struct ProjectionRunner: Sendable {
             try await projection.apply(relevant, in: context)
         } catch {
             throw HandlerFailure(relevant, underlying: error)
+        }
+    }
+
+    /// Analyses the version's tables (``TableStatistics``): the planner's statistics and the plans of
+    /// prepared statements follow what a catch-up has written. A table another session is analysing
+    /// or vacuuming is skipped; a failure is logged, never the batch's.
+    func refreshStatistics() async {
+        do {
+            let tables = try await core.database.readModelRows(core.queries.versionTables(id), resending: true) { try $0.decode(String.self) }
+            guard !tables.isEmpty else { return }
+            // The names are the catalog's, quoted by format('%I'): nothing from outside goes into the text.
+            let analyze = PostgresQuery(unsafeSQL: "ANALYZE (SKIP_LOCKED) \(tables.joined(separator: ", "))")
+            let elapsed = try await ContinuousClock().measure { _ = try await core.database.readModelRows(analyze) { _ in () } }
+            logger.debug("analysed the read model's tables", metadata: ["kappa.tables": "\(tables.count)", "kappa.duration": "\(elapsed)"])
+        } catch {
+            logger.warning("could not analyse the read model's tables", metadata: ["error": "\(String(reflecting: error))"])
         }
     }
 

@@ -76,6 +76,7 @@ struct RebuildWorker: Sendable {
             backoff.reset()
             checkpoint = last
             counter.add(events.count)
+            if rebuilder.statistics.applied(events.count) { await runner.refreshStatistics() }
             // A short page was the partition's last; after a full one, `nil` (the read failed) reads again.
             prefetched = events.count < batchSize ? [] : page
         }

@@ -14,6 +14,8 @@ import Synchronization
 /// (two batches per worker: one applied, one read ahead).
 struct Rebuilder: Sendable {
     let runner: ProjectionRunner
+    /// When to analyse the version's tables as the rebuild's workers fill them (all workers count).
+    let statistics = TableStatistics()
     var core: RuntimeCore { runner.core }
     var id: ProjectionID { runner.id }
 
