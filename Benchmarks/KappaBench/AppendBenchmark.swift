@@ -15,20 +15,23 @@ struct AppendBenchmark: AsyncParsableCommand {
             tables of the same shape:
               kappa     PostgresEventStore.append, exact expected version (prepared)
               pgbench   pgbench -M prepared inserting the same single rows (C, libpq):
-                        the one-event cases only
+                        the one-event cases only; into the plain table, and into
+                        the log's own events table (pgbench→log: its triggers firing)
             and the CPU this process spent per event on kappa's appends.
               sql       a plain INSERT through the same driver and pool
                         (VALUES for one row, unnest for a batch)
               prepared  the same INSERT as a PostgresPreparedStatement
               copy      COPY FROM STDIN of the same rows, one COPY per transaction
             Each figure is the median of --rounds runs; the ways alternate within each \
-            round.
+            round. With --peer, the Python eventsourcing library appends new carts \
+            one event a transaction with one writer and with 8, in the same server.
             """
     )
 
     @Option(help: "Events per writer for the single-event cases.") var singleEvents = 1_500
     @Option(help: "Batches per writer for the batched cases.") var batches = 150
     @Option(help: "Runs per figure; the median is printed.") var rounds = 3
+    @Flag(help: "Also run the Python eventsourcing library's appends (Benchmarks/peer; scripts/bench sets up its interpreter).") var peer = false
 
     struct Case {
         let name: String
@@ -50,11 +53,12 @@ struct AppendBenchmark: AsyncParsableCommand {
         try await BenchDatabase.withClient(connections: 34) { client in
             emit("server: \(try await BenchDatabase.settings(client))")
             emit(
-                "case                       kappa ev/s    sql ev/s  prepared ev/s  copy ev/s   kappa/sql  target  kappa/prepared   pgbench ev/s  kappa/pgbench  kappa client µs/event"
+                "case                       kappa ev/s    sql ev/s  prepared ev/s  copy ev/s   kappa/sql  target  kappa/prepared   pgbench ev/s  kappa/pgbench  pgbench→log ev/s  kappa/pgbench→log  kappa client µs/event"
             )
+            var kappaRates: [Int: Double] = [:]
             for benchCase in cases {
                 var kappa: [Double] = [], sql: [Double] = [], prepared: [Double] = [], copy: [Double] = []
-                var pgbench: [Double] = []
+                var pgbench: [Double] = [], pgbenchLog: [Double] = []
                 // This process's CPU an event: what the client spends per append (the driver's threads too).
                 var kappaCPU: [Double] = []
                 let events = Double(benchCase.writers * benchCase.operations * benchCase.batchSize)
@@ -66,16 +70,29 @@ struct AppendBenchmark: AsyncParsableCommand {
                     kappaCPU.append((selfCPU() - cpu) / events * 1e6)
                     prepared.append(try await tables.preparedSQL(benchCase, payload: payload))
                     if let rate = try await tables.pgbench(benchCase, payload: payload) { pgbench.append(rate) }
+                    if let rate = try await tables.pgbench(benchCase, payload: payload, logTable: true) { pgbenchLog.append(rate) }
                     copy.append(try await tables.copy(benchCase, payload: payload))
                     try await tables.drop()
                 }
                 let k = median(kappa), s = median(sql), p = median(prepared), c = median(copy)
-                let g = pgbench.isEmpty ? nil : median(pgbench)
+                if benchCase.batchSize == 1 { kappaRates[benchCase.writers] = k }
+                let g = pgbench.isEmpty ? nil : median(pgbench), gl = pgbenchLog.isEmpty ? nil : median(pgbenchLog)
                 emit(
                     "\(benchCase.name)  \(formatRate(k))   \(formatRate(s))     \(formatRate(p))  \(formatRate(c))   \(String(format: "%6.1f%%", 100 * k / s))   ≥\(Int(benchCase.target * 100))%   \(String(format: "%6.1f%%", 100 * k / p))"
                         + "    \(g.map(formatRate) ?? "        —")     \(g.map { String(format: "%6.1f%%", 100 * k / $0) } ?? "     —")"
+                        + "        \(gl.map(formatRate) ?? "        —")         \(gl.map { String(format: "%6.1f%%", 100 * k / $0) } ?? "     —")"
                         + String(format: "          %6.1f", median(kappaCPU))
                 )
+            }
+            if peer {
+                emit("py-eventsourcing, 1 event a transaction, a new cart each   py ev/s   kappa ev/s   kappa/py   (target ≥ 2× with 1 writer)")
+                for writers in [1, 8] {
+                    let py = try PeerBaseline.run("append", ["writers": writers, "events": singleEvents])["events_per_second"] ?? 0
+                    let k = kappaRates[writers] ?? 0
+                    emit(
+                        "  \(writers) writer\(writers == 1 ? " " : "s")                                          \(formatRate(py))   \(formatRate(k))   \(String(format: "%5.2f×", k / py))"
+                    )
+                }
             }
         }
     }

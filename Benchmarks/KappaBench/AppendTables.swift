@@ -41,13 +41,16 @@ struct AppendTables: Sendable {
 
     /// pgbench (libpq, C, prepared) inserting the same single rows into the plain table, as many
     /// clients as writers: the most a client can append one row a transaction on this server.
-    func pgbench(_ c: AppendBenchmark.Case, payload: Data) async throws -> Double? {
+    /// With `logTable`, into the log's own events table instead, its triggers (the order key's, the
+    /// hash chain's) firing as for an append: the server's whole work for the row, the client's least.
+    func pgbench(_ c: AppendBenchmark.Case, payload: Data, logTable: Bool = false) async throws -> Double? {
         guard c.batchSize == 1 else { return nil }
+        let table = logTable ? "\(store.configuration.schema).events" : "public.\(plain)"
         let json = String(decoding: payload, as: UTF8.self).replacingOccurrences(of: "'", with: "''")
         let script = FileManager.default.temporaryDirectory.appending(path: "kappa-bench-append-\(getpid()).sql")
         try """
         \\set n random(1, 2000000000)
-        INSERT INTO public.\(plain) (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
+        INSERT INTO \(table) (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
         VALUES (gen_random_uuid(), 'pgbench-' || :client_id || '-' || :n, 1, 'ItemAddedToCart', 1, '\(json)'::json, '{}'::json, now());
         """.write(to: script, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: script) }

@@ -24,16 +24,22 @@ struct CatchUpBenchmark: AsyncParsableCommand {
             live batches, statement by statement; lines-pipelined the same with \
             pipelineConnectionString set, each batch one round trip through libpq. Its \
             SQL equivalent computes both tables from the log in three statements. Three \
-            statements an event statement by statement are slow: use --events 100000.
+            statements an event statement by statement are slow: use --events 100000. \
+            lines-folded writes the same tables from each batch folded in memory, five \
+            set-based statements a batch (CartLinesFoldedProjection), pipelined.
             """
     )
 
     enum Form: String, ExpressibleByArgument, CaseIterable {
         case summary, lines
         case linesPipelined = "lines-pipelined"
+        case linesFolded = "lines-folded"
     }
 
-    @Option(help: "The read model: summary (CartSummaryProjection, one upsert a batch), lines, or lines-pipelined.") var projection = Form.summary
+    @Option(
+        help:
+            "The read model: summary (CartSummaryProjection, one upsert a batch), lines, lines-pipelined, or lines-folded (the same two tables, each batch folded into five set-based statements, pipelined)."
+    ) var projection = Form.summary
     @Flag(
         help:
             "With lines or lines-pipelined: catch up in bulk, as the runtime rebuilds a version 10,000 or more events behind, rather than through live batches."
@@ -49,6 +55,11 @@ struct CatchUpBenchmark: AsyncParsableCommand {
     @Option(help: "Events in the log.") var events = 1_000_000
     @Option(help: "Carts the events are spread over.") var carts = 20_000
     @Option(help: "Events per read-model transaction.") var batchSize = 5_000
+    @Flag(
+        help:
+            "Also catch up the Python eventsourcing library's projection of the same read model (carts and lines, three statements an event, its tracking record in each event's transaction) on the same carts (Benchmarks/peer; scripts/bench sets up its interpreter)."
+    )
+    var peer = false
 
     func run() async throws {
         try await BenchDatabase.withClient(connections: 8) { client in
@@ -71,11 +82,11 @@ struct CatchUpBenchmark: AsyncParsableCommand {
                     // Through live batches, as a version a few thousand events behind catches up; or in bulk.
                     configuration.rebuildThreshold = bulk ? 1 : .max
                     configuration.rebuildBatchSize = batchSize
-                    if projection == .linesPipelined { configuration.pipelineConnectionString = connectionString }
+                    if projection != .lines { configuration.pipelineConnectionString = connectionString }
                 }
                 let runtime = try ProjectionRuntime(
                     log: store, readModels: readModels,
-                    projections: [projection == .summary ? CartSummaryProjection(name: "bench_carts") : CartLinesProjection(name: "bench_carts")],
+                    projections: [Self.projection(projection)],
                     configuration: configuration, logger: quietLogger)
                 let head = try await store.head()
                 let elapsed = try await ContinuousClock().measure {
@@ -129,11 +140,25 @@ struct CatchUpBenchmark: AsyncParsableCommand {
             emit(
                 "kappa/sql: \(String(format: "%.1f%%", 100 * kappaRate / sqlRate)); read models equal: \(equal ? "yes" : "NO")"
             )
+            if peer {
+                let py = try PeerBaseline.run("catchup", ["carts": carts, "events-per-cart": max(2, events / carts)])
+                let pyRate = py["events_per_second"] ?? 0
+                emit("py-eventsourcing      \(formatRate(pyRate))   \(String(format: "%7.2f", py["seconds"] ?? 0))   (its own log of the same carts)")
+                emit("kappa/py: \(String(format: "%.1f×", kappaRate / pyRate))\(projection == .summary ? "" : " (target ≥ 50×)")")
+            }
         }
     }
 }
 
 extension CatchUpBenchmark {
+    static func projection(_ form: Form) -> any Projection {
+        switch form {
+        case .summary: CartSummaryProjection(name: "bench_carts")
+        case .lines, .linesPipelined: CartLinesProjection(name: "bench_carts")
+        case .linesFolded: CartLinesFoldedProjection(name: "bench_carts")
+        }
+    }
+
     /// An MD5 of the read model's rows in key order, so that read models on different servers compare.
     static func digest(_ client: PostgresClient, schema: String, lines: Bool) async throws -> [String] {
         var queries = ["SELECT md5(string_agg((cart_id, items, total_cents, checked_out, events)::text, ',' ORDER BY cart_id)) FROM \(schema).carts"]

@@ -66,6 +66,11 @@ struct LiveBenchmark: AsyncParsableCommand {
     var readModels = ReadModelPlacement.local
 
     @Flag(help: "Print each 50 ms of a latency run: appends, median and worst latency.") var timeline = false
+    @Flag(
+        help:
+            "Also measure the Python eventsourcing library at each rate: its projection of the same read model (carts and lines, three statements an event), append commit to its tracking record passing the event, polled every 0.5 ms (Benchmarks/peer; scripts/bench sets up its interpreter)."
+    )
+    var peer = false
 
     func run() async throws {
         let rateList = rates.split(separator: ",").compactMap { Int($0) }
@@ -140,6 +145,15 @@ struct LiveBenchmark: AsyncParsableCommand {
                         }
                     }
 
+                    if peer {
+                        for rate in rateList {
+                            let py = try PeerBaseline.run("live", ["rate": rate, "seconds": seconds])
+                            let missing = Int(py["missing"] ?? 0)
+                            emit(
+                                "  py-eventsourcing \(String(format: "%5d", rate)) appends/s (\(Int(py["samples"] ?? 0)))  \(String(format: "%8.2f  %8.2f  %8.2f", py["p50_ms"] ?? 0, py["p99_ms"] ?? 0, py["max_ms"] ?? 0))\(missing > 0 ? "  (\(missing) not visible within 30 s)" : "")"
+                            )
+                        }
+                    }
                     try await throughput(store: store, client: client, notifier: notifier, form: forms[0], makeRuntime: makeRuntime)
                 }
             }
