@@ -6,7 +6,7 @@ import PostgresNIO
 enum BenchDatabase {
     /// - Parameter name: The connections' `application_name`, by which ``BackendCPU`` tells pools apart.
     static func withClient<R: Sendable>(
-        connections: Int, name: String = "kappa-bench",
+        connections: Int, name: String = "kappa-bench", keepAlive: Bool = true,
         _ body: @Sendable (PostgresClient) async throws -> R
     ) async throws -> R {
         let env = ProcessInfo.processInfo.environment
@@ -17,6 +17,7 @@ enum BenchDatabase {
             database: env["PGDATABASE"] ?? "postgres", tls: .disable)
         configuration.options.maximumConnections = connections
         configuration.options.minimumConnections = connections
+        if !keepAlive { configuration.options.keepAliveBehavior = nil }
         configuration.options.additionalStartupParameters = [("application_name", name)]
         let client = PostgresClient(configuration: configuration)
         return try await withThrowingTaskGroup(of: Void.self) { group in

@@ -24,6 +24,20 @@ struct DriverBenchmark: AsyncParsableCommand {
             var results: [DriverResult] = []
             results.append(try await measureNIO("append", "postgres-nio, pooled query", DriverWorkload.appendNIO(client)))
             results.append(try await measureNIO("batch", "postgres-nio, pooled query", DriverWorkload.batchNIO(client)))
+            results.append(
+                try await measureNIO("append", "postgres-nio, pooled, prepared", DriverWorkload.appendPooledPrepared(client, guarded: false, tag: "pooled")))
+            results.append(
+                try await measureNIO("append", "pooled, prepared, guarded", DriverWorkload.appendPooledPrepared(client, guarded: true, tag: "guarded")))
+            // The pool schedules a keep-alive timer (a task) each time a connection comes back idle.
+            results += try await BenchDatabase.withClient(connections: 2, keepAlive: false) { quiet in
+                let store = try await BenchLog.fresh(quiet, schema: "kappa_driver_quiet")
+                return [
+                    try await measureNIO("append", "pooled, prepared, no keep-alive", DriverWorkload.appendPooledPrepared(quiet, guarded: false, tag: "quiet")),
+                    try await measureNIO("append", "store.append, no keep-alive", DriverWorkload.appendStore(store, tag: "quiet-store")),
+                ]
+            }
+            let store = try await BenchLog.fresh(client, schema: "kappa_driver")
+            results.append(try await measureNIO("append", "PostgresEventStore.append", DriverWorkload.appendStore(store, tag: "store")))
             try await client.withConnection { connection in
                 results.append(try await measureNIO("append", "postgres-nio, held, prepared", DriverWorkload.appendPrepared(connection)))
                 results.append(try await measureNIO("batch", "postgres-nio, held, prepared", DriverWorkload.batchPrepared(connection)))

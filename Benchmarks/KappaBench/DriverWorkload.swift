@@ -1,4 +1,6 @@
 import Foundation
+import Kappa
+import KappaPostgres
 import Logging
 import PostgresNIO
 
@@ -74,6 +76,31 @@ enum DriverWorkload {
 
     static func appendPrepared(_ connection: PostgresConnection) -> @Sendable (Int) async throws -> Void {
         { index in _ = try await connection.execute(DriverAppend(parameters: [UUID().uuidString, stream("prepared", index), payload]), logger: logger) }
+    }
+
+    /// The prepared append on a pooled connection: a lease per append, as the event store's appends run.
+    static func appendPooledPrepared(_ client: PostgresClient, guarded: Bool, tag: String) -> @Sendable (Int) async throws -> Void {
+        { index in
+            let statement = DriverAppend(parameters: [UUID().uuidString, stream(tag, index), payload])
+            try await client.withConnection { connection in
+                if guarded {
+                    // Under the event store's guard against a connection that closes under a query.
+                    _ = try await ConnectionGuard.shared.run(on: connection) { try await connection.execute(statement, logger: logger) }
+                } else {
+                    _ = try await connection.execute(statement, logger: logger)
+                }
+            }
+        }
+    }
+
+    /// The event store's own append of one event to a new stream (its log has the triggers too: compare the client's CPU).
+    static func appendStore(_ store: PostgresEventStore, tag: String) -> @Sendable (Int) async throws -> Void {
+        let event = NewEvent(id: UUID(), eventType: "ItemAddedToCart", schemaVersion: 1, payload: Data(payload.utf8), recordedAt: Date())
+        return { index in
+            var next = event
+            next.id = UUID()
+            _ = try await store.append([next], to: StreamID(stream(tag, index)), expectedVersion: .noStream)
+        }
     }
 
     static func batchPrepared(_ connection: PostgresConnection) -> @Sendable (Int) async throws -> Void {

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import NIOCore
+import NIOPosix
 
 @main
 struct KappaBench: AsyncParsableCommand {
@@ -17,6 +19,26 @@ struct KappaBench: AsyncParsableCommand {
             DriverBenchmark.self, EventIDBenchmark.self, FleetBenchmark.self, FleetWorker.self, PartitionedLogBenchmark.self,
         ]
     )
+
+    /// With `KAPPA_BENCH_NIO_EXECUTOR=1`, Swift concurrency's jobs run on NIO's event loops (no
+    /// thread hop between a task and its connection's I/O), before anything else runs.
+    static func main() async {
+        if ProcessInfo.processInfo.environment["KAPPA_BENCH_NIO_EXECUTOR"] == "1" {
+            emit(
+                "concurrency: NIO's event loops as the global executor: \(NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor())"
+            )
+        }
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Prints a line at once (unbuffered), so figures appear as they are measured, also into a file.

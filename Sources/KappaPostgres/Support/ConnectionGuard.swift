@@ -14,8 +14,8 @@ import Synchronization
 ///
 /// One `closeFuture` callback per connection, registered on the first guarded call and dropped
 /// when the connection closes: a callback per call would pile up on a long-lived pooled connection.
-final class ConnectionGuard: Sendable {
-    static let shared = ConnectionGuard()
+package final class ConnectionGuard: Sendable {
+    package static let shared = ConnectionGuard()
 
     /// How long after the close a query still running is given to fail by itself.
     static let grace = TimeAmount.milliseconds(50)
@@ -33,7 +33,7 @@ final class ConnectionGuard: Sendable {
 
     /// Runs `work`, which uses `connection`, and returns its result.
     /// - Throws: ``ConnectionClosed`` when the connection closed and `work` did not end; else what `work` throws.
-    func run<R: Sendable>(on connection: PostgresConnection, _ work: @escaping @Sendable () async throws -> R) async throws -> R {
+    package func run<R: Sendable>(on connection: PostgresConnection, _ work: @escaping @Sendable () async throws -> R) async throws -> R {
         if connection.isClosed { throw ConnectionClosed() }
         let outcome = OnceResult<R>()
         let task = Task {
