@@ -277,15 +277,24 @@ struct ProjectionRunner: Sendable {
 
     /// Analyses the version's tables (``TableStatistics``): the planner's statistics and the plans of
     /// prepared statements follow what a catch-up has written. A table another session is analysing
-    /// or vacuuming is skipped; a failure is logged, never the batch's.
+    /// or vacuuming is skipped; the statement is cut off after a third of the lease (the loop renews the
+    /// lease only between batches) and runs under the runtime's watchdog; a failure is logged, never
+    /// the batch's.
     func refreshStatistics() async {
+        let queries = core.queries, id = self.id, logger = self.logger
+        let limit = max(1, core.configuration.leaseDuration.wholeMilliseconds / 3)
         do {
-            let tables = try await core.database.readModelRows(core.queries.versionTables(id), resending: true) { try $0.decode(String.self) }
-            guard !tables.isEmpty else { return }
-            // The names are the catalog's, quoted by format('%I'): nothing from outside goes into the text.
-            let analyze = PostgresQuery(unsafeSQL: "ANALYZE (SKIP_LOCKED) \(tables.joined(separator: ", "))")
-            let elapsed = try await ContinuousClock().measure { _ = try await core.database.readModelRows(analyze) { _ in () } }
-            logger.debug("analysed the read model's tables", metadata: ["kappa.tables": "\(tables.count)", "kappa.duration": "\(elapsed)"])
+            let elapsed = try await ContinuousClock().measure {
+                try await core.database.withReadModelTransaction { connection in
+                    var tables: [String] = []
+                    for try await table in try await connection.query(queries.versionTables(id), logger: logger).decode(String.self) { tables.append(table) }
+                    guard !tables.isEmpty else { return }
+                    try await connection.run("SELECT set_config('statement_timeout', \(String(limit)), true)", logger: logger)
+                    // The names are the catalog's, quoted by format('%I'): nothing from outside goes into the text.
+                    try await connection.run(PostgresQuery(unsafeSQL: "ANALYZE (SKIP_LOCKED) \(tables.joined(separator: ", "))"), logger: logger)
+                }
+            }
+            logger.debug("analysed the read model's tables", metadata: ["kappa.duration": "\(elapsed)"])
         } catch {
             logger.warning("could not analyse the read model's tables", metadata: ["error": "\(String(reflecting: error))"])
         }
