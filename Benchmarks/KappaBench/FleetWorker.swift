@@ -15,12 +15,16 @@ struct FleetWorker: AsyncParsableCommand {
 
     @Option var versions = 6
     @Option var connections = 4
+    @Option(help: "The log's schema.") var log = FleetWorker.log
+    @Option(help: "The runtime's schema.") var runtimeSchema = FleetWorker.runtime
 
     /// Starts this program as a worker, with this process's environment (the PG* variables).
-    static func spawn(versions: Int, connections: Int) throws -> Process {
+    static func spawn(versions: Int, connections: Int, log: String = Self.log, runtime: String = Self.runtime) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        process.arguments = ["fleet-worker", "--versions", "\(versions)", "--connections", "\(connections)"]
+        process.arguments = [
+            "fleet-worker", "--versions", "\(versions)", "--connections", "\(connections)", "--log", log, "--runtime-schema", runtime,
+        ]
         process.standardInput = FileHandle.nullDevice
         try process.run()
         return process
@@ -28,10 +32,10 @@ struct FleetWorker: AsyncParsableCommand {
 
     func run() async throws {
         try await BenchDatabase.withClient(connections: connections, name: "kappa-bench runtime") { client in
-            let notifier = try LogNotifier(client: client, schema: Self.log, logger: quietLogger)
-            let store = try PostgresEventStore(client: client, configuration: .init(schema: Self.log), notifier: notifier, logger: quietLogger)
+            let notifier = try LogNotifier(client: client, schema: log, logger: quietLogger)
+            let store = try PostgresEventStore(client: client, configuration: .init(schema: log), notifier: notifier, logger: quietLogger)
             var configuration = ProjectionRuntime.Configuration()
-            configuration.schema = Self.runtime
+            configuration.schema = runtimeSchema
             configuration.pipelineConnectionString = BenchDatabase.connectionString
             // Through live batches, as a fleet following a busy log does; a lease long enough to outlast
             // the SIGSTOP while the benchmark writes the events.

@@ -68,7 +68,7 @@ struct LiveBenchmark: AsyncParsableCommand {
     @Flag(help: "Print each 50 ms of a latency run: appends, median and worst latency.") var timeline = false
     @Flag(
         help:
-            "Also measure the Python eventsourcing library at each rate: its projection of the same read model (carts and lines, three statements an event), append commit to its tracking record passing the event, polled every 0.5 ms (Benchmarks/peer; scripts/bench sets up its interpreter)."
+            "Also measure the Python eventsourcing library at each rate: its projection of the same read model (carts and lines, three statements an event) in a process of its own, append commit to its tracking record passing the event, polled every 0.5 ms (Benchmarks/peer; scripts/bench sets up its interpreter); and Kappa measured the same way: CartLinesProjection pipelined in a fleet-worker process woken by NOTIFY, its checkpoint polled every 0.5 ms."
     )
     var peer = false
 
@@ -146,6 +146,17 @@ struct LiveBenchmark: AsyncParsableCommand {
                     }
 
                     if peer {
+                        // Kappa measured as the peer is: its projector in a process of its own, polled.
+                        let own = try await BenchRuntime.run(notifier) { try await polledInOwnProcess(rates: rateList, store: store, client: client) }
+                        for (rate, samples) in own {
+                            let sorted = samples.sorted()
+                            func at(_ q: Double) -> String {
+                                String(format: "%8.2f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))].seconds * 1_000)
+                            }
+                            emit(
+                                "  kappa, own process \(String(format: "%5d", rate)) appends/s (\(sorted.count))  \(at(0.5))  \(at(0.99))  \(at(1.0))  (polled, as the peer)"
+                            )
+                        }
                         for rate in rateList {
                             let py = try PeerBaseline.run("live", ["rate": rate, "seconds": seconds])
                             let missing = Int(py["missing"] ?? 0)

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import Kappa
+import KappaFixtures
+import KappaPostgres
+import PostgresNIO
+import Synchronization
+
+extension LiveBenchmark {
+    static let ownProcessRuntime = "kappa_live_own_runtime"
+
+    /// Live latency measured as the peer's is (``PeerBaseline``): the projection (`CartLinesProjection`,
+    /// pipelined) in a process of its own (a `fleet-worker`, woken by NOTIFY through the log's
+    /// server), and each append's latency from its return until the projection's checkpoint, polled
+    /// every 0.5 ms by this process, has passed it.
+    func polledInOwnProcess(rates: [Int], store: PostgresEventStore, client: PostgresClient) async throws -> [(Int, [Duration])] {
+        for schema in [Self.ownProcessRuntime, "\(FleetWorker.projection(0))_v1", FleetWorker.projection(0)] {
+            try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"))
+        }
+        let worker = try FleetWorker.spawn(versions: 1, connections: 4, log: store.configuration.schema, runtime: Self.ownProcessRuntime)
+        defer {
+            worker.terminate()
+            worker.waitUntilExit()
+        }
+        let checkpointQuery = PostgresQuery(
+            unsafeSQL: """
+                SELECT checkpoint_xid::text::int8, checkpoint_position FROM \(Self.ownProcessRuntime).projections
+                WHERE name = '\(FleetWorker.projection(0))' AND version = 1
+                """)
+        @Sendable func checkpoint() async throws -> LogPosition {
+            // Before the worker has made its schema, its projection is at the start.
+            guard let rows = try? await client.query(checkpointQuery).collect(), let row = rows.first else { return .start }
+            let (xid, position) = try row.decode((Int64, Int64).self)
+            return LogPosition(transactionID: UInt64(xid), globalPosition: position)
+        }
+        let clock = ContinuousClock()
+        // Set up, caught up, and woken by NOTIFY (the notifier here sends one only once it has seen the
+        // worker listening): three warm-up appends in a row seen within 20 ms, not at an idle poll.
+        var quick = 0
+        let deadline = clock.now + .seconds(60)
+        while quick < 3 {
+            guard clock.now < deadline else { throw ValidationError("the projector process did not follow the log within 60 s") }
+            let position = try await store.append([CartEvents.added(cart: 0)], to: "cart-own-warm-up", expectedVersion: .any).lastPosition!
+            let appended = clock.now
+            while try await checkpoint() < position { try await clock.sleep(for: .milliseconds(0.5)) }
+            quick = clock.now - appended < .milliseconds(20) ? quick + 1 : 0
+        }
+        var results: [(Int, [Duration])] = []
+        for rate in rates {
+            let total = rate * seconds
+            let pending = Committed()
+            let samples = try await withThrowingTaskGroup(of: [Duration].self) { group in
+                group.addTask {
+                    // The poller: the appends committed before each read of the checkpoint, then the read.
+                    var waiting: [(LogPosition, ContinuousClock.Instant)] = [], latencies: [Duration] = []
+                    let end = clock.now + .seconds(seconds + 30)
+                    while latencies.count < total && clock.now < end {
+                        waiting += pending.take()
+                        let passed = try await checkpoint()
+                        let now = clock.now
+                        latencies += waiting.filter { $0.0 <= passed }.map { now - $0.1 }
+                        waiting.removeAll { $0.0 <= passed }
+                        try await clock.sleep(for: .milliseconds(0.5))
+                    }
+                    return latencies
+                }
+                let start = clock.now
+                for i in 0..<total {
+                    try await clock.sleep(until: start + .seconds(Double(i) / Double(rate)))
+                    group.addTask {
+                        let result = try await store.append(
+                            [CartEvents.added(cart: i % 500)], to: StreamID("cart-own-\(i % 500)"), expectedVersion: .any)
+                        let committed = clock.now
+                        pending.add(result.lastPosition!, at: committed)
+                        return []
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            if samples.count < total { emit("  own process \(rate)/s: \(total - samples.count) appends not seen within 30 s") }
+            results.append((rate, samples))
+        }
+        return results
+    }
+}
+
+/// Appends that have returned, with the time they did, until the poller takes them.
+private final class Committed: Sendable {
+    private let appends = Mutex<[(LogPosition, ContinuousClock.Instant)]>([])
+
+    func add(_ position: LogPosition, at instant: ContinuousClock.Instant) { appends.withLock { $0.append((position, instant)) } }
+
+    func take() -> [(LogPosition, ContinuousClock.Instant)] {
+        appends.withLock { taken in
+            defer { taken = [] }
+            return taken
+        }
+    }
+}
