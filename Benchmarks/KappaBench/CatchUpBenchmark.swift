@@ -42,7 +42,7 @@ struct CatchUpBenchmark: AsyncParsableCommand {
     ) var projection = Form.summary
     @Flag(
         help:
-            "With lines or lines-pipelined: catch up in bulk, as the runtime rebuilds a version 10,000 or more events behind, rather than through live batches."
+            "With lines, lines-pipelined or lines-folded: catch up in bulk, as the runtime rebuilds a version 10,000 or more events behind, rather than through live batches."
     )
     var bulk = false
 

@@ -134,29 +134,13 @@ struct LiveBenchmark: AsyncParsableCommand {
                             }
                             return latencies
                         }
-                        for (rate, samples) in latencies {
-                            let sorted = samples.sorted()
-                            func at(_ q: Double) -> String {
-                                String(format: "%8.2f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))].seconds * 1_000)
-                            }
-                            emit(
-                                "  \(form.padding(toLength: 16, withPad: " ", startingAt: 0)) \(String(format: "%5d", rate)) appends/s (\(sorted.count))  \(at(0.5))  \(at(0.99))  \(at(1.0))"
-                            )
-                        }
+                        for (rate, samples) in latencies { emit(Self.latencyRow(form.padding(toLength: 16, withPad: " ", startingAt: 0), rate, samples)) }
                     }
 
                     if peer {
                         // Kappa measured as the peer is: its projector in a process of its own, polled.
                         let own = try await BenchRuntime.run(notifier) { try await polledInOwnProcess(rates: rateList, store: store, client: client) }
-                        for (rate, samples) in own {
-                            let sorted = samples.sorted()
-                            func at(_ q: Double) -> String {
-                                String(format: "%8.2f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))].seconds * 1_000)
-                            }
-                            emit(
-                                "  kappa, own process \(String(format: "%5d", rate)) appends/s (\(sorted.count))  \(at(0.5))  \(at(0.99))  \(at(1.0))  (polled, as the peer)"
-                            )
-                        }
+                        for (rate, samples) in own { emit(Self.latencyRow("kappa, own process", rate, samples) + "  (polled, as the peer)") }
                         for rate in rateList {
                             let py = try PeerBaseline.run("live", ["rate": rate, "seconds": seconds])
                             let missing = Int(py["missing"] ?? 0)
@@ -172,6 +156,15 @@ struct LiveBenchmark: AsyncParsableCommand {
     }
 
     static let forms = ["single", "transaction", "lines", "lines-pipelined", "none"]
+
+    /// One line of the latency table: `label`, the rate, and the p50, p99 and worst of `samples` in ms.
+    static func latencyRow(_ label: String, _ rate: Int, _ samples: [Duration]) -> String {
+        let sorted = samples.sorted()
+        func at(_ q: Double) -> String {
+            sorted.isEmpty ? "       —" : String(format: "%8.2f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))].seconds * 1_000)
+        }
+        return "  \(label) \(String(format: "%5d", rate)) appends/s (\(sorted.count))  \(at(0.5))  \(at(0.99))  \(at(1.0))"
+    }
 
     /// The projection's name for `form`.
     static func projection(_ form: String) -> String { "live_\(form.replacingOccurrences(of: "-", with: "_"))" }
