@@ -93,6 +93,17 @@ final class LibPQConnection {
         }
     }
 
+    /// The first row of a statement without parameters, its values as text (empty: no row).
+    func firstRow(_ sql: String) throws -> [String] {
+        let result = PQexec(connection, sql)
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_TUPLES_OK else {
+            throw Failure(description: "libpq \(sql): \(result.map { String(cString: PQresultErrorMessage($0)) } ?? Self.message(connection))")
+        }
+        guard PQntuples(result) > 0 else { return [] }
+        return (0..<PQnfields(result)).map { String(cString: PQgetvalue(result, 0, $0)) }
+    }
+
     private func withParameters<R>(_ parameters: [String], _ body: ([UnsafePointer<CChar>?]) throws -> R) rethrows -> R {
         let copies = parameters.map { strdup($0) }
         defer { copies.forEach { free($0) } }

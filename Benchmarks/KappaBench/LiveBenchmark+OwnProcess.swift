@@ -12,7 +12,7 @@ extension LiveBenchmark {
     /// Live latency measured as the peer's is (``PeerBaseline``): the projection (`CartLinesProjection`,
     /// pipelined) in a process of its own (a `fleet-worker`, woken by NOTIFY through the log's
     /// server), and each append's latency from its return until the projection's checkpoint, polled
-    /// every 0.5 ms by this process, has passed it.
+    /// every 0.5 ms by a thread of this process on a libpq connection (the peer's poller is a thread on psycopg, libpq too), has passed it.
     func polledInOwnProcess(rates: [Int], store: PostgresEventStore, client: PostgresClient) async throws -> [(Int, [Duration])] {
         for schema in [Self.ownProcessRuntime, "\(FleetWorker.projection(0))_v1", FleetWorker.projection(0)] {
             try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"))
@@ -51,18 +51,7 @@ extension LiveBenchmark {
             let pending = Committed()
             let samples = try await withThrowingTaskGroup(of: [Duration].self) { group in
                 group.addTask {
-                    // The poller: the appends committed before each read of the checkpoint, then the read.
-                    var waiting: [(LogPosition, ContinuousClock.Instant)] = [], latencies: [Duration] = []
-                    let end = clock.now + .seconds(seconds + 30)
-                    while latencies.count < total && clock.now < end {
-                        waiting += pending.take()
-                        let passed = try await checkpoint()
-                        let now = clock.now
-                        latencies += waiting.filter { $0.0 <= passed }.map { now - $0.1 }
-                        waiting.removeAll { $0.0 <= passed }
-                        try await clock.sleep(for: .milliseconds(0.5))
-                    }
-                    return latencies
+                    try await Self.poll(total: total, until: clock.now + .seconds(seconds + 30), pending: pending, checkpoint: checkpointQuery.sql)
                 }
                 let start = clock.now
                 for i in 0..<total {
@@ -81,6 +70,37 @@ extension LiveBenchmark {
             results.append((rate, samples))
         }
         return results
+    }
+}
+
+extension LiveBenchmark {
+    /// The poller, as the peer's: on a thread of its own with a libpq connection, it takes the appends
+    /// committed so far, reads the checkpoint, and sleeps 0.5 ms. Returns each append's latency.
+    fileprivate static func poll(
+        total: Int, until end: ContinuousClock.Instant, pending: Committed, checkpoint sql: String
+    ) async throws -> [Duration] {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                do {
+                    let connection = try LibPQConnection()
+                    var waiting: [(LogPosition, ContinuousClock.Instant)] = [], latencies: [Duration] = []
+                    while latencies.count < total && ContinuousClock.now < end {
+                        waiting += pending.take()
+                        let row = try connection.firstRow(sql)
+                        let now = ContinuousClock.now
+                        let passed =
+                            row.count == 2 ? LogPosition(transactionID: UInt64(row[0]) ?? 0, globalPosition: Int64(row[1]) ?? 0) : .start
+                        latencies += waiting.filter { $0.0 <= passed }.map { now - $0.1 }
+                        waiting.removeAll { $0.0 <= passed }
+                        usleep(500)
+                    }
+                    continuation.resume(returning: latencies)
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+            thread.start()
+        }
     }
 }
 

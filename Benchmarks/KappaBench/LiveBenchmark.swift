@@ -139,8 +139,12 @@ struct LiveBenchmark: AsyncParsableCommand {
 
                     if peer {
                         // Kappa measured as the peer is: its projector in a process of its own, polled.
+                        let (sent, carried) = (notifier.notificationsSent, notifier.notificationsCarried)
                         let own = try await BenchRuntime.run(notifier) { try await polledInOwnProcess(rates: rateList, store: store, client: client) }
                         for (rate, samples) in own { emit(Self.latencyRow("kappa, own process", rate, samples) + "  (polled, as the peer)") }
+                        emit(
+                            "  (notifications: \(notifier.notificationsSent - sent), \(notifier.notificationsCarried - carried) of them in the appends' own transactions)"
+                        )
                         for rate in rateList {
                             let py = try PeerBaseline.run("live", ["rate": rate, "seconds": seconds])
                             let missing = Int(py["missing"] ?? 0)

@@ -7,10 +7,14 @@ import Synchronization
 /// Tells followers that the log has grown, without slowing appends down.
 ///
 /// A `NOTIFY` inside every append transaction takes a global lock at commit and cuts concurrent
-/// append throughput several-fold. So appends only ring this notifier (no I/O); its ``run()`` loop
-/// then wakes the followers in this process at once and sends one coalesced `pg_notify` — outside any
-/// append transaction — for followers in other processes. However many appends happen while a
-/// notification is being sent, they cost one more notification, not one each.
+/// append throughput several-fold. So notifications are sent at most once per ``minimumInterval``
+/// on average (two may go out back to back after a quiet spell):
+/// - An append that finds the allowance unspent carries the notification itself, as a `NOTIFY` in
+///   its own transaction: a follower elsewhere is woken by its commit, with no round trip after it.
+///   At up to one append per interval, every append does.
+/// - Appends beyond that only ring the notifier (no I/O); its ``run()`` loop sends one coalesced
+///   `pg_notify` for all of them as soon as the allowance has one, outside any append transaction.
+/// Followers in this process are woken in memory by every append either way.
 ///
 /// Notifications are sent only while a follower of another process listens: a ``ProjectionRuntime``'s
 /// listening connection names itself in `application_name` (`kappa-listener <channel hash> <id>`), and the notifier
@@ -18,30 +22,34 @@ import Synchronization
 /// every follower in this process (woken in memory), nothing is sent: each notification is a
 /// transaction of its own, and 200 a second cost followers here about a quarter of their live latency.
 ///
-/// Run it as a `Service` (or in a task) beside the store that rings it.
+/// Run it as a `Service` (or in a task) beside the store that rings it: until its loop has seen a
+/// listener, appends carry no notification.
 public final class LogNotifier: Service, Sendable {
     /// The channel followers `LISTEN` on.
     public let channel: String
-    /// The shortest time between two notifications: appends within it share one. Default 5 ms.
+    /// The interval notifications are spaced at, on average: appends within it share one. Default 5 ms.
     public let minimumInterval: Duration
     /// How old the notifier's knowledge of other processes' listeners may be. A follower that has just
     /// started listening may miss notifications for this long (it polls meanwhile). Default 1 s.
     public let listenerCheckInterval: Duration
     /// Sent as the payload, so a runtime in this process can ignore its own notifier's notifications
     /// (it was woken in memory already).
-    let id = UUID().uuidString
+    package let id = UUID().uuidString
     let client: PostgresClient
     let logger: Logger
     private let pending = Doorbell()
     private let subscribers = Mutex<[ObjectIdentifier: Doorbell]>([:])
+    private let schedule = Mutex(NotificationSchedule())
     private let sent = Atomic<Int>(0)
+    private let carried = Atomic<Int>(0)
     private let wakes = Atomic<Int>(0)
 
     /// - Parameters:
     ///   - client: The log database's client.
     ///   - schema: The log's schema; the channel is `kappa_log_<schema>`.
-    ///   - minimumInterval: The shortest time between two notifications (default 5 ms): a bound on
-    ///     the extra latency for followers in other processes, and on the notifications sent per second.
+    ///   - minimumInterval: The interval notifications are spaced at, on average (default 5 ms): a
+    ///     bound on the extra latency for followers in other processes, and on the notifications sent
+    ///     per second. Two may go out back to back after a quiet spell.
     ///   - listenerCheckInterval: How often, at most, the notifier looks for listeners of other
     ///     processes (default 1 s).
     ///   - logger: Where the notifier logs (`kappa.*` metadata).
@@ -56,9 +64,36 @@ public final class LogNotifier: Service, Sendable {
         self.logger = logger
     }
 
+    /// Whether the append about to be sent should carry the next notification (then it binds
+    /// ``channel`` and ``id`` into its `NOTIFY`); it must then report with ``appended(carried:)`` or
+    /// ``notificationNotCarried()``.
+    func claimNotification() -> Bool {
+        let (claimed, stale) = schedule.withLock {
+            $0.claim(at: .now, interval: minimumInterval, listenerCheckInterval: listenerCheckInterval)
+        }
+        // The loop looks for listeners again when it wakes, even if this append needs nothing of it.
+        if stale { pending.ring() }
+        return claimed
+    }
+
     /// Called after every successful append. Never blocks, never fails.
-    public func appended() {
+    public func appended() { appended(carried: false) }
+
+    /// Called after a successful append; `carried`: it sent the notification it claimed.
+    func appended(carried: Bool) {
         for doorbell in subscribers.withLock({ Array($0.values) }) { doorbell.ring() }
+        if carried {
+            self.carried.add(1, ordering: .relaxed)
+        } else {
+            schedule.withLock { $0.uncovered = true }
+            pending.ring()
+        }
+    }
+
+    /// Called when an append that claimed the notification wrote nothing: the appends before it are
+    /// notified by the loop instead.
+    func notificationNotCarried() {
+        schedule.withLock { $0.uncovered = true }
         pending.ring()
     }
 
@@ -70,8 +105,11 @@ public final class LogNotifier: Service, Sendable {
         subscribers.withLock { $0[ObjectIdentifier(doorbell)] = nil }
     }
 
-    /// Notifications sent so far.
-    package var notificationsSent: Int { sent.load(ordering: .relaxed) }
+    /// Notifications sent so far: by the loop, and carried by appends.
+    package var notificationsSent: Int { sent.load(ordering: .relaxed) + carried.load(ordering: .relaxed) }
+
+    /// Notifications appends carried in their own transactions so far.
+    package var notificationsCarried: Int { carried.load(ordering: .relaxed) }
 
     /// Times the sending loop has woken for appends so far.
     package var wakeUps: Int { wakes.load(ordering: .relaxed) }
@@ -94,25 +132,34 @@ public final class LogNotifier: Service, Sendable {
     /// (`synchronous_commit` off for that transaction only): a lost notification only means a follower polls.
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            var othersListen = false
-            var checked: ContinuousClock.Instant?
             while !Task.isCancelled {
                 await self.pending.wait(timeout: .seconds(3600))
                 if Task.isCancelled { break }
                 self.wakes.add(1, ordering: .relaxed)
                 let now = ContinuousClock.now
+                var (othersListen, checked) = self.schedule.withLock { ($0.othersListen, $0.checked) }
                 if checked.map({ now - $0 >= self.listenerCheckInterval }) ?? true {
                     othersListen = await self.othersListen()
+                    self.schedule.withLock {
+                        $0.othersListen = othersListen
+                        $0.checked = now
+                    }
                     checked = now
                 }
-                if othersListen {
-                    await self.notify()
-                    // Appends until then ring `pending` once: they share the next notification.
-                    try? await Task.sleep(until: now + self.minimumInterval)
-                } else {
+                guard othersListen else {
                     // Nobody to notify: sleep until the next look, rather than wake for every append
                     // (up to 200 times a second, which cost 32 writers ~5 % of their appends here).
                     try? await Task.sleep(until: (checked ?? now) + self.listenerCheckInterval)
+                    continue
+                }
+                // Appends not covered by a notification yet: one at the interval's end, unless an
+                // append claims it first. Appends until then ring `pending` once: they share it.
+                while !Task.isCancelled, let due = self.schedule.withLock({ $0.uncovered ? $0.nextDue(at: .now, interval: self.minimumInterval) : nil }) {
+                    if due > .now {
+                        try? await Task.sleep(until: due)
+                    } else if self.schedule.withLock({ $0.claimForLoop(at: .now, interval: self.minimumInterval) }) {
+                        await self.notify()
+                    }
                 }
             }
         }

@@ -10,13 +10,26 @@ extension PostgresEventStore {
     /// ``Configuration/anyVersionRetries`` times. An append to a log restored or failed over from another
     /// server, whose order needs repair, runs ``repairOrder()`` and is sent again.
     public func append(_ events: [NewEvent], to stream: StreamID, expectedVersion: ExpectedVersion) async throws -> AppendResult {
-        let request = try appendRequest(events, to: stream, expectedVersion: expectedVersion)
+        var request = try appendRequest(events, to: stream, expectedVersion: expectedVersion)
+        // Carried in the append's own transaction when the notifier is idle (prepared statements only).
+        let carries = configuration.preparedStatements && notifier?.claimNotification() == true
+        if carries, let notifier { request.statement.notification = (notifier.channel, notifier.id) }
         var (attempt, repaired) = (0, false)
         while true {
             attempt += 1
             do {
-                let result = try await self.append(request, on: nil)
-                if !result.wasAlreadyAppended { notifier?.appended() }
+                let result: AppendResult
+                do {
+                    result = try await self.append(request, on: nil)
+                } catch {
+                    if carries { notifier?.notificationNotCarried() }
+                    throw error
+                }
+                if !result.wasAlreadyAppended {
+                    notifier?.appended(carried: carries)
+                } else if carries {
+                    notifier?.notificationNotCarried()
+                }
                 return result
             } catch let error as EventStoreError
                 where error.code == .versionConflict && expectedVersion == .any
@@ -81,7 +94,7 @@ extension PostgresEventStore {
 
     /// An append, validated and encoded: what ``append(_:on:inTransaction:)`` sends.
     struct AppendRequest: Sendable {
-        let statement: AppendStatement
+        var statement: AppendStatement
         let stream: StreamID
         let expectedVersion: ExpectedVersion
         var events: [NewEvent] { statement.events }
@@ -163,7 +176,7 @@ extension PostgresEventStore {
                 return (position, UInt64(transaction), version)
             }
         }
-        let text = request.events.count == 1 ? queries.appendOne : queries.appendMany
+        let text = queries.appends.text(events: request.events.count, notifying: request.statement.notification != nil)
         let logger = self.logger, statement = request.statement
         // Guarded (both ways): an append written to a connection that has just closed was seen never to end.
         return try await onGuarded(connection, stream: request.stream) { connection in

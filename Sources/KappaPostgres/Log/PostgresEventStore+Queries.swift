@@ -18,9 +18,8 @@ struct EventLogQueries: Sendable {
     let schemaName: String
     let appendFunction: String
     let appendOneFunction: String
-    /// The prepared appends of one event and of several.
-    let appendOne: StatementText
-    let appendMany: StatementText
+    /// The prepared appends of one event and of several, without and with a notification.
+    let appends: AppendTexts
     /// The prepared read of a page of the log after a position, for followers: below the cheap
     /// ``xminHorizon``, and below ``horizon`` (`readPageRefined`).
     let readPage: StatementText
@@ -33,7 +32,7 @@ struct EventLogQueries: Sendable {
         xminHorizon = "(SELECT \(schema.quoted).log_xid(pg_snapshot_xmin(pg_current_snapshot())))"
         appendFunction = "\(schema.quoted).append_events"
         appendOneFunction = "\(schema.quoted).append_event"
-        (appendOne, appendMany) = AppendStatement.texts(events: events, schema: schema.name)
+        appends = AppendStatement.texts(events: events, schema: schema.name)
         readPage = ReadPageStatement.text(events: events, horizon: xminHorizon, schema: schema.name)
         readPageRefined = ReadPageStatement.text(events: events, horizon: horizon, schema: schema.name, refined: true)
     }

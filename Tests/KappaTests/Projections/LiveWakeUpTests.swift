@@ -72,6 +72,95 @@ struct LiveWakeUpTests {
         }
     }
 
+    /// An append that finds the notifier's allowance unspent (an interval of zero here: always)
+    /// carries the notification in its own transaction, and wakes another process's runner (which
+    /// polls every minute) by its commit: the notifier's loop sends none for it. An append that
+    /// writes nothing carries none.
+    @Test func anAppendCarriesTheNotificationWhenTheNotifierIsIdle() async throws {
+        try await withProjectionFixture { f in
+            let notifier = try LogNotifier(
+                client: f.client, schema: f.store.configuration.schema, minimumInterval: .zero, listenerCheckInterval: .zero,
+                logger: testLogger)
+            let store = try PostgresEventStore(client: f.client, configuration: f.store.configuration, notifier: notifier, logger: testLogger)
+            let theirs = CartSummaryProjection(name: f.name("theirs"))
+            var slow = f.configuration(owner: "theirs")
+            slow.idlePollInterval = .seconds(60)
+            let other = try ProjectionRuntime(
+                log: f.store, readModels: f.client, projections: [theirs], notifier: nil, configuration: slow, logger: testLogger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await notifier.run() }
+                defer { group.cancelAll() }
+                try await withRunning(other) {
+                    let prefix = LogNotifier.listenerPrefix(channel: notifier.channel)
+                    try await eventually("the other runtime's listener is connected", timeout: .seconds(10)) {
+                        try await scalar("SELECT count(*) FROM pg_stat_activity WHERE starts_with(application_name, \(prefix))", on: f.client) == 1
+                    }
+                    // The first append finds no listener known yet: the loop looks, and notifies.
+                    let first = try await store.append([CartEvents.added(cart: 0)], to: "cart-0", expectedVersion: .any)
+                    try await other.waitUntil(theirs.name, hasPassed: first.lastPosition!, timeout: .seconds(30))
+                    try await eventually("the loop notified", timeout: .seconds(10)) { notifier.notificationsSent >= 1 }
+                    #expect(notifier.notificationsCarried == 0)
+                    let (sent, received) = (notifier.notificationsSent, other.notificationsReceived)
+                    for cart in 1...5 {
+                        // Several events in one append carry one notification too.
+                        let events = (0..<(cart == 5 ? 2 : 1)).map { _ in CartEvents.added(cart: cart) }
+                        let appended = try await store.append(events, to: StreamID("cart-\(cart)"), expectedVersion: .any)
+                        try await other.waitUntil(theirs.name, hasPassed: appended.lastPosition!, timeout: .seconds(10))
+                    }
+                    #expect(notifier.notificationsCarried == 5)
+                    #expect(notifier.notificationsSent - sent == 5, "the loop sent \(notifier.notificationsSent - sent - 5) more")
+                    #expect(other.notificationsReceived - received >= 5)
+                    // A conflicting append writes nothing and carries nothing.
+                    await #expect(throws: EventStoreError.self) {
+                        _ = try await store.append([CartEvents.added(cart: 1)], to: "cart-1", expectedVersion: .noStream)
+                    }
+                    #expect(notifier.notificationsCarried == 5)
+                }
+            }
+        }
+    }
+
+    /// However many appends arrive at once, carried or sent by the loop, notifications stay within
+    /// one per `minimumInterval`.
+    @Test func concurrentAppendsShareNotifications() async throws {
+        try await withProjectionFixture { f in
+            let interval = Duration.milliseconds(20)
+            let notifier = try LogNotifier(
+                client: f.client, schema: f.store.configuration.schema, minimumInterval: interval, listenerCheckInterval: .zero,
+                logger: testLogger)
+            let store = try PostgresEventStore(client: f.client, configuration: f.store.configuration, notifier: notifier, logger: testLogger)
+            try await f.client.withConnection { listening in
+                let name = LogNotifier.listenerName(channel: notifier.channel, id: "another-process")
+                try await listening.query("SELECT set_config('application_name', \(name), false)", logger: testLogger)
+                defer { Task { try? await listening.query("RESET application_name", logger: testLogger) } }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await notifier.run() }
+                    defer { group.cancelAll() }
+                    _ = try await store.append([CartEvents.added(cart: 0)], to: "cart-0", expectedVersion: .any)
+                    try await eventually("the notifier saw the listener", timeout: .seconds(10)) { notifier.notificationsSent == 1 }
+                    let start = ContinuousClock.now
+                    try await withThrowingTaskGroup(of: Void.self) { writers in
+                        for writer in 0..<8 {
+                            writers.addTask {
+                                for n in 0..<25 {
+                                    let cart = 1 + writer * 25 + n
+                                    _ = try await store.append([CartEvents.added(cart: cart)], to: StreamID("cart-\(cart)"), expectedVersion: .any)
+                                }
+                            }
+                        }
+                        try await writers.waitForAll()
+                    }
+                    // The last appends' notification follows within one interval.
+                    try await Task.sleep(for: interval * 3)
+                    let elapsed = ContinuousClock.now - start
+                    let bound = Int(elapsed / interval) + 2
+                    #expect(notifier.notificationsSent - 1 <= bound, "\(notifier.notificationsSent - 1) notifications for 200 appends in \(elapsed)")
+                    #expect(notifier.notificationsCarried >= 1)
+                }
+            }
+        }
+    }
+
     /// With no listener of another process, the notifier sleeps until its next look for one instead
     /// of waking for every append (or every `minimumInterval`: up to 200 times a second).
     @Test func aNotifierNobodyElseListensToWakesOncePerLook() async throws {
