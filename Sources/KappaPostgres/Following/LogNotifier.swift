@@ -79,11 +79,13 @@ public final class LogNotifier: Service, Sendable {
     /// Called after every successful append. Never blocks, never fails.
     public func appended() { appended(carried: false) }
 
-    /// Called after a successful append; `carried`: it sent the notification it claimed.
-    func appended(carried: Bool) {
+    /// Called after a successful append; `carried`: it sent the notification it claimed, `took`
+    /// after claiming it.
+    func appended(carried: Bool, took: Duration = .zero) {
         for doorbell in subscribers.withLock({ Array($0.values) }) { doorbell.ring() }
         if carried {
             self.carried.add(1, ordering: .relaxed)
+            schedule.withLock { $0.carried(took: took, at: .now) }
         } else {
             schedule.withLock { $0.uncovered = true }
             pending.ring()

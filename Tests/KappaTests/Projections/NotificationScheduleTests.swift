@@ -92,4 +92,19 @@ struct NotificationScheduleTests {
             #expect(claimed)
         }
     }
+
+    /// Appends queued behind other processes' notifying commits: carrying pauses, the loop notifies.
+    @Test func aSlowCarriedAppendPausesCarrying() {
+        var schedule = listened()
+        #expect(claim(&schedule, atMs: 0))
+        schedule.carried(took: .milliseconds(90), at: start + .milliseconds(10))
+        #expect(claim(&schedule, atMs: 10))
+        schedule.carried(took: .milliseconds(110), at: start + .milliseconds(40))
+        #expect(!claim(&schedule, atMs: 100))
+        #expect(!claim(&schedule, atMs: 1_039))
+        schedule.uncovered = true
+        let looped = schedule.claimForLoop(at: start + .milliseconds(100), interval: interval)
+        #expect(looped)
+        #expect(claim(&schedule, atMs: 1_040))
+    }
 }
