@@ -14,6 +14,7 @@ extension PostgresEventStore {
         // Carried in the append's own transaction when the notifier is idle (prepared statements only).
         let carries = configuration.preparedStatements && notifier?.claimNotification() == true
         if carries, let notifier { request.statement.notification = (notifier.channel, notifier.id) }
+        let claimed = ContinuousClock.now
         var (attempt, repaired) = (0, false)
         while true {
             attempt += 1
@@ -26,7 +27,7 @@ extension PostgresEventStore {
                     throw error
                 }
                 if !result.wasAlreadyAppended {
-                    notifier?.appended(carried: carries)
+                    notifier?.appended(carried: carries, took: .now - claimed)
                 } else if carries {
                     notifier?.notificationNotCarried()
                 }
@@ -176,11 +177,24 @@ extension PostgresEventStore {
                 return (position, UInt64(transaction), version)
             }
         }
-        let text = queries.appends.text(events: request.events.count, notifying: request.statement.notification != nil)
-        let logger = self.logger, statement = request.statement
+        let queries = self.queries, logger = self.logger
         // Guarded (both ways): an append written to a connection that has just closed was seen never to end.
-        return try await onGuarded(connection, stream: request.stream) { connection in
-            try await connection.executeAll(statement, as: text, logger: logger)
+        @Sendable func alone(_ statement: AppendStatement) async throws -> [AppendStatement.Row] {
+            let text = queries.appends.text(events: statement.events.count, notifying: statement.notification != nil)
+            return try await onGuarded(connection, stream: request.stream) { connection in
+                try await connection.executeAll(statement, as: text, logger: logger)
+            }
+        }
+        // An append that carries the log's notification goes alone: the group statement sends none.
+        guard connection == nil, configuration.groupsConcurrentAppends, request.statement.notification == nil,
+            request.events.count <= AppendGroups.largestGrouped
+        else {
+            return try await alone(request.statement)
+        }
+        return try await appendGroups.rows(for: request.statement, alone: alone) { statements in
+            try await onGuarded(nil, stream: request.stream) { connection in
+                try await connection.executeAll(GroupAppendStatement(requests: statements), as: queries.groupAppend, logger: logger)
+            }
         }
     }
 

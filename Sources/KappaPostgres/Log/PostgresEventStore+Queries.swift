@@ -20,6 +20,8 @@ struct EventLogQueries: Sendable {
     let appendOneFunction: String
     /// The prepared appends of one event and of several, without and with a notification.
     let appends: AppendTexts
+    /// The prepared append of several appends to distinct streams, sent together.
+    let groupAppend: StatementText
     /// The prepared read of a page of the log after a position, for followers: below the cheap
     /// ``xminHorizon``, and below ``horizon`` (`readPageRefined`).
     let readPage: StatementText
@@ -33,6 +35,7 @@ struct EventLogQueries: Sendable {
         appendFunction = "\(schema.quoted).append_events"
         appendOneFunction = "\(schema.quoted).append_event"
         appends = AppendStatement.texts(events: events, schema: schema.name)
+        groupAppend = GroupAppendStatement.text(events: events, schema: schema.name)
         readPage = ReadPageStatement.text(events: events, horizon: xminHorizon, schema: schema.name)
         readPageRefined = ReadPageStatement.text(events: events, horizon: horizon, schema: schema.name, refined: true)
     }

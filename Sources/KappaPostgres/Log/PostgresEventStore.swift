@@ -35,6 +35,11 @@ public struct PostgresEventStore: EventStore {
         /// append transaction left open holds back every follower of the log, so it is bounded.
         /// `nil`: no bound of Kappa's (the server's or role's setting holds). Default 60 s.
         public var transactionIdleTimeout: Duration? = .seconds(60)
+        /// Whether appends that arrive while two are in flight wait and go next together, as one
+        /// statement and one transaction (group commit), each with its own promises: its events
+        /// commit together or not at all, and an expectation that does not hold fails it alone.
+        /// A lone writer never waits. Needs ``preparedStatements``. Default `true`.
+        public var groupsConcurrentAppends = true
 
         /// The log in `schema`, every other value at its default.
         public init(schema: String = "kappa") {
@@ -51,6 +56,8 @@ public struct PostgresEventStore: EventStore {
     let logger: Logger
     /// Rung after every append, to wake followers; see ``LogNotifier``.
     public let notifier: LogNotifier?
+    /// Concurrent appends waiting to go together (shared by copies of the store).
+    package let appendGroups = AppendGroups()
 
     /// - Parameters:
     ///   - client: The client of the database that holds the log; it must be running.
