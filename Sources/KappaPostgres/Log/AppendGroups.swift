@@ -1,3 +1,4 @@
+import Kappa
 import PostgresNIO
 import Synchronization
 
@@ -8,8 +9,9 @@ import Synchronization
 /// Each append's promises hold as if it had gone alone: its events commit together or not at all;
 /// an expectation that does not hold fails it alone; a statement that fails (a concurrent append
 /// took a version, a duplicate event id, a log whose order needs repair) wrote nothing, and every
-/// append in it is sent again on its own. So is every other append of a group whose leader lost its
-/// connection (or was cancelled): if the group did commit, each finds its events stored by their ids.
+/// append in it is sent again on its own. A group whose connection was lost fails each of its
+/// appends with `connectionLost`, as each alone would: the group may have committed. An append
+/// waiting for its group is not cancelled with its task.
 package final class AppendGroups: Sendable {
     /// What an append does when its turn comes.
     enum Turn: Sendable {
@@ -19,9 +21,14 @@ package final class AppendGroups: Sendable {
         case lead([Member])
         /// Sent in a group: the rows it returned for this append (none: its expectation did not hold).
         case sent([AppendStatement.Row])
-        /// The group failed: go alone.
+        /// The group failed with a server error, or its leader was cancelled: go alone.
         case resend
+        /// The group's connection was lost: it may have committed, as a lone append may.
+        case connectionLost
     }
+
+    /// What a member of a group whose connection was lost throws; the store names the member's stream.
+    struct LeaderLostConnection: Error {}
 
     struct Member: Sendable {
         let statement: AppendStatement
@@ -45,6 +52,9 @@ package final class AppendGroups: Sendable {
     private let state = Mutex(State())
     private let groups = Atomic<Int>(0)
     private let resends = Atomic<Int>(0)
+
+    /// Appends waiting for their turn now.
+    package var waiting: Int { state.withLock { $0.waiting.count } }
 
     /// Groups of two appends or more sent so far.
     package var groupsSent: Int { groups.load(ordering: .relaxed) }
@@ -85,6 +95,7 @@ package final class AppendGroups: Sendable {
             return try await lead(statement, others, alone: alone, group: group)
         case .sent(let rows): return rows
         case .resend: return try await alone(statement)
+        case .connectionLost: throw LeaderLostConnection()
         }
     }
 
@@ -98,11 +109,13 @@ package final class AppendGroups: Sendable {
         do {
             rows = try await group([statement] + others.map(\.statement))
         } catch {
-            // Each sent again alone: a group that did commit (its answer lost with the connection)
-            // is found stored by its event ids, as a resent append always is.
             resends.add(1, ordering: .relaxed)
-            for other in others { other.turn.resume(returning: .resend) }
-            if let error = error as? PSQLError, error.serverInfo != nil, !isConnectionLoss(error) { return try await alone(statement) }
+            // A lost connection leaves the group's outcome unknown, as a lone append's: each fails
+            // with `connectionLost` (sent again, an append finds its events stored by their ids).
+            // Anything else wrote nothing: each is sent again alone.
+            let lost = isConnectionLoss(error) || (error as? EventStoreError)?.code == .connectionLost
+            for other in others { other.turn.resume(returning: lost ? .connectionLost : .resend) }
+            if let error = error as? PSQLError, error.serverInfo != nil, !lost { return try await alone(statement) }
             throw error
         }
         var byStream: [String: [AppendStatement.Row]] = [:]

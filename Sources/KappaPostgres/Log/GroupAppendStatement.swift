@@ -9,7 +9,8 @@ import PostgresNIO
 /// append whose expectation does not hold inserts nothing and the others go on (it then finds out
 /// why on its own, as a lone append would). The streams are distinct, so the rows come back named
 /// by stream. A concurrent append of the same version, or a duplicate event id, fails the whole
-/// statement: nothing is written, and each append is sent again on its own.
+/// statement: nothing is written, and each append is sent again on its own. (`a` is materialised:
+/// each stream's head is read once, not once per event.)
 struct GroupAppendStatement: SchemaBoundStatement {
     static let text = TaskLocal<StatementText?>(wrappedValue: nil)
 
@@ -55,7 +56,7 @@ struct GroupAppendStatement: SchemaBoundStatement {
     /// the appends' order, each append's events in theirs, so positions rise with stream versions.
     static func text(events: String, schema: String) -> StatementText {
         let sql = """
-            WITH a AS (
+            WITH a AS MATERIALIZED (
                 SELECT a.i, a.stream_id,
                     coalesce((SELECT max(e.stream_version) FROM \(events) e WHERE e.stream_id = a.stream_id), 0) AS version,
                     a.mode, a.expected
@@ -74,7 +75,7 @@ struct GroupAppendStatement: SchemaBoundStatement {
             RETURNING ev.stream_id, ev.position, ev.transaction_id, ev.stream_version
             """
         return StatementText(
-            name: "kappa_append_group_\(StatementText.suffix(for: schema))", sql: sql,
+            name: "kappa_append_grp_\(StatementText.suffix(for: schema))", sql: sql,
             types: [.textArray, .textArray, .int8Array, .int4Array, .uuidArray, .textArray, .int4Array, .textArray, .textArray, .timestamptzArray])
     }
 }

@@ -12,7 +12,7 @@ extension PostgresEventStore {
     public func append(_ events: [NewEvent], to stream: StreamID, expectedVersion: ExpectedVersion) async throws -> AppendResult {
         var request = try appendRequest(events, to: stream, expectedVersion: expectedVersion)
         // Carried in the append's own transaction when the notifier is idle (prepared statements only).
-        let carries = configuration.preparedStatements && notifier?.claimNotification() == true
+        var carries = configuration.preparedStatements && notifier?.claimNotification() == true
         if carries, let notifier { request.statement.notification = (notifier.channel, notifier.id) }
         let claimed = ContinuousClock.now
         var (attempt, repaired) = (0, false)
@@ -23,7 +23,10 @@ extension PostgresEventStore {
                 do {
                     result = try await self.append(request, on: nil)
                 } catch {
+                    // Handed back to the notifier's loop: a retry goes without it.
                     if carries { notifier?.notificationNotCarried() }
+                    carries = false
+                    request.statement.notification = nil
                     throw error
                 }
                 if !result.wasAlreadyAppended {
@@ -191,10 +194,14 @@ extension PostgresEventStore {
         else {
             return try await alone(request.statement)
         }
-        return try await appendGroups.rows(for: request.statement, alone: alone) { statements in
-            try await onGuarded(nil, stream: request.stream) { connection in
-                try await connection.executeAll(GroupAppendStatement(requests: statements), as: queries.groupAppend, logger: logger)
+        do {
+            return try await appendGroups.rows(for: request.statement, alone: alone) { statements in
+                try await onGuarded(nil, stream: request.stream) { connection in
+                    try await connection.executeAll(GroupAppendStatement(requests: statements), as: queries.groupAppend, logger: logger)
+                }
             }
+        } catch is AppendGroups.LeaderLostConnection {
+            throw Self.connectionLost(stream: request.stream, detail: "the connection closed under the group of appends this one was sent in")
         }
     }
 

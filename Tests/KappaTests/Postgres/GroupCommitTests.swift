@@ -111,4 +111,76 @@ struct GroupCommitTests {
             }
         }
     }
+
+    /// A group whose connection is lost may have committed, as a lone append may: each of its appends
+    /// fails with `connectionLost` naming its own stream. Here the group's leader is handed the
+    /// connection just killed (the pool can, before it notices), or its statement is killed while it
+    /// waits for a lock: either way before commit, so none of them wrote anything.
+    @Test func aGroupThatLosesItsConnectionFailsEachAppendWithConnectionLost() async throws {
+        try await withEventStore { store, client in
+            let table = "\(store.configuration.schema).events"
+            let finished = Locked(0)
+            /// A backend of an append waiting for the lock, once there is one; `nil` if `stop` holds first.
+            @Sendable func waitingBackend(_ pattern: String, unless stop: @escaping @Sendable () -> Bool = { false }) async throws -> Int32? {
+                let pid = Locked<Int32?>(nil)
+                try await eventually("an append waits for the lock", timeout: .seconds(10)) {
+                    // Resent if the pool hands out the connection just killed (as it can, before it notices).
+                    let found = try await client.guardedRows(
+                        """
+                        SELECT pid FROM pg_stat_activity
+                        WHERE wait_event_type = 'Lock' AND query LIKE \(pattern) AND query LIKE \("%\(store.configuration.schema)%")
+                        LIMIT 1
+                        """, logger: testLogger, resending: true
+                    ) { try $0.decode(Int32.self) }
+                    pid.withLock { $0 = found.first }
+                    return pid.withLock { $0 } != nil || stop()
+                }
+                return pid.withLock { $0 }
+            }
+            try await client.withConnection { blocker in
+                // Appends wait for this lock, so their statements can be killed while they run.
+                try await blocker.query("BEGIN", logger: testLogger)
+                try await blocker.query(PostgresQuery(unsafeSQL: "LOCK TABLE \(table) IN SHARE ROW EXCLUSIVE MODE"), logger: testLogger)
+                @Sendable func append(_ name: String) -> Task<AppendResult, any Error> {
+                    Task {
+                        defer { finished.withLock { $0 += 1 } }
+                        return try await store.append(try deposits(1), to: try StreamID(name), expectedVersion: .noStream)
+                    }
+                }
+                // Two appends alone fill both slots; four more wait, to go as one group.
+                let alone = [append("alone-1"), append("alone-2")]
+                try await eventually("both alone appends wait for the lock", timeout: .seconds(10)) {
+                    try await scalar(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%WITH head%' AND query LIKE \("%\(store.configuration.schema)%")",
+                        on: client) == 2
+                }
+                let grouped = ["grouped-1", "grouped-2", "grouped-3", "grouped-4"]
+                let members = grouped.map(append)
+                try await eventually("four appends queue", timeout: .seconds(10)) { store.appendGroups.waiting == 4 }
+                // One alone append's connection killed: its slot goes to the group, which waits too.
+                let first = try #require(try await waitingBackend("%WITH head%"))
+                _ = try await scalar("SELECT pg_terminate_backend(\(first))::int::int8", on: client)
+                // The group's statement waits for the lock too, unless the pool handed its leader the
+                // connection just killed (it can, before it notices): then the group has failed already.
+                let group = try await waitingBackend("%AS MATERIALIZED%") { finished.withLock { $0 } == 5 }
+                #expect(store.appendGroups.groupsSent == 1)
+                if let group {
+                    _ = try await scalar("SELECT pg_terminate_backend(\(group))::int::int8", on: client)
+                }
+                for (name, member) in zip(grouped, members) {
+                    let error = await #expect(throws: EventStoreError.self) { try await member.value }
+                    #expect(error?.code == .connectionLost)
+                    #expect(error?.stream == name)
+                }
+                try await blocker.query("ROLLBACK", logger: testLogger)
+                var outcomes: [Bool] = []
+                for task in alone { outcomes.append((try? await task.value) != nil) }
+                #expect(outcomes.filter { $0 }.count == 1, "the killed alone append failed, the other went on")
+            }
+            let streams = try await client.guardedRows(
+                PostgresQuery(unsafeSQL: "SELECT DISTINCT stream_id FROM \(table) ORDER BY 1"), logger: testLogger
+            ) { try $0.decode(String.self) }
+            #expect(streams.count == 1 && streams[0].hasPrefix("alone-"), "written: \(streams)")
+        }
+    }
 }

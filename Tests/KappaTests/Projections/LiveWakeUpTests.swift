@@ -107,14 +107,17 @@ struct LiveWakeUpTests {
                         let appended = try await store.append(events, to: StreamID("cart-\(cart)"), expectedVersion: .any)
                         try await other.waitUntil(theirs.name, hasPassed: appended.lastPosition!, timeout: .seconds(10))
                     }
-                    #expect(notifier.notificationsCarried == 5)
-                    #expect(notifier.notificationsSent - sent == 5, "the loop sent \(notifier.notificationsSent - sent - 5) more")
+                    // Each append notified once, by itself; under load, a carried append over 100 ms
+                    // pauses carrying for a second, and the loop notifies for the rest instead.
+                    let carried = notifier.notificationsCarried
+                    #expect(carried >= 1)
+                    #expect(notifier.notificationsSent - sent == 5, "\(notifier.notificationsSent - sent) notifications, \(carried) carried")
                     #expect(other.notificationsReceived - received >= 5)
                     // A conflicting append writes nothing and carries nothing.
                     await #expect(throws: EventStoreError.self) {
                         _ = try await store.append([CartEvents.added(cart: 1)], to: "cart-1", expectedVersion: .noStream)
                     }
-                    #expect(notifier.notificationsCarried == 5)
+                    #expect(notifier.notificationsCarried == carried)
                 }
             }
         }
@@ -132,31 +135,41 @@ struct LiveWakeUpTests {
             try await f.client.withConnection { listening in
                 let name = LogNotifier.listenerName(channel: notifier.channel, id: "another-process")
                 try await listening.query("SELECT set_config('application_name', \(name), false)", logger: testLogger)
-                defer { Task { try? await listening.query("RESET application_name", logger: testLogger) } }
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await notifier.run() }
-                    defer { group.cancelAll() }
-                    _ = try await store.append([CartEvents.added(cart: 0)], to: "cart-0", expectedVersion: .any)
-                    try await eventually("the notifier saw the listener", timeout: .seconds(10)) { notifier.notificationsSent == 1 }
-                    let start = ContinuousClock.now
-                    try await withThrowingTaskGroup(of: Void.self) { writers in
-                        for writer in 0..<8 {
-                            writers.addTask {
-                                for n in 0..<25 {
-                                    let cart = 1 + writer * 25 + n
-                                    _ = try await store.append([CartEvents.added(cart: cart)], to: StreamID("cart-\(cart)"), expectedVersion: .any)
+                let outcome: Result<Void, any Error>
+                do {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask { try await notifier.run() }
+                        defer { group.cancelAll() }
+                        _ = try await store.append([CartEvents.added(cart: 0)], to: "cart-0", expectedVersion: .any)
+                        try await eventually("the notifier saw the listener", timeout: .seconds(10)) { notifier.notificationsSent == 1 }
+                        let start = ContinuousClock.now
+                        try await withThrowingTaskGroup(of: Void.self) { writers in
+                            for writer in 0..<8 {
+                                writers.addTask {
+                                    for n in 0..<25 {
+                                        let cart = 1 + writer * 25 + n
+                                        _ = try await store.append([CartEvents.added(cart: cart)], to: StreamID("cart-\(cart)"), expectedVersion: .any)
+                                    }
                                 }
                             }
+                            try await writers.waitForAll()
                         }
-                        try await writers.waitForAll()
+                        // The last appends' notification follows within one interval. Counted before the
+                        // time is taken: a notification later still is not counted.
+                        try await Task.sleep(for: interval * 3)
+                        let count = notifier.notificationsSent - 1
+                        let elapsed = ContinuousClock.now - start
+                        // The allowance: one per interval, and two at once.
+                        #expect(count <= Int(elapsed / interval) + 2, "\(count) notifications for 200 appends in \(elapsed)")
+                        #expect(notifier.notificationsCarried >= 1)
                     }
-                    // The last appends' notification follows within one interval.
-                    try await Task.sleep(for: interval * 3)
-                    let elapsed = ContinuousClock.now - start
-                    let bound = Int(elapsed / interval) + 2
-                    #expect(notifier.notificationsSent - 1 <= bound, "\(notifier.notificationsSent - 1) notifications for 200 appends in \(elapsed)")
-                    #expect(notifier.notificationsCarried >= 1)
+                    outcome = .success(())
+                } catch {
+                    outcome = .failure(error)
                 }
+                // Unnamed again before the connection goes back to the pool.
+                try await listening.query("RESET application_name", logger: testLogger)
+                try outcome.get()
             }
         }
     }
