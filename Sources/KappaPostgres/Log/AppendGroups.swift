@@ -58,7 +58,7 @@ package final class AppendGroups: Sendable {
 
     /// Groups of two appends or more sent so far.
     package var groupsSent: Int { groups.load(ordering: .relaxed) }
-    /// Groups whose statement failed, their appends sent again alone, so far.
+    /// Groups whose statement failed without losing its connection, their appends sent again alone, so far.
     package var groupsResent: Int { resends.load(ordering: .relaxed) }
 
     init(limit: Int = 2, maximumAppends: Int = 64, maximumEvents: Int = 256) {
@@ -109,12 +109,12 @@ package final class AppendGroups: Sendable {
         do {
             rows = try await group([statement] + others.map(\.statement))
         } catch {
-            resends.add(1, ordering: .relaxed)
             // A lost connection leaves the group's outcome unknown, as a lone append's: each fails
             // with `connectionLost` (sent again, an append finds its events stored by their ids).
             // Anything else wrote nothing: each is sent again alone.
             let lost = isConnectionLoss(error) || (error as? EventStoreError)?.code == .connectionLost
             for other in others { other.turn.resume(returning: lost ? .connectionLost : .resend) }
+            if !lost { resends.add(1, ordering: .relaxed) }
             if let error = error as? PSQLError, error.serverInfo != nil, !lost { return try await alone(statement) }
             throw error
         }

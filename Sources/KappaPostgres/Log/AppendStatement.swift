@@ -61,22 +61,30 @@ struct AppendStatement: SchemaBoundStatement {
         return (position, transaction.value, version)
     }
 
+    /// The columns an append inserts, in the order its statements give them.
+    static let columns = "(event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)"
+
+    /// Whether an append whose expectation is `mode` (`any`, `exists` or `exact`) and `expected`
+    /// holds for a stream at version `head` (SQL expressions all three).
+    static func expectation(mode: String, head: String, expected: String) -> String {
+        "CASE \(mode) WHEN 'any' THEN true WHEN 'exists' THEN \(head) > 0 ELSE \(head) = \(expected) END"
+    }
+
     /// The SQL texts for the log in `events` (a quoted, qualified table name), for one event and for
     /// several, without and with the notification.
     static func texts(events: String, schema: String) -> AppendTexts {
         let suffix = StatementText.suffix(for: schema)
         let head = "WITH head AS (SELECT coalesce(max(e.stream_version), 0) AS version FROM \(events) e WHERE e.stream_id = $1)"
-        let columns = "(event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)"
-        let expectation = "CASE $8 WHEN 'any' THEN true WHEN 'exists' THEN head.version > 0 ELSE head.version = $9 END"
+        let expectation = Self.expectation(mode: "$8", head: "head.version", expected: "$9")
         let returning = "RETURNING ev.position, ev.transaction_id, ev.stream_version"
         let one = """
-            INSERT INTO \(events) AS ev \(columns)
+            INSERT INTO \(events) AS ev \(Self.columns)
             SELECT $2, $1, head.version + 1, $3, $4, $5::json, $6::json, $7 FROM head
             WHERE \(expectation)
             \(returning)
             """
         let many = """
-            INSERT INTO \(events) AS ev \(columns)
+            INSERT INTO \(events) AS ev \(Self.columns)
             SELECT u.event_id, $1, head.version + u.n, u.event_type, u.schema_version, u.payload::json, u.metadata::json, u.recorded_at
             FROM head, unnest($2::uuid[], $3::text[], $4::int4[], $5::text[], $6::text[], $7::timestamptz[])
                 WITH ORDINALITY AS u(event_id, event_type, schema_version, payload, metadata, recorded_at, n)

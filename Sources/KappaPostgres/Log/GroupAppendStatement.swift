@@ -63,9 +63,9 @@ struct GroupAppendStatement: SchemaBoundStatement {
                 FROM unnest($1::text[], $2::text[], $3::int8[]) WITH ORDINALITY AS a(stream_id, mode, expected, i)
             ), accepted AS (
                 SELECT a.i, a.stream_id, a.version FROM a
-                WHERE CASE a.mode WHEN 'any' THEN true WHEN 'exists' THEN a.version > 0 ELSE a.version = a.expected END
+                WHERE \(AppendStatement.expectation(mode: "a.mode", head: "a.version", expected: "a.expected"))
             )
-            INSERT INTO \(events) AS ev (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
+            INSERT INTO \(events) AS ev \(AppendStatement.columns)
             SELECT u.event_id, accepted.stream_id, accepted.version + row_number() OVER (PARTITION BY u.i ORDER BY u.n),
                 u.event_type, u.schema_version, u.payload::json, u.metadata::json, u.recorded_at
             FROM unnest($4::int4[], $5::uuid[], $6::text[], $7::int4[], $8::text[], $9::text[], $10::timestamptz[])
