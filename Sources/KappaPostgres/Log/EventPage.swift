@@ -26,12 +26,11 @@ enum EventPage {
             || CASE WHEN metadata::text = '{}' THEN ''::bytea ELSE json_send(metadata) END || decode('00', 'hex')
         """
 
-    /// The events of a page, in log order or, with `inLogOrder` false, in the order sent (a rebuild
-    /// partition's page: by stream hash, then log order).
+    /// The events of a page, in log order.
     /// - Throws: `EventStoreError.Code.invalidArgument` when the bytes are not frames of the log's
     ///   columns (which would take an edited schema); never crashes on bad bytes.
     /// - Parameter count: The events the page holds, as the server counted them.
-    static func decode(_ page: ByteBuffer, count: Int, inLogOrder: Bool = true) throws -> [RecordedEvent] {
+    static func decode(_ page: ByteBuffer, count: Int) throws -> [RecordedEvent] {
         try page.withUnsafeReadableBytes { raw -> [RecordedEvent] in
             var events: [RecordedEvent] = []
             events.reserveCapacity(min(count, raw.count / EventCells.envelopeSize))
@@ -59,7 +58,7 @@ enum EventPage {
             }
             guard events.count == count else { throw EventCells.malformed("page") }
             // string_agg keeps the order of its input, the ordered page, in practice; not promised, so checked.
-            if inLogOrder && !sorted { events.sort { $0.position < $1.position } }
+            if !sorted { events.sort { $0.position < $1.position } }
             return events
         }
     }

@@ -107,7 +107,7 @@ struct EventLogQueries: Sendable {
             """
     }
 
-    /// The log between two positions, in its order, for a bulk rebuild in one partition. `through`
+    /// The log between two positions, in its order, for a bulk rebuild (its workers share the read). `through`
     /// was below the horizon when the rebuild started, so no event can still appear before it.
     func readLog(after position: LogPosition, through target: LogPosition, limit: Int, packed: Bool) -> PostgresQuery {
         let (head, tail) = Self.page(packed: packed)
@@ -116,22 +116,6 @@ struct EventLogQueries: Sendable {
             WHERE (transaction_id, position) > (\(String(position.transactionID))::xid8, \(position.globalPosition))
               AND (transaction_id, position) <= (\(String(target.transactionID))::xid8, \(target.globalPosition))
             ORDER BY transaction_id, position LIMIT \(limit)\(unescaped: tail)
-            """
-    }
-
-    /// One partition of a parallel rebuild: the events after `start` up to `target` of the streams
-    /// whose hash is in `range`, after `checkpoint`, in the order (hash of the stream, log position),
-    /// read by `log_partition_page` (Migrations/log/0008) as one range scan of `events_stream_hash_idx`.
-    func readPartition(
-        _ range: StreamHashRange, after checkpoint: PartitionCheckpoint, from start: LogPosition, through target: LogPosition, limit: Int,
-        packed: Bool
-    ) -> PostgresQuery {
-        let (head, tail) = Self.page(packed: packed)
-        return """
-            \(unescaped: head) \(unescaped: schemaName).log_partition_page(\(range.lowest), \(range.highest), \(checkpoint.stream),
-                \(String(checkpoint.position.transactionID))::xid8, \(checkpoint.position.globalPosition),
-                \(String(start.transactionID))::xid8, \(start.globalPosition), \(String(target.transactionID))::xid8, \(target.globalPosition),
-                \(Int32(clamping: limit))) AS events\(unescaped: tail)
             """
     }
 

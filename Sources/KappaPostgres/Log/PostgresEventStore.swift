@@ -156,18 +156,6 @@ public struct PostgresEventStore: EventStore {
         ).events
     }
 
-    /// The events of one partition of a parallel rebuild (``StreamHashRange``) after `checkpoint`,
-    /// of those after `start` and up to `target`: only that partition's streams are read.
-    package func readPartition(
-        _ range: StreamHashRange, after checkpoint: PartitionCheckpoint, from start: LogPosition, through target: LogPosition, limit: Int
-    ) async throws -> [RecordedEvent] {
-        try await readPage(
-            queries.readPartition(range, after: checkpoint, from: start, through: target, limit: limit, packed: true),
-            rows: queries.readPartition(range, after: checkpoint, from: start, through: target, limit: limit, packed: false),
-            inLogOrder: false
-        ).events
-    }
-
     /// How many events follow `position` (up to `target`, if given), counting no further than `limit`.
     package func countEvents(after position: LogPosition, through target: LogPosition? = nil, limit: Int = Int(Int32.max)) async throws -> Int {
         let query = queries.count(after: position, through: target, limit: limit), logger = self.logger
@@ -202,12 +190,11 @@ public struct PostgresEventStore: EventStore {
 
     /// A page of the log read as one packed cell (``EventPage``); row by row when the page is too
     /// large for one `bytea` (SQLSTATE 54000: over 1 GB).
-    /// - Parameter inLogOrder: The page is in log order (else kept in the order the server sent it).
-    func readPage(_ packed: PostgresQuery, rows: @autoclosure () -> PostgresQuery, heldBack: Bool = false, inLogOrder: Bool = true) async throws -> (
+    func readPage(_ packed: PostgresQuery, rows: @autoclosure () -> PostgresQuery, heldBack: Bool = false) async throws -> (
         events: [RecordedEvent], heldBack: Bool
     ) {
         let logger = self.logger
-        return try await readPage(rows: rows(), heldBack: heldBack, inLogOrder: inLogOrder) { connection in
+        return try await readPage(rows: rows(), heldBack: heldBack) { connection in
             var found: PostgresRow?
             for try await row in try await connection.query(packed, logger: logger) { found = row } // one row; read to the end
             return found
@@ -217,7 +204,7 @@ public struct PostgresEventStore: EventStore {
     /// A packed page as `fetch` reads it (its row: count, page and — with `heldBack` — whether events
     /// are held back), or read row by row with `rows` when the server cannot pack it.
     private func readPage(
-        rows: @autoclosure () -> PostgresQuery, heldBack expectsHeldBack: Bool, inLogOrder: Bool = true,
+        rows: @autoclosure () -> PostgresQuery, heldBack expectsHeldBack: Bool,
         fetch: @escaping @Sendable (PostgresConnection) async throws -> PostgresRow?
     ) async throws -> (events: [RecordedEvent], heldBack: Bool) {
         let cells: (count: PostgresCell, page: PostgresCell, heldBack: PostgresCell?)?
@@ -246,7 +233,7 @@ public struct PostgresEventStore: EventStore {
             heldBack = value
         }
         guard let page = cells.page.bytes else { return ([], heldBack) } // NULL: no events
-        return (try EventPage.decode(page, count: Int(count), inLogOrder: inLogOrder), heldBack)
+        return (try EventPage.decode(page, count: Int(count)), heldBack)
     }
 
     func read(_ query: PostgresQuery, stream: StreamID?) async throws -> [RecordedEvent] {

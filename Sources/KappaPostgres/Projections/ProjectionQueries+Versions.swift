@@ -64,16 +64,16 @@ extension ProjectionQueries {
         var partition: Int
         var token: Int64
         var rebuildID: Int64
-        var checkpoint: PartitionCheckpoint
+        var checkpoint: LogPosition
         var start: LogPosition
         var target: LogPosition
         var partitions: Int
 
         init(_ row: PostgresRow) throws {
-            let (partition, token, rebuildID, transaction, position, stream, startTransaction, startPosition, targetTransaction, targetPosition, count) =
-                try row.decode((Int32, Int64, Int64, Int64, Int64, String?, Int64, Int64, Int64, Int64, Int32).self)
+            let (partition, token, rebuildID, transaction, position, startTransaction, startPosition, targetTransaction, targetPosition, count) =
+                try row.decode((Int32, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int32).self)
             (self.partition, self.token, self.rebuildID, partitions) = (Int(partition), token, rebuildID, Int(count))
-            checkpoint = PartitionCheckpoint(stream: stream, position: LogPosition(transactionID: UInt64(transaction), globalPosition: position))
+            checkpoint = LogPosition(transactionID: UInt64(transaction), globalPosition: position)
             start = LogPosition(transactionID: UInt64(startTransaction), globalPosition: startPosition)
             target = LogPosition(transactionID: UInt64(targetTransaction), globalPosition: targetPosition)
         }
@@ -90,11 +90,11 @@ extension ProjectionQueries {
               FROM \(unescaped: partitions) r JOIN \(unescaped: projections) v
                 ON v.name = r.name AND v.version = r.version AND v.rebuild_id = r.rebuild_id
               WHERE r.name = \(key.name) AND r.version = \(key.version) AND NOT r.done AND v.lifecycle = 'building'
-                AND r.by_stream_hash
+                AND r.in_log_order
                 AND (r.lease_owner IS NULL OR r.lease_expires_at < now())
               ORDER BY r.partition LIMIT 1 FOR UPDATE OF r SKIP LOCKED) free
         WHERE (p.name, p.version, p.partition) = (free.name, free.version, free.partition)
-        RETURNING p.partition, p.lease_token, p.rebuild_id, p.checkpoint_xid::text::int8, p.checkpoint_position, p.checkpoint_stream,
+        RETURNING p.partition, p.lease_token, p.rebuild_id, p.checkpoint_xid::text::int8, p.checkpoint_position,
                   free.checkpoint_xid::text::int8, free.checkpoint_position,
                   free.rebuild_target_xid::text::int8, free.rebuild_target_position, free.rebuild_partitions
         """
@@ -111,7 +111,7 @@ extension ProjectionQueries {
     /// A partition's checkpoint and holder, to go on from after a fault whose commit is unknown.
     func partitionCheckpoint(_ key: LeaseKey, partition: Int, rebuildID: Int64) -> PostgresQuery {
         """
-        SELECT checkpoint_xid::text::int8, checkpoint_position, checkpoint_stream, lease_owner, lease_token FROM \(unescaped: partitions)
+        SELECT checkpoint_xid::text::int8, checkpoint_position, lease_owner, lease_token FROM \(unescaped: partitions)
         WHERE name = \(key.name) AND version = \(key.version) AND partition = \(Int32(partition)) AND rebuild_id = \(rebuildID)
         """
     }
@@ -122,30 +122,28 @@ extension ProjectionQueries {
     /// whose commit went through unseen (a lost reply) and is sent again moves nothing. No row: the
     /// lease was lost (or the rebuild reset, or the version dropped, or the checkpoint moved).
     func advancePartition(
-        _ key: LeaseKey, partition: Int, rebuildID: Int64, owner: String, token: Int64, from start: PartitionCheckpoint,
-        to checkpoint: PartitionCheckpoint?, covered: Int, done: Bool, milliseconds: Int64, asynchronousCommit: Bool
+        _ key: LeaseKey, partition: Int, rebuildID: Int64, owner: String, token: Int64, from start: LogPosition,
+        to checkpoint: LogPosition?, covered: Int, done: Bool, milliseconds: Int64, asynchronousCommit: Bool
     ) -> PostgresQuery {
         """
         UPDATE \(unescaped: partitions) SET
-            checkpoint_xid = coalesce(\(checkpoint.map { String($0.position.transactionID) })::xid8, checkpoint_xid),
-            checkpoint_position = coalesce(\(checkpoint?.position.globalPosition), checkpoint_position),
-            checkpoint_stream = CASE WHEN \(checkpoint != nil) THEN \(checkpoint?.stream) ELSE checkpoint_stream END,
+            checkpoint_xid = coalesce(\(checkpoint.map { String($0.transactionID) })::xid8, checkpoint_xid),
+            checkpoint_position = coalesce(\(checkpoint?.globalPosition), checkpoint_position),
             events_applied = events_applied + \(covered),
             done = \(done), lease_expires_at = clock_timestamp() + \(milliseconds) * interval '1 millisecond'
         WHERE name = \(key.name) AND version = \(key.version) AND partition = \(Int32(partition)) AND rebuild_id = \(rebuildID)
           AND lease_owner = \(owner) AND lease_token = \(token)
-          AND checkpoint_xid = \(String(start.position.transactionID))::xid8 AND checkpoint_position = \(start.position.globalPosition)
-          AND checkpoint_stream IS NOT DISTINCT FROM \(start.stream)
+          AND checkpoint_xid = \(String(start.transactionID))::xid8 AND checkpoint_position = \(start.globalPosition)
           AND EXISTS (SELECT 1 FROM \(unescaped: projections) WHERE name = \(key.name) AND version = \(key.version)
                       AND lifecycle <> 'dropped' AND rebuild_id = \(rebuildID) FOR SHARE)
         RETURNING \(unescaped: ProjectionQueries.commitMode(asynchronous: asynchronousCommit))
         """
     }
 
-    /// Partitions of the version's rebuild started before partitions were ranges of stream hashes
-    /// (Migrations/projections/0006): their checkpoints place them by another rule.
+    /// Partitions of the version's rebuild started before partitions were applied in log order from
+    /// a shared read (Migrations/projections/0008): their checkpoints place them by another rule.
     func partitionsByOlderRule(_ key: LeaseKey) -> PostgresQuery {
-        "SELECT count(*) FROM \(unescaped: partitions) WHERE name = \(key.name) AND version = \(key.version) AND NOT by_stream_hash"
+        "SELECT count(*) FROM \(unescaped: partitions) WHERE name = \(key.name) AND version = \(key.version) AND NOT in_log_order"
     }
 
     /// Events applied by every partition so far, and how many partitions are still to finish.

@@ -78,9 +78,10 @@ extension ProjectionRuntime {
         public var rebuildBatchSize = 10_000
         /// Partitions of the streams a ``ProjectionOrdering/perStream`` projection is rebuilt in (at
         /// least ``rebuildWorkers``); workers of any process running the projection claim them by lease.
-        /// Each partition is a range of stream hashes and reads only its own streams' events (one range
-        /// scan of the log's stream-hash index a page), so partitions cost no extra reading: raise it
-        /// to share a rebuild across processes, or to even out streams of very different lengths. A
+        /// A stream's partition is a hash of its id; a process reads the log once, in its order, for
+        /// the (up to ``rebuildWorkers``) partitions it works and hands each its own streams' events,
+        /// so partitions cost the server no extra reading. More partitions than workers share a
+        /// rebuild between processes (each process reads the log once a round of claims). A
         /// ``ProjectionOrdering/global`` projection is rebuilt as one partition. Default 2.
         public var rebuildPartitions = 2
         /// Spread the live projection versions over the runtimes sharing ``schema`` (the fleet): each
@@ -90,8 +91,8 @@ extension ProjectionRuntime {
         /// that runtime's. Off: every runtime takes every lease it can, the first come holding the
         /// most. Default `true`.
         public var balancesLeases = true
-        /// Workers this process puts on a rebuild, each applying one claimed partition at a time.
-        /// Default 2.
+        /// Workers this process puts on a rebuild: partitions it claims at a time and applies beside
+        /// each other, fed from one read of the log. Default 2.
         public var rebuildWorkers = 2
         /// Whether a version that catches up is made active at once when a lower version is active
         /// (the automatic mode of a migration by replay). The first version of a projection is always

@@ -27,6 +27,8 @@ final class RuntimeCore: Sendable {
     let pipelinedBatches = Atomic<Int>(0)
     /// Bulk-rebuild batches sent in one round trip through libpq's pipeline mode.
     let pipelinedRebuildBatches = Atomic<Int>(0)
+    /// Events bulk rebuilds read from the log (each page once, whatever the partitions it feeds).
+    let rebuildEventsRead = Atomic<Int>(0)
     /// The versions whose live batches run statement by statement although ``pipeline`` is set
     /// (their handlers read through the connection).
     private let statementByStatement = Mutex<Set<LeaseKey>>([])

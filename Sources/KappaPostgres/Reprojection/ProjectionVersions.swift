@@ -32,6 +32,9 @@ public struct ProjectionVersions: Sendable {
             projections: projections)
     }
 
+    /// Events this instance's bulk rebuilds read from the log.
+    package var rebuildEventsRead: Int { core.rebuildEventsRead.load(ordering: .relaxed) }
+
     init(core: RuntimeCore, projections: [any Projection]) {
         self.core = core
         self.projections = projections

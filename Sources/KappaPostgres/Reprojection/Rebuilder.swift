@@ -5,7 +5,7 @@ import Synchronization
 
 /// Applies the log to a building version in bulk: large batches (one transaction each, with the
 /// partition's checkpoint), and for a ``ProjectionOrdering/perStream`` projection several workers,
-/// each on a partition of the streams. Every partition applies the log up to the head as it was when
+/// each on a partition of the streams, fed from one read of the log. Every partition applies the log up to the head as it was when
 /// the rebuild started; then the version's checkpoint jumps there and live following takes over.
 ///
 /// Resumable: a partition's checkpoint moves in the transaction of its writes, so a rebuild that is
@@ -168,10 +168,10 @@ struct Rebuilder: Sendable {
         }
     }
 
-    /// Runs up to ``ProjectionRuntime/Configuration/rebuildWorkers`` workers, each claiming partitions
-    /// of the version's current rebuild (by lease, in any process) and applying them, until none is
-    /// left to claim. The claims are renewed while their batches run; a partition lost to another
-    /// worker (its lease expired) is given up and another claimed.
+    /// Claims up to ``ProjectionRuntime/Configuration/rebuildWorkers`` partitions of the version's
+    /// current rebuild (by lease, in any process) and applies them from one read of the log
+    /// (``PartitionedRead``), then claims again, until none is left to claim. The claims are renewed
+    /// while their batches run; a partition lost to another worker (its lease expired) is given up.
     func workPartitions(partitions: Int, counter: ProgressCounter) async throws {
         let key = runner.key, core = self.core, logger = runner.logger
         try await withThrowingTaskGroup(of: Void.self) { outer in
@@ -190,34 +190,26 @@ struct Rebuilder: Sendable {
                 }
             }
             outer.addTask {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for _ in 0..<min(partitions, max(1, core.configuration.rebuildWorkers)) {
-                        group.addTask {
-                            while !core.isStopping && !Task.isCancelled {
-                                let claim = try await core.database.readModelRows(
-                                    core.queries.claimPartition(
-                                        key, owner: core.configuration.owner, milliseconds: core.configuration.leaseMilliseconds)
-                                ) { try ProjectionQueries.PartitionClaim($0) }.last
-                                guard let claim else { return }
-                                logger.debug(
-                                    "claimed a rebuild partition", metadata: ["kappa.partition": "\(claim.partition)", "kappa.token": "\(claim.token)"])
-                                do {
-                                    try await RebuildWorker(
-                                        rebuilder: self, partition: claim.partition, token: claim.token, rebuildID: claim.rebuildID,
-                                        partitions: claim.partitions, start: claim.start, target: claim.target, counter: counter
-                                    ).run(from: claim.checkpoint)
-                                } catch is LeaseLost {
-                                    logger.info("gave up a rebuild partition another worker took over", metadata: ["kappa.partition": "\(claim.partition)"])
-                                }
-                            }
-                        }
+                // Up to `rebuildWorkers` partitions at a time, fed from one read of the log.
+                while !core.isStopping && !Task.isCancelled {
+                    var claims: [ProjectionQueries.PartitionClaim] = []
+                    while claims.count < min(partitions, max(1, core.configuration.rebuildWorkers)), let claim = try await claimPartition() {
+                        logger.debug("claimed a rebuild partition", metadata: ["kappa.partition": "\(claim.partition)", "kappa.token": "\(claim.token)"])
+                        claims.append(claim)
                     }
-                    try await group.waitForAll()
+                    if claims.isEmpty { return }
+                    try await PartitionedRead(rebuilder: self, claims: claims, counter: counter).run()
                 }
             }
             try await outer.next()
             outer.cancelAll()
         }
+    }
+
+    /// The first partition of the version's rebuild free to claim, claimed; `nil` when none is left.
+    private func claimPartition() async throws -> ProjectionQueries.PartitionClaim? {
+        let query = core.queries.claimPartition(runner.key, owner: core.configuration.owner, milliseconds: core.configuration.leaseMilliseconds)
+        return try await core.database.readModelRows(query) { try ProjectionQueries.PartitionClaim($0) }.last
     }
 
     /// Lends this process's workers to a rebuild another process coordinates (it holds the version's

@@ -40,6 +40,7 @@ extension VersionLifecycle {
             // `follow` returns false only when cancelled or stopping: the loop then ends as `.stopped`.
             return try await runner.follow(&lease, bell: bell, untilCaughtUp: true, progress: progress)
         }
+        versionsCore.rebuildEventsRead.add(core.rebuildEventsRead.load(ordering: .relaxed), ordering: .relaxed)
         switch end {
         case .finished: return
         case .stopped: throw CancellationError()

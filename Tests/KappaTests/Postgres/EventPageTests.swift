@@ -71,20 +71,6 @@ struct EventPageTests {
                 }
             }
             #expect(pages.withLock { $0 } == rows)
-            // The rebuild's partitioned pages: every event once, in the partitions' order.
-            let target = rows[rows.count - 1].position
-            var partitioned: [RecordedEvent] = []
-            let start = PartitionCheckpoint(stream: nil, position: .start)
-            for partition in 0..<3 {
-                let range = StreamHashRange(partition: partition, of: 3)
-                let page = try await store.readPartition(range, after: start, from: .start, through: target, limit: 1_000)
-                let byRows = try await store.read(
-                    store.queries.readPartition(range, after: start, from: .start, through: target, limit: 1_000, packed: false), stream: nil)
-                #expect(page == byRows)
-                partitioned += page
-            }
-            #expect(Set(partitioned) == Set(rows))
-            #expect(partitioned.count == rows.count)
         }
     }
 
@@ -109,11 +95,9 @@ struct EventPageTests {
         try await withEventStore { store, _ in
             let target = LogPosition(transactionID: UInt64(Int64.max), globalPosition: Int64.max)
             let page = try await store.readLog(after: .start, limit: 100)
-            let partition = try await store.readPartition(
-                StreamHashRange(partition: 0, of: 2), after: PartitionCheckpoint(stream: nil, position: .start), from: .start, through: target, limit: 100)
             let whole = try await store.readLog(after: .start, through: target, limit: 100)
             #expect(whole.isEmpty)
-            #expect(page.isEmpty && partition.isEmpty)
+            #expect(page.isEmpty)
         }
     }
 

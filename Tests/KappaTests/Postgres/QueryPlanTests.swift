@@ -44,52 +44,6 @@ struct QueryPlanTests {
         }
     }
 
-    /// A partition of a parallel rebuild reads its own streams' events and no others: its pages are
-    /// range scans of the stream-hash index, each from the partition's checkpoint, so N partitions
-    /// read each event once between them (not N times), and never scan or sort the table. Counted by
-    /// the server's statistics of the index and the table.
-    @Test func aRebuildPartitionReadsOnlyItsOwnEvents() async throws {
-        try await withEventStore { store, client in
-            let schema = store.configuration.schema, table = "\(schema).events"
-            try await seed(table, client)
-            try await client.query(PostgresQuery(unsafeSQL: "ANALYZE \(table)"), logger: testLogger)
-            let target = LogPosition(transactionID: UInt64(Int64.max), globalPosition: 20_000)
-            let statistics = PostgresQuery(
-                unsafeSQL: """
-                    SELECT i.idx_scan, i.idx_tup_read, t.seq_scan FROM pg_stat_user_indexes i JOIN pg_stat_user_tables t USING (relid)
-                    WHERE i.schemaname = '\(schema)' AND i.indexrelname = 'events_stream_hash_idx'
-                    """)
-            @Sendable func counters() async throws -> (scans: Int64, read: Int64, tableScans: Int64) {
-                try #require(try await client.query(statistics, logger: testLogger).collect().first).decode((Int64, Int64, Int64).self)
-            }
-            try await client.query("SELECT pg_stat_force_next_flush()", logger: testLogger)
-            let before = try await counters()
-            var read: [RecordedEvent] = [], pages = 0
-            try await client.withConnection { connection in
-                for partition in 0..<4 {
-                    let range = StreamHashRange(partition: partition, of: 4)
-                    var checkpoint = PartitionCheckpoint(stream: nil, position: .start)
-                    while true {
-                        let query = store.queries.readPartition(range, after: checkpoint, from: .start, through: target, limit: 1_000, packed: false)
-                        var page: [RecordedEvent] = []
-                        for try await row in try await connection.query(query, logger: testLogger) { page.append(try EventLogQueries.decodeEvent(row)) }
-                        read += page
-                        pages += 1
-                        guard let last = page.last, page.count == 1_000 else { break }
-                        checkpoint = PartitionCheckpoint(after: last)
-                    }
-                }
-                try await connection.query("SELECT pg_stat_force_next_flush()", logger: testLogger)
-            }
-            #expect(read.count == 20_000 && Set(read.map(\.position)).count == 20_000, "every event once")
-            try await eventually("the reads are counted", timeout: .seconds(30)) { try await counters().read - before.read >= 20_000 }
-            let after = try await counters()
-            #expect(after.read - before.read == 20_000, "the partitions between them read each event once")
-            #expect(after.scans - before.scans == Int64(pages), "one range scan a page")
-            #expect(after.tableScans == before.tableScans, "no scan of the table")
-        }
-    }
-
     /// Without statistics, the unprepared reads of a small log sort their range (cheap at that size;
     /// the planner picks the index once the table is large or analyzed): only the table scans are
     /// checked then.

@@ -31,7 +31,7 @@ struct PartitionFenceTests {
                             (name, version, partition, rebuild_id, checkpoint_xid, checkpoint_position, lease_owner, lease_token, lease_expires_at)
                         VALUES ('\(projection.name)', 1, 0, \(rebuildID), '0', 0, 'by-hand', \(token), now() + interval '1 minute')
                         """), logger: testLogger)
-            func move(from start: PartitionCheckpoint, to position: PartitionCheckpoint, token: Int64 = token) async throws -> Bool {
+            func move(from start: LogPosition, to position: LogPosition, token: Int64 = token) async throws -> Bool {
                 let rows = try await f.client.query(
                     core.queries.advancePartition(
                         key, partition: 0, rebuildID: rebuildID, owner: "by-hand", token: token, from: start, to: position,
@@ -39,24 +39,20 @@ struct PartitionFenceTests {
                 ).collect()
                 return !rows.isEmpty
             }
-            let start = PartitionCheckpoint(stream: nil, position: .start)
-            let first = PartitionCheckpoint(stream: "cart-9", position: LogPosition(transactionID: 10, globalPosition: 1))
-            let second = PartitionCheckpoint(stream: "cart-2", position: LogPosition(transactionID: 11, globalPosition: 2))
+            let start = LogPosition.start
+            let first = LogPosition(transactionID: 10, globalPosition: 1), second = LogPosition(transactionID: 11, globalPosition: 2)
             #expect(try await move(from: start, to: first))
             #expect(try await !move(from: start, to: first), "the same batch again")
             #expect(try await !move(from: first, to: second, token: token - 1), "a former holder")
-            // A partition's events are in the order (hash of the stream, position): the same position
-            // in another stream is another place.
-            #expect(try await !move(from: PartitionCheckpoint(stream: "cart-2", position: first.position), to: second))
             #expect(try await move(from: first, to: second))
             let row = try await f.client.query(
                 PostgresQuery(
                     unsafeSQL: """
-                        SELECT checkpoint_position, events_applied, checkpoint_stream FROM \(f.runtimeSchema).rebuild_partitions
+                        SELECT checkpoint_position, events_applied FROM \(f.runtimeSchema).rebuild_partitions
                         WHERE name = '\(projection.name)'
                         """), logger: testLogger
-            ).collect().first?.decode((Int64, Int64, String?).self)
-            #expect(row?.0 == 2 && row?.1 == 2 && row?.2 == "cart-2")
+            ).collect().first?.decode((Int64, Int64).self)
+            #expect(row?.0 == 2 && row?.1 == 2)
         }
     }
 
@@ -96,7 +92,6 @@ struct PartitionFenceTests {
                             WHERE p.name = '\(name)' AND (e.transaction_id, e.position) > (p.checkpoint_xid, p.checkpoint_position)
                             ORDER BY e.transaction_id, e.position OFFSET 49 LIMIT 1)
                         UPDATE \(f.runtimeSchema).rebuild_partitions p SET checkpoint_xid = batch.transaction_id, checkpoint_position = batch.position,
-                            checkpoint_stream = batch.stream_id,
                             events_applied = events_applied + 50
                         FROM batch WHERE p.name = '\(name)' RETURNING 1
                         """), on: f.client, retrying: false)
@@ -109,10 +104,11 @@ struct PartitionFenceTests {
         }
     }
 
-    /// A parallel rebuild in progress when Migrations/projections/0006 ran placed its partitions'
-    /// checkpoints by another rule (the log's order within a hash modulus). Its rows are marked, and the
-    /// next run starts the rebuild over instead of reading those checkpoints as stream-hash places:
-    /// here, marked by hand with their streams forgotten, gone on with they would apply events twice.
+    /// A parallel rebuild in progress when Migrations/projections/0008 ran placed its partitions'
+    /// checkpoints by another rule (a range of stream hashes, read in the order hash then position).
+    /// Its rows are marked, and the next run starts the rebuild over instead of reading those
+    /// checkpoints as log positions: here, marked by hand and moved back to the start of the log for
+    /// one partition, gone on with they would apply events twice.
     @Test func aRebuildStartedUnderTheOlderPartitionRuleStartsOver() async throws {
         try await withProjectionFixture { f in
             let name = f.name("carts")
@@ -128,7 +124,7 @@ struct PartitionFenceTests {
             try await eventually("both partitions moved", timeout: .seconds(30)) {
                 (try? await scalar(
                     PostgresQuery(
-                        unsafeSQL: "SELECT count(*) FROM \(f.runtimeSchema).rebuild_partitions WHERE name = '\(name)' AND checkpoint_stream IS NOT NULL"),
+                        unsafeSQL: "SELECT count(*) FROM \(f.runtimeSchema).rebuild_partitions WHERE name = '\(name)' AND checkpoint_position > 0"),
                     on: f.client)) == 2
             }
             rebuild.cancel()
@@ -136,7 +132,9 @@ struct PartitionFenceTests {
             let marked = try await scalar(
                 PostgresQuery(
                     unsafeSQL: """
-                        WITH marked AS (UPDATE \(f.runtimeSchema).rebuild_partitions SET checkpoint_stream = NULL, by_stream_hash = false
+                        WITH marked AS (UPDATE \(f.runtimeSchema).rebuild_partitions SET in_log_order = false,
+                                            checkpoint_xid = CASE WHEN partition = 0 THEN '0' ELSE checkpoint_xid END,
+                                            checkpoint_position = CASE WHEN partition = 0 THEN 0 ELSE checkpoint_position END
                                         WHERE name = '\(name)' AND NOT done RETURNING 1)
                         SELECT count(*) FROM marked
                         """), on: f.client, retrying: false)
