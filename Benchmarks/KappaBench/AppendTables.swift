@@ -17,7 +17,12 @@ struct AppendTables: Sendable {
         let schema = "kappa_bench_\(round)"
         try await client.query("DROP SCHEMA IF EXISTS \(unescaped: schema) CASCADE")
         try await client.query("DROP TABLE IF EXISTS public.kappa_bench_plain")
-        let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: quietLogger)
+        var configuration = PostgresEventStore.Configuration(schema: schema)
+        // KAPPA_BENCH_HELD_CONNECTIONS: the store's held append connections (0: a pool lease per append).
+        if let held = ProcessInfo.processInfo.environment["KAPPA_BENCH_HELD_CONNECTIONS"].flatMap(Int.init) {
+            configuration.heldAppendConnections = held
+        }
+        let store = try PostgresEventStore(client: client, configuration: configuration, logger: quietLogger)
         try await store.migrate()
         // In `public`, so COPY (which quotes the name it is given as one identifier) finds it unqualified;
         // one name for every round, as the prepared baseline's SQL is fixed.
@@ -76,15 +81,21 @@ struct AppendTables: Sendable {
         return rate
     }
 
+    /// The store running as a service would (``PostgresEventStore/run()``: its connections held for appends).
     func kappa(_ c: AppendBenchmark.Case, payload: Data) async throws -> Double {
         let store = self.store
-        return try await measure(writers: c.writers, perWriter: c.operations) { writer, index in
-            let (name, transactions) = stream(writer, index)
-            let events = (0..<c.batchSize).map { _ in
-                NewEvent(id: UUID(), eventType: "ItemAddedToCart", schemaVersion: 1, payload: payload, recordedAt: Date())
-            }
-            _ = try await store.append(events, to: StreamID(name), expectedVersion: .exact(transactions * Int64(c.batchSize)))
-        } * Double(c.batchSize)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await store.run() }
+            defer { group.cancelAll() }
+            while store.heldConnections.count < store.configuration.heldAppendConnections { try await Task.sleep(for: .milliseconds(1)) }
+            return try await measure(writers: c.writers, perWriter: c.operations) { writer, index in
+                let (name, transactions) = stream(writer, index)
+                let events = (0..<c.batchSize).map { _ in
+                    NewEvent(id: UUID(), eventType: "ItemAddedToCart", schemaVersion: 1, payload: payload, recordedAt: Date())
+                }
+                _ = try await store.append(events, to: StreamID(name), expectedVersion: .exact(transactions * Int64(c.batchSize)))
+            } * Double(c.batchSize)
+        }
     }
 
     func plainSQL(_ c: AppendBenchmark.Case, payload: Data) async throws -> Double {

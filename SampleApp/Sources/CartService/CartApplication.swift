@@ -28,7 +28,8 @@ public func buildApplication(
     try api.registerHandlers(
         on: router, configuration: .init(dateTranscoder: .iso8601WithFractionalSeconds, jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]),
         middlewares: [OperatorTokenMiddleware(token: configuration.operatorToken)])
-    var services: [any Service] = clients.services + [notifier]
+    // The store holds two of the log client's connections for the appends while it runs.
+    var services: [any Service] = clients.services + [notifier, store]
     if configuration.runProjections { services.append(runtime) }
     var app = Application(
         router: router,

@@ -184,7 +184,7 @@ extension PostgresEventStore {
         // Guarded (both ways): an append written to a connection that has just closed was seen never to end.
         @Sendable func alone(_ statement: AppendStatement) async throws -> [AppendStatement.Row] {
             let text = queries.appends.text(events: statement.events.count, notifying: statement.notification != nil)
-            return try await onGuarded(connection, stream: request.stream) { connection in
+            return try await onGuarded(connection, stream: request.stream, held: true) { connection in
                 try await connection.executeAll(statement, as: text, logger: logger)
             }
         }
@@ -196,7 +196,7 @@ extension PostgresEventStore {
         }
         do {
             return try await appendGroups.rows(for: request.statement, alone: alone) { statements in
-                try await onGuarded(nil, stream: request.stream) { connection in
+                try await onGuarded(nil, stream: request.stream, held: true) { connection in
                     try await connection.executeAll(GroupAppendStatement(requests: statements), as: queries.groupAppend, logger: logger)
                 }
             }

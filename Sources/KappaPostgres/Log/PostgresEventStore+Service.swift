@@ -1,0 +1,16 @@
+import ServiceLifecycle
+
+extension PostgresEventStore: Service {
+    /// Holds ``Configuration/heldAppendConnections`` connections of the client's pool for appends
+    /// until cancelled or shut down gracefully (then gives each back once its append is done). Run
+    /// it beside the client, in the same service group or task group. Optional: a store that is not
+    /// running leases a connection from the pool for each append.
+    public func run() async throws {
+        let held = heldConnections, count = configuration.heldAppendConnections, client = self.client, logger = self.logger
+        // A service that returns early would end its service group: with nothing to hold, it waits.
+        guard count > 0 else { return (try? await gracefulShutdown()) ?? () }
+        await cancelWhenGracefulShutdown {
+            await held.hold(count, from: client, logger: logger)
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import Kappa
+import KappaTesting
+import PostgresNIO
+import Testing
+
+@testable import KappaPostgres
+
+/// A running event store appends on connections it holds instead of leasing one from the pool per
+/// append; a held connection the server kills is replaced, and appends go on.
+@Suite("Held append connections", .serialized)
+struct HeldConnectionTests {
+    /// A client of its own, named so that its sessions can be found, with a store that runs beside `body`.
+    func withRunningStore(_ body: @Sendable (PostgresEventStore, PostgresClient, String) async throws -> Void) async throws {
+        try await TestDatabase.withSchema(prefix: "kappa_test") { admin, schema in
+            let application = "kappa-held-\(UUID().uuidString.prefix(8).lowercased())"
+            var configuration = TestDatabase.configuration()
+            configuration.options.additionalStartupParameters = [("application_name", application)]
+            try await TestDatabase.withClient(configuration: configuration) { client in
+                let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: testLogger)
+                try await store.migrate()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await store.run() }
+                    defer { group.cancelAll() }
+                    try await eventually("the store holds its connections") { store.heldConnections.count == 2 }
+                    try await body(store, admin, application)
+                }
+                // Stopped: it gives its connections back to the pool.
+                #expect(store.heldConnections.count == 0)
+            }
+        }
+    }
+
+    @Test func aRunningStoreAppendsOnTheConnectionsItHolds() async throws {
+        try await withRunningStore { store, _, _ in
+            let before = store.heldConnections.borrows.load(ordering: .relaxed)
+            for n in 1...10 {
+                _ = try await store.append(try deposits(1, startingAt: n), to: "account-1", expectedVersion: .exact(Int64(n - 1)))
+            }
+            #expect(store.heldConnections.borrows.load(ordering: .relaxed) - before == 10)
+            #expect(try await store.readStream("account-1", from: 1, limit: 100).count == 10)
+        }
+    }
+
+    @Test func aHeldConnectionTheServerKillsIsReplacedAndAppendsGoOn() async throws {
+        try await withRunningStore { store, admin, application in
+            let killed = try await scalar(
+                "SELECT count(pg_terminate_backend(pid))::int8 FROM pg_stat_activity WHERE application_name = \(application)", on: admin)
+            #expect(killed >= 2)
+            try await eventually("both held connections were replaced", timeout: .seconds(10)) {
+                store.heldConnections.holds.load(ordering: .relaxed) >= 4 && store.heldConnections.count == 2
+            }
+            let before = store.heldConnections.borrows.load(ordering: .relaxed)
+            for n in 1...10 {
+                _ = try await store.append(try deposits(1, startingAt: n), to: "account-2", expectedVersion: .exact(Int64(n - 1)))
+            }
+            #expect(store.heldConnections.borrows.load(ordering: .relaxed) - before == 10)
+            #expect(try await store.readStream("account-2", from: 1, limit: 100).count == 10)
+        }
+    }
+
+    /// A store told to stop while an append is on one of its connections lets that connection go only
+    /// once the append is done: the pool never hands out a connection an append is still using.
+    @Test func aStoppingStoreWaitsForTheAppendOnItsConnection() async throws {
+        try await TestDatabase.withSchema(prefix: "kappa_test") { client, schema in
+            let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), logger: testLogger)
+            try await store.migrate()
+            try await client.withConnection { blocker in
+                let running = Task { try await store.run() }
+                try await eventually("the store holds its connections") { store.heldConnections.count == 2 }
+                try await blocker.query("BEGIN", logger: testLogger)
+                try await blocker.query(PostgresQuery(unsafeSQL: "LOCK TABLE \(schema).events IN SHARE ROW EXCLUSIVE MODE"), logger: testLogger)
+                let append = Task { try await store.append(try deposits(1), to: "account-3", expectedVersion: .noStream) }
+                try await eventually("the append waits for the lock on a held connection") {
+                    let waiting = try await scalar(
+                        "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = \(schema + ".events")::regclass", on: client)
+                    return waiting == 1 && store.heldConnections.borrows.load(ordering: .relaxed) == 1
+                }
+                running.cancel()
+                // The idle one goes back to the pool; the borrowed one stays held while its append waits.
+                try await eventually("the idle connection was let go") { store.heldConnections.count == 1 }
+                #expect(store.heldConnections.count == 1)
+                try await blocker.query("ROLLBACK", logger: testLogger)
+                #expect(try await append.value.streamVersion == 1)
+                try await running.value
+                #expect(store.heldConnections.count == 0)
+            }
+        }
+    }
+}
