@@ -26,12 +26,22 @@ package final class HeldConnections: Sendable {
     }
 
     private let state = Mutex(State())
+    /// How often a held connection that sat idle is checked, and how long the check may take before
+    /// the connection is closed (and replaced). The pool checks only the connections it has idle.
+    let pingInterval: Duration
+    let pingTimeout: Duration
     /// Appends that ran on a held connection (for the tests and the benchmark).
     package let borrows = Atomic<Int>(0)
     /// Connections taken from the pool to hold, replacements included.
     package let holds = Atomic<Int>(0)
 
-    package init() {}
+    /// Checks made of idle held connections.
+    package let pings = Atomic<Int>(0)
+
+    package init(pingInterval: Duration = .seconds(30), pingTimeout: Duration = .seconds(10)) {
+        self.pingInterval = pingInterval
+        self.pingTimeout = pingTimeout
+    }
 
     /// Connections held now.
     package var count: Int { state.withLock { $0.members.count } }
@@ -99,10 +109,17 @@ package final class HeldConnections: Sendable {
         }
         let ended = OnceResult<Void>()
         connection.closeFuture.whenComplete { _ in ended.resume(with: .success(())) }
-        await withTaskCancellationHandler {
-            _ = try? await withCheckedThrowingContinuation { ended.install($0) }
-        } onCancel: {
-            ended.resume(with: .success(()))
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await withTaskCancellationHandler {
+                    _ = try? await withCheckedThrowingContinuation { ended.install($0) }
+                } onCancel: {
+                    ended.resume(with: .success(()))
+                }
+            }
+            group.addTask { await self.check(connection) }
+            await group.next()
+            group.cancelAll()
         }
         await withCheckedContinuation { (release: CheckedContinuation<Void, Never>) in
             let free = state.withLock { state -> Bool in
@@ -117,5 +134,44 @@ package final class HeldConnections: Sendable {
             if free { release.resume() }
         }
         state.withLock { _ = $0.members.removeValue(forKey: id) }
+    }
+
+    /// Every ``pingInterval``, while `connection` is idle, sends it `SELECT 1`; one that fails or takes
+    /// longer than ``pingTimeout`` (a connection a NAT or a balancer dropped without a word, which
+    /// would hold an append until TCP gives up) is closed, which ends ``keep(_:)``. Until cancelled.
+    private func check(_ connection: PostgresConnection) async {
+        let id = ObjectIdentifier(connection), timeout = pingTimeout
+        while !Task.isCancelled {
+            try? await Task.sleep(for: pingInterval)
+            let taken = state.withLock { state -> Bool in
+                guard let index = state.idle.firstIndex(of: id) else { return false } // borrowed: in use
+                state.idle.remove(at: index)
+                state.members[id]?.borrowed = true
+                return true
+            }
+            guard taken, !Task.isCancelled else {
+                if taken { giveBack(connection) }
+                continue
+            }
+            pings.add(1, ordering: .relaxed)
+            let alive = await withTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    (try? await ConnectionGuard.shared.run(on: connection) {
+                        try await connection.query("SELECT 1", logger: Logger(label: "kappa.held-connections")).collect()
+                    }) != nil
+                }
+                group.addTask {
+                    try? await Task.sleep(for: timeout)
+                    return false
+                }
+                let first = await group.next() ?? false
+                // Closed, a check still waiting fails at once (ConnectionGuard).
+                if !first { try? await connection.close() }
+                group.cancelAll()
+                return first
+            }
+            giveBack(connection)
+            if !alive { return }
+        }
     }
 }

@@ -43,8 +43,13 @@ public struct PostgresEventStore: EventStore {
         /// Connections the store keeps leased from the client's pool for its appends while it runs
         /// (``PostgresEventStore/run()``), so that an append need not lease one: 60–100 µs less of
         /// the client's CPU an append here. Two cover group commit's two appends in flight; an
-        /// append that finds none idle leases from the pool. 0: none held. Default 2.
+        /// append that finds none idle leases from the pool. Held connections serve nothing else:
+        /// keep the client's `maximumConnections` above this. 0: none held. Default 2.
         public var heldAppendConnections = 2
+        /// How often a held append connection that sat idle is checked with `SELECT 1`; one that
+        /// fails, or does not answer within 10 s, is closed and replaced (the pool checks only the
+        /// connections it has idle). Default 30 s.
+        public var heldConnectionCheckInterval: Duration = .seconds(30)
 
         /// The log in `schema`, every other value at its default.
         public init(schema: String = "kappa") {
@@ -64,7 +69,7 @@ public struct PostgresEventStore: EventStore {
     /// Concurrent appends waiting to go together (shared by copies of the store).
     package let appendGroups = AppendGroups()
     /// Connections held for appends while the store runs (shared by copies of the store).
-    package let heldConnections = HeldConnections()
+    package let heldConnections: HeldConnections
 
     /// - Parameters:
     ///   - client: The client of the database that holds the log; it must be running.
@@ -78,6 +83,7 @@ public struct PostgresEventStore: EventStore {
         self.configuration = configuration
         self.schema = try SQLIdentifier(configuration.schema, role: "schema")
         self.queries = EventLogQueries(schema: schema)
+        self.heldConnections = HeldConnections(pingInterval: configuration.heldConnectionCheckInterval)
         var logger = logger
         logger[metadataKey: "kappa.schema"] = "\(configuration.schema)"
         self.logger = logger

@@ -79,9 +79,10 @@ extension ProjectionQueries {
         }
     }
 
-    /// Claims the first partition of the version's current rebuild that is neither done nor held (or
-    /// whose holder's lease expired); its token goes up. No row: nothing left to claim.
-    func claimPartition(_ key: LeaseKey, owner: String, milliseconds: Int64) -> PostgresQuery {
+    /// Claims the first partition of the version's current rebuild (if it is `rebuildID`, when given)
+    /// that is neither done nor held (or whose holder's lease expired); its token goes up. No row:
+    /// nothing left to claim.
+    func claimPartition(_ key: LeaseKey, owner: String, milliseconds: Int64, rebuildID: Int64? = nil) -> PostgresQuery {
         """
         UPDATE \(unescaped: partitions) p SET lease_owner = \(owner), lease_token = p.lease_token + 1,
             lease_expires_at = clock_timestamp() + \(milliseconds) * interval '1 millisecond'
@@ -90,7 +91,7 @@ extension ProjectionQueries {
               FROM \(unescaped: partitions) r JOIN \(unescaped: projections) v
                 ON v.name = r.name AND v.version = r.version AND v.rebuild_id = r.rebuild_id
               WHERE r.name = \(key.name) AND r.version = \(key.version) AND NOT r.done AND v.lifecycle = 'building'
-                AND r.in_log_order
+                AND r.in_log_order AND (\(rebuildID)::int8 IS NULL OR r.rebuild_id = \(rebuildID))
                 AND (r.lease_owner IS NULL OR r.lease_expires_at < now())
               ORDER BY r.partition LIMIT 1 FOR UPDATE OF r SKIP LOCKED) free
         WHERE (p.name, p.version, p.partition) = (free.name, free.version, free.partition)

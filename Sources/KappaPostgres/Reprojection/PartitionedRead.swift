@@ -39,7 +39,7 @@ struct PartitionedRead: Sendable {
     func run() async throws {
         guard let first = claims.first else { return }
         let workers = claims.map { RebuildWorker(rebuilder: rebuilder, claim: $0, counter: counter) }
-        let slots = Dictionary(uniqueKeysWithValues: workers.enumerated().map { ($1.partition, $0) })
+        let slots = Dictionary(workers.enumerated().map { ($1.partition, $0) }, uniquingKeysWith: { first, _ in first })
         var checkpoints: [LogPosition?] = claims.map(\.checkpoint)
         let count = first.partitions, target = first.target
         let limit = max(1, core.configuration.rebuildBatchSize) * workers.count
@@ -60,8 +60,10 @@ struct PartitionedRead: Sendable {
                 continue
             }
             if events.isEmpty {
-                checkpoints = try await applyAll(workers, Array(repeating: [], count: workers.count), after: checkpoints, done: true)
-                return
+                let finished = try await applyAll(workers, Array(repeating: [], count: workers.count), after: checkpoints, done: true)
+                guard let back = rewind(from: checkpoints, to: finished) else { return }
+                (checkpoints, after) = (finished, back)
+                continue
             }
             var shares = Array(repeating: [RecordedEvent](), count: workers.count)
             for event in events {
@@ -80,12 +82,26 @@ struct PartitionedRead: Sendable {
                 outcome = .failure(error)
             }
             let page = try? await next
-            checkpoints = try outcome.get()
+            let applied = try outcome.get()
             backoff.reset()
+            if let back = rewind(from: checkpoints, to: applied) {
+                (checkpoints, after) = (applied, back)
+                continue
+            }
+            checkpoints = applied
             after = last
             // A short page was the last; after a full one, `nil` (the read failed) reads again.
             prefetched = events.count < limit ? [] : page
         }
+    }
+
+    /// Where the read goes back to when a partition's checkpoint went back (its commits lost in a
+    /// crash or failover of the read models' server): the lowest checkpoint still held. `nil` when
+    /// none went back.
+    private func rewind(from before: [LogPosition?], to after: [LogPosition?]) -> LogPosition? {
+        guard zip(before, after).contains(where: { old, new in old.flatMap { old in new.map { $0 < old } } ?? false }) else { return nil }
+        rebuilder.runner.logger.warning("a rebuild partition's commits were lost; reading the log again from its checkpoint")
+        return after.compactMap { $0 }.min()
     }
 
     /// Each partition still held applies its share at once; its new checkpoint, or `nil` once lost.

@@ -27,14 +27,17 @@ struct RebuildWorker: Sendable {
 
     /// Applies `events` (this partition's, in log order) after `checkpoint`, and with `done` marks the
     /// partition finished. Transient faults are retried from what the database has committed.
-    /// - Returns: The partition's checkpoint after them, or `nil` when the partition is no longer this
-    ///   worker's (its lease was taken over, or the rebuild reset or dropped).
-    func apply(_ events: [RecordedEvent], after checkpoint: LogPosition, done: Bool) async throws -> LogPosition? {
+    /// - Returns: The partition's checkpoint after them; one before `checkpoint` when the database
+    ///   lost commits this worker had seen succeed (asynchronous commits, a crash or failover), so that
+    ///   the read goes back there; `nil` when the partition is no longer this worker's (its lease was
+    ///   taken over, or the rebuild reset or dropped).
+    func apply(_ events: [RecordedEvent], after start: LogPosition, done: Bool) async throws -> LogPosition? {
         var backoff = Backoff(initial: core.configuration.initialBackoff, maximum: core.configuration.maximumBackoff)
-        var (checkpoint, pending) = (checkpoint, events)
+        var (checkpoint, pending) = (start, events)
         while true {
             try Task.checkCancellation()
             if core.isStopping { return nil } // given up: its lease runs out, and the rebuild goes on from its checkpoint
+            let committed: LogPosition?
             do {
                 if pending.isEmpty {
                     if done { try await commit([], from: checkpoint, through: checkpoint, done: true) }
@@ -45,16 +48,21 @@ struct RebuildWorker: Sendable {
                 if rebuilder.statistics.applied(pending.count) { await runner.refreshStatistics() }
                 checkpoint = pending[pending.count - 1].position
                 pending = []
+                continue
             } catch  where isTransient(error) {
                 runner.logger.debug("rebuild batch failed; retrying", metadata: ["error": "\(String(reflecting: error))", "kappa.partition": "\(partition)"])
                 try await Task.sleep(for: backoff.next())
                 // The commit may have happened before the fault: go on from what the database has.
-                guard let committed = try await owned(committedCheckpoint) else { return nil }
-                (checkpoint, pending) = (committed, pending.filter { $0.position > committed })
+                committed = try await owned(committedCheckpoint)
             } catch is LeaseLost {
-                guard let moved = try await owned({ try await movedCheckpoint(from: checkpoint) }) else { return nil }
-                (checkpoint, pending) = (moved, pending.filter { $0.position > moved })
+                let at = checkpoint
+                committed = try await owned { try await movedCheckpoint(from: at) }
             }
+            guard let committed else { return nil }
+            // Behind where these events began: earlier events this worker applied were lost with
+            // their commits; they are read again.
+            if committed < start { return committed }
+            (checkpoint, pending) = (committed, pending.filter { $0.position > committed })
         }
     }
 
@@ -69,8 +77,8 @@ struct RebuildWorker: Sendable {
     }
 
     /// After a fenced move found the checkpoint elsewhere than at `checkpoint`: where it is. A commit
-    /// whose reply was lost went through after all (its batch applied once), or one that the server
-    /// lost in a crash did not (asynchronous commits): go on from there. ``LeaseLost`` when the
+    /// whose reply was lost went through after all (its batch applied once), or ones that the server
+    /// lost in a crash did not (asynchronous commits): go on from there, reading again if it is behind. ``LeaseLost`` when the
     /// checkpoint did not move (the lease or the rebuild is gone).
     private func movedCheckpoint(from checkpoint: LogPosition) async throws -> LogPosition {
         let committed = try await committedCheckpoint()

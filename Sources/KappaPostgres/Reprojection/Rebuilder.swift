@@ -28,7 +28,7 @@ struct Rebuilder: Sendable {
         let key = runner.key, queries = core.queries, logger = runner.logger, id = self.id
         let row = try await ProjectionVersions(core: core, projections: []).versions(of: id.name).first { $0.version == id.version }
         let target: LogPosition, partitions: Int
-        if row?.rebuildTarget != nil, let reason = try await reasonToStartOver(partitions: row?.rebuildPartitions ?? 1) {
+        if row?.rebuildTarget != nil, let reason = try await reasonToStartOver() {
             logger.warning("starting the rebuild over", metadata: ["kappa.reason": "\(reason)"])
             try await restart(lease)
             lease.checkpoint = .start
@@ -129,10 +129,9 @@ struct Rebuilder: Sendable {
 
     /// Why the version's rebuild in progress cannot go on, if it cannot: a crash or failover during
     /// the rebuild emptied its UNLOGGED tables while the checkpoints survived, or its partitions were
-    /// split by the rule before Migrations/projections/0006.
-    private func reasonToStartOver(partitions: Int) async throws -> String? {
+    /// split by a rule before Migrations/projections/0008 (no partition of it could be claimed).
+    private func reasonToStartOver() async throws -> String? {
         if try await unloggedDataLost() { return "a server crash or failover emptied this rebuild's UNLOGGED tables" }
-        guard partitions > 1 else { return nil }
         let older = try await core.database.readModelRows(core.queries.partitionsByOlderRule(runner.key), resending: true) {
             try $0.decode(Int64.self)
         }.last
@@ -193,7 +192,10 @@ struct Rebuilder: Sendable {
                 // Up to `rebuildWorkers` partitions at a time, fed from one read of the log.
                 while !core.isStopping && !Task.isCancelled {
                     var claims: [ProjectionQueries.PartitionClaim] = []
-                    while claims.count < min(partitions, max(1, core.configuration.rebuildWorkers)), let claim = try await claimPartition() {
+                    // All of one rebuild: one started over meanwhile is claimed in the next round.
+                    while claims.count < min(partitions, max(1, core.configuration.rebuildWorkers)),
+                        let claim = try await claimPartition(of: claims.first?.rebuildID)
+                    {
                         logger.debug("claimed a rebuild partition", metadata: ["kappa.partition": "\(claim.partition)", "kappa.token": "\(claim.token)"])
                         claims.append(claim)
                     }
@@ -206,9 +208,11 @@ struct Rebuilder: Sendable {
         }
     }
 
-    /// The first partition of the version's rebuild free to claim, claimed; `nil` when none is left.
-    private func claimPartition() async throws -> ProjectionQueries.PartitionClaim? {
-        let query = core.queries.claimPartition(runner.key, owner: core.configuration.owner, milliseconds: core.configuration.leaseMilliseconds)
+    /// The first partition of the version's rebuild (of rebuild `rebuildID`, if given) free to claim,
+    /// claimed; `nil` when none is left.
+    private func claimPartition(of rebuildID: Int64?) async throws -> ProjectionQueries.PartitionClaim? {
+        let query = core.queries.claimPartition(
+            runner.key, owner: core.configuration.owner, milliseconds: core.configuration.leaseMilliseconds, rebuildID: rebuildID)
         return try await core.database.readModelRows(query) { try ProjectionQueries.PartitionClaim($0) }.last
     }
 

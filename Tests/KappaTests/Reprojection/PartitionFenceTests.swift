@@ -108,8 +108,9 @@ struct PartitionFenceTests {
     /// checkpoints by another rule (a range of stream hashes, read in the order hash then position).
     /// Its rows are marked, and the next run starts the rebuild over instead of reading those
     /// checkpoints as log positions: here, marked by hand and moved back to the start of the log for
-    /// one partition, gone on with they would apply events twice.
-    @Test func aRebuildStartedUnderTheOlderPartitionRuleStartsOver() async throws {
+    /// one partition, gone on with they would apply events twice. (Unmarked, a rebuild in one
+    /// partition would go on: its checkpoint was a log position already.)
+    @Test(arguments: [1, 2]) func aRebuildStartedUnderTheOlderPartitionRuleStartsOver(partitions: Int) async throws {
         try await withProjectionFixture { f in
             let name = f.name("carts")
             let seeded = try await CartEvents.seed(f.store, carts: 20, eventsPerCart: 10)
@@ -117,15 +118,15 @@ struct PartitionFenceTests {
             var configuration = f.configuration(owner: "ops", lease: .seconds(2))
             configuration.rebuildBatchSize = 20
             configuration.rebuildThreshold = 1
-            configuration.rebuildPartitions = 2
-            configuration.rebuildWorkers = 2
+            configuration.rebuildPartitions = partitions
+            configuration.rebuildWorkers = partitions
             let slow = CartSummaryProjection(name: name, delayPerBatch: .milliseconds(100), ordering: .perStream)
             let rebuild = Task { try await f.versions([slow], configuration: configuration).rebuild(name, version: 1) }
-            try await eventually("both partitions moved", timeout: .seconds(30)) {
+            try await eventually("every partition moved", timeout: .seconds(30)) {
                 (try? await scalar(
                     PostgresQuery(
                         unsafeSQL: "SELECT count(*) FROM \(f.runtimeSchema).rebuild_partitions WHERE name = '\(name)' AND checkpoint_position > 0"),
-                    on: f.client)) == 2
+                    on: f.client)) == Int64(partitions)
             }
             rebuild.cancel()
             _ = await rebuild.result
@@ -150,6 +151,53 @@ struct PartitionFenceTests {
             #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT sum(events)::int8 FROM \(name)_v1.carts"), on: f.client) == 200)
             #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(name)_v1.carts"), on: f.client) == 20)
             let row = try #require(try await f.versions([]).versions(of: name).first)
+            #expect(row.eventsApplied == 200)
+        }
+    }
+
+    /// A partition whose commits the read models' server lost (asynchronous commits, then a crash or
+    /// failover: its checkpoint and its rows back where they were) is read again from its checkpoint,
+    /// however far the read has gone on: here, partition 0 set back to the start with its carts
+    /// emptied, by hand, while the rebuild runs. Gone on from where the worker was, it would skip them.
+    @Test func aPartitionWhoseCommitsWereLostIsReadAgain() async throws {
+        try await withProjectionFixture { f in
+            let name = f.name("carts")
+            let seeded = try await CartEvents.seed(f.store, carts: 20, eventsPerCart: 10)
+            try await eventually("the horizon passed the seed") { try await f.store.head() >= seeded }
+            var configuration = f.configuration(owner: "ops", lease: .seconds(60))
+            configuration.rebuildBatchSize = 20
+            configuration.rebuildThreshold = 1
+            configuration.rebuildPartitions = 2
+            configuration.rebuildWorkers = 2
+            let slow = CartSummaryProjection(name: name, delayPerBatch: .milliseconds(100), ordering: .perStream)
+            let versions = try f.versions([slow], configuration: configuration)
+            let rebuild = Task { try await versions.rebuild(name, version: 1) }
+            defer { rebuild.cancel() }
+            try await eventually("partition 0 committed twice", timeout: .seconds(30)) {
+                (try? await scalar(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            SELECT count(*) FROM \(f.runtimeSchema).rebuild_partitions
+                            WHERE name = '\(name)' AND partition = 0 AND events_applied >= 20 AND NOT done
+                            """), on: f.client)) == 1
+            }
+            let lost = (0..<20).filter { PartitionedRead.partition(of: "cart-\($0)", count: 2) == 0 }.map { "'c\($0)'" }
+            try await f.client.withConnection { connection in
+                try await connection.query("BEGIN", logger: testLogger)
+                try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            UPDATE \(f.runtimeSchema).rebuild_partitions SET checkpoint_xid = '0', checkpoint_position = 0, events_applied = 0
+                            WHERE name = '\(name)' AND partition = 0
+                            """), logger: testLogger)
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "DELETE FROM \(name)_v1.carts WHERE cart_id IN (\(lost.joined(separator: ", ")))"), logger: testLogger)
+                try await connection.query("COMMIT", logger: testLogger)
+            }
+            try await rebuild.value
+            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT sum(events)::int8 FROM \(name)_v1.carts"), on: f.client) == 200)
+            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(name)_v1.carts"), on: f.client) == 20)
+            let row = try #require(try await versions.versions(of: name).first)
             #expect(row.eventsApplied == 200)
         }
     }
