@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KappaPostgres
 import PostgresNIO
 
 /// The spike that decides the hot paths' driver: the same single-row append and the same live batch
@@ -38,6 +39,17 @@ struct DriverBenchmark: AsyncParsableCommand {
             }
             let store = try await BenchLog.fresh(client, schema: "kappa_driver")
             results.append(try await measureNIO("append", "PostgresEventStore.append", DriverWorkload.appendStore(store, tag: "store")))
+            // Running as a service, with one of the pool's two connections held for its appends.
+            var heldConfiguration = PostgresEventStore.Configuration(schema: "kappa_driver")
+            heldConfiguration.heldAppendConnections = 1
+            let running = try PostgresEventStore(client: client, configuration: heldConfiguration, logger: quietLogger)
+            results.append(
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await running.run() }
+                    defer { group.cancelAll() }
+                    while running.heldConnections.count < 1 { try await Task.sleep(for: .milliseconds(1)) }
+                    return try await measureNIO("append", "store.append, held connection", DriverWorkload.appendStore(running, tag: "held-store"))
+                })
             try await client.withConnection { connection in
                 results.append(try await measureNIO("append", "postgres-nio, held, prepared", DriverWorkload.appendPrepared(connection)))
                 results.append(try await measureNIO("batch", "postgres-nio, held, prepared", DriverWorkload.batchPrepared(connection)))
