@@ -287,17 +287,18 @@ public struct PostgresEventStore: EventStore {
         _ connection: PostgresConnection?, stream: StreamID?, resending: Bool = false, held: Bool = false,
         _ work: @escaping @Sendable (PostgresConnection) async throws -> R
     ) async throws -> R {
+        @Sendable func guarded(_ connection: PostgresConnection) async throws -> R {
+            try await ConnectionGuard.shared.run(on: connection) { try await work(connection) }
+        }
         var attempt = 1
         while true {
             do {
-                if let connection { return try await ConnectionGuard.shared.run(on: connection) { try await work(connection) } }
+                if let connection { return try await guarded(connection) }
                 if held, let borrowed = heldConnections.borrow() {
                     defer { heldConnections.giveBack(borrowed) }
-                    return try await ConnectionGuard.shared.run(on: borrowed) { try await work(borrowed) }
+                    return try await guarded(borrowed)
                 }
-                return try await client.withConnection { connection in
-                    try await ConnectionGuard.shared.run(on: connection) { try await work(connection) }
-                }
+                return try await client.withConnection(guarded)
             } catch  where resending && connection == nil && attempt <= resendPauses.count && isConnectionLoss(error) {
                 logger.debug("a read lost its connection; sending it again", metadata: ["error": "\(String(reflecting: error))"])
                 try await Task.sleep(for: resendPauses[attempt - 1])

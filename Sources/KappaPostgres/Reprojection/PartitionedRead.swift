@@ -99,7 +99,11 @@ struct PartitionedRead: Sendable {
     /// crash or failover of the read models' server): the lowest checkpoint still held. `nil` when
     /// none went back.
     private func rewind(from before: [LogPosition?], to after: [LogPosition?]) -> LogPosition? {
-        guard zip(before, after).contains(where: { old, new in old.flatMap { old in new.map { $0 < old } } ?? false }) else { return nil }
+        let wentBack = zip(before, after).contains { old, new in
+            guard let old, let new else { return false }
+            return new < old
+        }
+        guard wentBack else { return nil }
         rebuilder.runner.logger.warning("a rebuild partition's commits were lost; reading the log again from its checkpoint")
         return after.compactMap { $0 }.min()
     }

@@ -25,9 +25,9 @@ struct RebuildWorker: Sendable {
         self.counter = counter
     }
 
-    /// Applies `events` (this partition's, in log order) after `checkpoint`, and with `done` marks the
-    /// partition finished. Transient faults are retried from what the database has committed.
-    /// - Returns: The partition's checkpoint after them; one before `checkpoint` when the database
+    /// Applies `events` (this partition's, in log order) after its checkpoint `start`, and with `done`
+    /// marks the partition finished. Transient faults are retried from what the database has committed.
+    /// - Returns: The partition's checkpoint after them; one before `start` when the database
     ///   lost commits this worker had seen succeed (asynchronous commits, a crash or failover), so that
     ///   the read goes back there; `nil` when the partition is no longer this worker's (its lease was
     ///   taken over, or the rebuild reset or dropped).
@@ -78,8 +78,8 @@ struct RebuildWorker: Sendable {
 
     /// After a fenced move found the checkpoint elsewhere than at `checkpoint`: where it is. A commit
     /// whose reply was lost went through after all (its batch applied once), or ones that the server
-    /// lost in a crash did not (asynchronous commits): go on from there, reading again if it is behind. ``LeaseLost`` when the
-    /// checkpoint did not move (the lease or the rebuild is gone).
+    /// lost in a crash did not (asynchronous commits): go on from there, reading again if it is
+    /// behind. ``LeaseLost`` when the checkpoint did not move (the lease or the rebuild is gone).
     private func movedCheckpoint(from checkpoint: LogPosition) async throws -> LogPosition {
         let committed = try await committedCheckpoint()
         if committed == checkpoint { throw LeaseLost() }

@@ -5,8 +5,9 @@ import Synchronization
 
 /// Applies the log to a building version in bulk: large batches (one transaction each, with the
 /// partition's checkpoint), and for a ``ProjectionOrdering/perStream`` projection several workers,
-/// each on a partition of the streams, fed from one read of the log. Every partition applies the log up to the head as it was when
-/// the rebuild started; then the version's checkpoint jumps there and live following takes over.
+/// each on a partition of the streams, fed from one read of the log. Every partition applies the
+/// log up to the head as it was when the rebuild started; then the version's checkpoint jumps there
+/// and live following takes over.
 ///
 /// Resumable: a partition's checkpoint moves in the transaction of its writes, so a rebuild that is
 /// killed goes on from there. Fenced: each batch checks the version's lease in the statement that

@@ -11,6 +11,29 @@ import Testing
 /// batch began: a batch whose commit went through unseen, sent again, moves nothing.
 @Suite("Rebuild partition fencing", .serialized)
 struct PartitionFenceTests {
+    /// Seeds 20 carts of 10 events and waits for the horizon to pass them; returns a configuration
+    /// that rebuilds in bulk, in batches of `batchSize`, in `partitions` partitions and as many workers.
+    static func seedForRebuild(_ f: ProjectionFixture, batchSize: Int, partitions: Int, lease: Duration) async throws
+        -> ProjectionRuntime.Configuration
+    {
+        let seeded = try await CartEvents.seed(f.store, carts: 20, eventsPerCart: 10)
+        try await eventually("the horizon passed the seed") { try await f.store.head() >= seeded }
+        var configuration = f.configuration(owner: "ops", lease: lease)
+        configuration.rebuildBatchSize = batchSize
+        configuration.rebuildThreshold = 1 // in bulk, by partition
+        configuration.rebuildPartitions = partitions
+        configuration.rebuildWorkers = partitions
+        return configuration
+    }
+
+    /// The seed's 200 events applied once each, to its 20 carts, and counted so.
+    static func expectEveryEventAppliedOnce(_ f: ProjectionFixture, _ name: String) async throws {
+        #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT sum(events)::int8 FROM \(name)_v1.carts"), on: f.client) == 200)
+        #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(name)_v1.carts"), on: f.client) == 20)
+        let row = try #require(try await f.versions([]).versions(of: name).first)
+        #expect(row.eventsApplied == 200)
+    }
+
     @Test func aPartitionCheckpointMovesOnceFromWhereTheBatchBegan() async throws {
         try await withProjectionFixture { f in
             let projection = CartSummaryProjection(name: f.name("carts"))
@@ -62,13 +85,9 @@ struct PartitionFenceTests {
     @Test func aWorkerWhoseCheckpointMovedUnderItGoesOnFromThere() async throws {
         try await withProjectionFixture { f in
             let name = f.name("carts")
-            let seeded = try await CartEvents.seed(f.store, carts: 20, eventsPerCart: 10)
-            try await eventually("the horizon passed the seed") { try await f.store.head() >= seeded }
             // A lease far longer than the wait below: a worker that gave its partition up would leave
             // the rebuild waiting for the lease to run out before anyone (itself included) could go on.
-            var configuration = f.configuration(owner: "ops", lease: .seconds(60))
-            configuration.rebuildBatchSize = 50
-            configuration.rebuildThreshold = 1 // in bulk, by partition
+            let configuration = try await Self.seedForRebuild(f, batchSize: 50, partitions: 1, lease: .seconds(60))
             let projection = CartSummaryProjection(name: name, delayPerBatch: .milliseconds(300))
             let versions = try f.versions([projection], configuration: configuration)
             let finished = Locked(false)
@@ -113,13 +132,7 @@ struct PartitionFenceTests {
     @Test(arguments: [1, 2]) func aRebuildStartedUnderTheOlderPartitionRuleStartsOver(partitions: Int) async throws {
         try await withProjectionFixture { f in
             let name = f.name("carts")
-            let seeded = try await CartEvents.seed(f.store, carts: 20, eventsPerCart: 10)
-            try await eventually("the horizon passed the seed") { try await f.store.head() >= seeded }
-            var configuration = f.configuration(owner: "ops", lease: .seconds(2))
-            configuration.rebuildBatchSize = 20
-            configuration.rebuildThreshold = 1
-            configuration.rebuildPartitions = partitions
-            configuration.rebuildWorkers = partitions
+            let configuration = try await Self.seedForRebuild(f, batchSize: 20, partitions: partitions, lease: .seconds(2))
             let slow = CartSummaryProjection(name: name, delayPerBatch: .milliseconds(100), ordering: .perStream)
             let rebuild = Task { try await f.versions([slow], configuration: configuration).rebuild(name, version: 1) }
             try await eventually("every partition moved", timeout: .seconds(30)) {
@@ -148,10 +161,7 @@ struct PartitionFenceTests {
             }
             try await f.versions([CartSummaryProjection(name: name, ordering: .perStream)], configuration: configuration).rebuild(
                 name, version: 1, fromScratch: false)
-            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT sum(events)::int8 FROM \(name)_v1.carts"), on: f.client) == 200)
-            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(name)_v1.carts"), on: f.client) == 20)
-            let row = try #require(try await f.versions([]).versions(of: name).first)
-            #expect(row.eventsApplied == 200)
+            try await Self.expectEveryEventAppliedOnce(f, name)
         }
     }
 
@@ -162,13 +172,7 @@ struct PartitionFenceTests {
     @Test func aPartitionWhoseCommitsWereLostIsReadAgain() async throws {
         try await withProjectionFixture { f in
             let name = f.name("carts")
-            let seeded = try await CartEvents.seed(f.store, carts: 20, eventsPerCart: 10)
-            try await eventually("the horizon passed the seed") { try await f.store.head() >= seeded }
-            var configuration = f.configuration(owner: "ops", lease: .seconds(60))
-            configuration.rebuildBatchSize = 20
-            configuration.rebuildThreshold = 1
-            configuration.rebuildPartitions = 2
-            configuration.rebuildWorkers = 2
+            let configuration = try await Self.seedForRebuild(f, batchSize: 20, partitions: 2, lease: .seconds(60))
             let slow = CartSummaryProjection(name: name, delayPerBatch: .milliseconds(100), ordering: .perStream)
             let versions = try f.versions([slow], configuration: configuration)
             let rebuild = Task { try await versions.rebuild(name, version: 1) }
@@ -195,10 +199,7 @@ struct PartitionFenceTests {
                 try await connection.query("COMMIT", logger: testLogger)
             }
             try await rebuild.value
-            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT sum(events)::int8 FROM \(name)_v1.carts"), on: f.client) == 200)
-            #expect(try await scalar(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(name)_v1.carts"), on: f.client) == 20)
-            let row = try #require(try await versions.versions(of: name).first)
-            #expect(row.eventsApplied == 200)
+            try await Self.expectEveryEventAppliedOnce(f, name)
         }
     }
 }
