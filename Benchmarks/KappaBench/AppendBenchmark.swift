@@ -62,14 +62,16 @@ struct AppendBenchmark: AsyncParsableCommand {
                 // This process's CPU an event: what the client spends per append (the driver's threads too).
                 var kappaCPU: [Double] = []
                 // Group commit: groups of concurrent appends sent as one statement, over every round.
-                var groups = 0
+                var groups = 0, libpqAppends = 0
                 let events = Double(benchCase.writers * benchCase.operations * benchCase.batchSize)
                 for round in 0..<rounds {
                     let tables = try await AppendTables.make(client, round: round)
                     sql.append(try await tables.plainSQL(benchCase, payload: payload))
                     let cpu = selfCPU(), groupsBefore = tables.store.appendGroups.groupsSent
+                    let libpqBefore = tables.store.libpqConnections.borrows.load(ordering: .relaxed)
                     kappa.append(try await tables.kappa(benchCase, payload: payload))
                     groups += tables.store.appendGroups.groupsSent - groupsBefore
+                    libpqAppends += tables.store.libpqConnections.borrows.load(ordering: .relaxed) - libpqBefore
                     kappaCPU.append((selfCPU() - cpu) / events * 1e6)
                     prepared.append(try await tables.preparedSQL(benchCase, payload: payload))
                     if let rate = try await tables.pgbench(benchCase, payload: payload) { pgbench.append(rate) }
@@ -86,6 +88,7 @@ struct AppendBenchmark: AsyncParsableCommand {
                         + "        \(gl.map(formatRate) ?? "        —")         \(gl.map { String(format: "%6.1f%%", 100 * k / $0) } ?? "     —")"
                         + String(format: "          %6.1f", median(kappaCPU))
                         + (groups > 0 ? "   (\(groups) groups for \(rounds * benchCase.writers * benchCase.operations) appends)" : "")
+                        + (libpqAppends > 0 ? "   (\(libpqAppends) appends through libpq)" : "")
                 )
             }
             if peer {

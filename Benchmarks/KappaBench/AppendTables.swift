@@ -22,6 +22,10 @@ struct AppendTables: Sendable {
         if let held = ProcessInfo.processInfo.environment["KAPPA_BENCH_HELD_CONNECTIONS"].flatMap(Int.init) {
             configuration.heldAppendConnections = held
         }
+        // KAPPA_BENCH_APPEND_LIBPQ=0: no libpq append connections (appendConnectionString unset).
+        if ProcessInfo.processInfo.environment["KAPPA_BENCH_APPEND_LIBPQ"] != "0" {
+            configuration.appendConnectionString = BenchDatabase.connectionString
+        }
         let store = try PostgresEventStore(client: client, configuration: configuration, logger: quietLogger)
         try await store.migrate()
         // In `public`, so COPY (which quotes the name it is given as one identifier) finds it unqualified;
@@ -87,7 +91,8 @@ struct AppendTables: Sendable {
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await store.run() }
             defer { group.cancelAll() }
-            while store.heldConnections.count < store.configuration.heldAppendConnections { try await Task.sleep(for: .milliseconds(1)) }
+            let held = store.configuration.heldAppendConnections, libpq = store.configuration.appendConnectionString == nil ? 0 : held
+            while store.heldConnections.count < held || store.libpqConnections.idleCount < libpq { try await Task.sleep(for: .milliseconds(1)) }
             return try await measure(writers: c.writers, perWriter: c.operations) { writer, index in
                 let (name, transactions) = stream(writer, index)
                 let events = (0..<c.batchSize).map { _ in

@@ -50,10 +50,24 @@ struct DriverBenchmark: AsyncParsableCommand {
                     while running.heldConnections.count < 1 { try await Task.sleep(for: .milliseconds(1)) }
                     return try await measureNIO("append", "store.append, held connection", DriverWorkload.appendStore(running, tag: "held-store"))
                 })
+            // The same with a libpq connection held for its appends (appendConnectionString).
+            heldConfiguration.appendConnectionString = BenchDatabase.connectionString
+            let libpq = try PostgresEventStore(client: client, configuration: heldConfiguration, logger: quietLogger)
+            results.append(
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await libpq.run() }
+                    defer { group.cancelAll() }
+                    while libpq.libpqConnections.idleCount < 1 { try await Task.sleep(for: .milliseconds(1)) }
+                    return try await measureNIO("append", "store.append, libpq held", DriverWorkload.appendStore(libpq, tag: "libpq-store"))
+                })
             try await client.withConnection { connection in
                 results.append(try await measureNIO("append", "postgres-nio, held, prepared", DriverWorkload.appendPrepared(connection)))
                 results.append(try await measureNIO("batch", "postgres-nio, held, prepared", DriverWorkload.batchPrepared(connection)))
             }
+            let reactor = try await ReactorConnection.connect(
+                BenchDatabase.connectionString, applicationName: "kappa-bench",
+                preparing: [.init(name: "append", sql: DriverWorkload.append, types: [])])
+            results.append(try await measureNIO("append", "libpq, prepared, reactor", DriverWorkload.appendReactor(reactor)))
             results += try await measureLibPQ()
             emit("")
             emit("operation  client                          p50 µs   p99 µs    ops/s   client CPU µs/op")

@@ -103,6 +103,17 @@ enum DriverWorkload {
         }
     }
 
+    /// The prepared append through libpq, sent from the calling task and finished by the reactor's thread.
+    static func appendReactor(_ connection: ReactorConnection) -> @Sendable (Int) async throws -> Void {
+        { index in
+            var parameters = LibPQParameters(capacity: 3)
+            parameters.append(UUID().uuidString)
+            parameters.append(stream("reactor", index))
+            parameters.append(payload)
+            try await connection.execute(prepared: "append", parameters) { _ in }
+        }
+    }
+
     static func batchPrepared(_ connection: PostgresConnection) -> @Sendable (Int) async throws -> Void {
         { index in
             try await connection.query("BEGIN", logger: logger)

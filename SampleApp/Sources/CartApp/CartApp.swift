@@ -83,7 +83,7 @@ struct ServiceOptions: ParsableArguments {
     @Flag(help: "Promote a higher read-model version as soon as it has caught up.") var promoteWhenCaughtUp = false
     @Option(
         help:
-            "on: each live batch of the read model is one round trip through libpq, whatever its statements; off: statement by statement through postgres-nio (env KAPPA_PIPELINE; default on)."
+            "on: one-event appends, and each live batch of the read model in one round trip whatever its statements, go through libpq; off: both through postgres-nio, statement by statement (env KAPPA_PIPELINE; default on)."
     )
     var pipeline: Pipeline?
 
@@ -95,7 +95,8 @@ struct ServiceOptions: ParsableArguments {
     func configuration(_ environment: [String: String]) throws -> CartServiceConfiguration {
         var configuration = CartServiceConfiguration(database: try DatabaseURL.configuration(url: databaseURL, environment: environment))
         configuration.databaseRouting = try DatabaseURL.routing(url: databaseURL, environment: environment)
-        configuration.readModelConnectionString = try DatabaseURL.connectionString(url: databaseURL, environment: environment)
+        configuration.logConnectionString = try DatabaseURL.connectionString(url: databaseURL, environment: environment)
+        configuration.readModelConnectionString = configuration.logConnectionString
         if let url = readModelDatabaseURL ?? environment["KAPPA_READ_MODEL_DATABASE_URL"], !url.isEmpty {
             configuration.readModelDatabase = try DatabaseURL.configuration(url: url, environment: environment)
             configuration.readModelRouting = try DatabaseURL.routing(url: url, environment: environment)
@@ -105,7 +106,10 @@ struct ServiceOptions: ParsableArguments {
             guard let choice = Pipeline(rawValue: value) else { throw ValidationError("KAPPA_PIPELINE must be on or off, not '\(value)'") }
             return choice
         }
-        if (pipeline ?? fromEnvironment ?? .on) == .off { configuration.readModelConnectionString = nil }
+        if (pipeline ?? fromEnvironment ?? .on) == .off {
+            configuration.readModelConnectionString = nil
+            configuration.logConnectionString = nil
+        }
         configuration.readModel = readModel ?? environment["CART_READ_MODEL"] ?? configuration.readModel
         configuration.logSchema = environment["KAPPA_LOG_SCHEMA"] ?? configuration.logSchema
         configuration.runtimeSchema = environment["KAPPA_RUNTIME_SCHEMA"] ?? configuration.runtimeSchema

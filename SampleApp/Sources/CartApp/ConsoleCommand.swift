@@ -49,6 +49,7 @@ struct ConsoleCommand: AsyncParsableCommand {
         }
         var configuration = CartServiceConfiguration(database: try DatabaseURL.configuration(url: databaseURL))
         configuration.readModelConnectionString = try DatabaseURL.connectionString(url: databaseURL)
+        configuration.logConnectionString = configuration.readModelConnectionString
         configuration.port = 0
         configuration.readModel = readModel ?? environment["CART_READ_MODEL"] ?? configuration.readModel
         configuration.logSchema = logSchema ?? environment["KAPPA_LOG_SCHEMA"] ?? configuration.logSchema

@@ -37,6 +37,7 @@ struct LoadCommand: AsyncParsableCommand {
         logger.logLevel = .critical // the figures only
         var configuration = CartServiceConfiguration(database: try DatabaseURL.configuration(url: databaseURL))
         configuration.readModelConnectionString = try DatabaseURL.connectionString(url: databaseURL)
+        configuration.logConnectionString = configuration.readModelConnectionString
         configuration.port = 0
         configuration.logSchema = logSchema
         configuration.runtimeSchema = "\(logSchema)_rt"

@@ -110,7 +110,9 @@ func components(_ configuration: CartServiceConfiguration, logger: Logger) async
         (readModelClient, readModelRouter) = try await PrimaryRouter.client(readModels, routing: configuration.readModelRouting, logger: logger)
     }
     let notifier = try LogNotifier(client: client, schema: configuration.logSchema, logger: logger)
-    let store = try PostgresEventStore(client: client, configuration: .init(schema: configuration.logSchema), notifier: notifier, logger: logger)
+    var storeConfiguration = PostgresEventStore.Configuration(schema: configuration.logSchema)
+    storeConfiguration.appendConnectionString = configuration.logConnectionString
+    let store = try PostgresEventStore(client: client, configuration: storeConfiguration, notifier: notifier, logger: logger)
     var runtimeConfiguration = ProjectionRuntime.Configuration()
     runtimeConfiguration.schema = configuration.runtimeSchema
     runtimeConfiguration.promoteWhenCaughtUp = configuration.promoteWhenCaughtUp

@@ -148,14 +148,18 @@ extension PostgresEventStore {
     func append(_ request: AppendRequest, on connection: PostgresConnection?, inTransaction: Bool = false) async throws -> AppendResult {
         let stream = request.stream, expectedVersion = request.expectedVersion
         var rows: [AppendStatement.Row] = []
-        do {
-            rows = try await appendRows(request, on: connection)
-        } catch let error as PSQLError {
-            let translated = Self.translate(error, stream: stream)
+        func rejected(_ translated: EventStoreError) async throws -> AppendResult {
             guard !inTransaction, translated.code == .versionConflict || translated.code == .duplicateEventID else {
                 throw translated
             }
             return try await resolveRejected(request.events, to: stream, expectedVersion: expectedVersion, on: connection)
+        }
+        do {
+            rows = try await appendRows(request, on: connection)
+        } catch let error as PSQLError {
+            return try await rejected(Self.translate(error, stream: stream))
+        } catch let error as LibPQError {
+            return try await rejected(Self.translate(error, stream: stream))
         }
         guard let last = rows.last else {
             // The expected version did not hold: nothing was written.
@@ -182,8 +186,19 @@ extension PostgresEventStore {
         }
         let queries = self.queries, logger = self.logger
         // Guarded (both ways): an append written to a connection that has just closed was seen never to end.
+        let libpq = libpqConnections
         @Sendable func alone(_ statement: AppendStatement) async throws -> [AppendStatement.Row] {
             let text = queries.appends.text(events: statement.events.count, notifying: statement.notification != nil)
+            // Through a held libpq connection when one is idle (Configuration.appendConnectionString).
+            if connection == nil, statement.events.count == 1, let held = libpq.borrow() {
+                defer { libpq.giveBack(held) }
+                do {
+                    return try await held.execute(prepared: text.name, statement.libpqParameters, decode: AppendStatement.rows(of:))
+                } catch let error as LibPQError where error.isTheConnections {
+                    // Nothing was written: sent again through the client, the connection replaced.
+                    held.markBroken()
+                }
+            }
             return try await onGuarded(connection, stream: request.stream, held: true) { connection in
                 try await connection.executeAll(statement, as: text, logger: logger)
             }

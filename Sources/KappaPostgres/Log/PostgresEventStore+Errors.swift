@@ -4,35 +4,52 @@ import PostgresNIO
 extension PostgresEventStore {
     /// Maps a driver error to an `EventStoreError` that names the stream.
     static func translate(_ error: PSQLError, stream: StreamID?) -> EventStoreError {
-        let name = stream?.rawValue
         // A closed connection, or a session the server ended: the same test the runtime retries by.
         if isConnectionLoss(error) || error.code == .poolClosed {
             var lost = connectionLost(stream: stream, detail: error.serverInfo?[.message])
             lost.underlying = DriverError(error)
             return lost
         }
-        let state = error.sqlState
-        let constraint = error.serverInfo?[.constraintName]
-        let detail = error.serverInfo?[.message] ?? "\(error.code)"
+        return translate(
+            state: error.sqlState, constraint: error.serverInfo?[.constraintName], detail: error.serverInfo?[.message] ?? "\(error.code)",
+            stream: stream, underlying: DriverError(error))
+    }
+
+    /// Maps an error of a libpq append connection to an `EventStoreError` that names the stream.
+    static func translate(_ error: LibPQError, stream: StreamID?) -> EventStoreError {
+        if isConnectionLoss(error) {
+            var lost = connectionLost(stream: stream, detail: error.primary ?? error.message)
+            lost.underlying = error
+            return lost
+        }
+        return translate(
+            state: error.sqlState.map(PostgresError.Code.init(raw:)), constraint: error.constraint, detail: error.primary ?? error.message,
+            stream: stream, underlying: error)
+    }
+
+    private static func translate(
+        state: PostgresError.Code?, constraint: String?, detail: String, stream: StreamID?, underlying: any Error & Sendable
+    ) -> EventStoreError {
+        let name = stream?.rawValue
         switch (state, constraint) {
         case (.uniqueViolation, "events_stream_version_key"):
             var conflict = EventStoreError(
                 .versionConflict, stream: name,
                 message: "another append took the same version of stream '\(name ?? "?")'")
-            conflict.underlying = DriverError(error)
+            conflict.underlying = underlying
             return conflict
         case (.uniqueViolation, "events_event_id_key"):
-            return EventStoreError(.duplicateEventID, stream: name, message: "an event id is already stored", underlying: DriverError(error))
+            return EventStoreError(.duplicateEventID, stream: name, message: "an event id is already stored", underlying: underlying)
         case (.kappaOrderNeedsRepair, _):
-            return EventStoreError(.orderNeedsRepair, stream: name, message: detail, underlying: DriverError(error))
+            return EventStoreError(.orderNeedsRepair, stream: name, message: detail, underlying: underlying)
         case (.undefinedTable, _), (.invalidSchemaName, _):
             return EventStoreError(
                 .database, stream: name,
-                message: "the event log's tables are missing (\(detail)); run PostgresEventStore.migrate() first", underlying: DriverError(error))
+                message: "the event log's tables are missing (\(detail)); run PostgresEventStore.migrate() first", underlying: underlying)
         case (let state?, _) where state.raw.hasPrefix("22"):
-            return EventStoreError(.encodingFailed, stream: name, message: "PostgreSQL refused a value: \(detail)", underlying: DriverError(error))
+            return EventStoreError(.encodingFailed, stream: name, message: "PostgreSQL refused a value: \(detail)", underlying: underlying)
         default:
-            return EventStoreError(.database, stream: name, message: detail, underlying: DriverError(error))
+            return EventStoreError(.database, stream: name, message: detail, underlying: underlying)
         }
     }
 }

@@ -50,6 +50,17 @@ public struct PostgresEventStore: EventStore {
         /// fails, or does not answer within 10 s, is closed and replaced (the pool checks only the
         /// connections it has idle). Default 30 s.
         public var heldConnectionCheckInterval: Duration = .seconds(30)
+        /// The log's database for libpq (`host=… dbname=…` or a `postgresql://` URL; the `PG*`
+        /// environment variables fill in what it leaves out, as for `psql`). When set, the running
+        /// store (``PostgresEventStore/run()``) also holds ``heldAppendConnections`` libpq
+        /// connections, and a one-event append that does not wait for a group goes through one of
+        /// them: its prepared statement sent from the appending task, its answer read by one thread
+        /// for the process. That spends about half the client CPU of a held postgres-nio connection
+        /// an append (see Benchmarks/README.md). Appends of several events, groups, appends in
+        /// ``PostgresEventStore/withTransaction(_:)`` and reads stay on `client`. The same role and
+        /// database as `client`'s (TLS with `sslmode=verify-full`). Default `nil`: every append
+        /// through `client`.
+        public var appendConnectionString: String?
 
         /// The log in `schema`, every other value at its default.
         public init(schema: String = "kappa") {
@@ -70,6 +81,8 @@ public struct PostgresEventStore: EventStore {
     package let appendGroups = AppendGroups()
     /// Connections held for appends while the store runs (shared by copies of the store).
     package let heldConnections: HeldConnections
+    /// libpq connections held for appends while the store runs (``Configuration/appendConnectionString``).
+    package let libpqConnections = HeldLibPQConnections()
 
     /// - Parameters:
     ///   - client: The client of the database that holds the log; it must be running.

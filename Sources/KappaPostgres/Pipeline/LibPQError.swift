@@ -1,4 +1,5 @@
 import CLibPQ
+import Foundation
 
 /// An error from the libpq connection of pipelined batches: the server's (with its SQLSTATE), or the
 /// connection's loss (the outcome of what was in flight unknown).
@@ -11,6 +12,10 @@ package struct LibPQError: Error, CustomStringConvertible, Sendable {
 
     /// The server's function that raised it (`PG_DIAG_SOURCE_FUNCTION`): never translated.
     var function: String?
+    /// The constraint the statement violated (`PG_DIAG_CONSTRAINT_NAME`).
+    var constraint: String?
+    /// The server's primary message alone (`PG_DIAG_MESSAGE_PRIMARY`), without severity or detail.
+    var primary: String?
 
     /// A fault of the connection rather than of the statement: a session that cannot write (a
     /// standby, or a primary demoted by a failover: 25006), a prepared statement the session lost
@@ -35,9 +40,16 @@ package struct LibPQError: Error, CustomStringConvertible, Sendable {
         let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
         self.sqlState = state
         self.function = PQresultErrorField(result, Int32(UInt8(ascii: "R"))).map { String(cString: $0) }
+        self.constraint = PQresultErrorField(result, Int32(UInt8(ascii: "n"))).map { String(cString: $0) }
+        self.primary = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
         self.message = String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: .whitespacesAndNewlines)
         // Class 08 (connection exceptions) and libpq's own failures, which come without a SQLSTATE.
         self.connectionLost = state == nil || state!.hasPrefix("08")
+    }
+
+    /// The connection's last error message.
+    static func message(of handle: OpaquePointer) -> String {
+        String(cString: PQerrorMessage(handle)).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     package var description: String {

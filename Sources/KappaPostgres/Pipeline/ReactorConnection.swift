@@ -1,0 +1,185 @@
+import CLibPQ
+import Dispatch
+import Foundation
+import Synchronization
+
+/// A libpq connection for one statement at a time, sent by the caller (non-blocking) and finished by
+/// the ``LibPQReactor``: no thread of its own, no thread switch to send. Statements run prepared,
+/// under names given when connecting.
+package final class ReactorConnection: @unchecked Sendable {
+    // `handle` is used by one operation at a time: its caller sends, then the reactor's thread
+    // reads; epoll_ctl and the handlers' lock order the two.
+    private let handle: OpaquePointer
+    package let socket: Int32
+    /// The server's process id, for tests and logs.
+    package let backendPID: Int32
+    /// Whether an operation is under way; a second one at once is refused.
+    private let busy = Atomic<Bool>(false)
+    /// Set once the connection failed or was closed: it is never used again.
+    private let broken = Atomic<Bool>(false)
+
+    private init(handle: OpaquePointer) {
+        self.handle = handle
+        self.socket = PQsocket(handle)
+        self.backendPID = PQbackendPID(handle)
+    }
+
+    deinit {
+        LibPQReactor.shared.forget(socket)
+        PQfinish(handle)
+    }
+
+    /// A statement to prepare when connecting: its name, text and parameter types (OIDs).
+    package struct Prepared: Sendable {
+        package let name: String
+        package let sql: String
+        package let types: [UInt32]
+
+        package init(name: String, sql: String, types: [UInt32]) {
+            self.name = name
+            self.sql = sql
+            self.types = types
+        }
+    }
+
+    /// Opens a connection (libpq's `connectionString`, the `PG*` variables filling in the rest) and
+    /// prepares `statements` on it; the blocking part runs on a dispatch queue, off Swift's pool.
+    package static func connect(_ connectionString: String, applicationName: String, preparing statements: [Prepared]) async throws -> ReactorConnection {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try open(connectionString, applicationName: applicationName, preparing: statements) })
+            }
+        }
+    }
+
+    private static func open(_ connectionString: String, applicationName: String, preparing statements: [Prepared]) throws -> ReactorConnection {
+        // The connection string's own settings override these (later wins): of several hosts, the one that accepts writes.
+        // TCP keep-alives after 30 s idle: a held connection a NAT or a balancer dropped without a
+        // word is found within a minute, not hours.
+        let keywords = [
+            "connect_timeout", "target_session_attrs", "keepalives_idle", "keepalives_interval", "keepalives_count", "dbname",
+            "fallback_application_name",
+        ]
+        let values = ["10", "read-write", "30", "10", "3", connectionString, applicationName]
+        let handle = withCStrings(keywords) { keys in withCStrings(values) { PQconnectdbParams(keys, $0, 1) } }
+        guard let handle else { throw LibPQError(connectionLost: "libpq could not allocate a connection") }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = LibPQError.message(of: handle)
+            PQfinish(handle)
+            throw LibPQError(connectionLost: "could not connect: \(message)")
+        }
+        // Notices (a trigger's) are not printed on the process's standard error, libpq's default.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+        let connection = ReactorConnection(handle: handle)
+        for statement in statements {
+            let result = statement.types.map { Oid($0) }.withUnsafeBufferPointer {
+                PQprepare(handle, statement.name, statement.sql, Int32(statement.types.count), $0.baseAddress)
+            }
+            defer { PQclear(result) }
+            guard let result, PQresultStatus(result) == PGRES_COMMAND_OK else {
+                throw result.map { LibPQError(result: $0) } ?? LibPQError(connectionLost: "could not prepare: \(LibPQError.message(of: handle))")
+            }
+        }
+        guard PQsetnonblocking(handle, 1) == 0 else { throw LibPQError(connectionLost: "could not make the connection non-blocking") }
+        return connection
+    }
+
+    /// Reads what arrived on the idle connection; `false` (and the connection unusable) when the
+    /// server closed it. Only while no statement is under way.
+    func readWhileIdle() -> Bool {
+        guard PQconsumeInput(handle) == 1, PQstatus(handle) == CONNECTION_OK else {
+            broken.store(true, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    /// Marks the connection unusable: it is closed instead of used again.
+    func markBroken() { broken.store(true, ordering: .relaxed) }
+
+    /// Whether the connection may run another statement.
+    package var isUsable: Bool { !broken.load(ordering: .relaxed) }
+
+    /// Runs the statement prepared as `name` with `parameters` and decodes its result (on the
+    /// reactor's thread) with `decode`.
+    /// - Throws: ``LibPQError``: the server's error, or `connectionLost` (the outcome then unknown).
+    package func execute<R: Sendable>(
+        prepared name: String, _ parameters: LibPQParameters, decode: @escaping @Sendable (OpaquePointer) throws -> R
+    ) async throws -> R {
+        guard !busy.exchange(true, ordering: .acquiring) else { throw LibPQError(connectionLost: "the connection is running another statement") }
+        defer { busy.store(false, ordering: .releasing) }
+        guard !broken.load(ordering: .relaxed) else { throw LibPQError(connectionLost: "the connection was lost") }
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
+            let sent = parameters.withUnsafeArrays { count, values, lengths, formats in
+                PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0)
+            }
+            guard sent == 1 else { return continuation.resume(throwing: fail("could not send the statement")) }
+            let operation = Operation(connection: self, decode: decode, continuation: continuation)
+            switch PQflush(handle) {
+            case 0: LibPQReactor.shared.watch(socket, for: .read, operation.step)
+            case 1: LibPQReactor.shared.watch(socket, for: .readWrite, operation.step)
+            default: continuation.resume(throwing: fail("could not send the statement"))
+            }
+        }
+    }
+
+    /// A statement in flight: what the reactor calls as its socket becomes ready.
+    private final class Operation<R: Sendable>: @unchecked Sendable {
+        // Used on the reactor's thread only, once armed.
+        let connection: ReactorConnection
+        let decode: @Sendable (OpaquePointer) throws -> R
+        let continuation: CheckedContinuation<R, any Error>
+        var value: Result<R, any Error>?
+
+        init(connection: ReactorConnection, decode: @escaping @Sendable (OpaquePointer) throws -> R, continuation: CheckedContinuation<R, any Error>) {
+            self.connection = connection
+            self.decode = decode
+            self.continuation = continuation
+        }
+
+        @Sendable func step() -> LibPQReactor.Interest? {
+            let handle = connection.handle
+            let flushed = PQflush(handle)
+            guard flushed >= 0, PQconsumeInput(handle) == 1 else { return finish(throwing: connection.fail("the connection closed")) }
+            if flushed == 1 { return .readWrite }
+            while PQisBusy(handle) == 0 {
+                guard let result = PQgetResult(handle) else { return end() }
+                defer { PQclear(result) }
+                // The first result is the statement's; a NULL ends them.
+                guard value == nil else { continue }
+                let status = PQresultStatus(result)
+                value = status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK ? Result { try decode(result) } : .failure(LibPQError(result: result))
+            }
+            return .read
+        }
+
+        /// The statement's results have all come: its value, or the connection's loss.
+        private func end() -> LibPQReactor.Interest? {
+            // A session the server ended (pg_terminate_backend: an error, then the socket closes).
+            if PQstatus(connection.handle) != CONNECTION_OK {
+                let error: LibPQError
+                if case .failure(let failure as LibPQError) = value {
+                    error = LibPQError(connectionLost: failure.message)
+                } else {
+                    error = connection.fail("the connection closed")
+                }
+                connection.broken.store(true, ordering: .relaxed)
+                return finish(throwing: error)
+            }
+            guard let value else { return finish(throwing: connection.fail("the statement returned no result")) }
+            if case .failure(let error as LibPQError) = value, error.connectionLost { connection.broken.store(true, ordering: .relaxed) }
+            continuation.resume(with: value)
+            return nil
+        }
+
+        private func finish(throwing error: LibPQError) -> LibPQReactor.Interest? {
+            continuation.resume(throwing: error)
+            return nil
+        }
+    }
+
+    private func fail(_ what: String) -> LibPQError {
+        broken.store(true, ordering: .relaxed)
+        return LibPQError(connectionLost: "\(what): \(LibPQError.message(of: handle))")
+    }
+}
