@@ -83,7 +83,7 @@ struct ServiceOptions: ParsableArguments {
     @Flag(help: "Promote a higher read-model version as soon as it has caught up.") var promoteWhenCaughtUp = false
     @Option(
         help:
-            "on: one-event appends, and each live batch of the read model in one round trip whatever its statements, go through libpq; off: both through postgres-nio, statement by statement (env KAPPA_PIPELINE; default on)."
+            "on: appends, and each live batch of the read model in one round trip whatever its statements, go through libpq; off: both through postgres-nio, statement by statement (env KAPPA_PIPELINE; default on)."
     )
     var pipeline: Pipeline?
 

@@ -24,8 +24,8 @@ public struct CartServiceConfiguration: Sendable {
     /// the read model is one round trip whatever its statements (see the runtime's
     /// `pipelineConnectionString`). Default `nil`: statement by statement.
     public var readModelConnectionString: String?
-    /// The log's database for libpq (a connection string or URL), so that one-event appends go
-    /// through held libpq connections (see the event store's `appendConnectionString`). Default
+    /// The log's database for libpq (a connection string or URL), so that appends go through
+    /// held libpq connections (see the event store's `appendConnectionString`). Default
     /// `nil`: every append through ``database``'s client.
     public var logConnectionString: String?
     /// Schema of the event log. Default `kappa`.

@@ -75,17 +75,26 @@ package final class AppendGroups: Sendable {
         alone: @Sendable (AppendStatement) async throws -> [AppendStatement.Row],
         group: @Sendable ([AppendStatement]) async throws -> [GroupAppendStatement.Row]
     ) async throws -> [AppendStatement.Row] {
-        let turn = await withCheckedContinuation { (continuation: CheckedContinuation<Turn, Never>) in
-            let now = state.withLock { state -> Bool in
-                if state.inFlight < limit {
-                    state.inFlight += 1
-                    return true
-                }
-                state.waiting.append(Member(statement: statement, turn: continuation))
-                return false
-            }
-            if now { continuation.resume(returning: .alone) }
+        // A slot free: the append goes now, without suspending for a turn.
+        let free = state.withLock { state -> Bool in
+            guard state.inFlight < limit else { return false }
+            state.inFlight += 1
+            return true
         }
+        let turn =
+            free
+            ? .alone
+            : await withCheckedContinuation { (continuation: CheckedContinuation<Turn, Never>) in
+                let now = state.withLock { state -> Bool in
+                    if state.inFlight < limit {
+                        state.inFlight += 1
+                        return true
+                    }
+                    state.waiting.append(Member(statement: statement, turn: continuation))
+                    return false
+                }
+                if now { continuation.resume(returning: .alone) }
+            }
         switch turn {
         case .alone:
             defer { handOn() }
@@ -115,7 +124,8 @@ package final class AppendGroups: Sendable {
             let lost = isConnectionLoss(error) || (error as? EventStoreError)?.code == .connectionLost
             for other in others { other.turn.resume(returning: lost ? .connectionLost : .resend) }
             if !lost { resends.add(1, ordering: .relaxed) }
-            if let error = error as? PSQLError, error.serverInfo != nil, !lost { return try await alone(statement) }
+            let refused = (error as? PSQLError)?.serverInfo != nil || (error as? LibPQError)?.sqlState != nil
+            if refused && !lost { return try await alone(statement) }
             throw error
         }
         var byStream: [String: [AppendStatement.Row]] = [:]

@@ -2,18 +2,26 @@ import CLibPQ
 import Foundation
 
 extension AppendStatement {
-    /// The one-event append's parameters for a libpq connection (``HeldLibPQConnections``), in the
-    /// order and with the values its postgres-nio bindings have.
+    /// The append's parameters for a libpq connection (``HeldLibPQConnections``), in the order and
+    /// with the values its postgres-nio bindings have.
     var libpqParameters: LibPQParameters {
         var parameters = LibPQParameters(capacity: 11)
-        let event = events[0]
         parameters.append(stream)
-        parameters.append(event.id)
-        parameters.append(event.eventType.rawValue)
-        parameters.append(Int32(event.schemaVersion))
-        parameters.append(String(decoding: event.payload, as: UTF8.self))
-        parameters.append(metadata[0])
-        parameters.append(event.recordedAt)
+        if events.count == 1, let event = events.first {
+            parameters.append(event.id)
+            parameters.append(event.eventType.rawValue)
+            parameters.append(Int32(event.schemaVersion))
+            parameters.append(String(decoding: event.payload, as: UTF8.self))
+            parameters.append(metadata[0])
+            parameters.append(event.recordedAt)
+        } else {
+            parameters.append(ids: events.map(\.id))
+            parameters.append(texts: events.map(\.eventType.rawValue))
+            parameters.append(integers: events.map { Int32($0.schemaVersion) })
+            parameters.append(texts: events.map { String(decoding: $0.payload, as: UTF8.self) })
+            parameters.append(texts: metadata)
+            parameters.append(dates: events.map(\.recordedAt))
+        }
         parameters.append(mode)
         parameters.append(expected)
         if let notification {
@@ -23,22 +31,69 @@ extension AppendStatement {
         return parameters
     }
 
-    /// The statements a libpq append connection prepares for the log of `texts`: the one-event
-    /// append, plain and notifying.
-    static func libpqPrepared(_ texts: AppendTexts) -> [ReactorConnection.Prepared] {
-        [texts.one, texts.oneNotifying].map { .init(name: $0.name, sql: $0.sql, types: $0.types.map(\.rawValue)) }
+    /// The statements a libpq append connection prepares for the log of `texts` and `group`: the
+    /// appends of one event and of several, plain and notifying, and the group's.
+    static func libpqPrepared(_ texts: AppendTexts, group: StatementText) -> [ReactorConnection.Prepared] {
+        [texts.one, texts.many, texts.oneNotifying, texts.manyNotifying, group].map {
+            .init(name: $0.name, sql: $0.sql, types: $0.types.map(\.rawValue))
+        }
     }
 
     /// The rows a libpq result holds (text: position, transaction id, stream version).
     static func rows(of result: OpaquePointer) throws -> [Row] {
         try (0..<PQntuples(result)).map { row in
-            func column<Value: LosslessStringConvertible>(_ index: Int32, as: Value.Type) throws -> Value {
-                guard PQgetisnull(result, row, index) == 0, let value = Value(String(cString: PQgetvalue(result, row, index))) else {
-                    throw LibPQError(connectionLost: "the append returned an unreadable row")
-                }
-                return value
-            }
-            return (try column(0, as: Int64.self), try column(1, as: UInt64.self), try column(2, as: Int64.self))
+            (try LibPQRows.column(result, row, 0), try LibPQRows.column(result, row, 1), try LibPQRows.column(result, row, 2))
         }
+    }
+}
+
+extension GroupAppendStatement {
+    /// The group's parameters for a libpq connection, as its postgres-nio bindings.
+    var libpqParameters: LibPQParameters {
+        var parameters = LibPQParameters(capacity: 10)
+        parameters.append(texts: requests.map(\.stream))
+        parameters.append(texts: requests.map(\.mode))
+        parameters.append(integers: requests.map { $0.expected ?? -1 })
+        var index: [Int32] = [], ids: [UUID] = [], types: [String] = [], versions: [Int32] = []
+        var payloads: [String] = [], metadata: [String] = [], recorded: [Date] = []
+        for (i, request) in requests.enumerated() {
+            for (event, meta) in zip(request.events, request.metadata) {
+                index.append(Int32(i + 1))
+                ids.append(event.id)
+                types.append(event.eventType.rawValue)
+                versions.append(Int32(event.schemaVersion))
+                payloads.append(String(decoding: event.payload, as: UTF8.self))
+                metadata.append(meta)
+                recorded.append(event.recordedAt)
+            }
+        }
+        parameters.append(integers: index)
+        parameters.append(ids: ids)
+        parameters.append(texts: types)
+        parameters.append(integers: versions)
+        parameters.append(texts: payloads)
+        parameters.append(texts: metadata)
+        parameters.append(dates: recorded)
+        return parameters
+    }
+
+    /// The rows a libpq result holds (text: stream, position, transaction id, stream version).
+    static func rows(of result: OpaquePointer) throws -> [Row] {
+        try (0..<PQntuples(result)).map { row in
+            (
+                try LibPQRows.column(result, row, 0), try LibPQRows.column(result, row, 1), try LibPQRows.column(result, row, 2),
+                try LibPQRows.column(result, row, 3)
+            )
+        }
+    }
+}
+
+/// Reading a libpq result's text cells.
+enum LibPQRows {
+    static func column<Value: LosslessStringConvertible>(_ result: OpaquePointer, _ row: Int32, _ index: Int32) throws -> Value {
+        guard PQgetisnull(result, row, index) == 0, let value = Value(String(cString: PQgetvalue(result, row, index))) else {
+            throw LibPQError(connectionLost: "an append returned an unreadable row")
+        }
+        return value
     }
 }

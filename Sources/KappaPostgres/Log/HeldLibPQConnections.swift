@@ -2,7 +2,7 @@ import CLibPQ
 import Logging
 import Synchronization
 
-/// libpq connections the event store holds for its lone one-event appends while it runs, with
+/// libpq connections the event store holds for its appends (alone or grouped) while it runs, with
 /// ``PostgresEventStore/Configuration/appendConnectionString`` set.
 ///
 /// An append borrows an idle one under a lock, sends its prepared statement from its own task and
@@ -66,16 +66,17 @@ package final class HeldLibPQConnections: Sendable {
                                 level: failures == 1 ? .warning : .debug, "could not open a libpq connection for appends; they go through the client",
                                 metadata: ["error": "\(String(reflecting: error))"])
                         }
-                        // Not straight back: a server that refuses connections is not asked in a loop.
-                        try? await Task.sleep(for: .milliseconds(100))
+                        // Not straight back: a server that refuses connections (or a log not migrated
+                        // yet, which fails the preparation) is asked again after 0.1 s, doubling to 5 s.
+                        try? await Task.sleep(for: .milliseconds(100) * (1 << min(max(failures - 1, 0), 6)))
                     }
                 }
             }
         }
     }
 
-    /// Lends `connection` until it breaks or the task is cancelled; returns once no borrower has it
-    /// (it closes when the last reference goes).
+    /// Lends `connection` until it breaks or the task is cancelled, then stops lending it: an
+    /// append that has it finishes on it, and the connection closes when the last reference goes.
     private func keep(_ connection: ReactorConnection) async {
         let id = ObjectIdentifier(connection), ended = OnceResult<Void>()
         holds.add(1, ordering: .relaxed)
@@ -100,7 +101,7 @@ package final class HeldLibPQConnections: Sendable {
     /// closed (`pg_terminate_backend`, a restart) breaks it, and its holder replaces it.
     /// Called under the lock; the handler takes it too, so it never reads a connection being borrowed.
     private func watchIdle(_ connection: ReactorConnection) {
-        LibPQReactor.shared.watch(connection.socket, for: .read) { [weak connection, self] in
+        LibPQReactor.shared.watch(connection.socket, owner: ObjectIdentifier(connection), for: .read) { [weak connection, self] in
             guard let connection else { return nil }
             let (idle, ended) = state.withLock { state -> (Bool, OnceResult<Void>?) in
                 guard state.idle.contains(where: { $0 === connection }) else { return (false, nil) } // borrowed meanwhile

@@ -190,12 +190,13 @@ extension PostgresEventStore {
         @Sendable func alone(_ statement: AppendStatement) async throws -> [AppendStatement.Row] {
             let text = queries.appends.text(events: statement.events.count, notifying: statement.notification != nil)
             // Through a held libpq connection when one is idle (Configuration.appendConnectionString).
-            if connection == nil, statement.events.count == 1, let held = libpq.borrow() {
+            if connection == nil, let held = libpq.borrow() {
                 defer { libpq.giveBack(held) }
                 do {
                     return try await held.execute(prepared: text.name, statement.libpqParameters, decode: AppendStatement.rows(of:))
-                } catch let error as LibPQError where error.isTheConnections {
-                    // Nothing was written: sent again through the client, the connection replaced.
+                } catch let error as LibPQError where error.isTheConnections || error.notSent {
+                    // Nothing was written (refused by the connection, or never sent whole): sent again
+                    // through the client, the connection replaced.
                     held.markBroken()
                 }
             }
@@ -211,8 +212,17 @@ extension PostgresEventStore {
         }
         do {
             return try await appendGroups.rows(for: request.statement, alone: alone) { statements in
-                try await onGuarded(nil, stream: request.stream, held: true) { connection in
-                    try await connection.executeAll(GroupAppendStatement(requests: statements), as: queries.groupAppend, logger: logger)
+                let group = GroupAppendStatement(requests: statements)
+                if let held = libpq.borrow() {
+                    defer { libpq.giveBack(held) }
+                    do {
+                        return try await held.execute(prepared: queries.groupAppend.name, group.libpqParameters, decode: GroupAppendStatement.rows(of:))
+                    } catch let error as LibPQError where error.isTheConnections || error.notSent {
+                        held.markBroken()
+                    }
+                }
+                return try await onGuarded(nil, stream: request.stream, held: true) { connection in
+                    try await connection.executeAll(group, as: queries.groupAppend, logger: logger)
                 }
             }
         } catch is AppendGroups.LeaderLostConnection {

@@ -53,13 +53,13 @@ public struct PostgresEventStore: EventStore {
         /// The log's database for libpq (`host=… dbname=…` or a `postgresql://` URL; the `PG*`
         /// environment variables fill in what it leaves out, as for `psql`). When set, the running
         /// store (``PostgresEventStore/run()``) also holds ``heldAppendConnections`` libpq
-        /// connections, and a one-event append that does not wait for a group goes through one of
-        /// them: its prepared statement sent from the appending task, its answer read by one thread
-        /// for the process. That spends about half the client CPU of a held postgres-nio connection
-        /// an append (see Benchmarks/README.md). Appends of several events, groups, appends in
-        /// ``PostgresEventStore/withTransaction(_:)`` and reads stay on `client`. The same role and
-        /// database as `client`'s (TLS with `sslmode=verify-full`). Default `nil`: every append
-        /// through `client`.
+        /// connections, each with the appends prepared, and an append — alone or a group — goes
+        /// through an idle one: its statement sent from the appending task, its answer read by one
+        /// thread for the process. That spends about half the client CPU of a held postgres-nio
+        /// connection an append (see Benchmarks/README.md). Appends in
+        /// ``PostgresEventStore/withTransaction(_:)``, and every read, stay on `client`; so does an
+        /// append that finds no libpq connection idle. Use the same role and database as `client`'s
+        /// (TLS: `sslmode=verify-full`). Default `nil`: every append through `client`.
         public var appendConnectionString: String?
 
         /// The log in `schema`, every other value at its default.

@@ -12,6 +12,9 @@ package struct LibPQError: Error, CustomStringConvertible, Sendable {
 
     /// The server's function that raised it (`PG_DIAG_SOURCE_FUNCTION`): never translated.
     var function: String?
+    /// The statement never reached the server whole (its send failed): it cannot have run, and may
+    /// be sent again elsewhere.
+    var notSent = false
     /// The constraint the statement violated (`PG_DIAG_CONSTRAINT_NAME`).
     var constraint: String?
     /// The server's primary message alone (`PG_DIAG_MESSAGE_PRIMARY`), without severity or detail.
@@ -49,7 +52,9 @@ package struct LibPQError: Error, CustomStringConvertible, Sendable {
 
     /// The connection's last error message.
     static func message(of handle: OpaquePointer) -> String {
+        // Its first line: libpq adds guesses ("This probably means…") on the next ones.
         String(cString: PQerrorMessage(handle)).trimmingCharacters(in: .whitespacesAndNewlines)
+            .split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
     }
 
     package var description: String {

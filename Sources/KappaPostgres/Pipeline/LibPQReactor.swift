@@ -22,8 +22,9 @@ package final class LibPQReactor: Sendable {
     package static let shared = LibPQReactor()
 
     private let epoll: Int32
-    /// Per armed socket, what to call when it is ready; it returns what to wait for next, or `nil`.
-    private let handlers = Mutex<[Int32: @Sendable () -> Interest?]>([:])
+    /// Per armed socket, its owner (a connection may be gone and its number reused by another) and
+    /// what to call when it is ready; the handler returns what to wait for next, or `nil`.
+    private let handlers = Mutex<[Int32: (owner: ObjectIdentifier, handler: @Sendable () -> Interest?)]>([:])
 
     private init() {
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
@@ -34,26 +35,39 @@ package final class LibPQReactor: Sendable {
     }
 
     /// Calls `handler` on the reactor's thread once `socket` is ready for `interest`, and again for
-    /// whatever it returns, until it returns `nil`. One handler a socket at a time.
-    package func watch(_ socket: Int32, for interest: Interest, _ handler: @escaping @Sendable () -> Interest?) {
-        handlers.withLock { $0[socket] = handler }
-        arm(socket, interest)
+    /// whatever it returns, until it returns `nil`. One handler a socket at a time: a new one
+    /// replaces the last. `owner` is what ``forget(_:owner:)`` names.
+    /// - Returns: `false` when the socket could not be watched (the handler is not kept).
+    @discardableResult
+    package func watch(_ socket: Int32, owner: ObjectIdentifier, for interest: Interest, _ handler: @escaping @Sendable () -> Interest?) -> Bool {
+        // Armed under the lock, so that whoever sets a socket's handler last also arms it last.
+        handlers.withLock { handlers in
+            guard arm(socket, interest) else {
+                handlers[socket] = nil
+                return false
+            }
+            handlers[socket] = (owner, handler)
+            return true
+        }
     }
 
-    /// Stops watching `socket` before its connection closes: a new socket may get its number.
-    package func forget(_ socket: Int32) {
-        handlers.withLock { _ = $0.removeValue(forKey: socket) }
-        _ = epoll_ctl(epoll, Int32(EPOLL_CTL_DEL), socket, nil)
+    /// Stops watching `socket` for `owner` before its connection closes; a socket whose number
+    /// another owner has since been given is left alone.
+    package func forget(_ socket: Int32, owner: ObjectIdentifier) {
+        handlers.withLock { handlers in
+            guard socket >= 0, handlers[socket].map({ $0.owner == owner }) ?? true else { return }
+            handlers[socket] = nil
+            _ = epoll_ctl(epoll, Int32(EPOLL_CTL_DEL), socket, nil)
+        }
     }
 
-    private func arm(_ socket: Int32, _ interest: Interest) {
+    private func arm(_ socket: Int32, _ interest: Interest) -> Bool {
         var event = epoll_event()
         // One-shot: a socket fires once per arming, so its handler never runs twice at once.
         event.events = EPOLLIN.rawValue | EPOLLONESHOT.rawValue | (interest == .readWrite ? EPOLLOUT.rawValue : 0)
         event.data.fd = socket
-        if epoll_ctl(epoll, Int32(EPOLL_CTL_MOD), socket, &event) != 0 && errno == ENOENT {
-            _ = epoll_ctl(epoll, Int32(EPOLL_CTL_ADD), socket, &event)
-        }
+        if epoll_ctl(epoll, Int32(EPOLL_CTL_MOD), socket, &event) == 0 { return true }
+        return errno == ENOENT && epoll_ctl(epoll, Int32(EPOLL_CTL_ADD), socket, &event) == 0
     }
 
     private func loop() {
@@ -67,16 +81,14 @@ package final class LibPQReactor: Sendable {
             }
             for index in 0..<Int(count) {
                 let socket = events[index].data.fd
-                guard let handler = handlers.withLock({ $0.removeValue(forKey: socket) }) else { continue }
+                guard let (owner, handler) = handlers.withLock({ $0.removeValue(forKey: socket) }) else { continue }
+                guard let next = handler() else { continue }
                 // Armed again only if no one watched the socket meanwhile (a borrower of an idle
                 // connection replaces its idle watch, and has armed the socket for itself).
-                guard let next = handler() else { continue }
-                let rearm = handlers.withLock { handlers -> Bool in
-                    guard handlers[socket] == nil else { return false }
-                    handlers[socket] = handler
-                    return true
+                handlers.withLock { handlers in
+                    guard handlers[socket] == nil, arm(socket, next) else { return }
+                    handlers[socket] = (owner, handler)
                 }
-                if rearm { arm(socket, next) }
             }
         }
     }

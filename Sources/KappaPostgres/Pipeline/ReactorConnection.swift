@@ -25,7 +25,8 @@ package final class ReactorConnection: @unchecked Sendable {
     }
 
     deinit {
-        LibPQReactor.shared.forget(socket)
+        // libpq closes a socket it found broken (-1 then), and its number may be another's since.
+        LibPQReactor.shared.forget(PQsocket(handle), owner: ObjectIdentifier(self))
         PQfinish(handle)
     }
 
@@ -44,11 +45,18 @@ package final class ReactorConnection: @unchecked Sendable {
 
     /// Opens a connection (libpq's `connectionString`, the `PG*` variables filling in the rest) and
     /// prepares `statements` on it; the blocking part runs on a dispatch queue, off Swift's pool.
+    /// Cancelled, it returns at once (a connection still opening is closed once open).
     package static func connect(_ connectionString: String, applicationName: String, preparing statements: [Prepared]) async throws -> ReactorConnection {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try open(connectionString, applicationName: applicationName, preparing: statements) })
+        let outcome = OnceResult<ReactorConnection>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                outcome.install(continuation)
+                DispatchQueue.global().async {
+                    outcome.resume(with: Result { try open(connectionString, applicationName: applicationName, preparing: statements) })
+                }
             }
+        } onCancel: {
+            outcome.resume(with: .failure(CancellationError()))
         }
     }
 
@@ -56,11 +64,13 @@ package final class ReactorConnection: @unchecked Sendable {
         // The connection string's own settings override these (later wins): of several hosts, the one that accepts writes.
         // TCP keep-alives after 30 s idle: a held connection a NAT or a balancer dropped without a
         // word is found within a minute, not hours.
+        // An append whose request the server does not acknowledge within 30 s fails, rather than
+        // waiting for TCP to give up. Text in UTF-8, whatever PGCLIENTENCODING says.
         let keywords = [
-            "connect_timeout", "target_session_attrs", "keepalives_idle", "keepalives_interval", "keepalives_count", "dbname",
-            "fallback_application_name",
+            "connect_timeout", "target_session_attrs", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+            "client_encoding", "dbname", "fallback_application_name",
         ]
-        let values = ["10", "read-write", "30", "10", "3", connectionString, applicationName]
+        let values = ["10", "read-write", "30", "10", "3", "30000", "UTF8", connectionString, applicationName]
         let handle = withCStrings(keywords) { keys in withCStrings(values) { PQconnectdbParams(keys, $0, 1) } }
         guard let handle else { throw LibPQError(connectionLost: "libpq could not allocate a connection") }
         guard PQstatus(handle) == CONNECTION_OK else {
@@ -113,12 +123,13 @@ package final class ReactorConnection: @unchecked Sendable {
             let sent = parameters.withUnsafeArrays { count, values, lengths, formats in
                 PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0)
             }
-            guard sent == 1 else { return continuation.resume(throwing: fail("could not send the statement")) }
+            // Not sent in full (no Sync reached the server): nothing can have run.
+            guard sent == 1 else { return continuation.resume(throwing: fail("could not send the statement", sent: false)) }
             let operation = Operation(connection: self, decode: decode, continuation: continuation)
-            switch PQflush(handle) {
-            case 0: LibPQReactor.shared.watch(socket, for: .read, operation.step)
-            case 1: LibPQReactor.shared.watch(socket, for: .readWrite, operation.step)
-            default: continuation.resume(throwing: fail("could not send the statement"))
+            let flushed = PQflush(handle)
+            guard flushed >= 0 else { return continuation.resume(throwing: fail("could not send the statement", sent: false)) }
+            guard LibPQReactor.shared.watch(socket, owner: ObjectIdentifier(self), for: flushed == 1 ? .readWrite : .read, operation.step) else {
+                return continuation.resume(throwing: fail("could not watch the connection's socket", sent: flushed == 0))
             }
         }
     }
@@ -178,8 +189,12 @@ package final class ReactorConnection: @unchecked Sendable {
         }
     }
 
-    private func fail(_ what: String) -> LibPQError {
+    /// The connection's failure, the connection unusable from now on. `sent: false`: the statement
+    /// did not reach the server whole, so it cannot have run (``LibPQError/notSent``).
+    private func fail(_ what: String, sent: Bool = true) -> LibPQError {
         broken.store(true, ordering: .relaxed)
-        return LibPQError(connectionLost: "\(what): \(LibPQError.message(of: handle))")
+        var error = LibPQError(connectionLost: "\(what): \(LibPQError.message(of: handle))")
+        error.notSent = !sent
+        return error
     }
 }

@@ -7,8 +7,8 @@ import Testing
 
 @Suite("PostgreSQL log: append and read", .serialized)
 struct AppendTests {
-    @Test(arguments: [true, false]) func expectedVersionsAreEnforced(prepared: Bool) async throws {
-        try await withEventStore(preparedStatements: prepared) { store, client in
+    @Test(arguments: AppendPath.allCases) func expectedVersionsAreEnforced(path: AppendPath) async throws {
+        try await withEventStore(path) { store, client in
             let stream: StreamID = "account-1"
             let value1 = try await store.append(try deposits(2), to: stream, expectedVersion: .noStream).streamVersion
             #expect(value1 == 2)
@@ -37,8 +37,8 @@ struct AppendTests {
         }
     }
 
-    @Test(arguments: [true, false]) func theSameEventsAppendedTwiceAreStoredOnce(prepared: Bool) async throws {
-        try await withEventStore(preparedStatements: prepared) { store, client in
+    @Test(arguments: AppendPath.allCases) func theSameEventsAppendedTwiceAreStoredOnce(path: AppendPath) async throws {
+        try await withEventStore(path) { store, client in
             let events = try deposits(3)
             let first = try await store.append(events, to: "account-1", expectedVersion: .noStream)
             // Re-sent with the same expected version (a client retrying after a lost reply) and with `.any`.
@@ -53,8 +53,8 @@ struct AppendTests {
         }
     }
 
-    @Test(arguments: [true, false]) func aPartlyRepeatedAppendWritesNothing(prepared: Bool) async throws {
-        try await withEventStore(preparedStatements: prepared) { store, client in
+    @Test(arguments: AppendPath.allCases) func aPartlyRepeatedAppendWritesNothing(path: AppendPath) async throws {
+        try await withEventStore(path) { store, client in
             let events = try deposits(2)
             _ = try await store.append(events, to: "account-1", expectedVersion: .noStream)
             let error = await #expect(throws: EventStoreError.self) {

@@ -8,8 +8,8 @@ import Testing
 
 @Suite("PostgreSQL log under concurrency and faults", .serialized)
 struct ConcurrencyTests {
-    @Test func eightTasksRacingForOneVersionHaveOneWinner() async throws {
-        try await withEventStore { store, _ in
+    @Test(arguments: [AppendPath.prepared, .libpq]) func eightTasksRacingForOneVersionHaveOneWinner(path: AppendPath) async throws {
+        try await withEventStore(path) { store, _ in
             _ = try await store.append(try deposits(1), to: "account-1", expectedVersion: .noStream)
             let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
                 for _ in 0..<8 {
@@ -132,8 +132,8 @@ struct ConcurrencyTests {
         }
     }
 
-    @Test(arguments: [true, false]) func aConnectionKilledDuringAnAppendWritesAllOrNothing(prepared: Bool) async throws {
-        try await withEventStore(preparedStatements: prepared) { store, client in
+    @Test(arguments: AppendPath.allCases) func aConnectionKilledDuringAnAppendWritesAllOrNothing(path: AppendPath) async throws {
+        try await withEventStore(path) { store, client in
             let events = try deposits(5)
             let table = "\(store.configuration.schema).events"
             try await client.withConnection { blocker in
@@ -180,7 +180,7 @@ struct ConcurrencyTests {
     /// (and its pool can hand one out); the store fails it with `.connectionLost` instead.
     /// Prepared appends, and appends through the log's functions.
     @Test(arguments: [true, false]) func anAppendOnAConnectionThatHasClosedFailsInsteadOfHanging(prepared: Bool) async throws {
-        try await withEventStore(preparedStatements: prepared) { store, client in
+        try await withEventStore(prepared ? .prepared : .functions) { store, client in
             let events = try deposits(2)
             let inner = Locked<(any Error)?>(nil)
             let ended = Locked<Result<Void, any Error>?>(nil)

@@ -35,7 +35,7 @@ struct EventPageTests {
 
     /// Prepared (followers' reads) or not (stores configured without prepared statements).
     @Test(arguments: [true, false]) func aPackedPageHoldsExactlyTheEventsReadRowByRow(prepared: Bool) async throws {
-        try await withEventStore(preparedStatements: prepared) { store, _ in
+        try await withEventStore(prepared ? .prepared : .functions) { store, _ in
             let events = try Self.variedEvents(60)
             var last = LogPosition.start
             for (i, chunk) in stride(from: 0, to: events.count, by: 7).map({ Array(events[$0..<min($0 + 7, events.count)]) }).enumerated() {

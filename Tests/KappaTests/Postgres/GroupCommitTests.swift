@@ -13,8 +13,8 @@ struct GroupCommitTests {
     /// 16 writers, 320 appends of one to three events to 80 streams, some at a stale version: every
     /// append either wrote all its events at the versions and positions it returned, or failed
     /// with a version conflict and wrote none; and they shared transactions.
-    @Test func concurrentAppendsShareTransactionsAndKeepTheirPromises() async throws {
-        try await withEventStore { store, client in
+    @Test(arguments: [AppendPath.prepared, .libpq]) func concurrentAppendsShareTransactionsAndKeepTheirPromises(path: AppendPath) async throws {
+        try await withEventStore(path) { store, client in
             let outcomes = try await withThrowingTaskGroup(of: [(StreamID, [NewEvent], AppendResult?)].self) { group in
                 for writer in 0..<16 {
                     group.addTask {
@@ -72,8 +72,8 @@ struct GroupCommitTests {
 
     /// A group whose statement fails (here: one append reuses an event id stored in another stream)
     /// wrote nothing; each of its appends is sent again alone, so only that one fails.
-    @Test func aFailedGroupSendsEachAppendAgainAlone() async throws {
-        try await withEventStore { store, _ in
+    @Test(arguments: [AppendPath.prepared, .libpq]) func aFailedGroupSendsEachAppendAgainAlone(path: AppendPath) async throws {
+        try await withEventStore(path) { store, _ in
             let taken = try deposits(1)
             _ = try await store.append(taken, to: "account-taken", expectedVersion: .noStream)
             var round = 0
@@ -116,8 +116,8 @@ struct GroupCommitTests {
     /// fails with `connectionLost` naming its own stream. Here the group's leader is handed the
     /// connection just killed (the pool can, before it notices), or its statement is killed while it
     /// waits for a lock: either way before commit, so none of them wrote anything.
-    @Test func aGroupThatLosesItsConnectionFailsEachAppendWithConnectionLost() async throws {
-        try await withEventStore { store, client in
+    @Test(arguments: [AppendPath.prepared, .libpq]) func aGroupThatLosesItsConnectionFailsEachAppendWithConnectionLost(path: AppendPath) async throws {
+        try await withEventStore(path) { store, client in
             let table = "\(store.configuration.schema).events"
             let finished = Locked(0)
             /// A backend of an append waiting for the lock, once there is one; `nil` if `stop` holds first.

@@ -18,8 +18,8 @@ struct HashChainTests {
             metadata: EventMetadata(correlationID: UUID(), custom: ["who": "ünïcode"]), recordedAt: Date())
     }
 
-    @Test(arguments: [true, false]) func everyAppendIsChainedAsDocumented(prepared: Bool) async throws {
-        try await withEventStore(preparedStatements: prepared) { store, client in
+    @Test(arguments: AppendPath.allCases) func everyAppendIsChainedAsDocumented(path: AppendPath) async throws {
+        try await withEventStore(path) { store, client in
             // One event, then many in one call (append_event, append_events or the prepared statements), several streams.
             _ = try await store.append([Self.oddEvent()], to: "chain-a", expectedVersion: .noStream)
             _ = try await store.append(try deposits(3) + [Self.oddEvent()], to: "chain-a", expectedVersion: .exact(1))

@@ -6,8 +6,8 @@ import Testing
 
 @testable import KappaPostgres
 
-/// With `appendConnectionString`, a running store sends its lone one-event appends through held
-/// libpq connections: the same rows, the same typed errors, a killed connection replaced.
+/// With `appendConnectionString`, a running store sends its appends through held libpq
+/// connections: the same rows, the same typed errors, a killed connection replaced.
 @Suite("Appends through libpq", .serialized)
 struct LibPQAppendTests {
     /// A store on its own schema, running with libpq append connections named `application`, beside `body`.
@@ -33,27 +33,32 @@ struct LibPQAppendTests {
     }
 
     /// What an append through libpq stores is what the same append through postgres-nio stores:
-    /// the same instant to the microsecond, payload, metadata, type and schema version.
-    @Test func libpqAppendsStoreWhatTheClientsStore() async throws {
+    /// the same instant to the microsecond, payload, metadata, type and schema version; appends of
+    /// one event and of several (binary arrays).
+    @Test(arguments: [1, 3]) func libpqAppendsStoreWhatTheClientsStore(eventsAnAppend: Int) async throws {
         try await withRunningStore { store, client, _ in
             let idle = try PostgresEventStore(client: client, configuration: .init(schema: store.configuration.schema), logger: testLogger)
             let metadata = EventMetadata(correlationID: UUID(), custom: ["tenant": "t-1", "quote": #"a "b" \c"#])
             var positions: [LogPosition] = []
             for n in 1...5 {
                 let recordedAt = Date(timeIntervalSince1970: 1_765_000_000.123_456_7 + Double(n) * 0.000_000_3)
-                func event() -> NewEvent {
-                    NewEvent(
-                        id: UUID(), eventType: "Deposited", schemaVersion: n, payload: Data(#"{"amount":\#(n),"note":"é \"x\""}"#.utf8),
-                        metadata: metadata, recordedAt: recordedAt)
+                func events() -> [NewEvent] {
+                    (0..<eventsAnAppend).map { i in
+                        NewEvent(
+                            id: UUID(), eventType: "Deposited", schemaVersion: n + i,
+                            payload: Data(#"{"amount":\#(n),"note":"é \"x\" \\ {}"}"#.utf8), metadata: metadata,
+                            recordedAt: recordedAt.addingTimeInterval(Double(i) * 0.000_001_7))
+                    }
                 }
-                let viaLibPQ = try await store.append([event()], to: "libpq", expectedVersion: .exact(Int64(n - 1)))
-                _ = try await idle.append([event()], to: "client", expectedVersion: .exact(Int64(n - 1)))
-                #expect(viaLibPQ.streamVersion == Int64(n))
+                let version = Int64((n - 1) * eventsAnAppend)
+                let viaLibPQ = try await store.append(events(), to: "libpq", expectedVersion: .exact(version))
+                _ = try await idle.append(events(), to: "client", expectedVersion: .exact(version))
+                #expect(viaLibPQ.streamVersion == version + Int64(eventsAnAppend))
                 positions += viaLibPQ.positions
             }
             #expect(store.libpqConnections.borrows.load(ordering: .relaxed) == 5)
-            let (libpq, nio) = (try await store.readStream("libpq", from: 1, limit: 10), try await store.readStream("client", from: 1, limit: 10))
-            #expect(libpq.count == 5)
+            let (libpq, nio) = (try await store.readStream("libpq", from: 1, limit: 100), try await store.readStream("client", from: 1, limit: 100))
+            #expect(libpq.count == 5 * eventsAnAppend && nio.count == libpq.count)
             for (a, b) in zip(libpq, nio) {
                 #expect(a.recordedAt == b.recordedAt)
                 #expect(a.payload == b.payload)
@@ -92,7 +97,16 @@ struct LibPQAppendTests {
             } catch let error as EventStoreError {
                 #expect(error.code == .encodingFailed && error.stream == "account-3")
             }
-            #expect(store.libpqConnections.borrows.load(ordering: .relaxed) >= 5)
+            // A raw NUL byte is refused as through the client, not cut off where it stands.
+            let withNUL = NewEvent(id: UUID(), eventType: "Deposited", schemaVersion: 1, payload: Data(#"{"a":1}"#.utf8) + [0], recordedAt: Date())
+            do {
+                _ = try await store.append([withNUL], to: "account-4", expectedVersion: .any)
+                Issue.record("a payload with a NUL byte was accepted")
+            } catch let error as EventStoreError {
+                #expect(error.code == .encodingFailed && error.stream == "account-4")
+            }
+            #expect(store.libpqConnections.borrows.load(ordering: .relaxed) >= 6)
+            #expect(try await store.readStream("account-4", from: 1, limit: 10).isEmpty)
             #expect(try await store.readStream("account-1", from: 1, limit: 10).count == 1)
             #expect(try await store.readStream("account-3", from: 1, limit: 10).isEmpty)
         }

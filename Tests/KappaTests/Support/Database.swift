@@ -4,22 +4,44 @@ import KappaTesting
 import Logging
 import PostgresNIO
 import Synchronization
+import Testing
 
 @testable import KappaPostgres
 
 let testLogger = Logger(label: "kappa.test")
 
-/// A migrated event store in a schema of its own, dropped afterwards.
+/// How a test store sends its appends.
+enum AppendPath: String, CaseIterable, Sendable {
+    /// Prepared statements through the client (the default).
+    case prepared
+    /// The log's PL/pgSQL functions through the client (`preparedStatements` off).
+    case functions
+    /// Held libpq connections (`appendConnectionString`), the store running beside the test.
+    case libpq
+}
+
+/// A migrated event store in a schema of its own, dropped afterwards; with `.libpq`, running, its
+/// libpq connections held.
 func withEventStore(
-    preparedStatements: Bool = true,
+    _ path: AppendPath = .prepared,
     _ body: @Sendable (PostgresEventStore, PostgresClient) async throws -> Void
 ) async throws {
     try await TestDatabase.withSchema(prefix: "kappa_test") { client, schema in
         var configuration = PostgresEventStore.Configuration(schema: schema)
-        configuration.preparedStatements = preparedStatements
+        configuration.preparedStatements = path != .functions
+        if path == .libpq { configuration.appendConnectionString = TestDatabase.connectionString(for: TestDatabase.configuration()) }
         let store = try PostgresEventStore(client: client, configuration: configuration, logger: testLogger)
         try await store.migrate()
-        try await body(store, client)
+        guard path == .libpq else { return try await body(store, client) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await store.run() }
+            defer { group.cancelAll() }
+            try await eventually("the store holds its libpq connections", timeout: .seconds(10)) {
+                store.libpqConnections.idleCount == store.configuration.heldAppendConnections
+            }
+            try await body(store, client)
+            #expect(store.libpqConnections.borrows.load(ordering: .relaxed) > 0, "appends went through libpq")
+        }
     }
 }
 
