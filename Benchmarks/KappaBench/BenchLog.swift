@@ -7,9 +7,12 @@ import ServiceLifecycle
 
 /// A fresh log for a benchmark, and a fast way to fill it.
 enum BenchLog {
-    static func fresh(_ client: PostgresClient, schema: String, notifier: LogNotifier? = nil) async throws -> PostgresEventStore {
+    /// `libpqAppends`: the store's `appendConnectionString` set (its appends through libpq while it runs).
+    static func fresh(_ client: PostgresClient, schema: String, notifier: LogNotifier? = nil, libpqAppends: Bool = false) async throws -> PostgresEventStore {
         try await client.query("DROP SCHEMA IF EXISTS \(unescaped: schema) CASCADE")
-        let store = try PostgresEventStore(client: client, configuration: .init(schema: schema), notifier: notifier, logger: quietLogger)
+        var configuration = PostgresEventStore.Configuration(schema: schema)
+        if libpqAppends { configuration.appendConnectionString = BenchDatabase.connectionString }
+        let store = try PostgresEventStore(client: client, configuration: configuration, notifier: notifier, logger: quietLogger)
         try await store.migrate()
         return store
     }

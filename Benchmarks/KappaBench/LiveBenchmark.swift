@@ -82,7 +82,9 @@ struct LiveBenchmark: AsyncParsableCommand {
                     let notifier = try LogNotifier(
                         client: client, schema: "kappa_live", minimumInterval: notifyInterval.map { .microseconds(Int64($0 * 1000)) } ?? .milliseconds(5),
                         logger: quietLogger)
-                    let store = try await BenchLog.fresh(client, schema: "kappa_live", notifier: notifier)
+                    // KAPPA_BENCH_APPEND_LIBPQ=0: the appends through postgres-nio only.
+                    let store = try await BenchLog.fresh(
+                        client, schema: "kappa_live", notifier: notifier, libpqAppends: ProcessInfo.processInfo.environment["KAPPA_BENCH_APPEND_LIBPQ"] != "0")
                     try await readModelClient.query("DROP SCHEMA IF EXISTS kappa_live_runtime CASCADE")
                     // The runtime reads the log and writes its read model through a pool of its own, so that
                     // the server's CPU for appends and for following can be told apart (``BackendCPU``).
@@ -122,7 +124,7 @@ struct LiveBenchmark: AsyncParsableCommand {
                     emit("append commit → row visible   p50 ms    p99 ms    max ms   (target p99 ≤ 10 ms at 1000/s)")
                     for form in forms {
                         let latencyRuntime = try makeRuntime(form)
-                        let latencies = try await BenchRuntime.run(notifier, latencyRuntime) {
+                        let latencies = try await BenchRuntime.run(notifier, store, latencyRuntime) {
                             // The runtime has started, set up and caught up before anything is measured; the
                             // paced appends then wait on every connection the pool has.
                             let warmUp = try await store.append([CartEvents.added(cart: 0)], to: "cart-warm-up", expectedVersion: .any)
@@ -143,7 +145,7 @@ struct LiveBenchmark: AsyncParsableCommand {
                     if peer {
                         // Kappa measured as the peer is: its projector in a process of its own, polled.
                         let (sent, carried) = (notifier.notificationsSent, notifier.notificationsCarried)
-                        let own = try await BenchRuntime.run(notifier) { try await polledInOwnProcess(rates: rateList, store: store, client: client) }
+                        let own = try await BenchRuntime.run(notifier, store) { try await polledInOwnProcess(rates: rateList, store: store, client: client) }
                         for (rate, samples) in own { emit(Self.latencyRow("kappa, own process", rate, samples) + "  (polled, as the peer)") }
                         emit(
                             "  (notifications: \(notifier.notificationsSent - sent), \(notifier.notificationsCarried - carried) of them in the appends' own transactions)"

@@ -67,7 +67,7 @@ package final class HeldLibPQConnections: Sendable {
                                 metadata: ["error": "\(String(reflecting: error))"])
                         }
                         // Not straight back: a server that refuses connections (or a log not migrated
-                        // yet, which fails the preparation) is asked again after 0.1 s, doubling to 5 s.
+                        // yet, which fails the preparation) is asked again after 0.1 s, doubling up to 6.4 s.
                         try? await Task.sleep(for: .milliseconds(100) * (1 << min(max(failures - 1, 0), 6)))
                     }
                 }
