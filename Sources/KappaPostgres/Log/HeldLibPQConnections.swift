@@ -21,6 +21,8 @@ package final class HeldLibPQConnections: Sendable {
     package let borrows = Atomic<Int>(0)
     /// Connections opened to hold, replacements included.
     package let holds = Atomic<Int>(0)
+    /// Connections that failed to open (or to prepare the appends).
+    package let failedOpens = Atomic<Int>(0)
 
     package init() {}
 
@@ -62,6 +64,7 @@ package final class HeldLibPQConnections: Sendable {
                         } catch {
                             // Said once a spell (a wrong appendConnectionString shows): appends go through the client meanwhile.
                             failures += 1
+                            self.failedOpens.add(1, ordering: .relaxed)
                             logger.log(
                                 level: failures == 1 ? .warning : .debug, "could not open a libpq connection for appends; they go through the client",
                                 metadata: ["error": "\(String(reflecting: error))"])

@@ -4,6 +4,7 @@ import PostgresNIO
 import Testing
 
 @testable import KappaCLI
+@testable import KappaPostgres
 
 /// Connections made from a `DatabaseURL`, to the test server with TLS turned on for the test.
 @Suite("DatabaseURL: TLS against a server", .serialized)
@@ -54,6 +55,43 @@ struct DatabaseURLTLSTests {
             #expect(wrongHost.map { String(reflecting: $0).contains("failedToValidateHostname") } ?? false, "\(String(describing: wrongHost))")
             #expect(try await sslInUse(url: testServerURL(host: "127.0.0.1", sslmode: "verify-ca", rootCertificate: certificates.ca)))
             #expect(try await sslInUse(url: testServerURL(host: "127.0.0.1", sslmode: "require")))
+        }
+    }
+
+    /// A store's libpq append connections given the URL with `sslmode=verify-full` are encrypted;
+    /// given a CA that did not sign the server's certificate, none opens, and appends go through the
+    /// client instead.
+    @Test func libpqAppendConnectionsVerifyTheServer() async throws {
+        try await withTLSServer { certificates async throws in
+            for (rootCertificate, verifies) in [(certificates.ca, true), (certificates.otherCA, false)] {
+                try await TestDatabase.withSchema(prefix: "kappa_test") { client, schema in
+                    let application = "kappa-tls-append-\(UUID().uuidString.prefix(8).lowercased())"
+                    var configuration = PostgresEventStore.Configuration(schema: schema)
+                    configuration.appendConnectionString =
+                        testServerURL(sslmode: "verify-full", rootCertificate: rootCertificate) + "&application_name=\(application)"
+                    let store = try PostgresEventStore(client: client, configuration: configuration, logger: testLogger)
+                    try await store.migrate()
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask { try await store.run() }
+                        defer { group.cancelAll() }
+                        let libpq = store.libpqConnections
+                        if verifies {
+                            try await eventually("both connections open", timeout: .seconds(10)) { libpq.idleCount == 2 }
+                            let encrypted = try await scalar(
+                                """
+                                SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+                                WHERE a.application_name = \(application) AND s.ssl
+                                """, on: client)
+                            #expect(encrypted == 2)
+                        } else {
+                            try await eventually("both connections were refused", timeout: .seconds(10)) { libpq.failedOpens.load(ordering: .relaxed) >= 2 }
+                        }
+                        _ = try await store.append(try deposits(1), to: "account-1", expectedVersion: .noStream)
+                        #expect(libpq.borrows.load(ordering: .relaxed) == (verifies ? 1 : 0))
+                        #expect(libpq.holds.load(ordering: .relaxed) == (verifies ? 2 : 0))
+                    }
+                }
+            }
         }
     }
 }
