@@ -22,6 +22,10 @@ struct AppendTables: Sendable {
         if let held = ProcessInfo.processInfo.environment["KAPPA_BENCH_HELD_CONNECTIONS"].flatMap(Int.init) {
             configuration.heldAppendConnections = held
         }
+        // KAPPA_BENCH_APPENDS_IN_FLIGHT: the store's appendsInFlight (default 1).
+        if let inFlight = ProcessInfo.processInfo.environment["KAPPA_BENCH_APPENDS_IN_FLIGHT"].flatMap(Int.init) {
+            configuration.appendsInFlight = inFlight
+        }
         // KAPPA_BENCH_APPEND_LIBPQ=0: no libpq append connections (appendConnectionString unset).
         if ProcessInfo.processInfo.environment["KAPPA_BENCH_APPEND_LIBPQ"] != "0" {
             configuration.appendConnectionString = BenchDatabase.connectionString

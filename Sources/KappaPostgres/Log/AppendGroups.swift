@@ -61,7 +61,7 @@ package final class AppendGroups: Sendable {
     /// Groups whose statement failed without losing its connection, their appends sent again alone, so far.
     package var groupsResent: Int { resends.load(ordering: .relaxed) }
 
-    init(limit: Int = 2, maximumAppends: Int = 64, maximumEvents: Int = 256) {
+    init(limit: Int = 1, maximumAppends: Int = 64, maximumEvents: Int = 256) {
         self.limit = limit
         self.maximumAppends = maximumAppends
         self.maximumEvents = maximumEvents

@@ -35,15 +35,23 @@ public struct PostgresEventStore: EventStore {
         /// append transaction left open holds back every follower of the log, so it is bounded.
         /// `nil`: no bound of Kappa's (the server's or role's setting holds). Default 60 s.
         public var transactionIdleTimeout: Duration? = .seconds(60)
-        /// Whether appends that arrive while two are in flight wait and go next together, as one
-        /// statement and one transaction (group commit), each with its own promises: its events
-        /// commit together or not at all, and an expectation that does not hold fails it alone.
-        /// A lone writer never waits. Needs ``preparedStatements``. Default `true`.
+        /// Whether appends that arrive while ``appendsInFlight`` are in flight wait and go next
+        /// together, as one statement and one transaction (group commit), each with its own
+        /// promises: its events commit together or not at all, and an expectation that does not
+        /// hold fails it alone. A lone writer never waits. Needs ``preparedStatements``. Default `true`.
         public var groupsConcurrentAppends = true
+        /// How many appends (alone or groups) the store sends at once with
+        /// ``groupsConcurrentAppends``; appends that arrive meanwhile wait for the next group. One
+        /// makes the largest groups, the fewest commits: 8 writers appended 96–99 % of pgbench's
+        /// rate into the log's table with 1, 72–73 % with 2 (libpq append connections, see
+        /// Benchmarks/README.md). An append that waits on a lock holds the next group back with it.
+        /// At least 1. Default 1.
+        public var appendsInFlight = 1
         /// Connections the store keeps leased from the client's pool for its appends while it runs
         /// (``PostgresEventStore/run()``), so that an append need not lease one: 60–100 µs less of
-        /// the client's CPU an append here. Two cover group commit's two appends in flight; an
-        /// append that finds none idle leases from the pool. Held connections serve nothing else:
+        /// the client's CPU an append here. Two: one for group commit's append in flight, one for an
+        /// append that goes beside it (one carrying the log's notification, or of more than 16
+        /// events); an append that finds none idle leases from the pool. Held connections serve nothing else:
         /// keep the client's `maximumConnections` above this. 0: none held. Default 2.
         public var heldAppendConnections = 2
         /// How often a held append connection that sat idle is checked with `SELECT 1`; one that
@@ -78,7 +86,7 @@ public struct PostgresEventStore: EventStore {
     /// Rung after every append, to wake followers; see ``LogNotifier``.
     public let notifier: LogNotifier?
     /// Concurrent appends waiting to go together (shared by copies of the store).
-    package let appendGroups = AppendGroups()
+    package let appendGroups: AppendGroups
     /// Connections held for appends while the store runs (shared by copies of the store).
     package let heldConnections: HeldConnections
     /// libpq connections held for appends while the store runs (``Configuration/appendConnectionString``).
@@ -97,6 +105,7 @@ public struct PostgresEventStore: EventStore {
         self.schema = try SQLIdentifier(configuration.schema, role: "schema")
         self.queries = EventLogQueries(schema: schema)
         self.heldConnections = HeldConnections(pingInterval: configuration.heldConnectionCheckInterval)
+        self.appendGroups = AppendGroups(limit: max(1, configuration.appendsInFlight))
         var logger = logger
         logger[metadataKey: "kappa.schema"] = "\(configuration.schema)"
         self.logger = logger

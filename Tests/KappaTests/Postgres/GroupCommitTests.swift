@@ -117,7 +117,8 @@ struct GroupCommitTests {
     /// connection just killed (the pool can, before it notices), or its statement is killed while it
     /// waits for a lock: either way before commit, so none of them wrote anything.
     @Test(arguments: [AppendPath.prepared, .libpq]) func aGroupThatLosesItsConnectionFailsEachAppendWithConnectionLost(path: AppendPath) async throws {
-        try await withEventStore(path) { store, client in
+        // Two in flight: one append alone is killed, the other goes on, and the group waits behind them.
+        try await withEventStore(path, appendsInFlight: 2) { store, client in
             let table = "\(store.configuration.schema).events"
             let finished = Locked(0)
             /// A backend of an append waiting for the lock, once there is one; `nil` if `stop` holds first.

@@ -21,14 +21,16 @@ enum AppendPath: String, CaseIterable, Sendable {
 }
 
 /// A migrated event store in a schema of its own, dropped afterwards; with `.libpq`, running, its
-/// libpq connections held.
+/// libpq connections held. `appendsInFlight`: its configuration's.
 func withEventStore(
     _ path: AppendPath = .prepared,
+    appendsInFlight: Int = 1,
     _ body: @Sendable (PostgresEventStore, PostgresClient) async throws -> Void
 ) async throws {
     try await TestDatabase.withSchema(prefix: "kappa_test") { client, schema in
         var configuration = PostgresEventStore.Configuration(schema: schema)
         configuration.preparedStatements = path != .functions
+        configuration.appendsInFlight = appendsInFlight
         if path == .libpq { configuration.appendConnectionString = TestDatabase.connectionString(for: TestDatabase.configuration()) }
         let store = try PostgresEventStore(client: client, configuration: configuration, logger: testLogger)
         try await store.migrate()
