@@ -39,27 +39,13 @@ struct DriverBenchmark: AsyncParsableCommand {
             }
             let store = try await BenchLog.fresh(client, schema: "kappa_driver")
             results.append(try await measureNIO("append", "PostgresEventStore.append", DriverWorkload.appendStore(store, tag: "store")))
-            // Running as a service, with one of the pool's two connections held for its appends.
+            // Running as a service, with one of the pool's two connections held for its appends;
+            // then with a libpq connection held as well, through which its appends go.
             var heldConfiguration = PostgresEventStore.Configuration(schema: "kappa_driver")
             heldConfiguration.heldAppendConnections = 1
-            let running = try PostgresEventStore(client: client, configuration: heldConfiguration, logger: quietLogger)
-            results.append(
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await running.run() }
-                    defer { group.cancelAll() }
-                    while running.heldConnections.count < 1 { try await Task.sleep(for: .milliseconds(1)) }
-                    return try await measureNIO("append", "store.append, held connection", DriverWorkload.appendStore(running, tag: "held-store"))
-                })
-            // The same with a libpq connection held for its appends (appendConnectionString).
+            results.append(try await measureRunning(client, heldConfiguration, "store.append, held connection", tag: "held-store"))
             heldConfiguration.appendConnectionString = BenchDatabase.connectionString
-            let libpq = try PostgresEventStore(client: client, configuration: heldConfiguration, logger: quietLogger)
-            results.append(
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await libpq.run() }
-                    defer { group.cancelAll() }
-                    while libpq.libpqConnections.idleCount < 1 { try await Task.sleep(for: .milliseconds(1)) }
-                    return try await measureNIO("append", "store.append, libpq held", DriverWorkload.appendStore(libpq, tag: "libpq-store"))
-                })
+            results.append(try await measureRunning(client, heldConfiguration, "store.append, libpq held", tag: "libpq-store"))
             try await client.withConnection { connection in
                 results.append(try await measureNIO("append", "postgres-nio, held, prepared", DriverWorkload.appendPrepared(connection)))
                 results.append(try await measureNIO("batch", "postgres-nio, held, prepared", DriverWorkload.batchPrepared(connection)))
@@ -80,6 +66,22 @@ struct DriverBenchmark: AsyncParsableCommand {
         var recording = LatencyRecording(capacity: operations)
         for index in 0..<operations { try await recording.time { try await step(index) } }
         return recording.result(operation, client)
+    }
+
+    /// The store's append, the store running (its connections held) while it is measured.
+    private func measureRunning(
+        _ client: PostgresClient, _ configuration: PostgresEventStore.Configuration, _ name: String, tag: String
+    ) async throws -> DriverResult {
+        let store = try PostgresEventStore(client: client, configuration: configuration, logger: quietLogger)
+        let libpq = configuration.appendConnectionString == nil ? 0 : configuration.heldAppendConnections
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await store.run() }
+            defer { group.cancelAll() }
+            while store.heldConnections.count < configuration.heldAppendConnections || store.libpqConnections.idleCount < libpq {
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            return try await measureNIO("append", name, DriverWorkload.appendStore(store, tag: tag))
+        }
     }
 
     /// libpq blocks its thread, so it runs on one of its own.

@@ -54,26 +54,14 @@ extension GroupAppendStatement {
         parameters.append(texts: requests.map(\.stream))
         parameters.append(texts: requests.map(\.mode))
         parameters.append(integers: requests.map { $0.expected ?? -1 })
-        var index: [Int32] = [], ids: [UUID] = [], types: [String] = [], versions: [Int32] = []
-        var payloads: [String] = [], metadata: [String] = [], recorded: [Date] = []
-        for (i, request) in requests.enumerated() {
-            for (event, meta) in zip(request.events, request.metadata) {
-                index.append(Int32(i + 1))
-                ids.append(event.id)
-                types.append(event.eventType.rawValue)
-                versions.append(Int32(event.schemaVersion))
-                payloads.append(String(decoding: event.payload, as: UTF8.self))
-                metadata.append(meta)
-                recorded.append(event.recordedAt)
-            }
-        }
-        parameters.append(integers: index)
-        parameters.append(ids: ids)
-        parameters.append(texts: types)
-        parameters.append(integers: versions)
-        parameters.append(texts: payloads)
-        parameters.append(texts: metadata)
-        parameters.append(dates: recorded)
+        let columns = eventColumns
+        parameters.append(integers: columns.index)
+        parameters.append(ids: columns.ids)
+        parameters.append(texts: columns.types)
+        parameters.append(integers: columns.versions)
+        parameters.append(texts: columns.payloads)
+        parameters.append(texts: columns.metadata)
+        parameters.append(dates: columns.recorded)
         return parameters
     }
 

@@ -18,32 +18,43 @@ struct GroupAppendStatement: SchemaBoundStatement {
 
     let requests: [AppendStatement]
 
+    /// The group's events as the statement's columns: each event's append (1-based), id, type,
+    /// schema version, payload, metadata and time, in the appends' order.
+    struct EventColumns {
+        var index: [Int32] = [], ids: [UUID] = [], types: [String] = [], versions: [Int32] = []
+        var payloads: [String] = [], metadata: [String] = [], recorded: [Date] = []
+    }
+
+    var eventColumns: EventColumns {
+        var columns = EventColumns()
+        for (i, request) in requests.enumerated() {
+            for (event, meta) in zip(request.events, request.metadata) {
+                columns.index.append(Int32(i + 1))
+                columns.ids.append(event.id)
+                columns.types.append(event.eventType.rawValue)
+                columns.versions.append(Int32(event.schemaVersion))
+                columns.payloads.append(String(decoding: event.payload, as: UTF8.self))
+                columns.metadata.append(meta)
+                columns.recorded.append(event.recordedAt)
+            }
+        }
+        return columns
+    }
+
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings(capacity: 10)
         bindings.append(requests.map(\.stream))
         bindings.append(requests.map(\.mode))
         // Read only for an exact expectation; -1 stands for none (arrays of optionals do not encode).
         bindings.append(requests.map { $0.expected ?? -1 })
-        var index: [Int32] = [], ids: [UUID] = [], types: [String] = [], versions: [Int32] = []
-        var payloads: [String] = [], metadata: [String] = [], recorded: [Date] = []
-        for (i, request) in requests.enumerated() {
-            for (event, meta) in zip(request.events, request.metadata) {
-                index.append(Int32(i + 1))
-                ids.append(event.id)
-                types.append(event.eventType.rawValue)
-                versions.append(Int32(event.schemaVersion))
-                payloads.append(String(decoding: event.payload, as: UTF8.self))
-                metadata.append(meta)
-                recorded.append(event.recordedAt)
-            }
-        }
-        bindings.append(index)
-        bindings.append(ids)
-        bindings.append(types)
-        bindings.append(versions)
-        bindings.append(payloads)
-        bindings.append(metadata)
-        bindings.append(recorded)
+        let columns = eventColumns
+        bindings.append(columns.index)
+        bindings.append(columns.ids)
+        bindings.append(columns.types)
+        bindings.append(columns.versions)
+        bindings.append(columns.payloads)
+        bindings.append(columns.metadata)
+        bindings.append(columns.recorded)
         return bindings
     }
 
