@@ -36,6 +36,20 @@ package final class HeldLibPQConnections: Sendable {
         return connection
     }
 
+    /// Runs `body` on an idle held connection, given back after. `nil` when none is idle, or when
+    /// the connection refused the statement or never received it whole (nothing was written; the
+    /// connection is replaced): the caller sends it through the client instead.
+    func withIdleConnection<R: Sendable>(_ body: (ReactorConnection) async throws -> R) async throws -> R? {
+        guard let held = borrow() else { return nil }
+        defer { giveBack(held) }
+        do {
+            return try await body(held)
+        } catch let error as LibPQError where error.isTheConnections || error.notSent {
+            held.markBroken()
+            return nil
+        }
+    }
+
     /// Gives back a connection ``borrow()`` handed out: kept while it is usable and the store runs,
     /// else its holder is woken to replace it or stop.
     func giveBack(_ connection: ReactorConnection) {

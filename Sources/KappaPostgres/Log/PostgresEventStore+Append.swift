@@ -190,15 +190,12 @@ extension PostgresEventStore {
         @Sendable func alone(_ statement: AppendStatement) async throws -> [AppendStatement.Row] {
             let text = queries.appends.text(events: statement.events.count, notifying: statement.notification != nil)
             // Through a held libpq connection when one is idle (Configuration.appendConnectionString).
-            if connection == nil, let held = libpq.borrow() {
-                defer { libpq.giveBack(held) }
-                do {
-                    return try await held.execute(prepared: text.name, statement.libpqParameters, decode: AppendStatement.rows(of:))
-                } catch let error as LibPQError where error.isTheConnections || error.notSent {
-                    // Nothing was written (refused by the connection, or never sent whole): sent again
-                    // through the client, the connection replaced.
-                    held.markBroken()
-                }
+            if connection == nil,
+                let rows = try await libpq.withIdleConnection({
+                    try await $0.execute(prepared: text.name, statement.libpqParameters, decode: AppendStatement.rows(of:))
+                })
+            {
+                return rows
             }
             return try await onGuarded(connection, stream: request.stream, held: true) { connection in
                 try await connection.executeAll(statement, as: text, logger: logger)
@@ -213,13 +210,10 @@ extension PostgresEventStore {
         do {
             return try await appendGroups.rows(for: request.statement, alone: alone) { statements in
                 let group = GroupAppendStatement(requests: statements)
-                if let held = libpq.borrow() {
-                    defer { libpq.giveBack(held) }
-                    do {
-                        return try await held.execute(prepared: queries.groupAppend.name, group.libpqParameters, decode: GroupAppendStatement.rows(of:))
-                    } catch let error as LibPQError where error.isTheConnections || error.notSent {
-                        held.markBroken()
-                    }
+                if let rows = try await libpq.withIdleConnection({
+                    try await $0.execute(prepared: queries.groupAppend.name, group.libpqParameters, decode: GroupAppendStatement.rows(of:))
+                }) {
+                    return rows
                 }
                 return try await onGuarded(nil, stream: request.stream, held: true) { connection in
                     try await connection.executeAll(group, as: queries.groupAppend, logger: logger)
