@@ -9,7 +9,8 @@
 /// One turn of the loop: read a page after the checkpoint; a full page is applied with the next page
 /// read meanwhile, and the loop reads on; a short or empty page reached the gap-free horizon, where a
 /// building version finishes building, a caught-up one is promoted (when due, at most every 100 ms),
-/// and a follow `untilCaughtUp` stops. Then an empty read renews the lease when it is due and waits
+/// and a follow `untilCaughtUp` stops — unless its promotion is due and refused only because the
+/// version lags, when it follows on until the promotion succeeds. Then an empty read renews the lease when it is due and waits
 /// for the doorbell; a short batch may pause so that the next one carries more events
 /// (``LiveCoalescing``).
 struct FollowStateMachine {
@@ -49,6 +50,17 @@ struct FollowStateMachine {
     /// How long a promotion that was not possible yet waits before the next try.
     static let promotionRetry = Duration.milliseconds(100)
 
+    /// How a promotion the machine asked for went.
+    enum Promotion: Equatable {
+        /// Promoted, not due, or refused for good: nothing more to try.
+        case settled
+        /// Not yet: the version lags the log or the active version. A follow `untilCaughtUp` follows
+        /// on until it is promoted, so that a rebuild returns with its first version serving.
+        case behind
+        /// Not yet: a lower version is to be promoted first. A follow `untilCaughtUp` does not wait for it.
+        case afterLowerVersion
+    }
+
     /// Where a turn reached the horizon, which says how it goes on from there.
     private enum Horizon: Equatable {
         case emptyRead(heldBack: Bool)
@@ -69,6 +81,8 @@ struct FollowStateMachine {
     private var step = Step.reading
     private(set) var building: Bool
     private(set) var promotionDue: Bool
+    /// The last promotion tried was refused because the version lags: a follow `untilCaughtUp` goes on.
+    private var promotionBehind = false
     private var promotionNotBefore: ContinuousClock.Instant
     private var state = ProjectionStatus.State.catchingUp
     private var lastRenewal: ContinuousClock.Instant
@@ -137,10 +151,11 @@ struct FollowStateMachine {
         return promoteOrGoOn(horizon, now: now)
     }
 
-    /// A promotion was tried; `done` when promoted, not due, or refused for good.
-    mutating func promotionTried(done: Bool, now: ContinuousClock.Instant) -> Action {
+    /// A promotion was tried.
+    mutating func promotionTried(_ outcome: Promotion, now: ContinuousClock.Instant) -> Action {
         guard case .promoting(let horizon) = step else { preconditionFailure("a promotion tried while \(step)") }
-        promotionDue = !done
+        promotionDue = outcome != .settled
+        promotionBehind = outcome == .behind
         promotionNotBefore = now + Self.promotionRetry
         return stopOrGoOn(horizon, now: now)
     }
@@ -191,7 +206,7 @@ struct FollowStateMachine {
     }
 
     private mutating func stopOrGoOn(_ horizon: Horizon, now: ContinuousClock.Instant) -> Action {
-        guard configuration.untilCaughtUp else { return goOn(after: horizon, now: now) }
+        guard configuration.untilCaughtUp, !(promotionDue && promotionBehind) else { return goOn(after: horizon, now: now) }
         state = .live
         step = .renewing(then: nil)
         return .renew(.live)

@@ -161,7 +161,7 @@ struct ProjectionRunner: Sendable {
                 }
                 action = machine.finishedBuilding(now: .now)
             case .promote:
-                action = machine.promotionTried(done: try await lifecycle.promoteIfDue(), now: .now)
+                action = machine.promotionTried(try await lifecycle.promoteIfDue(), now: .now)
             case .renew(let state):
                 try await lease.renew(state: state, core: core)
                 action = machine.renewed(now: .now)

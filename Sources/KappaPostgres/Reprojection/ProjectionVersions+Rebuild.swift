@@ -7,6 +7,8 @@ extension ProjectionVersions {
     /// Builds `version` of `name` from the log, in bulk, until it has caught up with the head — in
     /// this process, holding the version's lease — then releases it to whichever runtime follows the
     /// version live. The projection (its handler code) must be among this value's `projections`.
+    /// A projection's first version is active when this returns: while the log runs more than
+    /// ``ProjectionRuntime/Configuration/maximumPromotionLag`` events ahead of it, the rebuild follows on.
     ///
     /// - Parameters:
     ///   - name: The projection.

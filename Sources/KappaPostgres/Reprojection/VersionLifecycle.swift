@@ -66,26 +66,26 @@ struct VersionLifecycle: Sendable {
     /// version (a higher one started meanwhile comes after it), or
     /// ``ProjectionRuntime/Configuration/promoteWhenCaughtUp`` is set and it is above the active one.
     /// Called by its own runner each time a read reaches the horizon, so it does not wait: a version
-    /// still behind the active one (appends its runner has not applied yet), or waiting for a lower
-    /// one to be promoted first, is tried again at the next.
-    /// - Returns: `false` to be called again; `true` once promoted, not due, or refused for good (logged).
-    func promoteIfDue() async throws -> Bool {
+    /// behind the active one or more than ``ProjectionRuntime/Configuration/maximumPromotionLag``
+    /// events behind the log (`behind`), or waiting for a lower one to be promoted first
+    /// (`afterLowerVersion`), is tried again at a later horizon.
+    func promoteIfDue() async throws -> FollowStateMachine.Promotion {
         let versions = ProjectionVersions(core: core, projections: [])
         let rows = try await versions.versions(of: id.name).filter { $0.lifecycle != .dropped }
         if let active = rows.first(where: { $0.lifecycle == .active })?.version {
-            guard core.configuration.promoteWhenCaughtUp && active < id.version else { return true }
+            guard core.configuration.promoteWhenCaughtUp && active < id.version else { return .settled }
         } else if let lowest = rows.map(\.version).min(), lowest < id.version {
-            return false
+            return .afterLowerVersion
         }
         do {
             try await versions.promote(id.name, version: id.version, patience: .zero)
-            return true
+            return .settled
         } catch let error as ProjectionError where error.code == .notCaughtUp {
-            logger.debug("the caught-up version is behind the active one; promoting it at the next horizon", metadata: ["error": "\(error)"])
-            return false
+            logger.debug("the caught-up version is behind; promoting it at a later horizon", metadata: ["error": "\(error)"])
+            return .behind
         } catch let error as ProjectionError {
             logger.warning("could not promote the caught-up version", metadata: ["error": "\(error)"])
-            return true
+            return .settled
         }
     }
 }

@@ -118,7 +118,7 @@ import Testing
         #expect(machine.batchApplied(now: clock.now) == .finishBuilding)
         #expect(machine.finishedBuilding(now: clock.now) == .promote)
         #expect(!machine.building)
-        #expect(machine.promotionTried(done: true, now: clock.now) == .read(refined: false))
+        #expect(machine.promotionTried(.settled, now: clock.now) == .read(refined: false))
         #expect(!machine.promotionDue)
         // Promoted: later horizons do nothing more (the batch was live, its checkpoint a renewal).
         #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .wait(.milliseconds(500)))
@@ -129,7 +129,7 @@ import Testing
         var machine = Self.machine(promotionDue: true, clock: clock)
         _ = machine.start()
         #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .promote)
-        #expect(machine.promotionTried(done: false, now: clock.now) == .renew(.live))
+        #expect(machine.promotionTried(.behind, now: clock.now) == .renew(.live))
         _ = machine.renewed(now: clock.now)
         _ = machine.rested()
         clock.advance(by: .milliseconds(99))
@@ -147,8 +147,38 @@ import Testing
         #expect(machine.batchApplied(now: clock.now) == .read(refined: false))
         #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .finishBuilding)
         #expect(machine.finishedBuilding(now: clock.now) == .promote)
-        #expect(machine.promotionTried(done: true, now: clock.now) == .renew(.live))
+        #expect(machine.promotionTried(.settled, now: clock.now) == .renew(.live))
         #expect(machine.renewed(now: clock.now) == .stop)
+    }
+
+    @Test func untilCaughtUpFollowsOnWhileItsPromotionLagsThenStopsOncePromoted() {
+        var clock = TestClock()
+        var machine = Self.machine(building: true, untilCaughtUp: true, clock: clock)
+        _ = machine.start()
+        #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .finishBuilding)
+        #expect(machine.finishedBuilding(now: clock.now) == .promote)
+        // The log ran ahead: not stopped, but live and waiting for more.
+        #expect(machine.promotionTried(.behind, now: clock.now) == .renew(.live))
+        #expect(machine.renewed(now: clock.now) == .wait(.milliseconds(500)))
+        _ = machine.rested()
+        // Not tried again before 100 ms, and not stopped either.
+        #expect(machine.pageRead(events: 2, heldBack: false, refined: false, now: clock.now) == .apply(state: .live, readAhead: false))
+        #expect(machine.batchApplied(now: clock.now) == .read(refined: false))
+        clock.advance(by: FollowStateMachine.promotionRetry)
+        #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .promote)
+        #expect(machine.promotionTried(.settled, now: clock.now) == .renew(.live))
+        #expect(machine.renewed(now: clock.now) == .stop)
+    }
+
+    @Test func untilCaughtUpDoesNotWaitForALowerVersionsPromotion() {
+        let clock = TestClock()
+        var machine = Self.machine(building: true, untilCaughtUp: true, clock: clock)
+        _ = machine.start()
+        #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .finishBuilding)
+        #expect(machine.finishedBuilding(now: clock.now) == .promote)
+        #expect(machine.promotionTried(.afterLowerVersion, now: clock.now) == .renew(.live))
+        #expect(machine.renewed(now: clock.now) == .stop)
+        #expect(machine.promotionDue)
     }
 
     @Test func aShortBatchHeldBackIsLookedAtAgainPastTheHorizonBeforeFinishing() {
