@@ -7,13 +7,14 @@ import Synchronization
 /// Tells followers that the log has grown, without slowing appends down.
 ///
 /// A `NOTIFY` inside every append transaction takes a global lock at commit and cuts concurrent
-/// append throughput several-fold. So notifications are sent at most once per ``minimumInterval``
-/// on average (two may go out back to back after a quiet spell):
-/// - An append that finds the allowance unspent carries the notification itself, as a `NOTIFY` in
-///   its own transaction: a follower elsewhere is woken by its commit, with no round trip after it.
-///   At up to one append per interval, every append does.
+/// append throughput several-fold. So notifications are rationed by ``minimumInterval``:
+/// - An append that finds the appends' allowance unspent (one per interval on average, two at once)
+///   carries the notification itself, as a `NOTIFY` in its own transaction: a follower elsewhere is
+///   woken by its commit, with no round trip after it. At up to one append per interval, every append does.
 /// - Appends beyond that only ring the notifier (no I/O); its ``run()`` loop sends one coalesced
-///   `pg_notify` for all of them as soon as the allowance has one, outside any append transaction.
+///   `pg_notify` for all of them, outside any append transaction, from an allowance of its own (one
+///   per interval) and no sooner than half an interval after the last notification. Under a faster
+///   stream of appends a follower elsewhere is so woken about every half interval.
 /// Followers in this process are woken in memory by every append either way.
 ///
 /// Notifications are sent only while a follower of another process listens: a ``ProjectionRuntime``'s
@@ -27,7 +28,8 @@ import Synchronization
 public final class LogNotifier: Service, Sendable {
     /// The channel followers `LISTEN` on.
     public let channel: String
-    /// The interval notifications are spaced at, on average: appends within it share one. Default 5 ms.
+    /// The interval each allowance spaces notifications at, on average (appends' carried ones, the
+    /// loop's): appends within half of it share one. Default 5 ms.
     public let minimumInterval: Duration
     /// How old the notifier's knowledge of other processes' listeners may be. A follower that has just
     /// started listening may miss notifications for this long (it polls meanwhile). Default 1 s.
@@ -47,9 +49,9 @@ public final class LogNotifier: Service, Sendable {
     /// - Parameters:
     ///   - client: The log database's client.
     ///   - schema: The log's schema; the channel is `kappa_log_<schema>`.
-    ///   - minimumInterval: The interval notifications are spaced at, on average (default 5 ms): a
-    ///     bound on the extra latency for followers in other processes, and on the notifications sent
-    ///     per second. Two may go out back to back after a quiet spell.
+    ///   - minimumInterval: The interval each allowance spaces notifications at, on average (default
+    ///     5 ms): about twice the extra latency for followers in other processes under a fast stream of
+    ///     appends, and half the notifications sent per second (carried ones at most one per interval).
     ///   - listenerCheckInterval: How often, at most, the notifier looks for listeners of other
     ///     processes (default 1 s).
     ///   - logger: Where the notifier logs (`kappa.*` metadata).

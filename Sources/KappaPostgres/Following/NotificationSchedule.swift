@@ -1,18 +1,24 @@
 /// When the ``LogNotifier`` may send its next notification, and whether appends wait for one.
 ///
-/// A token bucket: one notification's worth of allowance accrues per interval, up to ``burst``. A
-/// notification is sent by an append in its own transaction (``claim(at:interval:listenerCheckInterval:)``),
-/// or by the notifier's loop for appends that carried none (``claimForLoop(at:interval:)``). At a
-/// steady rate of one append per interval, every append carries one (the burst absorbs the jitter:
-/// a strict minimum gap would leave every append a little early, each then waiting for the loop).
+/// Two allowances, token buckets of one notification per interval on average:
+/// - Appends carry the notification in their own transaction (``claim(at:interval:listenerCheckInterval:)``)
+///   while theirs has one; it holds two, so that at a steady rate of one append per interval every
+///   append carries one (the burst absorbs the jitter: a strict minimum gap would leave every append
+///   a little early, each then waiting for the loop).
+/// - The notifier's loop notifies for appends that carried none (``claimForLoop(at:interval:)``) from
+///   an allowance of its own, no sooner than half an interval after the last notification of either
+///   kind. Sharing one allowance, the loop would spend each token as it accrued, mid-interval, and
+///   no append would find one again: each would wait half an interval for the loop. Apart, above
+///   one append per interval notifications go out about every half interval.
 ///
 /// The server commits notifying transactions one at a time, each holding a global lock through its
 /// flush. Many processes each carrying notifications can queue their appends behind it (measured
-/// here: 16 clients carrying 3,200 a second got 2,300 through, at 1.9 s each); so an append that took
-/// longer than ``slowAppend`` while carrying one stops appends carrying them for
-/// ``pauseAfterSlowAppend``, and the loop's separate notifications (which do not wait for the disk) serve meanwhile.
+/// here: 16 clients carrying 3,200 a second got 2,300 through, at 1.9 s each); so carried
+/// notifications are held to one per interval, an append that took longer than ``slowAppend`` while
+/// carrying one stops appends carrying them for ``pauseAfterSlowAppend``, and the loop's separate
+/// notifications (which do not wait for the disk) serve meanwhile.
 struct NotificationSchedule: Sendable {
-    /// Notifications that may be sent at once after a quiet spell.
+    /// Notifications appends may carry at once after a quiet spell.
     static let burst = 2.0
     /// A carried append slower than this pauses carrying.
     static let slowAppend = Duration.milliseconds(100)
@@ -27,26 +33,29 @@ struct NotificationSchedule: Sendable {
     var uncovered = false
     /// Until when appends carry no notification.
     private(set) var carryingPausedUntil: ContinuousClock.Instant?
-    private var tokens = Self.burst
-    private var refilled: ContinuousClock.Instant?
+    private var appends = Allowance(burst: Self.burst)
+    private var loop = Allowance(burst: 1)
+    /// When the last notification was sent, by an append or the loop.
+    private var lastSent: ContinuousClock.Instant?
 
-    /// When the next notification may be sent (at `now` or later).
+    /// When the loop may send its next notification (at `now` or later).
     func nextDue(at now: ContinuousClock.Instant, interval: Duration) -> ContinuousClock.Instant {
-        let tokens = available(at: now, interval: interval)
-        return tokens >= 1 ? now : now + interval * (1 - tokens)
+        let spaced = lastSent.map { $0 + interval / 2 } ?? now
+        return max(now, loop.due(at: now, interval: interval), spaced)
     }
 
-    /// An append about to be sent claims the notification if others listen and the allowance has one.
-    /// It then covers every append committed before it. `stale`: the notifier should look for
-    /// listeners again.
+    /// An append about to be sent claims the notification if others listen and the appends'
+    /// allowance has one. It then covers every append committed before it. `stale`: the notifier
+    /// should look for listeners again.
     mutating func claim(
         at now: ContinuousClock.Instant, interval: Duration, listenerCheckInterval: Duration
     ) -> (claimed: Bool, stale: Bool) {
         let stale = checked.map { now - $0 >= listenerCheckInterval } ?? false
-        guard othersListen, carryingPausedUntil.map({ $0 <= now }) ?? true, take(at: now, interval: interval) else {
+        guard othersListen, carryingPausedUntil.map({ $0 <= now }) ?? true, appends.take(at: now, interval: interval) else {
             return (false, stale)
         }
         uncovered = false
+        lastSent = now
         return (true, stale)
     }
 
@@ -57,21 +66,39 @@ struct NotificationSchedule: Sendable {
 
     /// The notifier's loop claims the notification for the appends not covered, once it is due.
     mutating func claimForLoop(at now: ContinuousClock.Instant, interval: Duration) -> Bool {
-        guard uncovered, take(at: now, interval: interval) else { return false }
+        guard uncovered, nextDue(at: now, interval: interval) <= now, loop.take(at: now, interval: interval) else { return false }
         uncovered = false
+        lastSent = now
         return true
     }
+}
 
-    private func available(at now: ContinuousClock.Instant, interval: Duration) -> Double {
-        guard let refilled, interval > .zero else { return Self.burst }
-        return min(Self.burst, tokens + max(0, (now - refilled) / interval))
+/// A token bucket: one notification per interval on average, at most `burst` at once.
+private struct Allowance: Sendable {
+    let burst: Double
+    private var tokens: Double
+    private var refilled: ContinuousClock.Instant?
+
+    init(burst: Double) {
+        self.burst = burst
+        self.tokens = burst
     }
 
-    private mutating func take(at now: ContinuousClock.Instant, interval: Duration) -> Bool {
+    func due(at now: ContinuousClock.Instant, interval: Duration) -> ContinuousClock.Instant {
+        let tokens = available(at: now, interval: interval)
+        return tokens >= 1 ? now : now + interval * (1 - tokens)
+    }
+
+    mutating func take(at now: ContinuousClock.Instant, interval: Duration) -> Bool {
         let available = available(at: now, interval: interval)
         guard available >= 1 else { return false }
         tokens = available - 1
         refilled = now
         return true
+    }
+
+    private func available(at now: ContinuousClock.Instant, interval: Duration) -> Double {
+        guard let refilled, interval > .zero else { return burst }
+        return min(burst, tokens + max(0, (now - refilled) / interval))
     }
 }

@@ -2,8 +2,9 @@ import Testing
 
 @testable import KappaPostgres
 
-/// Who sends the log's next notification: an append in its own transaction while the allowance
-/// (one per interval on average, two at once) has one, the notifier's loop for appends that carried none.
+/// Who sends the log's next notification: an append in its own transaction while the appends'
+/// allowance (one per interval on average, two at once) has one; the notifier's loop, from an
+/// allowance of its own, for appends that carried none.
 @Suite("Notification schedule")
 struct NotificationScheduleTests {
     let start = ContinuousClock.now
@@ -38,7 +39,8 @@ struct NotificationScheduleTests {
         #expect(!claim(&schedule, atMs: 4.9))
         #expect(claim(&schedule, atMs: 5))
         #expect(!claim(&schedule, atMs: 5))
-        #expect(schedule.nextDue(at: start + .milliseconds(5), interval: interval) == start + .milliseconds(10))
+        // The loop, for an append that carried none: half an interval after the last notification.
+        #expect(schedule.nextDue(at: start + .milliseconds(5), interval: interval) == start + .milliseconds(7.5))
     }
 
     /// One append per interval, each a little early or late: every one carries its notification.
@@ -66,14 +68,74 @@ struct NotificationScheduleTests {
         // Nothing committed without a notification: the loop has nothing to send.
         let nothingToSend = schedule.claimForLoop(at: start + .milliseconds(6), interval: interval)
         #expect(!nothingToSend)
+        // An append past the appends' allowance: the loop sends half an interval after the last notification.
+        #expect(!claim(&schedule, atMs: 1))
         schedule.uncovered = true
-        #expect(schedule.nextDue(at: start + .milliseconds(1), interval: interval) == start + .milliseconds(5))
-        let early = schedule.claimForLoop(at: start + .milliseconds(4), interval: interval)
-        let due = schedule.claimForLoop(at: start + .milliseconds(5), interval: interval)
+        #expect(schedule.nextDue(at: start + .milliseconds(1), interval: interval) == start + .milliseconds(2.5))
+        let early = schedule.claimForLoop(at: start + .milliseconds(2.4), interval: interval)
+        let due = schedule.claimForLoop(at: start + .milliseconds(2.5), interval: interval)
         #expect(!early && due)
         #expect(!schedule.uncovered)
-        // And the next append waits for the allowance the loop spent.
-        #expect(!claim(&schedule, atMs: 9))
+        // Then at most one per interval from its own allowance.
+        schedule.uncovered = true
+        #expect(schedule.nextDue(at: start + .milliseconds(3), interval: interval) == start + .milliseconds(7.5))
+        // The loop spent none of the appends' allowance: the next append at the interval carries.
+        #expect(claim(&schedule, atMs: 5))
+        #expect(!schedule.uncovered)
+    }
+
+    /// Three appends at once, then one per interval, each a millisecond after the interval's start:
+    /// the third finds no allowance and the loop notifies for it; the appends after it carry their
+    /// notifications again. (Had the loop spent the appends' allowance, it would take each token as
+    /// it accrued, and every later append, a millisecond behind, would wait for the loop.)
+    @Test func aNotificationTheLoopSentLeavesTheNextAppendsCarrying() {
+        var schedule = listened()
+        var carried: [Int] = []
+        for n in 0..<100 {
+            let at = n < 3 ? 0 : Double(n - 2) * 5 + 1
+            if claim(&schedule, atMs: at) {
+                carried.append(n)
+                continue
+            }
+            schedule.uncovered = true
+            let due = schedule.nextDue(at: start + .microseconds(Int64(at * 1000)), interval: interval)
+            let looped = schedule.claimForLoop(at: due, interval: interval)
+            #expect(looped, "append \(n)")
+        }
+        #expect(!carried.contains(2))
+        #expect(Set(carried).isSuperset(of: 3..<100), "\(Set(3..<100).subtracting(carried).sorted())")
+    }
+
+    /// Appends every millisecond, five to an interval: one in five carries its notification, the loop
+    /// notifies for the others half an interval after the last; none waits more than half an interval
+    /// (and the commit's own wait) for one, and at most two go out an interval.
+    @Test func aFastStreamIsNotifiedAboutEveryHalfInterval() {
+        var schedule = listened()
+        var sent: [Double] = []
+        var waiting: [Double] = [] // appends committed without a notification yet
+        var longestWait = 0.0
+        for tick in 0..<10_000 { // 0.1 ms steps, 1 s
+            let ms = Double(tick) / 10
+            let now = start + .microseconds(Int64(tick) * 100)
+            if tick % 10 == 0 {
+                if claim(&schedule, atMs: ms) {
+                    sent.append(ms)
+                    longestWait = max(longestWait, waiting.map { ms - $0 }.max() ?? 0)
+                    waiting = []
+                    continue
+                }
+                schedule.uncovered = true
+                waiting.append(ms)
+            }
+            if schedule.uncovered, schedule.nextDue(at: now, interval: interval) <= now, schedule.claimForLoop(at: now, interval: interval) {
+                sent.append(ms)
+                longestWait = max(longestWait, waiting.map { ms - $0 }.max() ?? 0)
+                waiting = []
+            }
+        }
+        #expect(longestWait <= 2.5, "an append waited \(longestWait) ms for a notification")
+        #expect(sent.count <= 2 * 200 + 3)
+        #expect(sent.count >= 380)
     }
 
     @Test func aClaimCoversTheAppendsCommittedBeforeIt() {
