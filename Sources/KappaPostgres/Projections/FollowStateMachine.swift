@@ -10,7 +10,7 @@
 /// read meanwhile, and the loop reads on; a short or empty page reached the gap-free horizon, where a
 /// building version finishes building, a caught-up one is promoted (when due, at most every 100 ms),
 /// and a follow `untilCaughtUp` stops — unless its promotion is due and refused only because the
-/// version lags, when it follows on until the promotion succeeds. Then an empty read renews the lease when it is due and waits
+/// version lags, when it follows on until the promotion succeeds (for at most 30 s). Then an empty read renews the lease when it is due and waits
 /// for the doorbell; a short batch may pause so that the next one carries more events
 /// (``LiveCoalescing``).
 struct FollowStateMachine {
@@ -50,6 +50,9 @@ struct FollowStateMachine {
     /// How long a promotion that was not possible yet waits before the next try.
     static let promotionRetry = Duration.milliseconds(100)
 
+    /// How long a follow `untilCaughtUp` follows on for a promotion refused because the version lags.
+    static let promotionFollowOn = Duration.seconds(30)
+
     /// How a promotion the machine asked for went.
     enum Promotion: Equatable {
         /// Promoted, not due, or refused for good: nothing more to try.
@@ -83,6 +86,8 @@ struct FollowStateMachine {
     private(set) var promotionDue: Bool
     /// The last promotion tried was refused because the version lags: a follow `untilCaughtUp` goes on.
     private var promotionBehind = false
+    /// Until when a follow `untilCaughtUp` follows on for its lagging promotion (set at the first refusal).
+    private var followOnUntil: ContinuousClock.Instant?
     private var promotionNotBefore: ContinuousClock.Instant
     private var state = ProjectionStatus.State.catchingUp
     private var lastRenewal: ContinuousClock.Instant
@@ -156,6 +161,7 @@ struct FollowStateMachine {
         guard case .promoting(let horizon) = step else { preconditionFailure("a promotion tried while \(step)") }
         promotionDue = outcome != .settled
         promotionBehind = outcome == .behind
+        if promotionBehind && followOnUntil == nil { followOnUntil = now + Self.promotionFollowOn }
         promotionNotBefore = now + Self.promotionRetry
         return stopOrGoOn(horizon, now: now)
     }
@@ -206,7 +212,8 @@ struct FollowStateMachine {
     }
 
     private mutating func stopOrGoOn(_ horizon: Horizon, now: ContinuousClock.Instant) -> Action {
-        guard configuration.untilCaughtUp, !(promotionDue && promotionBehind) else { return goOn(after: horizon, now: now) }
+        let followingOn = promotionDue && promotionBehind && followOnUntil.map { now < $0 } ?? false
+        guard configuration.untilCaughtUp, !followingOn else { return goOn(after: horizon, now: now) }
         state = .live
         step = .renewing(then: nil)
         return .renew(.live)

@@ -8,7 +8,8 @@ extension ProjectionVersions {
     /// this process, holding the version's lease — then releases it to whichever runtime follows the
     /// version live. The projection (its handler code) must be among this value's `projections`.
     /// A projection's first version is active when this returns: while the log runs more than
-    /// ``ProjectionRuntime/Configuration/maximumPromotionLag`` events ahead of it, the rebuild follows on.
+    /// ``ProjectionRuntime/Configuration/maximumPromotionLag`` events ahead of it, the rebuild follows
+    /// on (at most 30 s; then it returns with the version caught up, not active, and logs a warning).
     ///
     /// - Parameters:
     ///   - name: The projection.
@@ -52,12 +53,19 @@ extension ProjectionVersions {
         }
         try await VersionLifecycle.rebuild(
             projection, core: core, fromScratch: fromScratch || row?.lifecycle == .dropped, progress: progress)
-        if let failed = try await versions(of: name).first(where: { $0.version == version }), failed.state == .failed {
+        let after = try await versions(of: name).filter { $0.lifecycle != .dropped }
+        if let failed = after.first(where: { $0.version == version }), failed.state == .failed {
             throw ProjectionError(
                 .handlerFailed, projection: name, version: version,
                 message: "the rebuild stopped on an event its handler rejects; see the projection's status")
         }
-        // The first version of a projection was made active when it caught up.
+        // The first version of a projection was made active when it caught up, unless the log kept
+        // running ahead of it (or the switch was refused, logged as it happened).
+        if !promote, !after.contains(where: { $0.lifecycle == .active }), after.map(\.version).min() == version {
+            core.logger.warning(
+                "the rebuilt first version caught up but is not active: promote it",
+                metadata: ["kappa.projection": "\(name)", "kappa.version": "\(version)"])
+        }
         if promote, try await activeVersion(of: name) != version { try await self.promote(name, version: version) }
     }
 }

@@ -170,6 +170,26 @@ import Testing
         #expect(machine.renewed(now: clock.now) == .stop)
     }
 
+    @Test func untilCaughtUpFollowsOnForItsPromotionAtMost30Seconds() {
+        var clock = TestClock()
+        var machine = Self.machine(building: true, untilCaughtUp: true, clock: clock)
+        _ = machine.start()
+        _ = machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now)
+        _ = machine.finishedBuilding(now: clock.now)
+        #expect(machine.promotionTried(.behind, now: clock.now) == .renew(.live))
+        #expect(machine.renewed(now: clock.now) == .wait(.milliseconds(500)))
+        _ = machine.rested()
+        clock.advance(by: FollowStateMachine.promotionFollowOn - .milliseconds(1))
+        #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .promote)
+        #expect(machine.promotionTried(.behind, now: clock.now) == .renew(.live))
+        #expect(machine.renewed(now: clock.now) == .wait(.milliseconds(500)))
+        _ = machine.rested()
+        clock.advance(by: FollowStateMachine.promotionRetry)
+        #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .promote)
+        #expect(machine.promotionTried(.behind, now: clock.now) == .renew(.live))
+        #expect(machine.renewed(now: clock.now) == .stop)
+    }
+
     @Test func untilCaughtUpDoesNotWaitForALowerVersionsPromotion() {
         let clock = TestClock()
         var machine = Self.machine(building: true, untilCaughtUp: true, clock: clock)
