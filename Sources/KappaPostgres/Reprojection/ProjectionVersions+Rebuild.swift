@@ -63,7 +63,7 @@ extension ProjectionVersions {
         // running ahead of it (or the switch was refused, logged as it happened).
         if !promote, !after.contains(where: { $0.lifecycle == .active }), after.map(\.version).min() == version {
             core.logger.warning(
-                "the rebuilt first version caught up but is not active: promote it",
+                "the rebuilt first version caught up but is not active: a runtime following it promotes it once within maximumPromotionLag, or promote it",
                 metadata: ["kappa.projection": "\(name)", "kappa.version": "\(version)"])
         }
         if promote, try await activeVersion(of: name) != version { try await self.promote(name, version: version) }

@@ -201,6 +201,21 @@ import Testing
         #expect(machine.promotionDue)
     }
 
+    /// Lagging first, then waiting for a lower version: it stops at that refusal.
+    @Test func untilCaughtUpStopsWhenItsLaggingPromotionTurnsToWaitForALowerVersion() {
+        var clock = TestClock()
+        var machine = Self.machine(promotionDue: true, untilCaughtUp: true, clock: clock)
+        _ = machine.start()
+        #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .promote)
+        #expect(machine.promotionTried(.behind, now: clock.now) == .renew(.live))
+        #expect(machine.renewed(now: clock.now) == .wait(.milliseconds(500)))
+        _ = machine.rested()
+        clock.advance(by: FollowStateMachine.promotionRetry)
+        #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .promote)
+        #expect(machine.promotionTried(.afterLowerVersion, now: clock.now) == .renew(.live))
+        #expect(machine.renewed(now: clock.now) == .stop)
+    }
+
     @Test func aShortBatchHeldBackIsLookedAtAgainPastTheHorizonBeforeFinishing() {
         let clock = TestClock()
         var machine = Self.machine(building: true, clock: clock)

@@ -152,6 +152,11 @@ struct NotificationScheduleTests {
         for _ in 0..<10 {
             let claimed = schedule.claim(at: start, interval: .zero, listenerCheckInterval: look).claimed
             #expect(claimed)
+            // Nor the loop's, right after.
+            schedule.uncovered = true
+            #expect(schedule.nextDue(at: start, interval: .zero) == start)
+            let looped = schedule.claimForLoop(at: start, interval: .zero)
+            #expect(looped)
         }
     }
 
