@@ -60,8 +60,9 @@ struct FollowStateMachine {
         /// Not yet: the version lags the log or the active version. A follow `untilCaughtUp` follows
         /// on until it is promoted, so that a rebuild returns with its first version serving.
         case behind
-        /// Not yet: a lower version is to be promoted first. A follow `untilCaughtUp` does not wait for it.
-        case afterLowerVersion
+        /// Not yet, for a reason this runner's following does not clear: a lower version is to be
+        /// promoted first, or the version cannot serve now. A follow `untilCaughtUp` does not wait for it.
+        case notByFollowing
     }
 
     /// Where a turn reached the horizon, which says how it goes on from there.

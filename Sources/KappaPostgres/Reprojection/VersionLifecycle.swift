@@ -67,22 +67,24 @@ struct VersionLifecycle: Sendable {
     /// ``ProjectionRuntime/Configuration/promoteWhenCaughtUp`` is set and it is above the active one.
     /// Called by its own runner each time a read reaches the horizon, so it does not wait: a version
     /// behind the active one or more than ``ProjectionRuntime/Configuration/maximumPromotionLag``
-    /// events behind the log (`behind`), or waiting for a lower one to be promoted first
-    /// (`afterLowerVersion`), is tried again at a later horizon.
+    /// events behind the log (`behind`), or waiting for a lower one to be promoted first or not
+    /// servable now (`notByFollowing`), is tried again at a later horizon.
     func promoteIfDue() async throws -> FollowStateMachine.Promotion {
         let versions = ProjectionVersions(core: core, projections: [])
         let rows = try await versions.versions(of: id.name).filter { $0.lifecycle != .dropped }
         if let active = rows.first(where: { $0.lifecycle == .active })?.version {
             guard core.configuration.promoteWhenCaughtUp && active < id.version else { return .settled }
         } else if let lowest = rows.map(\.version).min(), lowest < id.version {
-            return .afterLowerVersion
+            return .notByFollowing
         }
         do {
             try await versions.promote(id.name, version: id.version, patience: .zero)
             return .settled
         } catch let error as ProjectionError where error.code == .notCaughtUp {
             logger.debug("the caught-up version is behind; promoting it at a later horizon", metadata: ["error": "\(error)"])
-            return .behind
+            // Following on clears a lag, not a version still building or failed (as the rows had it).
+            let own = rows.first { $0.version == id.version }
+            return own?.lifecycle == .building || own?.state == .failed ? .notByFollowing : .behind
         } catch let error as ProjectionError {
             logger.warning("could not promote the caught-up version", metadata: ["error": "\(error)"])
             return .settled

@@ -196,7 +196,7 @@ import Testing
         _ = machine.start()
         #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .finishBuilding)
         #expect(machine.finishedBuilding(now: clock.now) == .promote)
-        #expect(machine.promotionTried(.afterLowerVersion, now: clock.now) == .renew(.live))
+        #expect(machine.promotionTried(.notByFollowing, now: clock.now) == .renew(.live))
         #expect(machine.renewed(now: clock.now) == .stop)
         #expect(machine.promotionDue)
     }
@@ -212,7 +212,7 @@ import Testing
         _ = machine.rested()
         clock.advance(by: FollowStateMachine.promotionRetry)
         #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .promote)
-        #expect(machine.promotionTried(.afterLowerVersion, now: clock.now) == .renew(.live))
+        #expect(machine.promotionTried(.notByFollowing, now: clock.now) == .renew(.live))
         #expect(machine.renewed(now: clock.now) == .stop)
     }
 
