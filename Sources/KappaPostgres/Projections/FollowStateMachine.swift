@@ -45,6 +45,9 @@ struct FollowStateMachine {
         var liveCoalescing: Duration
         /// Stop at the first horizon (a rebuild's last stretch, a test).
         var untilCaughtUp = false
+        /// Until when a follow `untilCaughtUp` follows on for a lagging promotion, as an earlier
+        /// machine of the same rebuild set it (`nil`: from this machine's first refusal).
+        var followOnUntil: ContinuousClock.Instant?
     }
 
     /// How long a promotion that was not possible yet waits before the next try.
@@ -88,7 +91,7 @@ struct FollowStateMachine {
     /// The last promotion tried was refused because the version lags: a follow `untilCaughtUp` goes on.
     private var promotionBehind = false
     /// Until when a follow `untilCaughtUp` follows on for its lagging promotion (set at the first refusal).
-    private var followOnUntil: ContinuousClock.Instant?
+    private(set) var followOnUntil: ContinuousClock.Instant?
     private var promotionNotBefore: ContinuousClock.Instant
     private var state = ProjectionStatus.State.catchingUp
     private var lastRenewal: ContinuousClock.Instant
@@ -104,6 +107,7 @@ struct FollowStateMachine {
     ///   - now: when the lease was taken.
     init(_ configuration: Configuration, building: Bool, promotionDue: Bool, now: ContinuousClock.Instant) {
         self.configuration = configuration
+        self.followOnUntil = configuration.followOnUntil
         self.building = building
         self.promotionDue = promotionDue
         self.promotionNotBefore = now

@@ -88,8 +88,10 @@ struct ProjectionRunner: Sendable {
     /// version is far behind. Returns `true` when the projection stopped on a poison event (or, with
     /// `untilCaughtUp`, when it caught up); throws on a transient fault or a lost lease. What to do
     /// next is the ``FollowStateMachine``'s decision; this loop performs it.
+    /// `followOn`: where a rebuild keeps the end of its follow-on for a lagging promotion across
+    /// the calls of its retries.
     func follow(
-        _ lease: inout Lease, bell: Doorbell, untilCaughtUp: Bool = false,
+        _ lease: inout Lease, bell: Doorbell, untilCaughtUp: Bool = false, followOn: FollowOnDeadline? = nil,
         progress: (@Sendable (RebuildProgress) -> Void)? = nil
     ) async throws -> Bool {
         let row = try await lifecycle.row()
@@ -110,9 +112,10 @@ struct ProjectionRunner: Sendable {
             .init(
                 batchSize: configuration.batchSize, leaseDuration: configuration.leaseDuration,
                 idlePollInterval: configuration.idlePollInterval, liveCoalescing: configuration.liveCoalescing,
-                untilCaughtUp: untilCaughtUp),
+                untilCaughtUp: untilCaughtUp, followOnUntil: followOn?.until.withLock { $0 }),
             // A version that caught up in an earlier run and was not promoted then (behind the active one).
             building: building, promotionDue: row?.lifecycle == .caughtUp, now: .now)
+        defer { followOn?.until.withLock { $0 = machine.followOnUntil } }
         var page: [RecordedEvent] = []
         var readAhead: (events: [RecordedEvent], heldBack: Bool)?
         let statistics = TableStatistics()

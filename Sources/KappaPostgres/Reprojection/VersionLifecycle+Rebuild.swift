@@ -27,6 +27,7 @@ extension VersionLifecycle {
         let id = runner.id
         try await runner.setUp()
         var mustReset = fromScratch
+        let followOn = FollowOnDeadline()
         let end = await core.runLeased(
             .projections, runner.key, logger: runner.logger, allowDropped: { mustReset }, whenHeld: { .giveUp }, retrying: isTransient
         ) { lease, bell in
@@ -38,7 +39,7 @@ extension VersionLifecycle {
                     "rebuilding a projection version from scratch", metadata: ["kappa.projection": "\(id.name)", "kappa.version": "\(id.version)"])
             }
             // `follow` returns false only when cancelled or stopping: the loop then ends as `.stopped`.
-            return try await runner.follow(&lease, bell: bell, untilCaughtUp: true, progress: progress)
+            return try await runner.follow(&lease, bell: bell, untilCaughtUp: true, followOn: followOn, progress: progress)
         }
         versionsCore.rebuildEventsRead.add(core.rebuildEventsRead.load(ordering: .relaxed), ordering: .relaxed)
         switch end {

@@ -201,6 +201,21 @@ import Testing
         #expect(machine.promotionDue)
     }
 
+    /// A machine of a rebuild's retry takes over the follow-on's end its predecessor set: it does
+    /// not start 30 s over.
+    @Test func untilCaughtUpKeepsTheFollowOnEndOfAnEarlierMachine() {
+        let clock = TestClock()
+        var configuration = Self.configuration
+        configuration.untilCaughtUp = true
+        configuration.followOnUntil = clock.now - .milliseconds(1)
+        var machine = FollowStateMachine(configuration, building: false, promotionDue: true, now: clock.now)
+        _ = machine.start()
+        #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .promote)
+        #expect(machine.promotionTried(.behind, now: clock.now) == .renew(.live))
+        #expect(machine.renewed(now: clock.now) == .stop)
+        #expect(machine.followOnUntil == configuration.followOnUntil)
+    }
+
     /// Lagging first, then waiting for a lower version: it stops at that refusal.
     @Test func untilCaughtUpStopsWhenItsLaggingPromotionTurnsToWaitForALowerVersion() {
         var clock = TestClock()
