@@ -31,6 +31,13 @@ struct FleetWorker: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // A worker whose benchmark died (killed, or a crash) would follow the log until killed by
+        // hand: it exits once it has been handed to another parent.
+        let parent = getppid()
+        Thread.detachNewThread {
+            while getppid() == parent { Thread.sleep(forTimeInterval: 0.5) }
+            Foundation.exit(1)
+        }
         try await BenchDatabase.withClient(connections: connections, name: "kappa-bench runtime") { client in
             let notifier = try LogNotifier(client: client, schema: log, logger: quietLogger)
             let store = try PostgresEventStore(client: client, configuration: .init(schema: log), notifier: notifier, logger: quietLogger)
