@@ -59,13 +59,15 @@ extension ProjectionVersions {
                 .handlerFailed, projection: name, version: version,
                 message: "the rebuild stopped on an event its handler rejects; see the projection's status")
         }
-        // The first version of a projection was made active when it caught up, unless the log kept
-        // running ahead of it (or the switch was refused, logged as it happened).
-        if !promote, !after.contains(where: { $0.lifecycle == .active }), after.map(\.version).min() == version {
+        let active = after.first { $0.lifecycle == .active }?.version
+        if promote {
+            if active != version { try await self.promote(name, version: version) }
+        } else if active == nil, after.map(\.version).min() == version {
+            // The first version of a projection was made active when it caught up, unless the log
+            // kept running ahead of it (or the switch was refused, logged as it happened).
             core.logger.warning(
                 "the rebuilt first version caught up but is not active: a runtime following it promotes it once within maximumPromotionLag, or promote it",
                 metadata: ["kappa.projection": "\(name)", "kappa.version": "\(version)"])
         }
-        if promote, try await activeVersion(of: name) != version { try await self.promote(name, version: version) }
     }
 }

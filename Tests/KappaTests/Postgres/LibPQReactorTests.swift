@@ -19,11 +19,14 @@ struct LibPQReactorTests {
         let (current, former) = (Owner(), Owner())
         let calls = Atomic<Int>(0)
         let reactor = LibPQReactor.shared
-        #expect(
+        /// Watches the first end for the current owner, counting the handler's calls.
+        func watch() -> Bool {
             reactor.watch(ends[0], owner: ObjectIdentifier(current), for: .read) {
                 calls.add(1, ordering: .relaxed)
                 return nil
-            })
+            }
+        }
+        #expect(watch())
         // The former owner of this number goes away: the current owner's watch stays.
         reactor.forget(ends[0], owner: ObjectIdentifier(former))
         #expect(write(ends[1], "x", 1) == 1)
@@ -31,11 +34,7 @@ struct LibPQReactorTests {
         // Its owner forgets it: nothing runs any more.
         var buffer: UInt8 = 0
         #expect(read(ends[0], &buffer, 1) == 1)
-        #expect(
-            reactor.watch(ends[0], owner: ObjectIdentifier(current), for: .read) {
-                calls.add(1, ordering: .relaxed)
-                return nil
-            })
+        #expect(watch())
         reactor.forget(ends[0], owner: ObjectIdentifier(current))
         #expect(write(ends[1], "y", 1) == 1)
         // A handler that must not run: given the time the first one took many times over.

@@ -23,6 +23,22 @@ import Testing
         return FollowStateMachine(configuration, building: building, promotionDue: promotionDue, now: clock.now)
     }
 
+    /// A rebuild's machine (`untilCaughtUp`) that finished building at its first horizon and asks to promote.
+    static func caughtUpRebuild(clock: TestClock) -> FollowStateMachine {
+        var machine = Self.machine(building: true, untilCaughtUp: true, clock: clock)
+        _ = machine.start()
+        #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .finishBuilding)
+        #expect(machine.finishedBuilding(now: clock.now) == .promote)
+        return machine
+    }
+
+    /// A promotion refused because the version lags: the machine renews as live and waits for more, not stopping.
+    static func refusedAsBehind(_ machine: inout FollowStateMachine, clock: TestClock) {
+        #expect(machine.promotionTried(.behind, now: clock.now) == .renew(.live))
+        #expect(machine.renewed(now: clock.now) == .wait(.milliseconds(500)))
+        _ = machine.rested()
+    }
+
     @Test func aFullPageIsAppliedWithTheNextReadBesideItAndTheLoopReadsOn() {
         let clock = TestClock()
         var machine = Self.machine(clock: clock)
@@ -153,14 +169,9 @@ import Testing
 
     @Test func untilCaughtUpFollowsOnWhileItsPromotionLagsThenStopsOncePromoted() {
         var clock = TestClock()
-        var machine = Self.machine(building: true, untilCaughtUp: true, clock: clock)
-        _ = machine.start()
-        #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .finishBuilding)
-        #expect(machine.finishedBuilding(now: clock.now) == .promote)
+        var machine = Self.caughtUpRebuild(clock: clock)
         // The log ran ahead: not stopped, but live and waiting for more.
-        #expect(machine.promotionTried(.behind, now: clock.now) == .renew(.live))
-        #expect(machine.renewed(now: clock.now) == .wait(.milliseconds(500)))
-        _ = machine.rested()
+        Self.refusedAsBehind(&machine, clock: clock)
         // Not tried again before 100 ms, and not stopped either.
         #expect(machine.pageRead(events: 2, heldBack: false, refined: false, now: clock.now) == .apply(state: .live, readAhead: false))
         #expect(machine.batchApplied(now: clock.now) == .read(refined: false))
@@ -172,18 +183,11 @@ import Testing
 
     @Test func untilCaughtUpFollowsOnForItsPromotionAtMost30Seconds() {
         var clock = TestClock()
-        var machine = Self.machine(building: true, untilCaughtUp: true, clock: clock)
-        _ = machine.start()
-        _ = machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now)
-        _ = machine.finishedBuilding(now: clock.now)
-        #expect(machine.promotionTried(.behind, now: clock.now) == .renew(.live))
-        #expect(machine.renewed(now: clock.now) == .wait(.milliseconds(500)))
-        _ = machine.rested()
+        var machine = Self.caughtUpRebuild(clock: clock)
+        Self.refusedAsBehind(&machine, clock: clock)
         clock.advance(by: FollowStateMachine.promotionFollowOn - .milliseconds(1))
         #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .promote)
-        #expect(machine.promotionTried(.behind, now: clock.now) == .renew(.live))
-        #expect(machine.renewed(now: clock.now) == .wait(.milliseconds(500)))
-        _ = machine.rested()
+        Self.refusedAsBehind(&machine, clock: clock)
         clock.advance(by: FollowStateMachine.promotionRetry)
         #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .promote)
         #expect(machine.promotionTried(.behind, now: clock.now) == .renew(.live))
@@ -192,10 +196,7 @@ import Testing
 
     @Test func untilCaughtUpDoesNotWaitForALowerVersionsPromotion() {
         let clock = TestClock()
-        var machine = Self.machine(building: true, untilCaughtUp: true, clock: clock)
-        _ = machine.start()
-        #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .finishBuilding)
-        #expect(machine.finishedBuilding(now: clock.now) == .promote)
+        var machine = Self.caughtUpRebuild(clock: clock)
         #expect(machine.promotionTried(.notByFollowing, now: clock.now) == .renew(.live))
         #expect(machine.renewed(now: clock.now) == .stop)
         #expect(machine.promotionDue)
@@ -222,9 +223,7 @@ import Testing
         var machine = Self.machine(promotionDue: true, untilCaughtUp: true, clock: clock)
         _ = machine.start()
         #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .promote)
-        #expect(machine.promotionTried(.behind, now: clock.now) == .renew(.live))
-        #expect(machine.renewed(now: clock.now) == .wait(.milliseconds(500)))
-        _ = machine.rested()
+        Self.refusedAsBehind(&machine, clock: clock)
         clock.advance(by: FollowStateMachine.promotionRetry)
         #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .promote)
         #expect(machine.promotionTried(.notByFollowing, now: clock.now) == .renew(.live))
