@@ -105,6 +105,11 @@ struct RestoreTests {
         let fresh = try await store.readLog(after: .start, limit: 2_000)
         #expect(fresh.prefix(1_000).allSatisfy { $0.streamID != "account-new" } && fresh.suffix(10).allSatisfy { $0.streamID == "account-new" })
         let followed = try await store.readLog(after: head, limit: 2_000)
+        // A live follower's read, below the cheaper horizon written out in its statement, shifts as `log_xid()` does.
+        // (Awaited: an open transaction anywhere on the server holds that horizon back a moment.)
+        try await eventually("a live read from the old checkpoint reads the new events") {
+            try await store.readLogPage(after: head, limit: 2_000, refined: false).events.map(\.id) == followed.map(\.id)
+        }
         #expect(
             followed.map(\.id) == Array(fresh.suffix(10)).map(\.id),
             "a follower from its old checkpoint (\(head)) reads the new events: \(followed.count), first \(followed.first.map { "\($0.position)" } ?? "-"), new from \(fresh.suffix(10).first.map { "\($0.position)" } ?? "-")"
