@@ -17,14 +17,17 @@ struct FleetWorker: AsyncParsableCommand {
     @Option var connections = 4
     @Option(help: "The log's schema.") var log = FleetWorker.log
     @Option(help: "The runtime's schema.") var runtimeSchema = FleetWorker.runtime
+    @Flag(help: "Run the store with libpq connections (appendConnectionString): the runners' page reads go through them.")
+    var libpqReads = false
 
     /// Starts this program as a worker, with this process's environment (the PG* variables).
-    static func spawn(versions: Int, connections: Int, log: String = Self.log, runtime: String = Self.runtime) throws -> Process {
+    static func spawn(versions: Int, connections: Int, log: String = Self.log, runtime: String = Self.runtime, libpqReads: Bool = false) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        process.arguments = [
-            "fleet-worker", "--versions", "\(versions)", "--connections", "\(connections)", "--log", log, "--runtime-schema", runtime,
-        ]
+        process.arguments =
+            [
+                "fleet-worker", "--versions", "\(versions)", "--connections", "\(connections)", "--log", log, "--runtime-schema", runtime,
+            ] + (libpqReads ? ["--libpq-reads"] : [])
         process.standardInput = FileHandle.nullDevice
         try process.run()
         return process
@@ -40,7 +43,9 @@ struct FleetWorker: AsyncParsableCommand {
         }
         try await BenchDatabase.withClient(connections: connections, name: "kappa-bench runtime") { client in
             let notifier = try LogNotifier(client: client, schema: log, logger: quietLogger)
-            let store = try PostgresEventStore(client: client, configuration: .init(schema: log), notifier: notifier, logger: quietLogger)
+            var storeConfiguration = PostgresEventStore.Configuration(schema: log)
+            if libpqReads { storeConfiguration.appendConnectionString = BenchDatabase.connectionString }
+            let store = try PostgresEventStore(client: client, configuration: storeConfiguration, notifier: notifier, logger: quietLogger)
             var configuration = ProjectionRuntime.Configuration()
             configuration.schema = runtimeSchema
             configuration.pipelineConnectionString = BenchDatabase.connectionString
@@ -53,7 +58,8 @@ struct FleetWorker: AsyncParsableCommand {
                 notifier: notifier, configuration: configuration, logger: quietLogger)
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [.init(service: notifier), .init(service: runtime)], gracefulShutdownSignals: [.sigterm], logger: quietLogger))
+                    services: [.init(service: notifier), .init(service: runtime)] + (libpqReads ? [.init(service: store)] : []),
+                    gracefulShutdownSignals: [.sigterm], logger: quietLogger))
             try await group.run()
         }
     }

@@ -17,7 +17,12 @@ extension LiveBenchmark {
         for schema in [Self.ownProcessRuntime, "\(FleetWorker.projection(0))_v1", FleetWorker.projection(0)] {
             try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"))
         }
-        let worker = try FleetWorker.spawn(versions: 1, connections: 4, log: store.configuration.schema, runtime: Self.ownProcessRuntime)
+        // Its store holds libpq connections for the runners' page reads (two of its six pooled ones
+        // held for appends too), as an application with `appendConnectionString` does;
+        // KAPPA_BENCH_CLIENT_READS=1: through postgres-nio instead.
+        let worker = try FleetWorker.spawn(
+            versions: 1, connections: 6, log: store.configuration.schema, runtime: Self.ownProcessRuntime,
+            libpqReads: ProcessInfo.processInfo.environment["KAPPA_BENCH_CLIENT_READS"] == nil)
         defer {
             worker.terminate()
             worker.waitUntilExit()

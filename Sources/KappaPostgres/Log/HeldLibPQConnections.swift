@@ -2,8 +2,8 @@ import CLibPQ
 import Logging
 import Synchronization
 
-/// libpq connections the event store holds for its appends (alone or grouped) while it runs, with
-/// ``PostgresEventStore/Configuration/appendConnectionString`` set.
+/// libpq connections the event store holds for its appends (alone or grouped) and its followers'
+/// page reads while it runs, with ``PostgresEventStore/Configuration/appendConnectionString`` set.
 ///
 /// An append borrows an idle one under a lock, sends its prepared statement from its own task and
 /// is resumed by the ``LibPQReactor``'s thread: no pool lease, no task of its own, no thread switch
@@ -23,11 +23,20 @@ package final class HeldLibPQConnections: Sendable {
     package let holds = Atomic<Int>(0)
     /// Connections that failed to open (or to prepare the appends).
     package let failedOpens = Atomic<Int>(0)
+    /// Followers' page reads answered on a held connection (for the tests and the benchmark).
+    package let pageReads = Atomic<Int>(0)
+    /// Whether followers' page reads go through an idle held connection: until one fails with an
+    /// error of its own (a role that may append but not read), then through the client.
+    private let readingPages = Atomic<Bool>(true)
 
     package init() {}
 
     /// Connections held and idle now.
     package var idleCount: Int { state.withLock { $0.idle.count } }
+
+    var readsPages: Bool { readingPages.load(ordering: .relaxed) }
+
+    func stopReadingPages() { readingPages.store(false, ordering: .relaxed) }
 
     /// An idle held connection, now borrowed; `nil` when none is idle.
     func borrow() -> ReactorConnection? {

@@ -10,7 +10,8 @@ extension PostgresEventStore: Service {
         let held = heldConnections, count = configuration.heldAppendConnections, client = self.client, logger = self.logger
         // A service that returns early would end its service group: with nothing to hold, it waits.
         guard count > 0 else { return (try? await gracefulShutdown()) ?? () }
-        let libpq = libpqConnections, prepared = AppendStatement.libpqPrepared(queries.appends, group: queries.groupAppend)
+        let libpq = libpqConnections
+        let prepared = AppendStatement.libpqPrepared(queries.appends, group: queries.groupAppend) + ReadPageStatement.libpqPrepared(queries)
         // Without prepared statements (a pooler that cannot keep them) appends never use them.
         let connectionString = configuration.preparedStatements ? configuration.appendConnectionString : nil
         await cancelWhenGracefulShutdown {

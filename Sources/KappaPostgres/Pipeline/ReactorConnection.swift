@@ -111,17 +111,18 @@ package final class ReactorConnection: @unchecked Sendable {
     package var isUsable: Bool { !broken.load(ordering: .relaxed) }
 
     /// Runs the statement prepared as `name` with `parameters` and decodes its result (on the
-    /// reactor's thread) with `decode`.
+    /// reactor's thread) with `decode`; its cells as text, or binary with `binaryResults`.
     /// - Throws: ``LibPQError``: the server's error, or `connectionLost` (the outcome then unknown).
     package func execute<R: Sendable>(
-        prepared name: String, _ parameters: LibPQParameters, decode: @escaping @Sendable (OpaquePointer) throws -> R
+        prepared name: String, _ parameters: LibPQParameters, binaryResults: Bool = false,
+        decode: @escaping @Sendable (OpaquePointer) throws -> R
     ) async throws -> R {
         guard !busy.exchange(true, ordering: .acquiring) else { throw LibPQError(connectionLost: "the connection is running another statement") }
         defer { busy.store(false, ordering: .releasing) }
         guard !broken.load(ordering: .relaxed) else { throw LibPQError(connectionLost: "the connection was lost") }
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
             let sent = parameters.withUnsafeArrays { count, values, lengths, formats in
-                PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0)
+                PQsendQueryPrepared(handle, name, count, values, lengths, formats, binaryResults ? 1 : 0)
             }
             // Not sent in full (no Sync reached the server): nothing can have run.
             guard sent == 1 else { return continuation.resume(throwing: fail("could not send the statement", sent: false)) }

@@ -214,4 +214,30 @@ struct LibPQAppendTests {
             #expect(store.libpqConnections.borrows.load(ordering: .relaxed) >= 2)
         }
     }
+
+    /// A follower's page read goes through an idle held connection, its cells binary, and reads what
+    /// the client reads: the events, in order, and whether events are held back; an empty page after them.
+    @Test func followersPageReadsThroughLibPQReadWhatTheClientReads() async throws {
+        try await withRunningStore { store, client, _ in
+            let viaClient = try PostgresEventStore(client: client, configuration: .init(schema: store.configuration.schema), logger: testLogger)
+            let metadata = EventMetadata(correlationID: UUID(), custom: ["note": #"é "q" \ ✓"#])
+            for n in 1...3 {
+                let event = NewEvent(
+                    id: UUID(), eventType: "Deposited", schemaVersion: n, payload: Data(#"{"amount":\#(n),"s":"ü\u00e9 \"q\""}"#.utf8),
+                    metadata: n == 2 ? EventMetadata() : metadata, recordedAt: Date(timeIntervalSince1970: 1_765_000_000.25 + Double(n)))
+                _ = try await store.append([event], to: StreamID("account-\(n % 2)"), expectedVersion: .any)
+            }
+            for refined in [false, true] {
+                let before = store.libpqConnections.pageReads.load(ordering: .relaxed)
+                let libpq = try await store.readLogPage(after: .start, limit: 100, refined: refined)
+                #expect(store.libpqConnections.pageReads.load(ordering: .relaxed) == before + 1, "read through libpq")
+                let nio = try await viaClient.readLogPage(after: .start, limit: 100, refined: refined)
+                #expect(libpq.events.count == 3 && libpq.events == nio.events)
+                #expect(libpq.heldBack == nio.heldBack)
+                let after = try await store.readLogPage(after: libpq.events[2].position, limit: 100, refined: refined)
+                #expect(after.events.isEmpty)
+                #expect(store.libpqConnections.pageReads.load(ordering: .relaxed) == before + 2)
+            }
+        }
+    }
 }
