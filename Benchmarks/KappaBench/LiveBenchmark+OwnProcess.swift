@@ -54,7 +54,7 @@ extension LiveBenchmark {
         for rate in rates {
             let total = rate * seconds
             let pending = Committed()
-            let samples = try await withThrowingTaskGroup(of: [Duration].self) { group in
+            let indexed = try await withThrowingTaskGroup(of: [(Int, Duration)].self) { group in
                 group.addTask {
                     try await Self.poll(total: total, until: clock.now + .seconds(seconds + 30), pending: pending, checkpoint: checkpointQuery.sql)
                 }
@@ -65,12 +65,14 @@ extension LiveBenchmark {
                         let result = try await store.append(
                             [CartEvents.added(cart: i % 500)], to: StreamID("cart-own-\(i % 500)"), expectedVersion: .any)
                         let committed = clock.now
-                        pending.add(result.lastPosition!, at: committed)
+                        pending.add(result.lastPosition!, at: committed, index: i)
                         return []
                     }
                 }
                 return try await group.reduce(into: []) { $0 += $1 }
             }
+            Self.emitSlowest(indexed, rate: rate, label: "own process \(rate)/s")
+            let samples = indexed.map(\.1)
             if samples.count < total { emit("  own process \(rate)/s: \(total - samples.count) appends not seen within 30 s") }
             results.append((rate, samples))
         }
@@ -83,20 +85,20 @@ extension LiveBenchmark {
     /// committed so far, reads the checkpoint, and sleeps 0.5 ms. Returns each append's latency.
     fileprivate static func poll(
         total: Int, until end: ContinuousClock.Instant, pending: Committed, checkpoint sql: String
-    ) async throws -> [Duration] {
+    ) async throws -> [(Int, Duration)] {
         try await withCheckedThrowingContinuation { continuation in
             let thread = Thread {
                 do {
                     let connection = try LibPQConnection()
-                    var waiting: [(LogPosition, ContinuousClock.Instant)] = [], latencies: [Duration] = []
+                    var waiting: [Committed.Append] = [], latencies: [(Int, Duration)] = []
                     while latencies.count < total && ContinuousClock.now < end {
                         waiting += pending.take()
                         let row = try connection.firstRow(sql)
                         let now = ContinuousClock.now
                         let passed =
                             row.count == 2 ? LogPosition(transactionID: UInt64(row[0]) ?? 0, globalPosition: Int64(row[1]) ?? 0) : .start
-                        latencies += waiting.filter { $0.0 <= passed }.map { now - $0.1 }
-                        waiting.removeAll { $0.0 <= passed }
+                        latencies += waiting.filter { $0.position <= passed }.map { ($0.index, now - $0.at) }
+                        waiting.removeAll { $0.position <= passed }
                         usleep(500)
                     }
                     continuation.resume(returning: latencies)
@@ -111,11 +113,20 @@ extension LiveBenchmark {
 
 /// Appends that have returned, with the time they did, until the poller takes them.
 private final class Committed: Sendable {
-    private let appends = Mutex<[(LogPosition, ContinuousClock.Instant)]>([])
+    struct Append: Sendable {
+        let position: LogPosition
+        let at: ContinuousClock.Instant
+        /// The append's place in the run (its second: index / rate).
+        let index: Int
+    }
 
-    func add(_ position: LogPosition, at instant: ContinuousClock.Instant) { appends.withLock { $0.append((position, instant)) } }
+    private let appends = Mutex<[Append]>([])
 
-    func take() -> [(LogPosition, ContinuousClock.Instant)] {
+    func add(_ position: LogPosition, at instant: ContinuousClock.Instant, index: Int) {
+        appends.withLock { $0.append(Append(position: position, at: instant, index: index)) }
+    }
+
+    func take() -> [Append] {
         appends.withLock { taken in
             defer { taken = [] }
             return taken

@@ -166,6 +166,15 @@ struct LiveBenchmark: AsyncParsableCommand {
 
     static let forms = ["single", "transaction", "lines", "lines-pipelined", "none"]
 
+    /// Where in the run the slow ones were: the worst 1 % of `samples` (each append's index in the
+    /// run and its latency) by second of the run — a p99 made in one or two seconds is a pause of
+    /// the machine, one spread over the run is the path's own.
+    static func emitSlowest(_ samples: [(Int, Duration)], rate: Int, label: String) {
+        let slow = samples.sorted { $0.1 > $1.1 }.prefix(max(1, samples.count / 100))
+        let bySecond = Dictionary(grouping: slow, by: { $0.0 / rate }).mapValues(\.count).sorted { $0.key < $1.key }
+        emit("  \(label): slowest 1 % by second of the run: \(bySecond.map { "s\($0.key)×\($0.value)" }.joined(separator: " "))")
+    }
+
     /// One line of the latency table: `label`, the rate, and the p50, p99 and worst of `samples` in ms.
     static func latencyRow(_ label: String, _ rate: Int, _ samples: [Duration]) -> String {
         let sorted = samples.sorted()
@@ -195,10 +204,7 @@ struct LiveBenchmark: AsyncParsableCommand {
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
-        // Where in the run the slow ones were: the worst 1 % by second of the run.
-        let slow = samples.sorted { $0.1 > $1.1 }.prefix(max(1, samples.count / 100))
-        let bySecond = Dictionary(grouping: slow, by: { $0.0 / rate }).mapValues(\.count).sorted { $0.key < $1.key }
-        emit("  \(rate)/s: slowest 1 % by second of the run: \(bySecond.map { "s\($0.key)×\($0.value)" }.joined(separator: " "))")
+        Self.emitSlowest(samples, rate: rate, label: "\(rate)/s")
         if timeline {
             // Per 50 ms of the run: appends, and their worst and median latency.
             let buckets = Dictionary(grouping: samples, by: { $0.0 * 20 / rate }).sorted { $0.key < $1.key }
