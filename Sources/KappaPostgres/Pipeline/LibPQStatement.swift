@@ -83,8 +83,8 @@ struct LibPQStatement: Sendable {
 /// length-prefixed values in one buffer, as the wire protocol lays them out), and offers no public
 /// way to read them. They are read through a struct laid out as `PostgresBindings` is
 /// (``BindingsLayout``) — once per process it is checked, on bindings of every kind, to read what
-/// reflection reads — and otherwise by reflection, which costs about 40 µs a statement (most of a
-/// live batch's client time, measured on the pipelined cart read model). A layout neither
+/// reflection reads — and otherwise by reflection, which cost about 40 µs a statement in a live batch
+/// of the pipelined cart read model (most of the batch's client time). A layout neither
 /// recognises throws ``LibPQStatement/Unsupported``, and the runtime then sends the batch through
 /// postgres-nio instead; the tests cover every type the framework and the sample bind.
 struct BoundParameters: Equatable {
