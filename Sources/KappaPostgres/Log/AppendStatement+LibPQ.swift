@@ -34,9 +34,7 @@ extension AppendStatement {
     /// The statements a libpq append connection prepares for the log of `texts` and `group`: the
     /// appends of one event and of several, plain and notifying, and the group's.
     static func libpqPrepared(_ texts: AppendTexts, group: StatementText) -> [ReactorConnection.Prepared] {
-        [texts.one, texts.many, texts.oneNotifying, texts.manyNotifying, group].map {
-            .init(name: $0.name, sql: $0.sql, types: $0.types.map(\.rawValue))
-        }
+        [texts.one, texts.many, texts.oneNotifying, texts.manyNotifying, group].map(ReactorConnection.Prepared.init)
     }
 
     /// The rows a libpq result holds (text: position, transaction id, stream version).

@@ -5,7 +5,7 @@ import NIOCore
 extension ReadPageStatement {
     /// The page reads a libpq connection of the store prepares beside its appends (``HeldLibPQConnections``).
     static func libpqPrepared(_ queries: EventLogQueries) -> [ReactorConnection.Prepared] {
-        [queries.readPage, queries.readPageRefined].map { .init(name: $0.name, sql: $0.sql, types: $0.types.map(\.rawValue)) }
+        [queries.readPage, queries.readPageRefined].map(ReactorConnection.Prepared.init)
     }
 
     /// The page through an idle held libpq connection, its cells in binary; `nil` when none is idle

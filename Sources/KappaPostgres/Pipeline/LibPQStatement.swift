@@ -94,7 +94,7 @@ struct BoundParameters: Equatable {
 
     init(_ bindings: PostgresBindings) throws {
         if BindingsLayout.matches, let layout = BindingsLayout(bindings) {
-            try self.init(metadata: layout.metadata.map { ($0.dataType, $0.format) }, bytes: layout.bytes, count: bindings.count)
+            try self.init(metadata: layout.entries, bytes: layout.bytes, count: bindings.count)
         } else {
             try self.init(reflecting: bindings)
         }
@@ -146,6 +146,9 @@ struct BindingsLayout {
     var metadata: [Metadata]
     var bytes: ByteBuffer
 
+    /// Each parameter's type and format.
+    var entries: [(PostgresDataType, PostgresFormat)] { metadata.map { ($0.dataType, $0.format) } }
+
     init?(_ bindings: PostgresBindings) {
         guard MemoryLayout<PostgresBindings>.size == MemoryLayout<Self>.size,
             MemoryLayout<PostgresBindings>.alignment == MemoryLayout<Self>.alignment
@@ -166,7 +169,7 @@ struct BindingsLayout {
         sample.append(0.1)
         guard let layout = BindingsLayout(sample), layout.metadata.count == sample.count,
             let reflected = try? BoundParameters(reflecting: sample),
-            let read = try? BoundParameters(metadata: layout.metadata.map { ($0.dataType, $0.format) }, bytes: layout.bytes, count: sample.count)
+            let read = try? BoundParameters(metadata: layout.entries, bytes: layout.bytes, count: sample.count)
         else { return false }
         return read == reflected
     }()

@@ -41,6 +41,11 @@ package final class ReactorConnection: @unchecked Sendable {
             self.sql = sql
             self.types = types
         }
+
+        /// One of the store's prepared statements, under its own name.
+        init(_ text: StatementText) {
+            self.init(name: text.name, sql: text.sql, types: text.types.map(\.rawValue))
+        }
     }
 
     /// Opens a connection (libpq's `connectionString`, the `PG*` variables filling in the rest) and

@@ -39,6 +39,14 @@ import Testing
         _ = machine.rested()
     }
 
+    /// After a retry's wait the promotion is tried again and `refused` with no follow-on left: it stops.
+    static func retriedThenStopped(_ machine: inout FollowStateMachine, clock: inout TestClock, refused: FollowStateMachine.Promotion) {
+        clock.advance(by: FollowStateMachine.promotionRetry)
+        #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .promote)
+        #expect(machine.promotionTried(refused, now: clock.now) == .renew(.live))
+        #expect(machine.renewed(now: clock.now) == .stop)
+    }
+
     @Test func aFullPageIsAppliedWithTheNextReadBesideItAndTheLoopReadsOn() {
         let clock = TestClock()
         var machine = Self.machine(clock: clock)
@@ -188,10 +196,7 @@ import Testing
         clock.advance(by: FollowStateMachine.promotionFollowOn - .milliseconds(1))
         #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .promote)
         Self.refusedAsBehind(&machine, clock: clock)
-        clock.advance(by: FollowStateMachine.promotionRetry)
-        #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .promote)
-        #expect(machine.promotionTried(.behind, now: clock.now) == .renew(.live))
-        #expect(machine.renewed(now: clock.now) == .stop)
+        Self.retriedThenStopped(&machine, clock: &clock, refused: .behind)
     }
 
     @Test func untilCaughtUpDoesNotWaitForALowerVersionsPromotion() {
@@ -224,10 +229,7 @@ import Testing
         _ = machine.start()
         #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .promote)
         Self.refusedAsBehind(&machine, clock: clock)
-        clock.advance(by: FollowStateMachine.promotionRetry)
-        #expect(machine.pageRead(events: 0, heldBack: false, refined: false, now: clock.now) == .promote)
-        #expect(machine.promotionTried(.notByFollowing, now: clock.now) == .renew(.live))
-        #expect(machine.renewed(now: clock.now) == .stop)
+        Self.retriedThenStopped(&machine, clock: &clock, refused: .notByFollowing)
     }
 
     @Test func aShortBatchHeldBackIsLookedAtAgainPastTheHorizonBeforeFinishing() {
