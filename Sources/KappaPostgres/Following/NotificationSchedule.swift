@@ -14,9 +14,11 @@
 /// The server commits notifying transactions one at a time, each holding a global lock through its
 /// flush. Many processes each carrying notifications can queue their appends behind it (measured
 /// here: 16 clients carrying 3,200 a second got 2,300 through, at 1.9 s each); so carried
-/// notifications are held to one per interval, an append that took longer than ``slowAppend`` while
-/// carrying one stops appends carrying them for ``pauseAfterSlowAppend``, and the loop's separate
-/// notifications (which do not wait for the disk) serve meanwhile.
+/// notifications are held to one per interval and to one in flight (an append claims the next only
+/// once the last has committed or given it back: while flushes are slow, the appends between do
+/// not queue behind the lock), an append that took longer than ``slowAppend`` while carrying one
+/// stops appends carrying them for ``pauseAfterSlowAppend``, and the loop's separate notifications
+/// (which do not wait for the disk) serve meanwhile.
 struct NotificationSchedule: Sendable {
     /// Notifications appends may carry at once after a quiet spell.
     static let burst = 2.0
@@ -31,6 +33,8 @@ struct NotificationSchedule: Sendable {
     var checked: ContinuousClock.Instant?
     /// Whether an append committed since the last claim, which no notification will follow.
     var uncovered = false
+    /// Whether an append has claimed a notification and not yet reported on it.
+    private(set) var inFlight = false
     /// Until when appends carry no notification.
     private(set) var carryingPausedUntil: ContinuousClock.Instant?
     private var appends = Allowance(burst: Self.burst)
@@ -51,9 +55,10 @@ struct NotificationSchedule: Sendable {
         at now: ContinuousClock.Instant, interval: Duration, listenerCheckInterval: Duration
     ) -> (claimed: Bool, stale: Bool) {
         let stale = checked.map { now - $0 >= listenerCheckInterval } ?? false
-        guard othersListen, carryingPausedUntil.map({ $0 <= now }) ?? true, appends.take(at: now, interval: interval) else {
+        guard othersListen, !inFlight, carryingPausedUntil.map({ $0 <= now }) ?? true, appends.take(at: now, interval: interval) else {
             return (false, stale)
         }
+        inFlight = true
         uncovered = false
         lastSent = now
         return (true, stale)
@@ -61,7 +66,15 @@ struct NotificationSchedule: Sendable {
 
     /// An append that carried the notification committed at `now`, `took` after it claimed it.
     mutating func carried(took: Duration, at now: ContinuousClock.Instant) {
+        inFlight = false
         if took > Self.slowAppend { carryingPausedUntil = now + Self.pauseAfterSlowAppend }
+    }
+
+    /// An append that claimed the notification sent it without one, or wrote nothing: the appends
+    /// it would have covered are the loop's.
+    mutating func notCarried() {
+        inFlight = false
+        uncovered = true
     }
 
     /// The notifier's loop claims the notification for the appends not covered, once it is due.

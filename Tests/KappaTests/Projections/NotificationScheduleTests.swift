@@ -18,8 +18,13 @@ struct NotificationScheduleTests {
         return schedule
     }
 
-    func claim(_ schedule: inout NotificationSchedule, atMs ms: Double) -> Bool {
-        schedule.claim(at: start + .microseconds(Int64(ms * 1000)), interval: interval, listenerCheckInterval: look).claimed
+    /// Whether an append at `ms` claims the notification; one that does commits at once (`inFlight`:
+    /// it is still being sent).
+    func claim(_ schedule: inout NotificationSchedule, atMs ms: Double, inFlight: Bool = false) -> Bool {
+        let now = start + .microseconds(Int64(ms * 1000))
+        let claimed = schedule.claim(at: now, interval: interval, listenerCheckInterval: look).claimed
+        if claimed && !inFlight { schedule.carried(took: .zero, at: now) }
+        return claimed
     }
 
     @Test func anAppendCarriesNothingWhileNobodyElseListens() {
@@ -152,6 +157,7 @@ struct NotificationScheduleTests {
         for _ in 0..<10 {
             let claimed = schedule.claim(at: start, interval: .zero, listenerCheckInterval: look).claimed
             #expect(claimed)
+            schedule.carried(took: .zero, at: start)
             // Nor the loop's, right after.
             schedule.uncovered = true
             #expect(schedule.nextDue(at: start, interval: .zero) == start)
@@ -160,12 +166,49 @@ struct NotificationScheduleTests {
         }
     }
 
+    /// A notification claimed and not yet committed is not claimed again, whatever the allowance
+    /// holds; given back, the appends it would have covered are the loop's.
+    @Test func oneCarriedNotificationIsInFlightAtATime() {
+        var schedule = listened()
+        #expect(claim(&schedule, atMs: 0, inFlight: true))
+        #expect(schedule.inFlight)
+        #expect(!claim(&schedule, atMs: 0))
+        schedule.carried(took: .milliseconds(1), at: start + .milliseconds(1))
+        #expect(claim(&schedule, atMs: 1, inFlight: true))
+        schedule.notCarried()
+        #expect(!schedule.inFlight && schedule.uncovered)
+        #expect(claim(&schedule, atMs: 6))
+    }
+
+    /// Appends every 0.2 ms while each commit carrying a notification takes 3 ms (slow flushes, the
+    /// interval no limit): never two carried at once, so none queues behind another's lock; the loop
+    /// notifies for the others.
+    @Test func slowCarriedCommitsDoNotQueue() {
+        var schedule = listened()
+        var committing: Double? // when the carried append in flight commits
+        var carried = 0
+        for tick in 0..<5_000 { // 0.2 ms steps, 1 s
+            let ms = Double(tick) / 5
+            if let at = committing, at <= ms {
+                schedule.carried(took: .milliseconds(3), at: start + .microseconds(Int64(at * 1000)))
+                committing = nil
+            }
+            let claimed = schedule.claim(at: start + .microseconds(Int64(ms * 1000)), interval: .zero, listenerCheckInterval: look).claimed
+            #expect(!claimed || committing == nil, "at \(ms) ms")
+            if claimed {
+                committing = ms + 3
+                carried += 1
+            }
+        }
+        #expect(carried >= 300 && carried <= 334)
+    }
+
     /// Appends queued behind other processes' notifying commits: carrying pauses, the loop notifies.
     @Test func aSlowCarriedAppendPausesCarrying() {
         var schedule = listened()
-        #expect(claim(&schedule, atMs: 0))
+        #expect(claim(&schedule, atMs: 0, inFlight: true))
         schedule.carried(took: .milliseconds(90), at: start + .milliseconds(10))
-        #expect(claim(&schedule, atMs: 10))
+        #expect(claim(&schedule, atMs: 10, inFlight: true))
         schedule.carried(took: .milliseconds(110), at: start + .milliseconds(40))
         #expect(!claim(&schedule, atMs: 100))
         #expect(!claim(&schedule, atMs: 1_039))
