@@ -175,34 +175,35 @@ struct LibPQAppendTests {
                 try await listening.query("SELECT set_config('application_name', \(name), false)", logger: testLogger)
                 let outcome: Result<Void, any Error>
                 do {
-                    let notifications = try await listening.listen(notifier.channel)
-                    try await withThrowingTaskGroup(of: Void.self) { group in
-                        group.addTask { try await notifier.run() }
-                        defer { group.cancelAll() }
-                        // The first append wakes the loop, which finds the listener; later ones carry.
-                        for n in 1...1_000 where notifier.notificationsCarried == 0 {
-                            _ = try await store.append(try deposits(1, startingAt: n), to: StreamID("account-\(n)"), expectedVersion: .noStream)
-                            try await Task.sleep(for: .milliseconds(10))
-                        }
-                        #expect(notifier.notificationsCarried >= 1)
-                        let expected = notifier.notificationsSent
-                        let received = try await withThrowingTaskGroup(of: Int?.self) { reading in
-                            reading.addTask {
-                                var count = 0
-                                for try await notification in notifications where notification.payload == notifier.id {
-                                    count += 1
-                                    if count >= expected { break }
+                    try await listening.listen(on: notifier.channel) { notifications in
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                            group.addTask { try await notifier.run() }
+                            defer { group.cancelAll() }
+                            // The first append wakes the loop, which finds the listener; later ones carry.
+                            for n in 1...1_000 where notifier.notificationsCarried == 0 {
+                                _ = try await store.append(try deposits(1, startingAt: n), to: StreamID("account-\(n)"), expectedVersion: .noStream)
+                                try await Task.sleep(for: .milliseconds(10))
+                            }
+                            #expect(notifier.notificationsCarried >= 1)
+                            let expected = notifier.notificationsSent
+                            let received = try await withThrowingTaskGroup(of: Int?.self) { reading in
+                                reading.addTask {
+                                    var count = 0
+                                    for try await notification in notifications where notification.payload == notifier.id {
+                                        count += 1
+                                        if count >= expected { break }
+                                    }
+                                    return count
                                 }
-                                return count
+                                reading.addTask {
+                                    try await Task.sleep(for: .seconds(10))
+                                    return nil
+                                }
+                                defer { reading.cancelAll() }
+                                return try await reading.next() ?? nil
                             }
-                            reading.addTask {
-                                try await Task.sleep(for: .seconds(10))
-                                return nil
-                            }
-                            defer { reading.cancelAll() }
-                            return try await reading.next() ?? nil
+                            #expect(received == expected, "\(expected) notifications sent, \(notifier.notificationsCarried) of them carried")
                         }
-                        #expect(received == expected, "\(expected) notifications sent, \(notifier.notificationsCarried) of them carried")
                     }
                     outcome = .success(())
                 } catch {
