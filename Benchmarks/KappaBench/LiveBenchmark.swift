@@ -52,7 +52,7 @@ struct LiveBenchmark: AsyncParsableCommand {
     @Option(help: "Throughput rounds, each with and without a projection following; the medians are printed.") var rounds = 21
 
     @Option(help: "The runtime's liveCoalescing in milliseconds (0: off; default: the runtime's own, 10).") var coalescing: Int?
-    @Option(help: "The LogNotifier's minimumInterval in milliseconds (default: the notifier's own, 5).") var notifyInterval: Double?
+    @Option(help: "The LogNotifier's minimumInterval in milliseconds (default: the notifier's own, 2.5).") var notifyInterval: Double?
 
     @Option(
         help:
@@ -79,9 +79,10 @@ struct LiveBenchmark: AsyncParsableCommand {
             try await BenchDatabase.withClient(connections: 4, name: "kappa-bench runtime") { runtimeClient in
                 try await ReadModelServer.with(readModels, local: runtimeClient, connections: 4) { readModelClient, readModelConnection in
                     emit("server: \(try await BenchDatabase.settings(client))")
-                    let notifier = try LogNotifier(
-                        client: client, schema: "kappa_live", minimumInterval: notifyInterval.map { .microseconds(Int64($0 * 1000)) } ?? .milliseconds(5),
-                        logger: quietLogger)
+                    let notifier =
+                        try notifyInterval.map {
+                            try LogNotifier(client: client, schema: "kappa_live", minimumInterval: .microseconds(Int64($0 * 1000)), logger: quietLogger)
+                        } ?? LogNotifier(client: client, schema: "kappa_live", logger: quietLogger)
                     // KAPPA_BENCH_APPEND_LIBPQ=0: the appends through postgres-nio only.
                     let store = try await BenchLog.fresh(
                         client, schema: "kappa_live", notifier: notifier, libpqAppends: ProcessInfo.processInfo.environment["KAPPA_BENCH_APPEND_LIBPQ"] != "0")

@@ -9,8 +9,9 @@ import Synchronization
 /// A `NOTIFY` inside every append transaction takes a global lock at commit and cuts concurrent
 /// append throughput several-fold. So notifications are rationed by ``minimumInterval``:
 /// - An append that finds the appends' allowance unspent (one per interval on average, two at once)
-///   carries the notification itself, as a `NOTIFY` in its own transaction: a follower elsewhere is
-///   woken by its commit, with no round trip after it. At up to one append per interval, every append does.
+///   and no other append of this process carrying one still in flight carries the notification
+///   itself, as a `NOTIFY` in its own transaction: a follower elsewhere is woken by its commit, with
+///   no round trip after it. At up to one append per interval, every append does.
 /// - Appends beyond that only ring the notifier (no I/O); its ``run()`` loop sends one coalesced
 ///   `pg_notify` for all of them, outside any append transaction, from an allowance of its own (one
 ///   per interval) and no sooner than half an interval after the last notification. Under a faster
@@ -29,7 +30,7 @@ public final class LogNotifier: Service, Sendable {
     /// The channel followers `LISTEN` on.
     public let channel: String
     /// The interval each allowance spaces notifications at, on average (appends' carried ones, the
-    /// loop's): appends within half of it share one. Default 5 ms.
+    /// loop's): appends within half of it share one. Default 2.5 ms.
     public let minimumInterval: Duration
     /// How old the notifier's knowledge of other processes' listeners may be. A follower that has just
     /// started listening may miss notifications for this long (it polls meanwhile). Default 1 s.
@@ -50,13 +51,13 @@ public final class LogNotifier: Service, Sendable {
     ///   - client: The log database's client.
     ///   - schema: The log's schema; the channel is `kappa_log_<schema>`.
     ///   - minimumInterval: The interval each allowance spaces notifications at, on average (default
-    ///     5 ms): about twice the extra latency for followers in other processes under a fast stream of
+    ///     2.5 ms): about twice the extra latency for followers in other processes under a fast stream of
     ///     appends, and half the notifications sent per second (carried ones at most one per interval).
     ///   - listenerCheckInterval: How often, at most, the notifier looks for listeners of other
     ///     processes (default 1 s).
     ///   - logger: Where the notifier logs (`kappa.*` metadata).
     public init(
-        client: PostgresClient, schema: String = "kappa", minimumInterval: Duration = .milliseconds(5),
+        client: PostgresClient, schema: String = "kappa", minimumInterval: Duration = .microseconds(2_500),
         listenerCheckInterval: Duration = .seconds(1), logger: Logger
     ) throws {
         self.client = client
@@ -97,7 +98,7 @@ public final class LogNotifier: Service, Sendable {
     /// Called when an append that claimed the notification wrote nothing: the appends before it are
     /// notified by the loop instead.
     func notificationNotCarried() {
-        schedule.withLock { $0.uncovered = true }
+        schedule.withLock { $0.notCarried() }
         pending.ring()
     }
 
