@@ -55,9 +55,15 @@ extension LiveBenchmark {
             let total = rate * seconds
             let pending = Committed()
             let indexed = try await withThrowingTaskGroup(of: [(Int, Duration)].self) { group in
+                // The poller connects before the first append, as the peer's does: setting up a
+                // connection (a server process forked, its caches filled) is not what is measured.
+                let (ready, connected) = AsyncStream<Void>.makeStream()
                 group.addTask {
-                    try await Self.poll(total: total, until: clock.now + .seconds(seconds + 30), pending: pending, checkpoint: checkpointQuery.sql)
+                    try await Self.poll(
+                        total: total, until: clock.now + .seconds(seconds + 30), pending: pending, checkpoint: checkpointQuery.sql,
+                        ready: { connected.finish() })
                 }
+                for await _ in ready {}
                 let start = clock.now
                 for i in 0..<total {
                     try await clock.sleep(until: start + .seconds(Double(i) / Double(rate)))
@@ -83,13 +89,17 @@ extension LiveBenchmark {
 extension LiveBenchmark {
     /// The poller, as the peer's: on a thread of its own with a libpq connection, it takes the appends
     /// committed so far, reads the checkpoint, and sleeps 0.5 ms. Returns each append's latency.
+    /// Calls `ready` once it has connected and read the checkpoint once (or failed).
     fileprivate static func poll(
-        total: Int, until end: ContinuousClock.Instant, pending: Committed, checkpoint sql: String
+        total: Int, until end: ContinuousClock.Instant, pending: Committed, checkpoint sql: String, ready: @escaping @Sendable () -> Void
     ) async throws -> [(Int, Duration)] {
         try await withCheckedThrowingContinuation { continuation in
             let thread = Thread {
+                defer { ready() }
                 do {
                     let connection = try LibPQConnection()
+                    _ = try connection.firstRow(sql)
+                    ready()
                     var waiting: [Committed.Append] = [], latencies: [(Int, Duration)] = []
                     while latencies.count < total && ContinuousClock.now < end {
                         waiting += pending.take()
