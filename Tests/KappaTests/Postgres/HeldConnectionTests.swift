@@ -109,7 +109,7 @@ struct HeldConnectionTests {
                     #expect(try await append.value.streamVersion == 1)
                 } catch {
                     // The lock must not outlive a failure here: the schema is dropped after.
-                    try? await blocker.query("ROLLBACK", logger: testLogger)
+                    _ = try? await blocker.query("ROLLBACK", logger: testLogger)
                     throw error
                 }
                 try await running.value

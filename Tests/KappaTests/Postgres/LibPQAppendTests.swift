@@ -156,7 +156,7 @@ struct LibPQAppendTests {
                     }
                     try await blocker.query("ROLLBACK", logger: testLogger)
                 } catch {
-                    try? await blocker.query("ROLLBACK", logger: testLogger)
+                    _ = try? await blocker.query("ROLLBACK", logger: testLogger)
                     throw error
                 }
                 #expect(try await store.readStream("account-1", from: 1, limit: 10).isEmpty)
