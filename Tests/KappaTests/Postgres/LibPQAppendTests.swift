@@ -230,12 +230,10 @@ struct LibPQAppendTests {
             }
             // Open transactions of other suites hold the horizon back a moment: read until all three are below it.
             func readAll(_ store: PostgresEventStore, refined: Bool) async throws -> [RecordedEvent] {
-                let deadline = ContinuousClock.now + .seconds(20)
-                while true {
-                    let events = try await store.readLogPage(after: .start, limit: 100, refined: refined).events
-                    if events.count >= 3 || ContinuousClock.now > deadline { return events }
-                    try await Task.sleep(for: .milliseconds(20))
+                try await eventually("the three events are below the horizon") {
+                    try await store.readLogPage(after: .start, limit: 100, refined: refined).events.count >= 3
                 }
+                return try await store.readLogPage(after: .start, limit: 100, refined: refined).events
             }
             for refined in [false, true] {
                 let before = store.libpqConnections.pageReads.load(ordering: .relaxed)
